@@ -1,0 +1,26 @@
+/// @file
+/// @brief Forward declarations of the public types, for headers that only name them.
+#pragma once
+
+namespace switchboard {
+
+class payload;
+class name;
+class transport;
+class event_encoder;
+struct event;
+struct session_id;
+struct route_result;
+struct router_options;
+class router;
+class in_memory_transport;
+
+namespace protocol {
+class line_framer;
+struct line_command;
+class line_event_encoder;
+struct line_session_options;
+class line_session;
+} // namespace protocol
+
+} // namespace switchboard

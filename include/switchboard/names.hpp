@@ -1,0 +1,131 @@
+/// @file
+/// @brief User and room names: validation, ASCII case folding, and `switchboard::name`, a
+/// validated, folded name stored inline (no heap allocation).
+///
+/// Rules (docs/protocol.md, "Names"): 1 to 32 bytes of `[A-Za-z0-9_.-]`; names are
+/// case-insensitive, compared and reported in ASCII-lowercase form.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+namespace switchboard {
+
+/// @brief Longest valid user or room name, in bytes.
+inline constexpr std::size_t max_name_length = 32;
+
+/// @brief True for the bytes a name may contain: ASCII letters, digits, `_`, `.`, `-`.
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr bool is_name_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/// @brief True when `s` is a valid name: 1 to `max_name_length` bytes, each `is_name_char`.
+/// @param s the name as sent (any case).
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr bool is_valid_name(std::string_view s) noexcept {
+    if (s.empty() || s.size() > max_name_length) return false;
+    for (char c : s)
+        if (!is_name_char(c)) return false;
+    return true;
+}
+
+/// @brief ASCII lowercase of one byte; every other byte is returned unchanged.
+/// @note Thread-safe (pure function). Not locale-dependent, unlike `std::tolower`.
+[[nodiscard]] constexpr char fold_ascii(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// @brief True when `a` and `b` are equal after ASCII case folding.
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr bool equals_folded(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (fold_ascii(a[i]) != fold_ascii(b[i])) return false;
+    return true;
+}
+
+/// @brief A valid, case-folded user or room name, held inline in 40 bytes.
+///
+/// The only way to get a non-empty `name` is `name::parse`, so a `name` is always valid and
+/// folded: code that takes a `name` needs no further checks. Equality and hashing are a handful
+/// of word operations on the fixed-size inline buffer (the tail past `size()` is always zero).
+///
+/// Thread safety: a value type; distinct objects are independent, and a `const name` may be read
+/// from any number of threads.
+class name {
+public:
+    /// @brief The empty name (not valid as a user or room name; `empty()` is true).
+    constexpr name() noexcept = default;
+
+    /// @brief Validates and folds a name as sent by a client.
+    /// @param raw the name as sent, any case.
+    /// @return the folded name, or `std::nullopt` when `raw` is not a valid name
+    ///         (empty, longer than 32 bytes, or a byte outside `[A-Za-z0-9_.-]`).
+    [[nodiscard]] static std::optional<name> parse(std::string_view raw) noexcept {
+        if (!is_valid_name(raw)) return std::nullopt;
+        name n;
+        for (std::size_t i = 0; i < raw.size(); ++i) n.bytes_[i] = fold_ascii(raw[i]);
+        n.size_ = static_cast<std::uint8_t>(raw.size());
+        return n;
+    }
+
+    /// @brief The folded bytes; valid as long as this object.
+    [[nodiscard]] std::string_view view() const noexcept { return {bytes_, size_}; }
+    /// @brief Number of bytes, 0 to 32.
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    /// @brief True only for a default-constructed name.
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+    /// @brief Byte-wise equality of the folded forms.
+    [[nodiscard]] friend bool operator==(const name& a, const name& b) noexcept {
+        return a.size_ == b.size_ && std::memcmp(a.bytes_, b.bytes_, max_name_length) == 0;
+    }
+    /// @brief Negation of `==`.
+    [[nodiscard]] friend bool operator!=(const name& a, const name& b) noexcept { return !(a == b); }
+    /// @brief Byte-wise order of the folded forms (ascending byte order, shorter prefix first).
+    [[nodiscard]] friend bool operator<(const name& a, const name& b) noexcept {
+        return a.view() < b.view();
+    }
+
+    /// @brief A 64-bit hash of the folded bytes: four 8-byte words mixed by multiplication.
+    /// @note Not a keyed hash; see docs/design.md for why flooding is bounded by name rules.
+    [[nodiscard]] std::uint64_t hash() const noexcept {
+        std::uint64_t w[4];
+        std::memcpy(w, bytes_, sizeof w);
+        constexpr std::uint64_t k = 0x9E3779B97F4A7C15ull;
+        std::uint64_t h = (w[0] ^ size_) * k;
+        h = (h ^ (h >> 29) ^ w[1]) * k;
+        h = (h ^ (h >> 29) ^ w[2]) * k;
+        h = (h ^ (h >> 29) ^ w[3]) * k;
+        return h ^ (h >> 32);
+    }
+
+private:
+    char bytes_[max_name_length] = {};
+    std::uint8_t size_ = 0;
+};
+
+/// @brief Hash functor for `name`, usable with standard unordered containers.
+struct name_hash {
+    /// @brief Returns `n.hash()`.
+    [[nodiscard]] std::size_t operator()(const name& n) const noexcept {
+        return static_cast<std::size_t>(n.hash());
+    }
+};
+
+} // namespace switchboard
+
+/// @brief `std::hash` support so `name` works as a key with default template arguments.
+template <>
+struct std::hash<switchboard::name> {
+    /// @brief Returns `n.hash()`.
+    std::size_t operator()(const switchboard::name& n) const noexcept {
+        return static_cast<std::size_t>(n.hash());
+    }
+};

@@ -1,0 +1,125 @@
+/// @file
+/// @brief `switchboard::payload`: an immutable, reference-counted byte buffer shared by every
+/// recipient of a message (zero-copy fan-out).
+#pragma once
+
+#include "config.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string_view>
+#include <utility>
+
+namespace switchboard {
+
+/// @brief Immutable bytes with shared ownership: copying a payload copies a pointer, never the
+/// bytes.
+///
+/// A router encodes a message once into a payload and hands the same payload to every target
+/// transport; each transport keeps its copy until the bytes are written. The bytes and the
+/// reference count live in one heap block (one allocation per message, none per recipient).
+/// The bytes are opaque to switchboard: any content, including NUL and non-UTF-8 bytes.
+///
+/// Thread safety: the bytes never change after construction, so any number of threads may read
+/// the same payload. Copies of one payload may be made and destroyed on different threads at once
+/// (the count is atomic, as for `std::shared_ptr`). One `payload` object itself is not to be
+/// assigned from two threads at once.
+class payload {
+public:
+    /// @brief An empty payload: `size() == 0`, no allocation.
+    payload() noexcept = default;
+
+    /// @brief Copies `bytes` into a new buffer.
+    /// @param bytes the content; at most 4 GiB - 1 bytes (asserted).
+    /// @throws std::bad_alloc when memory runs out (the only exception on the routing path).
+    [[nodiscard]] static payload copy_of(std::string_view bytes) {
+        return build(bytes.size(), [&](char* out) {
+            if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+        });
+    }
+
+    /// @brief Allocates `size` bytes and lets `fill(char* out)` write them once.
+    ///
+    /// The way encoders build a line in place without an intermediate string.
+    /// @param size exact number of bytes `fill` writes; at most 4 GiB - 1 (asserted).
+    /// @param fill callable `void(char*)` that writes exactly `size` bytes.
+    /// @throws std::bad_alloc when memory runs out.
+    template <class Fill>
+    [[nodiscard]] static payload build(std::size_t size, Fill&& fill) {
+        SWITCHBOARD_ASSERT(size < std::numeric_limits<std::uint32_t>::max(), "payload too large");
+        payload p;
+        if (size == 0) return p;
+        void* raw = ::operator new(sizeof(header) + size);
+        p.h_ = ::new (raw) header{};
+        p.h_->size = static_cast<std::uint32_t>(size);
+        std::forward<Fill>(fill)(p.bytes());
+        return p;
+    }
+
+    /// @brief Shares the buffer of `other` (one atomic increment).
+    payload(const payload& other) noexcept : h_(other.h_) {
+        if (h_) h_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+    /// @brief Takes the buffer of `other`, leaving it empty.
+    payload(payload&& other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
+    /// @brief Shares the buffer of `other`, releasing the current one.
+    payload& operator=(const payload& other) noexcept {
+        payload(other).swap(*this);
+        return *this;
+    }
+    /// @brief Takes the buffer of `other`, releasing the current one.
+    payload& operator=(payload&& other) noexcept {
+        payload(std::move(other)).swap(*this);
+        return *this;
+    }
+    /// @brief Releases this reference; the last one frees the buffer.
+    ~payload() { release(); }
+
+    /// @brief Exchanges the buffers of two payloads.
+    void swap(payload& other) noexcept { std::swap(h_, other.h_); }
+
+    /// @brief First byte of the content; valid while any copy of this payload lives.
+    [[nodiscard]] const char* data() const noexcept { return h_ ? bytes() : nullptr; }
+    /// @brief Number of bytes.
+    [[nodiscard]] std::size_t size() const noexcept { return h_ ? h_->size : 0; }
+    /// @brief True when there are no bytes.
+    [[nodiscard]] bool empty() const noexcept { return h_ == nullptr; }
+    /// @brief The content as a view; valid while any copy of this payload lives.
+    [[nodiscard]] std::string_view view() const noexcept { return {data(), size()}; }
+
+    /// @brief How many payload objects share this buffer (0 for an empty payload).
+    /// @note A snapshot: other threads may change it at any time. Meant for tests and metrics,
+    /// e.g. to show that a fan-out to K members made K references and no copy.
+    [[nodiscard]] long use_count() const noexcept {
+        return h_ ? static_cast<long>(h_->refs.load(std::memory_order_relaxed)) : 0;
+    }
+
+    /// @brief True when both payloads share one buffer (not merely equal bytes).
+    [[nodiscard]] friend bool same_buffer(const payload& a, const payload& b) noexcept {
+        return a.h_ == b.h_;
+    }
+
+private:
+    struct header {
+        std::atomic<std::uint32_t> refs{1};
+        std::uint32_t size = 0;
+    };
+
+    char* bytes() const noexcept { return reinterpret_cast<char*>(h_ + 1); }
+
+    void release() noexcept {
+        if (h_ && h_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            h_->~header();
+            ::operator delete(static_cast<void*>(h_));
+        }
+        h_ = nullptr;
+    }
+
+    header* h_ = nullptr;
+};
+
+} // namespace switchboard

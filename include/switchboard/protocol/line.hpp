@@ -1,0 +1,383 @@
+/// @file
+/// @brief The line protocol v1 codec, sans-I/O: bytes in -> lines -> commands; events and replies
+/// -> encoded lines. No sockets, clocks or threads (docs/protocol.md is the specification).
+///
+/// - `line_framer` cuts a byte stream into lines (LF, optional CR before it), with a length limit.
+/// - `parse_command()` turns one line into a `line_command`.
+/// - `is_valid_text()` checks a message body (UTF-8, no control bytes but TAB).
+/// - `encode_*()` and `line_event_encoder` build the server's lines as `payload`s.
+#pragma once
+
+#include "../event.hpp"
+#include "../names.hpp"
+#include "../payload.hpp"
+#include "../status.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace switchboard::protocol {
+
+/// @brief Default longest accepted line, in bytes, terminator (LF or CRLF) excluded.
+inline constexpr std::size_t default_max_line = 4096;
+
+/// @brief Splits a byte stream into lines (docs/protocol.md, "Framing").
+///
+/// A line ends at LF; one CR right before the LF is dropped. Lines may arrive split over any
+/// number of `feed()` calls or many in one call. A line longer than `max_line()` bytes is
+/// reported once through `on_too_long` and discarded up to its next LF; the framer buffers at
+/// most `max_line() + 1` bytes (the +1 is a CR that may turn out to be part of a CRLF).
+/// Complete lines that sit whole inside one `feed()` chunk are passed as views into that chunk,
+/// without copying.
+///
+/// Thread safety: none; one framer per connection, used by one thread at a time.
+class line_framer {
+public:
+    /// @brief A framer for lines of at most `max_line` bytes (1 or more; 0 is treated as 1).
+    explicit line_framer(std::size_t max_line = default_max_line) noexcept
+        : max_line_(max_line == 0 ? 1 : max_line) {}
+
+    /// @brief Longest accepted line in bytes, terminator excluded.
+    [[nodiscard]] std::size_t max_line() const noexcept { return max_line_; }
+    /// @brief Bytes of an unfinished line held since the last call (0 to `max_line() + 1`).
+    [[nodiscard]] std::size_t buffered() const noexcept { return buffer_.size(); }
+    /// @brief True while the rest of an over-long line is being skipped.
+    [[nodiscard]] bool discarding() const noexcept { return discarding_; }
+
+    /// @brief Consumes bytes and reports each complete line.
+    /// @param bytes    the next chunk of the stream, any size.
+    /// @param on_line  `bool(std::string_view line)`: a complete line without its terminator
+    ///                 (may be empty). Return false to stop: the rest of the chunk is not read.
+    /// @param on_too_long `void()`: called once for each line longer than `max_line()`, when the
+    ///                 excess is first seen (possibly before its LF has arrived).
+    /// @return number of bytes consumed: `bytes.size()` unless `on_line` returned false.
+    /// @note The views passed to `on_line` are valid only during the call.
+    template <class OnLine, class OnTooLong>
+    std::size_t feed(std::string_view bytes, OnLine&& on_line, OnTooLong&& on_too_long) {
+        const char* const begin = bytes.data();
+        const std::size_t n = bytes.size();
+        std::size_t pos = 0;
+        while (pos < n) {
+            const void* hit = std::memchr(begin + pos, '\n', n - pos);
+            if (discarding_) {
+                if (!hit) return n;
+                discarding_ = false;
+                pos = static_cast<std::size_t>(static_cast<const char*>(hit) - begin) + 1;
+                continue;
+            }
+            if (!hit) { // an unfinished line: keep it, within the bound
+                const std::string_view rest(begin + pos, n - pos);
+                if (fits_unfinished(buffer_.size() + rest.size(), rest.back())) {
+                    buffer_.append(rest.data(), rest.size());
+                } else {
+                    buffer_.clear();
+                    buffer_.shrink_to_fit();
+                    discarding_ = true;
+                    on_too_long();
+                }
+                return n;
+            }
+            const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(hit) - begin);
+            std::string_view segment(begin + pos, lf - pos);
+            pos = lf + 1;
+            std::string_view line;
+            if (buffer_.empty()) {
+                line = segment;
+            } else if (buffer_.size() + segment.size() <= max_line_ + 1) {
+                buffer_.append(segment.data(), segment.size());
+                line = buffer_;
+            } else {
+                buffer_.clear();
+                on_too_long();
+                continue;
+            }
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.size() > max_line_) {
+                buffer_.clear();
+                on_too_long();
+                continue;
+            }
+            const bool go_on = on_line(line);
+            buffer_.clear();
+            if (!go_on) return pos;
+        }
+        return n;
+    }
+
+    /// @brief Ends the stream (peer half-closed): reports the unterminated last line, if any.
+    /// @param on_line `void(std::string_view line)` or `bool(...)`, called at most once, with
+    ///        one trailing CR dropped as for a terminated line.
+    template <class OnLine>
+    void finish(OnLine&& on_line) {
+        const bool had = !discarding_ && !buffer_.empty();
+        discarding_ = false;
+        if (had) {
+            std::string_view line = buffer_;
+            if (line.back() == '\r') line.remove_suffix(1);
+            if (!line.empty()) (void)on_line(line);
+        }
+        buffer_.clear();
+    }
+
+private:
+    // Could an unfinished line of `size` bytes ending in `last` still turn out to be valid?
+    bool fits_unfinished(std::size_t size, char last) const noexcept {
+        return size <= max_line_ || (size == max_line_ + 1 && last == '\r');
+    }
+
+    std::string buffer_;
+    std::size_t max_line_;
+    bool discarding_ = false;
+};
+
+/// @brief True when `text` may be relayed to other users' terminals.
+///
+/// Valid UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, nothing above U+10FFFF)
+/// with no control byte except TAB: 0x00-0x08, 0x0A-0x1F and 0x7F are refused, so no bare CR or
+/// escape sequence reaches another user. Empty text is valid here (emptiness is a usage error).
+/// @note Thread-safe (pure function). Runs in one pass; ASCII is checked 8 bytes at a time.
+[[nodiscard]] inline bool is_valid_text(std::string_view text) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* const end = p + text.size();
+    while (p < end) {
+        // Fast path: 8 bytes of printable ASCII (0x20..0x7E) or TAB at a time.
+        while (end - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+            if ((w & high) != 0) break; // a non-ASCII byte: UTF-8 slow path
+            // "Has a byte below 0x20" and "has a zero byte" tests from the bit-twiddling hacks:
+            // exact for ASCII words. A control byte may be a TAB: the slow path decides.
+            if (((w - 0x20 * ones) & ~w & high) != 0) break;
+            const std::uint64_t x = w ^ (0x7F * ones); // DEL lanes become zero
+            if (((x - ones) & ~x & high) != 0) return false;
+            p += 8;
+        }
+        if (p >= end) break;
+        const unsigned char c = *p;
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
+            ++p;
+            continue;
+        }
+        std::size_t len;
+        std::uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1Fu;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0Fu;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07u;
+        } else {
+            return false; // continuation byte, C0/C1 overlong lead, or > U+10FFFF lead
+        }
+        if (static_cast<std::size_t>(end - p) < len) return false;
+        for (std::size_t i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0u) != 0x80u) return false;
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+/// @brief The command a line asks for.
+enum class command_kind : std::uint8_t {
+    register_name, ///< `/register <user>`
+    msg,           ///< `/msg <user> <text>` or `@<user> <text>`
+    join,          ///< `/join <room>`
+    leave,         ///< `/leave <room>`
+    say,           ///< `/say <room> <text>` or `#<room> <text>`
+    who,           ///< `/who`
+    quit,          ///< `/quit`
+    unknown,       ///< any other `/<word>`, or a line not starting with `/`, `@` or `#`
+};
+
+/// @brief The protocol word of a command (`"register"`, `"msg"`, ...; `""` for `unknown`).
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr std::string_view to_string(command_kind k) noexcept {
+    switch (k) {
+    case command_kind::register_name: return "register";
+    case command_kind::msg: return "msg";
+    case command_kind::join: return "join";
+    case command_kind::leave: return "leave";
+    case command_kind::say: return "say";
+    case command_kind::who: return "who";
+    case command_kind::quit: return "quit";
+    case command_kind::unknown: return "";
+    }
+    return "";
+}
+
+/// @brief One parsed line; views into the line, valid as long as the line's bytes.
+struct line_command {
+    command_kind kind = command_kind::unknown; ///< What the line asks for.
+    bool usage_error = false; ///< An argument is missing or the text is empty: `err usage <kind>`.
+    std::string_view target;  ///< User or room argument exactly as sent (not yet validated).
+    std::string_view text;    ///< Message body after exactly one space, byte for byte.
+    std::string_view word;    ///< For `unknown` from `/<word>`: the word as sent; else empty.
+};
+
+namespace detail {
+// Splits "<target> <text>" at the first space; a missing space, target or text is a usage error.
+inline void split_target_text(line_command& c, std::string_view rest, bool has_rest) noexcept {
+    const std::size_t sp = has_rest ? rest.find(' ') : std::string_view::npos;
+    if (sp == std::string_view::npos || sp == 0 || sp + 1 == rest.size()) {
+        c.usage_error = true;
+        return;
+    }
+    c.target = rest.substr(0, sp);
+    c.text = rest.substr(sp + 1);
+}
+} // namespace detail
+
+/// @brief Parses one line (terminator already removed) into a command.
+///
+/// Grammar (docs/protocol.md, "Commands"): the command word is case-insensitive and ends at the
+/// first space; the argument is everything after exactly one space. `/register`, `/join` and
+/// `/leave` take the whole rest as their name; `/msg` and `/say` split the rest at its first
+/// space into a target and a non-empty text. `/who` and `/quit` ignore any argument.
+/// @param line a non-empty line (empty lines are ignored by callers before parsing).
+/// @return the command; `usage_error` set when an argument is missing or a text is empty.
+///         Names and text are not validated here (that order is the session's: usage ->
+///         not-registered -> invalid-name -> invalid-text).
+/// @note Thread-safe (pure function). Never allocates.
+[[nodiscard]] inline line_command parse_command(std::string_view line) noexcept {
+    line_command c;
+    if (line.empty()) return c;
+    if (line[0] == '@' || line[0] == '#') {
+        c.kind = line[0] == '@' ? command_kind::msg : command_kind::say;
+        detail::split_target_text(c, line.substr(1), true);
+        return c;
+    }
+    if (line[0] != '/') return c; // unknown, no word
+    const std::size_t sp = line.find(' ');
+    const std::string_view word = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
+    const bool has_rest = sp != std::string_view::npos;
+    const std::string_view rest = has_rest ? line.substr(sp + 1) : std::string_view{};
+    constexpr command_kind named[] = {command_kind::register_name, command_kind::msg,
+                                      command_kind::join,          command_kind::leave,
+                                      command_kind::say,           command_kind::who,
+                                      command_kind::quit};
+    for (command_kind k : named) {
+        if (!equals_folded(word, to_string(k))) continue;
+        c.kind = k;
+        switch (k) {
+        case command_kind::msg:
+        case command_kind::say: detail::split_target_text(c, rest, has_rest); break;
+        case command_kind::register_name:
+        case command_kind::join:
+        case command_kind::leave:
+            if (rest.empty()) c.usage_error = true;
+            else c.target = rest;
+            break;
+        default: break;
+        }
+        return c;
+    }
+    c.word = word;
+    return c;
+}
+
+/// @brief Builds a line from parts: their bytes joined by single spaces, then LF.
+/// @param parts views to join; empty views are skipped (no double space).
+/// @param lower_from index of the first part to ASCII-lowercase (for `unknown-command <word>`);
+///        parts before it are copied as they are. Pass `SIZE_MAX` to lowercase nothing.
+/// @return the line as one payload (one allocation).
+/// @throws std::bad_alloc when memory runs out.
+[[nodiscard]] inline payload encode_line(std::initializer_list<std::string_view> parts,
+                                         std::size_t lower_from = static_cast<std::size_t>(-1)) {
+    std::size_t size = 1, count = 0;
+    for (std::string_view s : parts)
+        if (!s.empty()) size += s.size() + (count++ ? 1 : 0);
+    return payload::build(size, [&](char* out) {
+        std::size_t i = 0, written = 0;
+        for (std::string_view s : parts) {
+            const bool lower = i++ >= lower_from;
+            if (s.empty()) continue;
+            if (written++) *out++ = ' ';
+            for (char ch : s) *out++ = lower ? fold_ascii(ch) : ch;
+        }
+        *out = '\n';
+    });
+}
+
+/// @brief `ok <verb> [<name>]` — success reply to the sender.
+/// @throws std::bad_alloc when memory runs out.
+[[nodiscard]] inline payload encode_ok(command_kind verb, std::string_view folded_name = {}) {
+    return encode_line({"ok", to_string(verb), folded_name});
+}
+
+/// @brief `err <code> [<argument>]` — error reply to the sender.
+/// @param code the status (its protocol token is used, e.g. `name-taken`).
+/// @param argument the folded name, or for `invalid-name` the argument exactly as sent.
+/// @throws std::bad_alloc when memory runs out.
+[[nodiscard]] inline payload encode_error(status code, std::string_view argument = {}) {
+    return encode_line({"err", to_string(code), argument});
+}
+
+/// @brief `err <code> [<argument>]` for the protocol-only codes that are not router statuses:
+/// `usage`, `invalid-text`, `line-too-long`, `unknown-command`.
+/// @throws std::bad_alloc when memory runs out.
+[[nodiscard]] inline payload encode_error(std::string_view code, std::string_view argument = {}) {
+    return encode_line({"err", code, argument});
+}
+
+/// @brief `* <text>` — an informational line (greeting, notices); never a reply to a command.
+/// @throws std::bad_alloc when memory runs out.
+[[nodiscard]] inline payload encode_info(std::string_view text) { return encode_line({"*", text}); }
+
+/// @brief `who <u1> <u2> ...` from names already in ascending byte order (`who` when empty).
+/// @throws std::bad_alloc when memory runs out.
+[[nodiscard]] inline payload encode_who(const std::vector<std::string_view>& sorted_names) {
+    std::size_t size = 4;
+    for (std::string_view n : sorted_names) size += 1 + n.size();
+    return payload::build(size, [&](char* out) {
+        std::memcpy(out, "who", 3);
+        out += 3;
+        for (std::string_view n : sorted_names) {
+            *out++ = ' ';
+            std::memcpy(out, n.data(), n.size());
+            out += n.size();
+        }
+        *out = '\n';
+    });
+}
+
+/// @brief The line protocol v1 encoder of routed events:
+/// `msg <from> <text>`, `room <room> <from> <text>`, `join <room> <user>`, `leave <room> <user>`.
+///
+/// Thread safety: stateless; one instance may be shared by any number of routers and threads.
+class line_event_encoder final : public event_encoder {
+public:
+    /// @brief Encodes `e` as one LF-terminated line (text byte for byte).
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] payload encode(const event& e) const override {
+        switch (e.kind) {
+        case event_kind::direct_message: return encode_line({"msg", e.user, e.text});
+        case event_kind::room_message: return encode_line({"room", e.room, e.user, e.text});
+        case event_kind::member_joined: return encode_line({"join", e.room, e.user});
+        case event_kind::member_left: return encode_line({"leave", e.room, e.user});
+        }
+        return {};
+    }
+
+    /// @brief A process-wide instance, the default encoder of `router`.
+    [[nodiscard]] static const line_event_encoder& instance() noexcept {
+        static const line_event_encoder encoder;
+        return encoder;
+    }
+};
+
+} // namespace switchboard::protocol

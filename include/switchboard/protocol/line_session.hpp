@@ -1,0 +1,166 @@
+/// @file
+/// @brief `switchboard::protocol::line_session`: the server side of the line protocol v1 for one
+/// connection, sans-I/O. Bytes in; commands applied to a router; replies out through the router
+/// to the session's own transport.
+#pragma once
+
+#include "../names.hpp"
+#include "../payload.hpp"
+#include "../router.hpp"
+#include "../session_id.hpp"
+#include "../status.hpp"
+#include "line.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace switchboard::protocol {
+
+/// @brief Options of a line-protocol session.
+struct line_session_options {
+    /// @brief Longest accepted line in bytes, terminator excluded (1 or more; default 4096).
+    std::size_t max_line = default_max_line;
+    /// @brief Informational text sent by `greet()`, each LF-separated line as `* <line>`;
+    /// empty for none.
+    std::string greeting;
+};
+
+/// @brief What the connection should do after input was processed.
+enum class input_result : std::uint8_t {
+    keep_reading, ///< Go on reading.
+    quit,         ///< `/quit` was processed (or the input ended): stop reading, flush, close.
+};
+
+/// @brief Applies the line protocol v1 (docs/protocol.md) for one session of a router.
+///
+/// An adapter creates one per connection after `router::open_session()`, passes every byte it
+/// reads to `on_input()`, calls `on_end_of_input()` when the peer half-closes, and closes the
+/// session in the router when the connection ends. All replies (`ok ...`, `err ...`, `who ...`,
+/// `* ...`) go through `router::send()` to the session's own transport, so they are ordered with
+/// the messages routed to the session.
+///
+/// Checks run in the order the protocol fixes: usage -> not-registered -> invalid-name ->
+/// invalid-text -> the command's own outcome.
+///
+/// Thread safety: none of its own. Call it only while holding the router (the same
+/// serialisation as for `router` itself); one object per connection.
+class line_session {
+public:
+    /// @brief Binds the protocol state of session `id` of router `r`.
+    /// @param r the router; must outlive this object.
+    /// @param id an open session of `r`.
+    /// @param options limits and greeting; copied where needed.
+    line_session(router& r, session_id id, const line_session_options& options)
+        : router_(&r), id_(id), framer_(options.max_line), greeting_(&options.greeting) {}
+
+    /// @brief The router session this protocol state drives.
+    [[nodiscard]] session_id id() const noexcept { return id_; }
+
+    /// @brief Sends the greeting (if any) as `* ` lines.
+    /// @throws std::bad_alloc when memory runs out.
+    void greet() {
+        std::string_view g = *greeting_;
+        while (!g.empty()) {
+            const std::size_t lf = g.find('\n');
+            const std::string_view line = g.substr(0, lf);
+            if (!line.empty()) reply(encode_info(line));
+            if (lf == std::string_view::npos) break;
+            g.remove_prefix(lf + 1);
+        }
+    }
+
+    /// @brief Processes a chunk of input: every complete line in it, in order.
+    /// @param bytes what was read, any size; an unfinished last line is kept (up to the limit).
+    /// @return `quit` once `/quit` was processed (the rest of the chunk is ignored), else
+    ///         `keep_reading`.
+    /// @throws std::bad_alloc when memory runs out.
+    input_result on_input(std::string_view bytes) {
+        if (quit_) return input_result::quit;
+        framer_.feed(
+            bytes, [this](std::string_view line) { return handle_line(line); },
+            [this] { reply(encode_error("line-too-long")); });
+        return quit_ ? input_result::quit : input_result::keep_reading;
+    }
+
+    /// @brief The peer half-closed: processes the unterminated last line, if any.
+    /// @return always `quit`: nothing more will come; flush the replies and close.
+    /// @throws std::bad_alloc when memory runs out.
+    input_result on_end_of_input() {
+        if (!quit_) framer_.finish([this](std::string_view line) { return handle_line(line); });
+        quit_ = true;
+        return input_result::quit;
+    }
+
+    /// @brief Bytes of an unfinished line held for this connection (at most `max_line` + 1).
+    [[nodiscard]] std::size_t buffered() const noexcept { return framer_.buffered(); }
+
+private:
+    void reply(const payload& p) { (void)router_->send(id_, p); }
+
+    // Returns false to stop reading this input (after /quit).
+    bool handle_line(std::string_view line) {
+        if (line.empty()) return true;
+        const line_command c = parse_command(line);
+        if (c.kind == command_kind::unknown) {
+            reply(c.word.empty() ? encode_error("unknown-command")
+                                 : encode_line({"err", "unknown-command", c.word}, 2));
+            return true;
+        }
+        if (c.usage_error) {
+            reply(encode_error("usage", to_string(c.kind)));
+            return true;
+        }
+        switch (c.kind) {
+        case command_kind::who: reply(encode_who(router_->users())); return true;
+        case command_kind::quit:
+            reply(encode_ok(command_kind::quit));
+            quit_ = true;
+            return false;
+        case command_kind::register_name: {
+            const auto n = name::parse(c.target);
+            if (!n) return fail(status::invalid_name, c.target);
+            const status st = router_->register_name(id_, *n);
+            if (st == status::already_registered) return fail(st, router_->name_of(id_));
+            if (st != status::ok) return fail(st, n->view());
+            reply(encode_ok(c.kind, n->view()));
+            return true;
+        }
+        default: break;
+        }
+        // Everything below needs a registered session.
+        if (!router_->is_registered(id_)) return fail(status::not_registered, {});
+        const auto n = name::parse(c.target);
+        if (!n) return fail(status::invalid_name, c.target);
+        const bool has_text = c.kind == command_kind::msg || c.kind == command_kind::say;
+        if (has_text && !is_valid_text(c.text)) {
+            reply(encode_error("invalid-text"));
+            return true;
+        }
+        status st = status::ok;
+        switch (c.kind) {
+        case command_kind::msg: st = router_->route(id_, *n, c.text).code; break;
+        case command_kind::say: st = router_->publish(id_, *n, c.text).code; break;
+        case command_kind::join: st = router_->join(id_, *n); break;
+        case command_kind::leave: st = router_->leave(id_, *n); break;
+        default: break;
+        }
+        if (st != status::ok) return fail(st, n->view());
+        if (!has_text) reply(encode_ok(c.kind, n->view()));
+        return true;
+    }
+
+    bool fail(status st, std::string_view argument) {
+        reply(encode_error(st, argument));
+        return true;
+    }
+
+    router* router_;
+    session_id id_;
+    line_framer framer_;
+    const std::string* greeting_;
+    bool quit_ = false;
+};
+
+} // namespace switchboard::protocol

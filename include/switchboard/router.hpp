@@ -1,0 +1,520 @@
+/// @file
+/// @brief `switchboard::router`: who is connected on which session, 1:1 routing by user name,
+/// rooms with zero-copy fan-out, and clean-up on disconnect. Sans-I/O: no sockets, threads or
+/// clocks.
+#pragma once
+
+#include "config.hpp"
+#include "event.hpp"
+#include "names.hpp"
+#include "payload.hpp"
+#include "protocol/line.hpp"
+#include "session_id.hpp"
+#include "status.hpp"
+#include "transport.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace switchboard {
+
+/// @brief Who receives a room message.
+enum class fanout_scope : std::uint8_t {
+    except_sender, ///< Every member but the sending session (the line protocol's `/say`).
+    all_members,   ///< Every member, the sender included.
+};
+
+/// @brief Outcome of `router::route()` and `router::publish()`.
+struct route_result {
+    status code = status::ok;     ///< `ok`, or why nothing was sent.
+    std::uint32_t delivered = 0;  ///< Sessions whose transport queued the payload.
+    std::uint32_t dropped = 0;    ///< Sessions whose transport refused it (closing, slow consumer).
+
+    /// @brief True when `code == status::ok` (even if no session was a target, e.g. an empty room).
+    [[nodiscard]] bool ok() const noexcept { return code == status::ok; }
+};
+
+/// @brief Running totals kept by a router, for metrics. Monotonic; never reset by the router.
+struct router_counters {
+    std::uint64_t routed = 0;         ///< Successful `route()` and `publish()` calls.
+    std::uint64_t delivered = 0;      ///< Payloads queued by transports (one per recipient).
+    std::uint64_t dropped = 0;        ///< Payloads refused by transports (closing, slow consumer).
+    std::uint64_t user_not_found = 0; ///< `route()` calls whose target had no session.
+};
+
+/// @brief Construction options of a router.
+struct router_options {
+    /// @brief Encodes routed events; null selects the line protocol v1 encoder. Must outlive the
+    /// router.
+    const event_encoder* encoder = nullptr;
+};
+
+/// @brief Routes messages between sessions by user name and through rooms.
+///
+/// A host (an adapter, or a test) opens a session per connection with `open_session()`, feeding
+/// it a `transport` through which the router delivers, and closes it with `close_session()` when
+/// the connection goes. Between the two, the session may take a user name, join rooms and send.
+///
+/// Registration policy (v1): exclusive — one session per user name; a name held by another
+/// session is refused with `status::name_taken`. `close_session()` releases exactly what that
+/// session holds, never a name a newer session holds (session ids carry a generation). Several
+/// sessions per user (devices) will be an opt-in policy in `router_options`: the calls keep their
+/// signatures, `route()` then delivers to each session of the user and reports the count in
+/// `route_result::delivered` (docs/design.md, "Several sessions per user").
+///
+/// Fan-out: an event is encoded once (`event_encoder`) into one `payload` and the same payload is
+/// handed to each recipient's transport — K members cost K reference-count increments, not K
+/// copies of the bytes.
+///
+/// Ordering: payloads from one call reach each transport in call order, so messages from one
+/// session to one recipient, direct or through one room, arrive in the order they were sent.
+///
+/// Thread safety: not thread-safe. All calls on one router must be serialised by the host (one
+/// thread, a mutex, or a strand); `asio::tcp_server` holds a mutex for it. Distinct routers are
+/// independent. Transports are called on the calling thread, under the host's serialisation.
+///
+/// Re-entrancy: the user-not-found handler is called after the router finished its own work for
+/// the call, so it may call back into the router (for example `send()` a bounce). Transports must
+/// not call back into the router from `deliver()` or `close()`.
+class router {
+public:
+    /// @brief Called when `route()` finds no session for the target user.
+    /// Arguments: the sending session, the folded target name, the message text (opaque bytes).
+    /// The views are valid only during the call.
+    using user_not_found_handler =
+        std::function<void(session_id from, std::string_view target, std::string_view text)>;
+
+    /// @brief An empty router.
+    /// @param options see `router_options`.
+    explicit router(router_options options = {})
+        : encoder_(options.encoder ? options.encoder : &protocol::line_event_encoder::instance()) {}
+
+    router(const router&) = delete;
+    router& operator=(const router&) = delete;
+
+    // ---- sessions -------------------------------------------------------------------------
+
+    /// @brief Opens a session that receives through `t`.
+    /// @param t the session's transport; must stay valid until `close_session()` for the
+    ///        returned id has returned.
+    /// @return a fresh id, never equal to the id of a closed session (up to 2^32 reuses of a slot).
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] session_id open_session(transport& t) {
+        std::uint32_t index;
+        if (free_session_ != npos) {
+            index = free_session_;
+            free_session_ = sessions_[index].next_free;
+        } else {
+            SWITCHBOARD_ASSERT(sessions_.size() < npos, "too many sessions");
+            index = static_cast<std::uint32_t>(sessions_.size());
+            sessions_.emplace_back();
+        }
+        session_slot& s = sessions_[index];
+        s.t = &t;
+        s.next_free = npos;
+        ++open_sessions_;
+        return session_id::make(index, s.generation);
+    }
+
+    /// @brief Closes a session: leaves each of its rooms (remaining members get `member_left`),
+    /// releases its user name, and forgets its transport. Does not call `transport::close()`:
+    /// the caller is the adapter, which already knows the connection is gone.
+    /// @param s the session.
+    /// @return `ok`, or `unknown_session` when `s` is not open (never opened, or closed
+    ///         already — a stale id changes nothing, whoever holds the name now).
+    status close_session(session_id s) {
+        session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        while (!slot->rooms.empty()) {
+            remove_membership(s.index(), slot->rooms.size() - 1, true);
+            slot = &sessions_[s.index()];
+        }
+        if (slot->registered) users_.erase(slot->user);
+        slot->rooms.shrink_to_fit();
+        slot->t = nullptr;
+        slot->registered = false;
+        slot->user = name{};
+        if (++slot->generation == 0) slot->generation = 1;
+        slot->next_free = free_session_;
+        free_session_ = s.index();
+        --open_sessions_;
+        return status::ok;
+    }
+
+    /// @brief Asks a session's transport to close (a kick, or `/quit`). The session stays open
+    /// until the adapter calls `close_session()`.
+    /// @param s the session.
+    /// @param mode flush queued output first (default), or drop it.
+    /// @return `ok`, or `unknown_session`.
+    status disconnect(session_id s, close_mode mode = close_mode::after_flush) {
+        session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        slot->t->close(mode);
+        return status::ok;
+    }
+
+    /// @brief True when `s` is open.
+    [[nodiscard]] bool is_open(session_id s) const noexcept { return find_slot(s) != nullptr; }
+
+    /// @brief Hands raw bytes to one session (replies and notices from the host or protocol).
+    /// @param s the session.
+    /// @param bytes the complete bytes to write; shared, not copied.
+    /// @return `ok` when the transport queued them; `unknown_session`; or for a transport that
+    ///         refused them (closing, slow consumer) `ok` with the refusal counted in
+    ///         `counters().dropped` — the session's own close will follow.
+    status send(session_id s, const payload& bytes) {
+        session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        count(slot->t->deliver(bytes));
+        return status::ok;
+    }
+
+    // ---- user names -----------------------------------------------------------------------
+
+    /// @brief Gives session `s` the user name `user` (validated and folded).
+    /// @return `ok`; `invalid_name`; `already_registered` when `s` holds a name (even the same);
+    ///         `name_taken` when another session holds it; `unknown_session`.
+    /// @throws std::bad_alloc when memory runs out.
+    status register_name(session_id s, std::string_view user) {
+        const auto n = name::parse(user);
+        if (!n) return find_slot(s) ? status::invalid_name : status::unknown_session;
+        return register_name(s, *n);
+    }
+
+    /// @brief As above, with a name already validated and folded by `name::parse`.
+    status register_name(session_id s, const name& user) {
+        session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        if (slot->registered) return status::already_registered;
+        if (user.empty()) return status::invalid_name;
+        const auto [it, inserted] = users_.try_emplace(user, s.index());
+        if (!inserted) return status::name_taken;
+        slot->registered = true;
+        slot->user = user;
+        return status::ok;
+    }
+
+    /// @brief The folded user name of `s`; empty when `s` has none or is not open.
+    /// @note The view is valid until `s` is closed.
+    [[nodiscard]] std::string_view name_of(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot && slot->registered ? slot->user.view() : std::string_view{};
+    }
+
+    /// @brief True when `s` is open and holds a user name.
+    [[nodiscard]] bool is_registered(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot && slot->registered;
+    }
+
+    /// @brief The session holding a user name.
+    /// @return the session, or a null id when nobody holds the name or it is invalid.
+    [[nodiscard]] session_id find(std::string_view user) const noexcept {
+        const auto n = name::parse(user);
+        return n ? find(*n) : session_id{};
+    }
+
+    /// @brief As above, with a folded name.
+    [[nodiscard]] session_id find(const name& user) const noexcept {
+        const auto it = users_.find(user);
+        if (it == users_.end()) return {};
+        return session_id::make(it->second, sessions_[it->second].generation);
+    }
+
+    /// @brief All registered user names in ascending byte order.
+    /// @return views valid until the next call that registers or closes a session.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] std::vector<std::string_view> users() const {
+        std::vector<std::string_view> out;
+        out.reserve(users_.size());
+        for (const auto& entry : users_) out.push_back(entry.first.view());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    // ---- 1:1 routing ------------------------------------------------------------------------
+
+    /// @brief Sends `text` from session `from` to the session holding user name `to`; the
+    /// recipient gets the event `direct_message{user = name of from, text}`. A session may
+    /// message itself. The sender is always the registered name of `from`: callers cannot name
+    /// another sender.
+    /// @param text opaque bytes (the line protocol checks them before calling).
+    /// @return `ok` (`delivered` 1, or `dropped` 1 when the recipient's transport refused);
+    ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
+    ///         `user_not_found` (after calling the user-not-found handler).
+    /// @throws std::bad_alloc when memory runs out.
+    route_result route(session_id from, std::string_view to, std::string_view text) {
+        const session_slot* slot = find_slot(from);
+        if (!slot) return {status::unknown_session};
+        if (!slot->registered) return {status::not_registered};
+        const auto n = name::parse(to);
+        if (!n) return {status::invalid_name};
+        return route(from, *n, text);
+    }
+
+    /// @brief As above, with a folded target name.
+    route_result route(session_id from, const name& to, std::string_view text) {
+        const session_slot* slot = find_slot(from);
+        if (!slot) return {status::unknown_session};
+        if (!slot->registered) return {status::not_registered};
+        const auto it = users_.find(to);
+        if (it == users_.end()) {
+            ++counters_.user_not_found;
+            if (on_user_not_found_) on_user_not_found_(from, to.view(), text);
+            return {status::user_not_found};
+        }
+        const payload bytes =
+            encoder_->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
+        route_result r;
+        tally(r, sessions_[it->second].t->deliver(bytes));
+        ++counters_.routed;
+        return r;
+    }
+
+    /// @brief Sets the handler called when `route()` finds no session for its target (to log,
+    /// bounce or store the message). Replaces any previous handler; an empty function removes it.
+    void on_user_not_found(user_not_found_handler handler) { on_user_not_found_ = std::move(handler); }
+
+    // ---- rooms ------------------------------------------------------------------------------
+
+    /// @brief Adds session `s` to `room`, creating the room on first join. Each member already
+    /// there gets `member_joined{room, user}`; the joining session does not.
+    /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `already_member`.
+    /// @throws std::bad_alloc when memory runs out.
+    status join(session_id s, std::string_view room) {
+        if (const status st = check_registered(s); st != status::ok) return st;
+        const auto n = name::parse(room);
+        return n ? join(s, *n) : status::invalid_name;
+    }
+
+    /// @brief As above, with a folded room name.
+    status join(session_id s, const name& room) {
+        if (const status st = check_registered(s); st != status::ok) return st;
+        if (room.empty()) return status::invalid_name;
+        std::uint32_t ri;
+        if (const auto it = room_index_.find(room); it != room_index_.end()) {
+            ri = it->second;
+            if (membership_of(sessions_[s.index()], ri) != npos) return status::already_member;
+            fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
+                    npos);
+        } else {
+            ri = allocate_room(room);
+        }
+        session_slot& slot = sessions_[s.index()];
+        room_slot& r = rooms_[ri];
+        r.members.push_back(member{slot.t, s.index(), static_cast<std::uint32_t>(slot.rooms.size())});
+        slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
+        return status::ok;
+    }
+
+    /// @brief Removes session `s` from `room`; each remaining member gets `member_left`. The room
+    /// is deleted when its last member leaves.
+    /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `not_member` (also for
+    ///         a room that does not exist).
+    status leave(session_id s, std::string_view room) {
+        if (const status st = check_registered(s); st != status::ok) return st;
+        const auto n = name::parse(room);
+        return n ? leave(s, *n) : status::invalid_name;
+    }
+
+    /// @brief As above, with a folded room name.
+    status leave(session_id s, const name& room) {
+        if (const status st = check_registered(s); st != status::ok) return st;
+        const auto it = room_index_.find(room);
+        if (it == room_index_.end()) return status::not_member;
+        const std::uint32_t j = membership_of(sessions_[s.index()], it->second);
+        if (j == npos) return status::not_member;
+        remove_membership(s.index(), j, true);
+        return status::ok;
+    }
+
+    /// @brief Sends `text` from member `from` to the members of `room`: each gets
+    /// `room_message{room, user = name of from, text}`, encoded once and shared.
+    /// @param scope `except_sender` (default) or `all_members`.
+    /// @return `ok` with counts; `unknown_session`; `not_registered`; `invalid_name`;
+    ///         `not_member` (also for a room that does not exist).
+    /// @throws std::bad_alloc when memory runs out.
+    route_result publish(session_id from, std::string_view room, std::string_view text,
+                         fanout_scope scope = fanout_scope::except_sender) {
+        if (const status st = check_registered(from); st != status::ok) return {st};
+        const auto n = name::parse(room);
+        if (!n) return {status::invalid_name};
+        return publish(from, *n, text, scope);
+    }
+
+    /// @brief As above, with a folded room name.
+    route_result publish(session_id from, const name& room, std::string_view text,
+                         fanout_scope scope = fanout_scope::except_sender) {
+        if (const status st = check_registered(from); st != status::ok) return {st};
+        const auto it = room_index_.find(room);
+        if (it == room_index_.end()) return {status::not_member};
+        const session_slot& slot = sessions_[from.index()];
+        if (membership_of(slot, it->second) == npos) return {status::not_member};
+        route_result r = fan_out(it->second, event{event_kind::room_message, room.view(), slot.user.view(), text},
+                                 scope == fanout_scope::except_sender ? from.index() : npos);
+        ++counters_.routed;
+        return r;
+    }
+
+    /// @brief True when `s` is open and a member of `room`.
+    [[nodiscard]] bool is_member(session_id s, const name& room) const noexcept {
+        const session_slot* slot = find_slot(s);
+        if (!slot) return false;
+        const auto it = room_index_.find(room);
+        return it != room_index_.end() && membership_of(*slot, it->second) != npos;
+    }
+
+    /// @brief Number of members of `room` (0 when it does not exist).
+    [[nodiscard]] std::size_t room_size(const name& room) const noexcept {
+        const auto it = room_index_.find(room);
+        return it == room_index_.end() ? 0 : rooms_[it->second].members.size();
+    }
+
+    /// @brief Number of rooms `s` is in (0 when `s` is not open).
+    [[nodiscard]] std::size_t rooms_of(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot ? slot->rooms.size() : 0;
+    }
+
+    // ---- sizes and metrics ------------------------------------------------------------------
+
+    /// @brief Open sessions.
+    [[nodiscard]] std::size_t session_count() const noexcept { return open_sessions_; }
+    /// @brief Registered user names.
+    [[nodiscard]] std::size_t user_count() const noexcept { return users_.size(); }
+    /// @brief Rooms with at least one member.
+    [[nodiscard]] std::size_t room_count() const noexcept { return room_index_.size(); }
+    /// @brief Running totals (see `router_counters`).
+    [[nodiscard]] const router_counters& counters() const noexcept { return counters_; }
+
+private:
+    static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
+
+    struct membership {          // one room of a session
+        std::uint32_t room;      // index into rooms_
+        std::uint32_t in_room;   // index into that room's members
+    };
+    struct member {              // one session of a room; the transport is cached for fan-out
+        transport* t;
+        std::uint32_t session;   // index into sessions_
+        std::uint32_t in_session; // index into that session's rooms
+    };
+    struct session_slot {
+        transport* t = nullptr; // null while the slot is free
+        std::uint32_t generation = 1;
+        std::uint32_t next_free = npos;
+        bool registered = false;
+        name user;
+        std::vector<membership> rooms;
+    };
+    struct room_slot {
+        name id;
+        std::vector<member> members;
+        std::uint32_t next_free = npos;
+    };
+
+    session_slot* find_slot(session_id s) noexcept {
+        return const_cast<session_slot*>(static_cast<const router*>(this)->find_slot(s));
+    }
+    const session_slot* find_slot(session_id s) const noexcept {
+        if (s.index() >= sessions_.size()) return nullptr;
+        const session_slot& slot = sessions_[s.index()];
+        return slot.t && slot.generation == s.generation() ? &slot : nullptr;
+    }
+
+    status check_registered(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        return slot->registered ? status::ok : status::not_registered;
+    }
+
+    static std::uint32_t membership_of(const session_slot& s, std::uint32_t room) noexcept {
+        for (std::size_t j = 0; j < s.rooms.size(); ++j)
+            if (s.rooms[j].room == room) return static_cast<std::uint32_t>(j);
+        return npos;
+    }
+
+    std::uint32_t allocate_room(const name& id) {
+        std::uint32_t ri;
+        if (free_room_ != npos) {
+            ri = free_room_;
+            free_room_ = rooms_[ri].next_free;
+        } else {
+            ri = static_cast<std::uint32_t>(rooms_.size());
+            rooms_.emplace_back();
+        }
+        rooms_[ri].id = id;
+        rooms_[ri].next_free = npos;
+        room_index_.emplace(id, ri);
+        return ri;
+    }
+
+    // Removes membership j of session si (swap-remove on both sides, fixing back-pointers), tells
+    // the remaining members, and deletes the room when it becomes empty.
+    void remove_membership(std::uint32_t si, std::size_t j, bool notify) {
+        const membership m = sessions_[si].rooms[j];
+        room_slot& r = rooms_[m.room];
+        const std::size_t last_member = r.members.size() - 1;
+        if (m.in_room != last_member) {
+            r.members[m.in_room] = r.members[last_member];
+            const member& moved = r.members[m.in_room];
+            sessions_[moved.session].rooms[moved.in_session].in_room = m.in_room;
+        }
+        r.members.pop_back();
+        std::vector<membership>& mine = sessions_[si].rooms;
+        const std::size_t last_room = mine.size() - 1;
+        if (j != last_room) {
+            mine[j] = mine[last_room];
+            rooms_[mine[j].room].members[mine[j].in_room].in_session = static_cast<std::uint32_t>(j);
+        }
+        mine.pop_back();
+        if (r.members.empty()) {
+            room_index_.erase(r.id);
+            r.members = std::vector<member>{};
+            r.id = name{};
+            r.next_free = free_room_;
+            free_room_ = m.room;
+        } else if (notify) {
+            fan_out(m.room, event{event_kind::member_left, r.id.view(), sessions_[si].user.view(), {}}, npos);
+        }
+    }
+
+    // Encodes once, hands the same payload to every member but `skip` (a session index or npos).
+    route_result fan_out(std::uint32_t ri, const event& e, std::uint32_t skip) {
+        const payload bytes = encoder_->encode(e);
+        route_result r;
+        for (const member& m : rooms_[ri].members)
+            if (m.session != skip) tally(r, m.t->deliver(bytes));
+        return r;
+    }
+
+    void tally(route_result& r, delivery d) noexcept {
+        if (d == delivery::queued) ++r.delivered;
+        else ++r.dropped;
+        count(d);
+    }
+    void count(delivery d) noexcept {
+        if (d == delivery::queued) ++counters_.delivered;
+        else ++counters_.dropped;
+    }
+
+    const event_encoder* encoder_;
+    std::vector<session_slot> sessions_;
+    std::uint32_t free_session_ = npos;
+    std::size_t open_sessions_ = 0;
+    std::unordered_map<name, std::uint32_t, name_hash> users_;
+    std::vector<room_slot> rooms_;
+    std::uint32_t free_room_ = npos;
+    std::unordered_map<name, std::uint32_t, name_hash> room_index_;
+    router_counters counters_;
+    user_not_found_handler on_user_not_found_;
+};
+
+} // namespace switchboard

@@ -1,0 +1,46 @@
+/// @file
+/// @brief `switchboard::status`: the expected outcomes of router calls, as values.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace switchboard {
+
+/// @brief The outcome of a router operation.
+///
+/// Everything that a client or the network can cause is one of these values, never an exception.
+/// The spelling returned by `to_string()` is the token of the line protocol v1
+/// (docs/protocol.md), so an adapter can reply `err <token>` without a table of its own.
+enum class status : std::uint8_t {
+    ok,                 ///< Done.
+    invalid_name,       ///< A user or room name is not 1-32 bytes of `[A-Za-z0-9_.-]`.
+    name_taken,         ///< Another session holds the user name (exclusive registration policy).
+    already_registered, ///< This session already holds a user name.
+    not_registered,     ///< The session has no user name yet, and the operation needs one.
+    user_not_found,     ///< No session holds the target user name.
+    already_member,     ///< The session is already in the room.
+    not_member,         ///< The session is not in the room (or the room does not exist).
+    unknown_session,    ///< The session id is not open: never opened, or closed already (stale).
+};
+
+/// @brief The protocol token of a status, e.g. `"name-taken"`.
+/// @param s any value of `status`.
+/// @return a static, NUL-terminated string; `"unknown"` for a value outside the enumeration.
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr std::string_view to_string(status s) noexcept {
+    switch (s) {
+    case status::ok: return "ok";
+    case status::invalid_name: return "invalid-name";
+    case status::name_taken: return "name-taken";
+    case status::already_registered: return "already-registered";
+    case status::not_registered: return "not-registered";
+    case status::user_not_found: return "user-not-found";
+    case status::already_member: return "already-member";
+    case status::not_member: return "not-member";
+    case status::unknown_session: return "unknown-session";
+    }
+    return "unknown";
+}
+
+} // namespace switchboard
