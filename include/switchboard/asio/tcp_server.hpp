@@ -1,0 +1,578 @@
+/// @file
+/// @brief `switchboard::tcp_server`: the plain-TCP adapter on standalone Asio. It owns an
+/// acceptor and its connections, frames lines with the line protocol v1, and plugs each
+/// connection into a `router` as a session.
+///
+/// Requires standalone Asio (`ASIO_STANDALONE`, Debian `libasio-dev`) and threads; link the
+/// `switchboard::asio` CMake target (meson: `switchboard_asio_dep`). The core headers never
+/// include this one.
+#pragma once
+
+#ifndef ASIO_STANDALONE
+#define ASIO_STANDALONE
+#endif
+#include <asio.hpp>
+
+#include "../payload.hpp"
+#include "../protocol/line_session.hpp"
+#include "../router.hpp"
+#include "../session_id.hpp"
+#include "../transport.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace switchboard {
+
+/// @brief Why a TCP connection ended.
+enum class disconnect_reason : std::uint8_t {
+    peer_closed,   ///< The peer closed its write side (EOF); its last lines were processed.
+    quit,          ///< The client sent `/quit`.
+    error,         ///< A socket error: connection reset, broken pipe, timeout.
+    slow_consumer, ///< Queued output exceeded `tcp_server_options::max_output_bytes`.
+    closed,        ///< Closed through `router::disconnect()` (a kick).
+    server_stop,   ///< `tcp_server::stop()`.
+};
+
+/// @brief The word for a disconnect reason, e.g. `"slow-consumer"`.
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr std::string_view to_string(disconnect_reason r) noexcept {
+    switch (r) {
+    case disconnect_reason::peer_closed: return "peer-closed";
+    case disconnect_reason::quit: return "quit";
+    case disconnect_reason::error: return "error";
+    case disconnect_reason::slow_consumer: return "slow-consumer";
+    case disconnect_reason::closed: return "closed";
+    case disconnect_reason::server_stop: return "server-stop";
+    }
+    return "unknown";
+}
+
+/// @brief Limits and behaviour of a `tcp_server`. Defaults are the ones of `tcp_chat`.
+struct tcp_server_options {
+    /// @brief Longest accepted line in bytes, terminator excluded (1 or more). Longer lines get
+    /// `err line-too-long`; at most this many bytes (+1) are buffered per connection.
+    std::size_t max_line = protocol::default_max_line;
+    /// @brief Output bound per connection, in bytes of queued, unwritten output (1 or more).
+    /// A client that stops reading is disconnected (`slow_consumer`) when a delivery would
+    /// exceed it; other clients are not affected. Default 1 MiB.
+    std::size_t max_output_bytes = std::size_t{1} << 20;
+    /// @brief Bytes read per `read` system call, into a per-thread buffer (idle connections hold
+    /// no read buffer). 512 or more; default 64 KiB.
+    std::size_t read_chunk_bytes = std::size_t{64} << 10;
+    /// @brief Reads per readiness event before yielding to other connections (1 or more).
+    unsigned reads_per_wakeup = 4;
+    /// @brief Informational text sent on connect, each line prefixed `* `; empty for none.
+    std::string greeting;
+    /// @brief First delay before accepting again after an accept error (EMFILE, ENFILE,
+    /// ENOBUFS...), doubled on each further error up to `accept_retry_max`.
+    std::chrono::milliseconds accept_retry_min{10};
+    /// @brief Longest delay between accept retries.
+    std::chrono::milliseconds accept_retry_max{1000};
+    /// @brief How long `stop()` lets connections flush queued output before cutting them.
+    std::chrono::milliseconds stop_timeout{1000};
+    /// @brief Set `TCP_NODELAY` on accepted sockets (default on: chat lines are latency-bound).
+    bool no_delay = true;
+};
+
+/// @brief What the connect/disconnect hooks are told.
+struct tcp_connection_info {
+    session_id session;            ///< The router session of the connection.
+    ::asio::ip::tcp::endpoint peer; ///< Remote address and port.
+    std::string_view user;          ///< Registered name at disconnect (empty if none / on connect).
+    disconnect_reason reason = disconnect_reason::peer_closed; ///< Meaningful on disconnect only.
+    std::error_code error;          ///< The socket error for `disconnect_reason::error`.
+};
+
+namespace detail {
+
+class tcp_connection;
+
+// State shared by the server and its connections; connections keep it alive.
+struct tcp_server_state {
+    tcp_server_state(::asio::io_context& io, router& r, std::mutex* m, tcp_server_options o)
+        : io(io), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)),
+          acceptor(::asio::make_strand(io)), retry_timer(acceptor.get_executor()),
+          stop_timer(acceptor.get_executor()) {
+        session_options.max_line = options.max_line;
+        session_options.greeting = options.greeting;
+    }
+
+    ::asio::io_context& io;
+    router& routes;
+    std::mutex own_mutex;
+    std::mutex* router_mutex;
+    tcp_server_options options;
+    protocol::line_session_options session_options;
+    ::asio::ip::tcp::acceptor acceptor;
+    ::asio::steady_timer retry_timer;
+    ::asio::steady_timer stop_timer;
+    std::chrono::milliseconds retry_delay{0};
+    std::atomic<bool> stopped{false};
+    std::function<void(const tcp_connection_info&)> on_connect;
+    std::function<void(const tcp_connection_info&)> on_disconnect;
+    std::function<void(const std::error_code&)> on_accept_error;
+
+    std::mutex connections_mutex;
+    std::unordered_map<tcp_connection*, std::shared_ptr<tcp_connection>> connections;
+};
+
+// One accepted socket: a router session, its line-protocol state, and its output queue.
+// Socket operations run on the socket's strand; the output queue is shared with whichever thread
+// holds the router when it calls deliver(), so it has its own small mutex.
+// Lock order: router mutex -> output mutex -> connections mutex. Never the reverse.
+class tcp_connection final : public transport, public std::enable_shared_from_this<tcp_connection> {
+public:
+    tcp_connection(std::shared_ptr<tcp_server_state> server, ::asio::ip::tcp::socket socket)
+        : server_(std::move(server)), socket_(std::move(socket)) {}
+
+    // The connection's strand.
+    ::asio::any_io_executor executor() { return socket_.get_executor(); }
+
+    // Registers with the router and starts reading. Runs on the socket's strand.
+    void start() {
+        std::error_code ec;
+        peer_ = socket_.remote_endpoint(ec);
+        socket_.non_blocking(true, ec);
+        if (server_->options.no_delay) socket_.set_option(::asio::ip::tcp::no_delay(true), ec);
+        {
+            std::lock_guard<std::mutex> lock(*server_->router_mutex);
+            id_ = server_->routes.open_session(*this);
+            session_.emplace(server_->routes, id_, server_->session_options);
+            session_->greet();
+        }
+        if (server_->on_connect) server_->on_connect(tcp_connection_info{id_, peer_, {}, {}, {}});
+        wait_readable();
+    }
+
+    delivery deliver(const payload& bytes) noexcept override {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        if (out_closed_) return delivery::closed;
+        if (bytes.size() > server_->options.max_output_bytes - queued_bytes_) {
+            out_closed_ = true;
+            pending_.clear();
+            reason_ = disconnect_reason::slow_consumer;
+            post_abort();
+            return delivery::slow_consumer;
+        }
+        try {
+            pending_.push_back(bytes);
+        } catch (...) {
+            out_closed_ = true;
+            reason_ = disconnect_reason::slow_consumer;
+            post_abort();
+            return delivery::slow_consumer;
+        }
+        queued_bytes_ += bytes.size();
+        if (!write_in_flight_) {
+            write_in_flight_ = true;
+            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+        }
+        return delivery::queued;
+    }
+
+    void close(close_mode mode) noexcept override {
+        close_with(mode, disconnect_reason::closed);
+    }
+
+    // Closes for `reason`: `after_flush` stops input and closes once queued output is written.
+    void close_with(close_mode mode, disconnect_reason reason) noexcept {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        if (out_closed_) return;
+        if (!reason_) reason_ = reason;
+        if (mode == close_mode::abort) {
+            out_closed_ = true;
+            pending_.clear();
+            post_abort();
+            return;
+        }
+        flush_then_close_ = true;
+        stop_input_ = true;
+        if (!write_in_flight_) {
+            write_in_flight_ = true; // start_write() sees an empty queue and closes
+            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+        }
+    }
+
+    // Cuts the socket now (stop timeout).
+    void abort() noexcept {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        if (!reason_) reason_ = disconnect_reason::server_stop;
+        out_closed_ = true;
+        pending_.clear();
+        post_abort();
+    }
+
+private:
+    void post_abort() noexcept { // out_mutex_ held
+        try {
+            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut_socket(); });
+        } catch (...) {
+        }
+    }
+
+    void wait_readable() {
+        socket_.async_wait(::asio::ip::tcp::socket::wait_read,
+                           [self = shared_from_this()](const std::error_code& ec) { self->on_readable(ec); });
+    }
+
+    static char* read_buffer(std::size_t size) {
+        thread_local std::unique_ptr<char[]> buffer;
+        thread_local std::size_t capacity = 0;
+        if (capacity < size) {
+            buffer.reset(new char[size]);
+            capacity = size;
+        }
+        return buffer.get();
+    }
+
+    // Drains the socket (edge-triggered readiness needs a read that would block before the next
+    // wait), at most reads_per_wakeup times, then yields to other connections.
+    void on_readable(const std::error_code& wait_error) {
+        if (input_over_) return;
+        if (wait_error) return end_input(disconnect_reason::error, wait_error);
+        const std::size_t chunk = std::max<std::size_t>(server_->options.read_chunk_bytes, 512);
+        char* const buffer = read_buffer(chunk);
+        for (unsigned i = 0; i < std::max(1u, server_->options.reads_per_wakeup); ++i) {
+            if (stopping_input()) return end_input(disconnect_reason::server_stop, {});
+            std::error_code ec;
+            const std::size_t n = socket_.read_some(::asio::buffer(buffer, chunk), ec);
+            if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) return wait_readable();
+            if (ec == ::asio::error::eof) return end_input(disconnect_reason::peer_closed, {});
+            if (ec) return end_input(disconnect_reason::error, ec);
+            protocol::input_result r = protocol::input_result::keep_reading;
+            {
+                std::lock_guard<std::mutex> lock(*server_->router_mutex);
+                if (!released_) {
+                    try {
+                        r = session_->on_input(std::string_view(buffer, n));
+                    } catch (const std::bad_alloc&) {
+                        r = protocol::input_result::quit;
+                    }
+                }
+            }
+            if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
+        }
+        ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
+    }
+
+    bool stopping_input() {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        return stop_input_ || out_closed_;
+    }
+
+    // Input is over: process a half-closed peer's last line, release the session (its rooms are
+    // told), then flush what is queued and close (or close at once after an error).
+    void end_input(disconnect_reason reason, std::error_code ec) {
+        if (input_over_) return;
+        input_over_ = true;
+        error_ = ec;
+        {
+            std::lock_guard<std::mutex> lock(*server_->router_mutex);
+            if (reason == disconnect_reason::peer_closed && !released_) {
+                try {
+                    (void)session_->on_end_of_input();
+                } catch (const std::bad_alloc&) {
+                }
+            }
+        }
+        release(reason);
+        if (reason == disconnect_reason::error) abort_output(reason);
+        else close_with(close_mode::after_flush, reason);
+    }
+
+    void abort_output(disconnect_reason reason) {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        if (!reason_) reason_ = reason;
+        out_closed_ = true;
+        pending_.clear();
+        post_abort();
+    }
+
+    // Closes the router session once; afterwards the router never calls this transport again.
+    void release(disconnect_reason reason) {
+        std::string user;
+        {
+            std::lock_guard<std::mutex> lock(*server_->router_mutex);
+            if (released_) return;
+            released_ = true;
+            user = std::string(server_->routes.name_of(id_));
+            (void)server_->routes.close_session(id_);
+        }
+        disconnect_reason why = reason;
+        {
+            std::lock_guard<std::mutex> lock(out_mutex_);
+            if (reason_) why = *reason_;
+        }
+        if (server_->on_disconnect)
+            server_->on_disconnect(tcp_connection_info{id_, peer_, user, why, error_});
+    }
+
+    void start_write() {
+        {
+            std::lock_guard<std::mutex> lock(out_mutex_);
+            if (out_closed_) {
+                write_in_flight_ = false;
+                return;
+            }
+            if (pending_.empty()) {
+                write_in_flight_ = false;
+                if (flush_then_close_) {
+                    out_closed_ = true;
+                    post_abort();
+                }
+                return;
+            }
+            writing_.swap(pending_);
+        }
+        buffers_.clear();
+        buffers_.reserve(writing_.size());
+        for (const payload& p : writing_) buffers_.emplace_back(p.data(), p.size());
+        ::asio::async_write(socket_, buffers_,
+                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                                self->on_written(ec, n);
+                            });
+    }
+
+    void on_written(const std::error_code& ec, std::size_t written) {
+        writing_.clear();
+        if (ec) {
+            error_ = ec;
+            abort_output(disconnect_reason::error);
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(out_mutex_);
+            queued_bytes_ -= std::min(written, queued_bytes_);
+        }
+        start_write();
+    }
+
+    // Runs on the strand: closes the socket (pending waits complete with operation_aborted, which
+    // ends input and releases the session) and forgets the connection.
+    void shut_socket() {
+        if (socket_.is_open()) {
+            std::error_code ignored;
+            socket_.shutdown(::asio::ip::tcp::socket::shutdown_both, ignored);
+            socket_.close(ignored);
+        }
+        if (!input_over_) {
+            input_over_ = true;
+            disconnect_reason why = disconnect_reason::error;
+            {
+                std::lock_guard<std::mutex> lock(out_mutex_);
+                if (reason_) why = *reason_;
+            }
+            release(why);
+        }
+        std::lock_guard<std::mutex> lock(server_->connections_mutex);
+        server_->connections.erase(this);
+        if (server_->stopped && server_->connections.empty())
+            ::asio::post(server_->acceptor.get_executor(), [s = server_] { s->stop_timer.cancel(); });
+    }
+
+    std::shared_ptr<tcp_server_state> server_;
+    ::asio::ip::tcp::socket socket_;
+    ::asio::ip::tcp::endpoint peer_;
+    session_id id_;
+    std::optional<protocol::line_session> session_; // guarded by the router mutex
+    bool released_ = false;                         // guarded by the router mutex
+    bool input_over_ = false;                       // strand only
+    std::error_code error_;                         // strand only
+    std::vector<payload> writing_;                  // strand only: payloads of the write in flight
+    std::vector<::asio::const_buffer> buffers_;     // strand only
+
+    std::mutex out_mutex_; // guards the members below
+    std::vector<payload> pending_;
+    std::size_t queued_bytes_ = 0; // pending + in flight
+    bool write_in_flight_ = false;
+    bool flush_then_close_ = false;
+    bool stop_input_ = false;
+    bool out_closed_ = false;
+    std::optional<disconnect_reason> reason_;
+};
+
+} // namespace detail
+
+/// @brief A plain-TCP server speaking the line protocol v1, plugging each connection into a
+/// router as a session.
+///
+/// It runs entirely on the `asio::io_context` the application owns and starts no threads; run
+/// that io_context on one thread or on several. Each connection's socket work runs on its own
+/// strand; router calls are serialised by one mutex (the server's own, or one the application
+/// passes so that several adapters and its own code share a router). Deliveries only queue bytes
+/// under a per-connection mutex and post a write, so a slow client never blocks the router.
+///
+/// Writes: at most one `async_write` in flight per connection; everything queued meanwhile goes
+/// out in the next gathered write. Reads: readiness-based, into a per-thread buffer, so an idle
+/// connection holds no read buffer. `TCP_NODELAY` is set (configurable).
+///
+/// Lifetime: the io_context and the router must outlive the server's handlers. Call `stop()`,
+/// let the io_context run until it has no work (`run()` returns), then destroy the server.
+/// Destroying a server that was not stopped stops it.
+///
+/// Thread safety: `listen()`, `stop()`, `with_router()`, `local_endpoint()` and
+/// `connection_count()` may be called from any thread. The hooks are called on I/O threads, not
+/// under the router mutex, possibly concurrently for different connections when the io_context
+/// runs on several threads; set them before `listen()`.
+class tcp_server {
+public:
+    /// @brief A server for router `r` on `io`.
+    /// @param io the application's io_context; must outlive the server's handlers.
+    /// @param r the router; must outlive the server's handlers.
+    /// @param options limits and greeting (see `tcp_server_options`).
+    /// @param router_mutex the mutex that serialises calls on `r`, when the application shares
+    ///        `r` with other code; null for a mutex of the server's own.
+    tcp_server(::asio::io_context& io, router& r, tcp_server_options options = {},
+               std::mutex* router_mutex = nullptr)
+        : state_(std::make_shared<detail::tcp_server_state>(io, r, router_mutex, std::move(options))) {}
+
+    tcp_server(const tcp_server&) = delete;
+    tcp_server& operator=(const tcp_server&) = delete;
+
+    /// @brief Stops the server if it is still running (see `stop()`).
+    ~tcp_server() { stop(); }
+
+    /// @brief Binds to `endpoint` and starts accepting.
+    /// @param endpoint address and port; port 0 picks a free ephemeral port (see
+    ///        `local_endpoint()`).
+    /// @param ec set on failure (address in use, permission denied, ...); cleared on success.
+    void listen(const ::asio::ip::tcp::endpoint& endpoint, std::error_code& ec) {
+        auto& acceptor = state_->acceptor;
+        ec.clear();
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec) acceptor.set_option(::asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor.bind(endpoint, ec);
+        if (!ec) acceptor.listen(::asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            std::error_code ignored;
+            acceptor.close(ignored);
+            return;
+        }
+        ::asio::post(acceptor.get_executor(), [s = state_] { accept_next(s); });
+    }
+
+    /// @brief As above; throws `std::system_error` on failure.
+    void listen(const ::asio::ip::tcp::endpoint& endpoint) {
+        std::error_code ec;
+        listen(endpoint, ec);
+        if (ec) throw std::system_error(ec, "switchboard::tcp_server::listen");
+    }
+
+    /// @brief The bound address (with the real port after listening on port 0); an empty endpoint
+    /// when not listening.
+    [[nodiscard]] ::asio::ip::tcp::endpoint local_endpoint() const {
+        std::error_code ec;
+        auto ep = state_->acceptor.local_endpoint(ec);
+        return ec ? ::asio::ip::tcp::endpoint{} : ep;
+    }
+
+    /// @brief Graceful stop: stops accepting, releases every session (rooms are told), flushes
+    /// queued output for up to `tcp_server_options::stop_timeout`, then closes every connection.
+    /// Returns at once; the work completes on the io_context. Calling it again does nothing.
+    void stop() {
+        if (state_->stopped.exchange(true)) return;
+        ::asio::post(state_->acceptor.get_executor(), [s = state_] {
+            std::error_code ignored;
+            s->acceptor.close(ignored);
+            s->retry_timer.cancel();
+            for (const auto& c : snapshot(*s)) c->close_with(close_mode::after_flush, disconnect_reason::server_stop);
+            s->stop_timer.expires_after(s->options.stop_timeout);
+            s->stop_timer.async_wait([s](const std::error_code& ec) {
+                if (ec) return;
+                for (const auto& c : snapshot(*s)) c->abort();
+            });
+            if (connection_count_of(*s) == 0) s->stop_timer.cancel();
+        });
+    }
+
+    /// @brief Calls `f(router&)` while holding the router mutex, and returns what it returns.
+    /// The way for application code on any thread to use the router beside the server. `f` must
+    /// not call `with_router` again (the mutex is not recursive).
+    template <class F>
+    decltype(auto) with_router(F&& f) {
+        std::lock_guard<std::mutex> lock(*state_->router_mutex);
+        return std::forward<F>(f)(state_->routes);
+    }
+
+    /// @brief Open connections (a snapshot).
+    [[nodiscard]] std::size_t connection_count() const { return connection_count_of(*state_); }
+
+    /// @brief Called after a connection was accepted and registered as a session.
+    void on_connect(std::function<void(const tcp_connection_info&)> hook) { state_->on_connect = std::move(hook); }
+    /// @brief Called once per connection when its session was released (its name and rooms are
+    /// already gone; remaining output may still be flushing).
+    void on_disconnect(std::function<void(const tcp_connection_info&)> hook) {
+        state_->on_disconnect = std::move(hook);
+    }
+    /// @brief Called for each accept error (e.g. EMFILE); the server retries with back-off.
+    void on_accept_error(std::function<void(const std::error_code&)> hook) {
+        state_->on_accept_error = std::move(hook);
+    }
+
+private:
+    using state_ptr = std::shared_ptr<detail::tcp_server_state>;
+
+    static std::size_t connection_count_of(detail::tcp_server_state& s) {
+        std::lock_guard<std::mutex> lock(s.connections_mutex);
+        return s.connections.size();
+    }
+
+    static std::vector<std::shared_ptr<detail::tcp_connection>> snapshot(detail::tcp_server_state& s) {
+        std::lock_guard<std::mutex> lock(s.connections_mutex);
+        std::vector<std::shared_ptr<detail::tcp_connection>> out;
+        out.reserve(s.connections.size());
+        for (const auto& entry : s.connections) out.push_back(entry.second);
+        return out;
+    }
+
+    // Accept loop on the acceptor's strand; each socket gets a strand of its own.
+    static void accept_next(const state_ptr& s) {
+        if (s->stopped || !s->acceptor.is_open()) return;
+        s->acceptor.async_accept(::asio::make_strand(s->io), [s](const std::error_code& ec,
+                                                                 ::asio::ip::tcp::socket socket) {
+            if (ec == ::asio::error::operation_aborted || s->stopped) return;
+            if (ec) return retry_accept(s, ec);
+            s->retry_delay = std::chrono::milliseconds{0};
+            auto c = std::make_shared<detail::tcp_connection>(s, std::move(socket));
+            {
+                std::lock_guard<std::mutex> lock(s->connections_mutex);
+                s->connections.emplace(c.get(), c);
+            }
+            // start() runs on the connection's strand (the socket's executor).
+            auto executor = c->executor();
+            ::asio::dispatch(executor, [c = std::move(c)] { c->start(); });
+            accept_next(s);
+        });
+    }
+
+    // Out of descriptors or buffers: the pending connection stays in the backlog, so accepting
+    // again at once would spin. Wait, doubling the delay, then try again.
+    static void retry_accept(const state_ptr& s, const std::error_code& ec) {
+        if (s->on_accept_error) s->on_accept_error(ec);
+        const auto& o = s->options;
+        s->retry_delay = s->retry_delay.count() == 0 ? o.accept_retry_min
+                                                     : std::min(s->retry_delay * 2, o.accept_retry_max);
+        s->retry_timer.expires_after(s->retry_delay);
+        s->retry_timer.async_wait([s](const std::error_code& wait_ec) {
+            if (!wait_ec) accept_next(s);
+        });
+    }
+
+    state_ptr state_;
+};
+
+} // namespace switchboard
