@@ -51,7 +51,8 @@ public:
     /// @brief Binds the protocol state of session `id` of router `r`.
     /// @param r the router; must outlive this object.
     /// @param id an open session of `r`.
-    /// @param options limits and greeting; copied where needed.
+    /// @param options limits and greeting; must outlive this object (the greeting is referenced,
+    ///        not copied, so that many connections share one; `tcp_server` keeps one per server).
     line_session(router& r, session_id id, const line_session_options& options)
         : router_(&r), id_(id), framer_(options.max_line), greeting_(&options.greeting) {}
 
