@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -267,7 +268,16 @@ public:
         const auto it = users_.find(to);
         if (it == users_.end()) {
             ++counters_.user_not_found;
-            if (on_user_not_found_) on_user_not_found_(from, to.view(), text);
+            if (on_user_not_found_) {
+                // The handler may replace itself: the replacement is installed after the call.
+                in_not_found_handler_ = true;
+                on_user_not_found_(from, to.view(), text);
+                in_not_found_handler_ = false;
+                if (replacement_handler_) {
+                    on_user_not_found_ = std::move(*replacement_handler_);
+                    replacement_handler_.reset();
+                }
+            }
             return {status::user_not_found};
         }
         const payload bytes =
@@ -280,7 +290,11 @@ public:
 
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
-    void on_user_not_found(user_not_found_handler handler) { on_user_not_found_ = std::move(handler); }
+    /// Called from inside the handler, the replacement takes effect when the handler returns.
+    void on_user_not_found(user_not_found_handler handler) {
+        if (in_not_found_handler_) replacement_handler_ = std::move(handler);
+        else on_user_not_found_ = std::move(handler);
+    }
 
     // ---- rooms ------------------------------------------------------------------------------
 
@@ -515,6 +529,8 @@ private:
     std::unordered_map<name, std::uint32_t, name_hash> room_index_;
     router_counters counters_;
     user_not_found_handler on_user_not_found_;
+    std::optional<user_not_found_handler> replacement_handler_;
+    bool in_not_found_handler_ = false;
 };
 
 } // namespace switchboard

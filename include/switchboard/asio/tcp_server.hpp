@@ -108,7 +108,6 @@ struct tcp_server_state {
           acceptor(::asio::make_strand(io)), retry_timer(acceptor.get_executor()),
           stop_timer(acceptor.get_executor()) {
         session_options.max_line = options.max_line;
-        session_options.greeting = options.greeting;
     }
 
     ::asio::io_context& io;
@@ -152,7 +151,7 @@ public:
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             id_ = server_->routes.open_session(*this);
             session_.emplace(server_->routes, id_, server_->session_options);
-            session_->greet();
+            session_->greet(server_->options.greeting);
         }
         if (server_->on_connect) server_->on_connect(tcp_connection_info{id_, peer_, {}, {}, {}});
         wait_readable();

@@ -22,9 +22,6 @@ namespace switchboard::protocol {
 struct line_session_options {
     /// @brief Longest accepted line in bytes, terminator excluded (1 or more; default 4096).
     std::size_t max_line = default_max_line;
-    /// @brief Informational text sent by `greet()`, each LF-separated line as `* <line>`;
-    /// empty for none.
-    std::string greeting;
 };
 
 /// @brief What the connection should do after input was processed.
@@ -51,18 +48,19 @@ public:
     /// @brief Binds the protocol state of session `id` of router `r`.
     /// @param r the router; must outlive this object.
     /// @param id an open session of `r`.
-    /// @param options limits and greeting; must outlive this object (the greeting is referenced,
-    ///        not copied, so that many connections share one; `tcp_server` keeps one per server).
+    /// @param options limits; read during construction only.
     line_session(router& r, session_id id, const line_session_options& options)
-        : router_(&r), id_(id), framer_(options.max_line), greeting_(&options.greeting) {}
+        : router_(&r), id_(id), framer_(options.max_line) {}
 
     /// @brief The router session this protocol state drives.
     [[nodiscard]] session_id id() const noexcept { return id_; }
 
-    /// @brief Sends the greeting (if any) as `* ` lines.
+    /// @brief Sends an informational greeting: each LF-separated line of `greeting` as
+    /// `* <line>` (empty lines skipped; nothing for an empty greeting).
+    /// @param greeting the text, read during the call only (one copy can serve every connection).
     /// @throws std::bad_alloc when memory runs out.
-    void greet() {
-        std::string_view g = *greeting_;
+    void greet(std::string_view greeting) {
+        std::string_view g = greeting;
         while (!g.empty()) {
             const std::size_t lf = g.find('\n');
             const std::string_view line = g.substr(0, lf);
@@ -160,7 +158,6 @@ private:
     router* router_;
     session_id id_;
     line_framer framer_;
-    const std::string* greeting_;
     bool quit_ = false;
 };
 
