@@ -66,7 +66,8 @@ struct tcp_server_options {
     /// @brief Longest accepted line in bytes, terminator excluded (1 or more). Longer lines get
     /// `err line-too-long`; at most this many bytes (+1) are buffered per connection.
     std::size_t max_line = protocol::default_max_line;
-    /// @brief Output bound per connection, in bytes of queued, unwritten output (1 or more).
+    /// @brief Output bound per connection, in bytes accepted for it and not yet taken by the
+    /// kernel (1 or more).
     /// A client that stops reading is disconnected (`slow_consumer`) when a delivery would
     /// exceed it; other clients are not affected. Default 1 MiB.
     std::size_t max_output_bytes = std::size_t{1} << 20;
@@ -135,6 +136,9 @@ struct tcp_server_state {
 // Lock order: router mutex -> output mutex -> connections mutex. Never the reverse.
 class tcp_connection final : public transport, public std::enable_shared_from_this<tcp_connection> {
 public:
+    // Payloads gathered into one write system call (Asio passes at most 64 to sendmsg).
+    static constexpr std::size_t max_write_buffers = 64;
+
     tcp_connection(std::shared_ptr<tcp_server_state> server, ::asio::ip::tcp::socket socket)
         : server_(std::move(server)), socket_(std::move(socket)) {}
 
@@ -320,6 +324,8 @@ private:
             server_->on_disconnect(tcp_connection_info{id_, peer_, user, why, error_});
     }
 
+    // Runs on the strand. Moves what deliver() queued behind what is still unwritten and sends as
+    // much as one system call takes (up to max_write_buffers payloads, gathered).
     void start_write() {
         {
             std::lock_guard<std::mutex> lock(out_mutex_);
@@ -327,7 +333,16 @@ private:
                 write_in_flight_ = false;
                 return;
             }
-            if (pending_.empty()) {
+            if (head_ == writing_.size()) {
+                writing_.clear();
+                head_ = 0;
+                writing_.swap(pending_);
+            } else if (!pending_.empty()) {
+                writing_.insert(writing_.end(), std::make_move_iterator(pending_.begin()),
+                                std::make_move_iterator(pending_.end()));
+                pending_.clear();
+            }
+            if (writing_.empty()) {
                 write_in_flight_ = false;
                 if (flush_then_close_) {
                     out_closed_ = true;
@@ -335,23 +350,39 @@ private:
                 }
                 return;
             }
-            writing_.swap(pending_);
         }
         buffers_.clear();
-        buffers_.reserve(writing_.size());
-        for (const payload& p : writing_) buffers_.emplace_back(p.data(), p.size());
-        ::asio::async_write(socket_, buffers_,
-                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-                                self->on_written(ec, n);
-                            });
+        const std::size_t last = std::min(writing_.size(), head_ + max_write_buffers);
+        for (std::size_t i = head_; i < last; ++i) {
+            const std::size_t skip = i == head_ ? offset_ : 0;
+            buffers_.emplace_back(writing_[i].data() + skip, writing_[i].size() - skip);
+        }
+        socket_.async_write_some(buffers_, [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+            self->on_written(ec, n);
+        });
     }
 
+    // Releases the payloads written completely and lowers the queued count by what the kernel
+    // took, so a client that reads is measured by what is really still waiting for it.
     void on_written(const std::error_code& ec, std::size_t written) {
-        writing_.clear();
         if (ec) {
+            writing_.clear();
+            head_ = offset_ = 0;
             error_ = ec;
             abort_output(disconnect_reason::error);
             return;
+        }
+        std::size_t left = written;
+        while (left > 0 && head_ < writing_.size()) {
+            const std::size_t rest = writing_[head_].size() - offset_;
+            if (left < rest) {
+                offset_ += left;
+                break;
+            }
+            left -= rest;
+            writing_[head_] = payload{};
+            ++head_;
+            offset_ = 0;
         }
         {
             std::lock_guard<std::mutex> lock(out_mutex_);
@@ -391,7 +422,9 @@ private:
     bool released_ = false;                         // guarded by the router mutex
     bool input_over_ = false;                       // strand only
     std::error_code error_;                         // strand only
-    std::vector<payload> writing_;                  // strand only: payloads of the write in flight
+    std::vector<payload> writing_;                  // strand only: unwritten payloads from head_
+    std::size_t head_ = 0;                          // strand only: first payload not fully written
+    std::size_t offset_ = 0;                        // strand only: bytes of writing_[head_] written
     std::vector<::asio::const_buffer> buffers_;     // strand only
 
     std::mutex out_mutex_; // guards the members below
@@ -415,8 +448,8 @@ private:
 /// passes so that several adapters and its own code share a router). Deliveries only queue bytes
 /// under a per-connection mutex and post a write, so a slow client never blocks the router.
 ///
-/// Writes: at most one `async_write` in flight per connection; everything queued meanwhile goes
-/// out in the next gathered write. Reads: readiness-based, into a per-thread buffer, so an idle
+/// Writes: at most one write in flight per connection; everything queued meanwhile goes out in
+/// the next gathered write (up to 64 payloads per system call). Reads: readiness-based, into a per-thread buffer, so an idle
 /// connection holds no read buffer. `TCP_NODELAY` is set (configurable).
 ///
 /// Lifetime: the io_context and the router must outlive the server's handlers. Call `stop()`,

@@ -1,0 +1,1684 @@
+// loadgen: an end-to-end load generator for servers speaking the switchboard line protocol v1
+// (examples/tcp_chat, or any other implementation), in the spirit of `nats bench` and
+// `redis-benchmark`. Usage and output: docs/loadgen.md, or `loadgen --help`.
+//
+// Modes:
+//   pairs   N sender/receiver pairs, `/msg` with a window of W messages in flight per sender.
+//   fanout  one publisher, `/say` to a room of K members (each its own connection).
+//   idle    C registered idle connections; the server's RSS growth per connection.
+//
+// Every delivery is checked (right sender, payload intact, sequence strictly consecutive: no
+// loss, no reordering, no duplicates); the exit status is 0 only when all of them checked out.
+//
+// How it stays out of the way: one event loop per thread (one by default), read buffers that
+// grow only on connections that need them (idle connections keep 1 KiB), lines split
+// with memchr and checked in place, payloads built from a template with only the digits
+// rewritten, one timestamp per write batch and per read, one write system call per batch of
+// messages, and a log-linear latency histogram instead of a list of samples.
+#ifndef ASIO_STANDALONE
+#define ASIO_STANDALONE
+#endif
+#include <asio.hpp>
+
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 // Linux >= 4.2; older headers may lack it
+#endif
+
+namespace {
+
+using i64 = std::int64_t;
+using u64 = std::uint64_t;
+
+constexpr const char* usage_text = R"(usage: loadgen MODE [options]
+
+End-to-end load generator for servers speaking the switchboard line protocol v1
+(examples/tcp_chat or any other). Every delivery is checked; exit status 0 only when all
+checked out (1: a check failed, the server replied err, or a connection failed; 2: bad usage).
+
+modes:
+  pairs    N sender/receiver pairs; each sender sends `/msg <receiver> <payload>`
+  fanout   one publisher sends `/say <room> <payload>` to a room of K members
+  idle     open C registered connections, report the server's RSS growth per connection
+
+common options:
+  --host HOST            server address or host name (default 127.0.0.1)
+  --port PORT            server port (default 7777)
+  --duration SECONDS     measured time after the warmup (default 5); in idle mode, how long
+                         the connections stay open before the second RSS reading (default 1)
+  --messages N           instead of --duration: N counted messages in total, after the warmup
+                         (pairs: split over the pairs; fanout: messages published)
+  --warmup SECONDS       traffic at the start that is checked but not counted (default 1)
+  --payload BYTES        message text size, 27 or more (default 64); it holds the sequence
+                         number and the send timestamp, padded with text to the size
+  --window W             messages in flight per sender (default 256); a message is in flight
+                         until its receiver (fanout: every member) got it
+  --threads N            event-loop threads (default 1)
+  --prefix NAME          prefix of the user and room names (default lg<run-id>)
+  --timeout SECONDS      fail when connecting, registering or delivering makes no progress
+                         for this long (default 10)
+  --server-pid PID       read the server's VmRSS from /proc/PID/status before and after
+  --json                 print one JSON object on stdout instead of the text report
+  --help                 show this help and exit
+
+pairs:   --pairs N       sender/receiver pairs, 2N connections (default 100)
+fanout:  --members K     room members, each its own connection, plus the publisher (default 1000)
+idle:    --conns C       connections (default 10000)
+         --sample N      connections asked `/who` at the end, each must be listed (default 100)
+         --per-source N  connections per source address; further ones bind 127.0.0.2,
+                         127.0.0.3, ... (loopback servers only; default 25000)
+advanced:
+  --connect-concurrency N  connections being set up at once (default 256)
+
+Progress is printed to stderr once per second when stderr is a terminal. The file-descriptor
+limit is raised to its hard limit; a run that needs more connections than that fails at once.
+Example:  loadgen pairs --port 7777 --pairs 100 --window 256 --payload 64 --duration 10
+)";
+
+enum class run_mode : std::uint8_t { pairs, fanout, idle };
+
+constexpr std::string_view mode_name(run_mode m) {
+    switch (m) {
+    case run_mode::pairs: return "pairs";
+    case run_mode::fanout: return "fanout";
+    case run_mode::idle: return "idle";
+    }
+    return "?";
+}
+
+struct options {
+    run_mode mode = run_mode::pairs;
+    bool mode_given = false;
+    std::string host = "127.0.0.1";
+    unsigned short port = 7777;
+    double duration_s = 5;
+    bool duration_given = false;
+    u64 messages = 0; // 0: duration mode
+    double warmup_s = 1;
+    std::size_t payload = 64;
+    std::size_t window = 256;
+    unsigned threads = 1;
+    std::string prefix; // empty: lg<run-id>
+    double timeout_s = 10;
+    long server_pid = 0;
+    bool json = false;
+    std::size_t pairs = 100;
+    std::size_t members = 1000;
+    std::size_t conns = 10000;
+    std::size_t sample = 100;
+    std::size_t per_source = 25000;
+    std::size_t connect_concurrency = 256;
+};
+
+// ---- time -------------------------------------------------------------------------------------
+
+const std::chrono::steady_clock::time_point g_epoch = std::chrono::steady_clock::now();
+
+// steady_clock nanoseconds since the start of the program (keeps the timestamps in the payload short).
+inline i64 now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - g_epoch)
+        .count();
+}
+
+constexpr i64 ns_per_s = 1000000000;
+constexpr i64 never = std::numeric_limits<i64>::max();
+
+// ---- payload layout ---------------------------------------------------------------------------
+// "SSSSSSSSSS TTTTTTTTTTTTTTTT" + padding: sequence number and send timestamp (ns), zero-padded
+// decimal, then filler text up to the payload size. Fixed widths: a sender patches the digits
+// of a prebuilt line, a receiver checks the line in place.
+
+constexpr std::size_t seq_digits = 10;
+constexpr std::size_t ts_digits = 16;
+constexpr std::size_t header_bytes = seq_digits + 1 + ts_digits;
+
+inline void put_digits(char* p, u64 v, std::size_t width) {
+    for (std::size_t i = width; i-- > 0;) {
+        p[i] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    }
+}
+
+inline bool get_digits_slow(const char* p, std::size_t width, u64& out) {
+    u64 v = 0;
+    for (std::size_t i = 0; i < width; ++i) {
+        const unsigned d = static_cast<unsigned char>(p[i]) - unsigned{'0'};
+        if (d > 9) return false;
+        v = v * 10 + d;
+    }
+    out = v;
+    return true;
+}
+
+// Eight ASCII digits at once (SWAR, little-endian; D. Lemire, "Quickly parsing eight digits").
+inline bool get_eight_digits(const char* p, u64& out) {
+    u64 v;
+    std::memcpy(&v, p, 8);
+    if (((v & 0xF0F0F0F0F0F0F0F0u) | (((v + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) != 0x3333333333333333u)
+        return false;
+    v -= 0x3030303030303030u;
+    v = (v * 10) + (v >> 8);
+    v = (((v & 0x000000FF000000FFu) * 0x000F424000000064u) + (((v >> 16) & 0x000000FF000000FFu) * 0x0000271000000001u)) >> 32;
+    out = v;
+    return true;
+}
+
+// Parses exactly `width` ASCII digits; false if any is not a digit.
+inline bool get_digits(const char* p, std::size_t width, u64& out) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    u64 v = 0;
+    const std::size_t head = width % 8;
+    if (head && !get_digits_slow(p, head, v)) return false;
+    for (std::size_t i = head; i < width; i += 8) {
+        u64 eight;
+        if (!get_eight_digits(p + i, eight)) return false;
+        v = v * 100000000u + eight;
+    }
+    out = v;
+    return true;
+#else
+    return get_digits_slow(p, width, out);
+#endif
+}
+
+// Adds one to a fixed-width ASCII decimal number in place.
+inline void increment_digits(char* p, std::size_t width) {
+    for (std::size_t i = width; i-- > 0;) {
+        if (p[i] != '9') {
+            ++p[i];
+            return;
+        }
+        p[i] = '0';
+    }
+}
+
+std::string make_padding(std::size_t n) {
+    static constexpr std::string_view pattern = " loadgen-0123456789-abcdefghijklmnopqrstuvwxyz";
+    std::string s(n, ' ');
+    for (std::size_t i = 0; i < n; ++i) s[i] = pattern[i % pattern.size()];
+    return s;
+}
+
+// ---- latency histogram ------------------------------------------------------------------------
+// Log-linear buckets: exact below 128 ns, then 128 sub-buckets per power of two (< 0.8% error).
+
+class histogram {
+public:
+    static constexpr int sub_bits = 7;
+    static constexpr u64 sub = u64{1} << sub_bits;
+
+    histogram() : counts_((64 - sub_bits + 1) * sub, 0) {}
+
+    void record(u64 v) {
+        ++counts_[index(v)];
+        ++total_;
+        sum_ += v;
+        if (v > max_) max_ = v;
+    }
+
+    void merge(const histogram& o) {
+        for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
+        total_ += o.total_;
+        sum_ += o.sum_;
+        max_ = std::max(max_, o.max_);
+    }
+
+    [[nodiscard]] u64 total() const { return total_; }
+    [[nodiscard]] u64 max() const { return max_; }
+    [[nodiscard]] double mean() const { return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0; }
+
+    // The value at quantile q (0..1): the middle of its bucket, never above the maximum seen.
+    [[nodiscard]] double quantile(double q) const {
+        if (total_ == 0) return 0;
+        u64 target = static_cast<u64>(q * static_cast<double>(total_) + 0.999999);
+        if (target < 1) target = 1;
+        u64 seen = 0;
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            seen += counts_[i];
+            if (seen >= target) return std::min(static_cast<double>(max_), middle(i));
+        }
+        return static_cast<double>(max_);
+    }
+
+private:
+    static std::size_t index(u64 v) {
+        if (v < sub) return static_cast<std::size_t>(v);
+        const int e = 63 - __builtin_clzll(v);
+        return static_cast<std::size_t>(e - sub_bits + 1) * sub + ((v >> (e - sub_bits)) & (sub - 1));
+    }
+    static double middle(std::size_t i) {
+        if (i < sub) return static_cast<double>(i);
+        const int e = static_cast<int>(i / sub) + sub_bits - 1;
+        const u64 low = i % sub;
+        const double width = static_cast<double>(u64{1} << (e - sub_bits));
+        return static_cast<double>((sub + low) << (e - sub_bits)) + width / 2;
+    }
+
+    std::vector<u64> counts_;
+    u64 total_ = 0;
+    u64 sum_ = 0;
+    u64 max_ = 0;
+};
+
+// ---- output buffer ----------------------------------------------------------------------------
+// A byte buffer that grows without zero-filling (std::string::resize would memset every batch).
+
+class out_buffer {
+public:
+    [[nodiscard]] bool empty() const { return size_ == 0; }
+    [[nodiscard]] std::size_t size() const { return size_; }
+    [[nodiscard]] const char* data() const { return data_.get(); }
+    void clear() { size_ = 0; }
+
+    // n more bytes at the end, uninitialised, for the caller to fill.
+    char* extend(std::size_t n) {
+        if (size_ + n > cap_) {
+            std::size_t cap = std::max<std::size_t>(cap_ * 2, 256);
+            while (cap < size_ + n) cap *= 2;
+            std::unique_ptr<char[]> bigger(new char[cap]);
+            if (size_) std::memcpy(bigger.get(), data_.get(), size_);
+            data_ = std::move(bigger);
+            cap_ = cap;
+        }
+        char* p = data_.get() + size_;
+        size_ += n;
+        return p;
+    }
+    out_buffer& operator+=(std::string_view s) {
+        std::memcpy(extend(s.size()), s.data(), s.size());
+        return *this;
+    }
+    void erase_front(std::size_t n) {
+        std::memmove(data_.get(), data_.get() + n, size_ - n);
+        size_ -= n;
+    }
+
+private:
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+    std::size_t cap_ = 0;
+};
+
+// ---- run state --------------------------------------------------------------------------------
+
+struct conn;
+struct pair_state;
+
+// Owner-thread counters that the controller reads: a plain add without a locked instruction.
+inline void bump(std::atomic<u64>& a, u64 n) { a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+
+struct worker {
+    explicit worker(std::size_t i) : id(i), io(1) {}
+    std::size_t id;
+    asio::io_context io; // declared before conns: connections are destroyed first
+    histogram hist;                    // counted deliveries (owner thread; read after join)
+    u64 counted = 0;                   // counted deliveries
+    i64 last_counted_ns = 0;           // receive time of the last counted delivery
+    std::atomic<u64> sent_total{0};    // lines sent (all phases)
+    std::atomic<u64> delivered_total{0}; // deliveries checked (all phases)
+    std::vector<std::unique_ptr<conn>> conns;
+    std::deque<conn*> to_open;
+    std::size_t opening = 0;
+    std::size_t open_limit = 1;
+    std::vector<pair_state*> local_pairs;
+    bool started = false; // traffic started on this thread
+    std::thread thread;
+};
+
+struct pair_state {
+    std::size_t index = 0;
+    conn* sender = nullptr;
+    conn* receiver = nullptr;
+    std::string tmpl;       // "/msg <receiver> <payload>\n"
+    std::size_t seq_off = 0; // where the payload's digits start in tmpl
+    u64 sent = 0;
+    u64 budget = std::numeric_limits<u64>::max(); // counted messages still to send (--messages)
+    bool stopping = false;
+    bool done = false;
+};
+
+struct fanout_state {
+    conn* publisher = nullptr;
+    std::string room;
+    std::string tmpl; // "/say <room> <payload>\n"
+    std::size_t seq_off = 0;
+    std::uint32_t members = 0;
+    std::atomic<u64> sent{0};
+    std::atomic<u64> completed{0};                     // messages every member got
+    std::unique_ptr<std::atomic<std::uint32_t>[]> got; // per ring slot: members that got seq
+    u64 ring_mask = 0; // ring size - 1; the ring (a power of two) holds at least a window
+    u64 budget = std::numeric_limits<u64>::max();
+    bool stopping = false;
+    bool done = false;
+    std::atomic<bool> notify_posted{false};
+};
+
+enum class stage : std::uint8_t { setup, join, run, settle, hold, who };
+
+struct run_state {
+    options opt;
+    asio::ip::tcp::endpoint server;
+    bool loopback_v4 = false;
+    bool multi = false; // more than one thread
+    std::string pad;    // payload padding after the header
+    std::vector<std::unique_ptr<worker>> workers;
+
+    std::atomic<bool> failed{false};
+    std::atomic<bool> finished{false};
+    std::mutex error_mutex;
+    std::vector<std::string> errors;
+    std::atomic<u64> error_count{0};
+
+    std::size_t conns_total = 0;
+    std::size_t source_addresses = 1;
+    std::atomic<std::size_t> connected{0};
+    std::atomic<std::size_t> registered{0};
+    std::atomic<std::size_t> ready{0}; // registered (fanout: and joined)
+    std::size_t units_total = 0; // pairs, or 1 publisher
+    std::atomic<std::size_t> units_done{0};
+
+    // Time plan, written by the controller before traffic starts (published by the post).
+    // Atomic only so that other threads may read them without a formal race; relaxed loads are
+    // plain loads.
+    i64 t_setup_start = 0;
+    std::atomic<i64> t_start{0};
+    std::atomic<i64> t_measure{never};
+    std::atomic<i64> t_end{never};
+
+    std::vector<pair_state> pairs;
+    fanout_state fan;
+
+    std::vector<conn*> who_sample;
+    std::atomic<std::size_t> who_done{0};
+    i64 rss_before_kib = -1;
+    i64 rss_after_kib = -1;
+    i64 ready_at = 0;
+
+    // controller (worker 0's thread only)
+    stage st = stage::setup;
+    std::unique_ptr<asio::steady_timer> timer;
+    i64 stall_since = 0;
+    u64 stall_mark = ~u64{0};
+    i64 next_print = 0;
+    u64 last_print_delivered = 0;
+    i64 last_print_ns = 0;
+    i64 settle_until = 0;
+    i64 hold_until = 0;
+    bool progress = false;
+    bool stalled_run = false; // the failure was a delivery stall: list what is missing
+};
+
+run_state* g = nullptr;
+
+std::string printable(std::string_view s, std::size_t limit = 200) {
+    std::string out;
+    for (char ch : s.substr(0, limit)) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    if (s.size() > limit) out += "... (" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+void stop_all() {
+    for (auto& w : g->workers) w->io.stop();
+}
+
+// Records a failure and stops every event loop: the first failure ends the run.
+void fail(const std::string& message) {
+    {
+        std::lock_guard<std::mutex> lock(g->error_mutex);
+        if (g->errors.size() < 20) g->errors.push_back(message);
+    }
+    g->error_count.fetch_add(1);
+    g->failed.store(true);
+    stop_all();
+}
+
+std::string server_text() {
+    std::ostringstream s;
+    s << g->opt.host << ":" << g->opt.port;
+    return s.str();
+}
+
+// ---- connections ------------------------------------------------------------------------------
+
+enum class role : std::uint8_t { sender, receiver, publisher, member, idle };
+enum class phase : std::uint8_t { unopened, connecting, registering, registered, joining, ready, who_wait, who_ok };
+
+void pump(pair_state& p);
+void pump_fanout();
+
+struct conn {
+    conn(worker& wk, role r, std::size_t i, std::string n) : w(wk), sock(wk.io), rl(r), index(i), name(std::move(n)) {}
+
+    worker& w;
+    asio::ip::tcp::socket sock;
+    role rl;
+    phase ph = phase::unopened;
+    bool write_pending = false;
+    bool completed_some = false; // member: this read completed a fan-out message
+    std::size_t index;
+    std::string name;
+    static constexpr std::size_t max_read_buffer = std::size_t{256} << 10;
+    std::size_t rcap = 1024;
+    std::unique_ptr<char[]> rbuf{new char[1024]};
+    std::string partial; // an unfinished line carried over to the next read
+    out_buffer out;      // bytes to write
+    pair_state* pair = nullptr;
+    u64 next = 0;                // receiver/member: next expected sequence number
+    std::string expect_prefix;   // receiver/member: the line before the payload
+    std::string source;          // bound source address, if any
+
+    std::string who() const {
+        switch (rl) {
+        case role::sender: return "sender " + name;
+        case role::receiver: return "receiver " + name;
+        case role::publisher: return "publisher " + name;
+        case role::member: return "member " + name;
+        case role::idle: return "connection " + name;
+        }
+        return name;
+    }
+
+    void open() {
+        ph = phase::connecting;
+        std::error_code ec;
+        if (g->loopback_v4 && index >= g->opt.per_source) {
+            // Past ~28k connections to one address:port the ephemeral ports of one source address
+            // run out; spread over 127.0.0.x. IP_BIND_ADDRESS_NO_PORT defers the port choice to
+            // connect(), so the port only has to be unique per (source, destination) pair.
+            const auto k = static_cast<std::uint32_t>(index / g->opt.per_source);
+            const asio::ip::address_v4 src((127u << 24) + 1u + k);
+            source = src.to_string();
+            sock.open(asio::ip::tcp::v4(), ec);
+            if (!ec) {
+                const int one = 1;
+                ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+                sock.bind(asio::ip::tcp::endpoint(src, 0), ec);
+            }
+            if (ec) return fail("cannot bind source address " + source + " for " + who() + ": " + ec.message());
+        }
+        sock.async_connect(g->server, [this](const std::error_code& e) { on_connected(e); });
+    }
+
+    void on_connected(const std::error_code& ec) {
+        if (g->failed) return;
+        if (ec) {
+            std::string hint;
+            if (ec == asio::error::connection_refused) hint = " (is the server running and listening there?)";
+            else if (ec == asio::error::no_descriptors) hint = " (out of file descriptors)";
+            else if (ec.value() == EADDRNOTAVAIL)
+                hint = " (out of local ports: lower --per-source, or widen net.ipv4.ip_local_port_range)";
+            else if (ec == asio::error::timed_out) hint = " (the server's listen backlog may be full)";
+            return fail("cannot connect to " + server_text() + (source.empty() ? "" : " from " + source) + ": " +
+                        ec.message() + hint);
+        }
+        std::error_code ignored;
+        sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+        sock.non_blocking(true, ignored);
+        g->connected.fetch_add(1, std::memory_order_relaxed);
+        ph = phase::registering;
+        out += "/register " + name + "\n";
+        flush();
+        read_more();
+    }
+
+    // Registered: frees a setup slot. Fan-out connections then wait for the controller to
+    // have them all join at once, which lets the server batch the room's join events (K^2/2
+    // lines for K members) instead of sending them one by one.
+    void on_registered() {
+        g->registered.fetch_add(1, std::memory_order_relaxed);
+        --w.opening;
+        open_next(w);
+        if (rl == role::publisher || rl == role::member) {
+            ph = phase::registered;
+        } else {
+            ph = phase::ready;
+            g->ready.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+
+    void join() {
+        ph = phase::joining;
+        out += "/join " + g->fan.room + "\n";
+        flush();
+    }
+
+    static void open_next(worker& wk) {
+        while (wk.opening < wk.open_limit && !wk.to_open.empty() && !g->failed) {
+            conn* c = wk.to_open.front();
+            wk.to_open.pop_front();
+            ++wk.opening;
+            c->open();
+        }
+    }
+
+    // Writes `out` now as far as the socket takes it; the rest goes out asynchronously.
+    void flush() {
+        if (out.empty() || write_pending) return;
+        std::error_code ec;
+        std::size_t n = sock.write_some(asio::buffer(out.data(), out.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            n = 0;
+            ec.clear();
+        }
+        if (ec) return io_failed(ec, "write");
+        if (n == out.size()) {
+            out.clear();
+            return;
+        }
+        out.erase_front(n);
+        write_pending = true;
+        asio::async_write(sock, asio::buffer(out.data(), out.size()), [this](const std::error_code& e, std::size_t) {
+            write_pending = false;
+            out.clear();
+            if (g->failed || e == asio::error::operation_aborted) return;
+            if (e) return io_failed(e, "write");
+            if (rl == role::sender) pump(*pair);
+            else if (rl == role::publisher) pump_fanout();
+        });
+    }
+
+    void io_failed(const std::error_code& ec, const char* what) {
+        if (g->failed) return;
+        fail("connection of " + who() + " failed (" + what + "): " + ec.message() +
+             (ec == asio::error::connection_reset ? " (reset by the server: was it a slow consumer? see its --max-output)"
+                                                  : ""));
+    }
+
+    // Reads with async_read_some into a buffer of the connection's own that starts small and
+    // doubles whenever a read fills it (up to 256 KiB), so idle connections stay small and busy
+    // ones read in large batches. Not async_wait + a shared buffer: Asio's epoll reactor issues
+    // an epoll_ctl(EPOLL_CTL_MOD) for every wait it queues, one extra system call per read, while
+    // a read operation is tried speculatively and queued without one.
+    void read_more() {
+        sock.async_read_some(asio::buffer(rbuf.get(), rcap), [this](const std::error_code& ec, std::size_t n) {
+            on_read(ec, n);
+        });
+    }
+
+    void on_read(const std::error_code& ec, std::size_t n) {
+        if (g->failed) return;
+        if (ec) {
+            if (ec == asio::error::operation_aborted) return;
+            if (ec == asio::error::eof) {
+                const bool traffic = ph == phase::ready && rl != role::idle;
+                return fail("the server closed the connection of " + who() + (ph == phase::ready ? "" : " during setup") +
+                            (traffic ? " (cut as a slow consumer? window x line size may exceed the server's output "
+                                       "bound, tcp_chat --max-output)"
+                                     : ""));
+            }
+            return io_failed(ec, "read");
+        }
+        const i64 now = now_ns();
+        if (!process(rbuf.get(), n, now)) return;
+        after_batch();
+        if (g->failed) return;
+        if (n == rcap && rcap < max_read_buffer) {
+            rcap *= 2;
+            rbuf.reset(new char[rcap]);
+        }
+        read_more();
+    }
+
+    bool process(const char* p, std::size_t n, i64 now) {
+        const char* const end = p + n;
+        u64 before = next;
+        if (!partial.empty()) {
+            const void* hit = std::memchr(p, '\n', n);
+            if (!hit) {
+                partial.append(p, n);
+                if (partial.size() > (std::size_t{64} << 20)) {
+                    fail("the server sent a line of over 64 MiB to " + who());
+                    return false;
+                }
+                return true;
+            }
+            const char* nl = static_cast<const char*>(hit);
+            partial.append(p, static_cast<std::size_t>(nl - p));
+            if (!handle_line(partial, now)) return false;
+            partial.clear();
+            p = nl + 1;
+        }
+        while (p < end) {
+            const void* hit = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
+            if (!hit) {
+                partial.assign(p, static_cast<std::size_t>(end - p));
+                break;
+            }
+            const char* nl = static_cast<const char*>(hit);
+            if (!handle_line(std::string_view(p, static_cast<std::size_t>(nl - p)), now)) return false;
+            p = nl + 1;
+        }
+        if (next != before) bump(w.delivered_total, next - before);
+        return true;
+    }
+
+    void after_batch() {
+        if (rl == role::receiver) {
+            pump(*pair);
+        } else if (rl == role::member && completed_some) {
+            completed_some = false;
+            fanout_state& f = g->fan;
+            if (&f.publisher->w == &w) {
+                pump_fanout();
+            } else if (!f.notify_posted.exchange(true)) {
+                asio::post(f.publisher->w.io, [] {
+                    g->fan.notify_posted.exchange(false);
+                    pump_fanout();
+                });
+            }
+        }
+    }
+
+    enum class verdict : std::uint8_t { ok, other, failed };
+
+    bool handle_line(std::string_view line, i64 now) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (ph == phase::ready && (rl == role::receiver || rl == role::member)) {
+            const verdict v = check_delivery(line, now);
+            if (v == verdict::ok) return true;
+            if (v == verdict::failed) return false;
+        }
+        return handle_other(line);
+    }
+
+    // A delivery: `msg <sender> <payload>` (pairs) or `room <room> <publisher> <payload>` (fanout).
+    verdict check_delivery(std::string_view line, i64 now) {
+        const std::string& pre = expect_prefix;
+        if (line.size() < pre.size() || std::memcmp(line.data(), pre.data(), pre.size()) != 0) return verdict::other;
+        const char* body = line.data() + pre.size();
+        const std::size_t size = line.size() - pre.size();
+        const std::size_t want = g->opt.payload;
+        u64 seq = 0;
+        u64 ts = 0;
+        if (size != want || !get_digits(body, seq_digits, seq) || body[seq_digits] != ' ' ||
+            !get_digits(body + seq_digits + 1, ts_digits, ts) ||
+            std::memcmp(body + header_bytes, g->pad.data(), want - header_bytes) != 0) {
+            fail("check failed: corrupted payload delivered to " + who() + " (expected " + std::to_string(want) +
+                 " bytes as sent, seq " + std::to_string(next) + "): '" + printable(line) + "'");
+            return verdict::failed;
+        }
+        if (seq != next) {
+            std::string what = seq < next ? "duplicate or reordered" : "lost or reordered";
+            fail("check failed: " + what + " delivery to " + who() + ": expected seq " + std::to_string(next) +
+                 ", got " + std::to_string(seq) +
+                 (seq > next ? " (" + std::to_string(seq - next) + " message(s) missing)" : std::string()));
+            return verdict::failed;
+        }
+        const u64 sent = rl == role::receiver ? pair->sent : g->fan.sent.load(std::memory_order_relaxed);
+        if (seq >= sent) {
+            fail("check failed: " + who() + " got seq " + std::to_string(seq) + ", which was never sent (" +
+                 std::to_string(sent) + " sent)");
+            return verdict::failed;
+        }
+        if (static_cast<i64>(ts) > now) {
+            fail("check failed: " + who() + " got a send timestamp from the future (corrupted payload): '" +
+                 printable(line) + "'");
+            return verdict::failed;
+        }
+        ++next;
+        if (static_cast<i64>(ts) >= g->t_measure.load(std::memory_order_relaxed)) {
+            w.hist.record(static_cast<u64>(now - static_cast<i64>(ts)));
+            ++w.counted;
+            w.last_counted_ns = now;
+        }
+        if (rl == role::member) {
+            fanout_state& f = g->fan;
+            std::atomic<std::uint32_t>& slot = f.got[seq & f.ring_mask];
+            std::uint32_t n;
+            if (g->multi) {
+                n = slot.fetch_add(1, std::memory_order_acq_rel) + 1;
+            } else {
+                n = slot.load(std::memory_order_relaxed) + 1;
+                slot.store(n, std::memory_order_relaxed);
+            }
+            if (n == f.members) {
+                // Members get messages in order, so when the last one gets seq every earlier
+                // message is complete too: completions come in order.
+                slot.store(0, std::memory_order_relaxed);
+                f.completed.store(seq + 1);
+                completed_some = true;
+            }
+        }
+        return verdict::ok;
+    }
+
+    static bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+    bool unexpected(std::string_view line) {
+        fail("unexpected line from the server on " + who() + ": '" + printable(line) + "'");
+        return false;
+    }
+
+    bool handle_other(std::string_view line) {
+        if (starts_with(line, "* ") || line == "*") return true; // informational (greeting)
+        if (line.empty()) return true;
+        if (line == "err" || starts_with(line, "err ")) {
+            fail("the server replied to " + who() + ": " + printable(line));
+            return false;
+        }
+        switch (ph) {
+        case phase::registering:
+            if (line.size() == 12 + name.size() && starts_with(line, "ok register ") && line.substr(12) == name) {
+                on_registered();
+                return true;
+            }
+            return unexpected(line);
+        case phase::joining:
+            if (line.size() == 8 + g->fan.room.size() && starts_with(line, "ok join ") && line.substr(8) == g->fan.room) {
+                ph = phase::ready;
+                g->ready.fetch_add(1, std::memory_order_relaxed);
+                return true;
+            }
+            return unexpected(line);
+        case phase::ready:
+        case phase::who_ok:
+            if (rl == role::publisher || rl == role::member) {
+                // Presence events of the room while members join: expected, not checked.
+                const std::string_view room = g->fan.room;
+                if ((starts_with(line, "join ") && starts_with(line.substr(5), room) && line.size() > 5 + room.size() &&
+                     line[5 + room.size()] == ' ') ||
+                    (starts_with(line, "leave ") && starts_with(line.substr(6), room) &&
+                     line.size() > 6 + room.size() && line[6 + room.size()] == ' '))
+                    return true;
+            }
+            if (rl == role::receiver && starts_with(line, "msg ")) {
+                fail("check failed: " + who() + " got a message from the wrong sender (expected " +
+                     pair->sender->name + "): '" + printable(line) + "'");
+                return false;
+            }
+            if (rl == role::member && starts_with(line, "room ")) {
+                fail("check failed: " + who() + " got a room message from the wrong room or sender (expected " +
+                     std::string(expect_prefix, 0, expect_prefix.size() - 1) + " ...): '" + printable(line) + "'");
+                return false;
+            }
+            return unexpected(line);
+        case phase::who_wait:
+            if (line == "who" || starts_with(line, "who ")) {
+                // The reply lists every registered user; this connection must be among them.
+                std::string_view rest = line.substr(3);
+                bool found = false;
+                while (!rest.empty()) {
+                    rest.remove_prefix(1);
+                    const std::size_t sp = rest.find(' ');
+                    if (rest.substr(0, sp) == name) {
+                        found = true;
+                        break;
+                    }
+                    if (sp == std::string_view::npos) break;
+                    rest.remove_prefix(sp);
+                }
+                if (!found) {
+                    fail("check failed: /who on " + who() + " does not list it (" + std::to_string(line.size()) +
+                         " bytes)");
+                    return false;
+                }
+                ph = phase::who_ok;
+                g->who_done.fetch_add(1);
+                return true;
+            }
+            return unexpected(line);
+        case phase::unopened:
+        case phase::connecting:
+        case phase::registered:
+            break;
+        }
+        return unexpected(line);
+    }
+};
+
+// ---- senders ----------------------------------------------------------------------------------
+
+// Appends k lines made from `tmpl` with sequence numbers seq.. and send timestamp ts.
+void format_batch(out_buffer& out, const std::string& tmpl, std::size_t seq_off, u64 seq, u64 k, i64 ts) {
+    const std::size_t len = tmpl.size();
+    char* p = out.extend(static_cast<std::size_t>(k) * len);
+    char tsd[ts_digits];
+    put_digits(tsd, static_cast<u64>(ts), ts_digits);
+    char seqd[seq_digits];
+    put_digits(seqd, seq, seq_digits);
+    for (u64 i = 0; i < k; ++i, p += len) {
+        std::memcpy(p, tmpl.data(), len);
+        std::memcpy(p + seq_off, seqd, seq_digits);
+        std::memcpy(p + seq_off + seq_digits + 1, tsd, ts_digits);
+        increment_digits(seqd, seq_digits);
+    }
+}
+
+void pair_maybe_done(pair_state& p) {
+    if (p.stopping && !p.done && p.receiver->next == p.sent) {
+        p.done = true;
+        g->units_done.fetch_add(1);
+    }
+}
+
+// Tops the pair's window up: one batch, one write.
+void pump(pair_state& p) {
+    if (g->failed) return;
+    if (p.stopping) return pair_maybe_done(p);
+    conn& s = *p.sender;
+    if (s.write_pending || !s.w.started) return;
+    const u64 in_flight = p.sent - p.receiver->next;
+    if (in_flight >= g->opt.window) return;
+    const i64 now = now_ns();
+    u64 k = g->opt.window - in_flight;
+    if (now >= g->t_end.load(std::memory_order_relaxed)) {
+        p.stopping = true;
+        return pair_maybe_done(p);
+    }
+    if (now >= g->t_measure.load(std::memory_order_relaxed)) {
+        if (p.budget == 0) {
+            p.stopping = true;
+            return pair_maybe_done(p);
+        }
+        k = std::min(k, p.budget);
+        p.budget -= k;
+    }
+    format_batch(s.out, p.tmpl, p.seq_off, p.sent, k, now);
+    p.sent += k;
+    bump(s.w.sent_total, k);
+    s.flush();
+}
+
+void fanout_maybe_done() {
+    fanout_state& f = g->fan;
+    if (f.stopping && !f.done && f.completed.load() == f.sent.load()) {
+        f.done = true;
+        g->units_done.fetch_add(1);
+    }
+}
+
+void pump_fanout() {
+    fanout_state& f = g->fan;
+    if (g->failed) return;
+    if (f.stopping) return fanout_maybe_done();
+    conn& pub = *f.publisher;
+    if (pub.write_pending || !pub.w.started) return;
+    const u64 sent = f.sent.load(std::memory_order_relaxed);
+    const u64 in_flight = sent - f.completed.load();
+    if (in_flight >= g->opt.window) return;
+    const i64 now = now_ns();
+    u64 k = g->opt.window - in_flight;
+    if (now >= g->t_end.load(std::memory_order_relaxed)) {
+        f.stopping = true;
+        return fanout_maybe_done();
+    }
+    if (now >= g->t_measure.load(std::memory_order_relaxed)) {
+        if (f.budget == 0) {
+            f.stopping = true;
+            return fanout_maybe_done();
+        }
+        k = std::min(k, f.budget);
+        f.budget -= k;
+    }
+    format_batch(pub.out, f.tmpl, f.seq_off, sent, k, now);
+    f.sent.store(sent + k); // before the write: a member never sees a seq not yet counted as sent
+    bump(pub.w.sent_total, k);
+    pub.flush();
+}
+
+// ---- server memory ----------------------------------------------------------------------------
+
+// VmRSS of a process in KiB, or -1 (with `why`) when it cannot be read.
+i64 read_rss_kib(long pid, std::string* why = nullptr) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    std::ifstream in(path);
+    if (!in) {
+        if (why) *why = "cannot read " + path + ": " + std::strerror(errno);
+        return -1;
+    }
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.compare(0, 6, "VmRSS:") == 0) {
+            std::size_t i = 6;
+            while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+            i64 v = 0;
+            const auto r = std::from_chars(line.data() + i, line.data() + line.size(), v);
+            if (r.ec == std::errc{}) return v;
+        }
+    }
+    if (why) *why = "no VmRSS line in " + path;
+    return -1;
+}
+
+// ---- controller -------------------------------------------------------------------------------
+
+std::string with_commas(u64 v) {
+    std::string s = std::to_string(v);
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+    return s;
+}
+
+std::string fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string rate_text(double per_s) {
+    if (per_s >= 1e6) return fixed(per_s / 1e6, 2) + " M";
+    if (per_s >= 1e3) return fixed(per_s / 1e3, 1) + " k";
+    return fixed(per_s, 0);
+}
+
+u64 sum_delivered() {
+    u64 d = 0;
+    for (auto& w : g->workers) d += w->delivered_total.load(std::memory_order_relaxed);
+    return d;
+}
+
+u64 sum_sent() {
+    u64 d = 0;
+    for (auto& w : g->workers) d += w->sent_total.load(std::memory_order_relaxed);
+    return d;
+}
+
+void finish() {
+    g->finished.store(true);
+    stop_all();
+}
+
+void start_traffic(i64 now) {
+    const i64 measure = now + static_cast<i64>(g->opt.warmup_s * ns_per_s);
+    g->t_start.store(now);
+    g->t_measure.store(measure);
+    g->t_end.store(g->opt.messages ? never : measure + static_cast<i64>(g->opt.duration_s * ns_per_s));
+    g->st = stage::run;
+    g->stall_mark = ~u64{0};
+    g->stall_since = now;
+    g->last_print_ns = now;
+    g->last_print_delivered = 0;
+    for (auto& wp : g->workers) {
+        worker* w = wp.get();
+        // The post publishes the time plan to the worker's thread.
+        asio::post(w->io, [w] {
+            w->started = true;
+            if (g->opt.mode == run_mode::pairs)
+                for (pair_state* p : w->local_pairs) pump(*p);
+            else if (g->opt.mode == run_mode::fanout && w->id == 0)
+                pump_fanout();
+        });
+    }
+}
+
+void start_who_sample() {
+    g->st = stage::who;
+    for (conn* c : g->who_sample) {
+        asio::post(c->w.io, [c] {
+            c->ph = phase::who_wait;
+            c->out += "/who\n";
+            c->flush();
+        });
+    }
+}
+
+bool stalled(u64 mark, i64 now) {
+    if (mark != g->stall_mark) {
+        g->stall_mark = mark;
+        g->stall_since = now;
+        return false;
+    }
+    return now - g->stall_since > static_cast<i64>(g->opt.timeout_s * ns_per_s);
+}
+
+void print_progress(i64 now) {
+    if (!g->progress || now < g->next_print) return;
+    g->next_print = now + ns_per_s;
+    const std::string m(mode_name(g->opt.mode));
+    switch (g->st) {
+    case stage::setup:
+    case stage::join:
+        std::fprintf(stderr, "loadgen %s: setup %.1f s: %s of %s connected, %s registered%s%s\n", m.c_str(),
+                     double(now - g->t_setup_start) / 1e9, with_commas(g->connected.load()).c_str(),
+                     with_commas(g->conns_total).c_str(), with_commas(g->registered.load()).c_str(),
+                     g->st == stage::join ? ", joined " : "",
+                     g->st == stage::join ? with_commas(g->ready.load()).c_str() : "");
+        break;
+    case stage::run:
+    case stage::settle: {
+        const u64 d = sum_delivered();
+        const u64 sent = sum_sent();
+        const u64 members = g->opt.mode == run_mode::fanout ? g->fan.members : 1;
+        const double dt = double(now - g->last_print_ns) / 1e9;
+        const double rate = dt > 0 ? double(d - g->last_print_delivered) / dt : 0;
+        const u64 expected = sent * members;
+        std::fprintf(stderr, "loadgen %s: %s %.1f s: %s deliveries, %s/s, %s in flight\n", m.c_str(),
+                     now < g->t_measure.load() ? "warmup" : "run", double(now - g->t_start.load()) / 1e9, with_commas(d).c_str(),
+                     rate_text(rate).c_str(), with_commas(expected > d ? expected - d : 0).c_str());
+        g->last_print_ns = now;
+        g->last_print_delivered = d;
+        break;
+    }
+    case stage::hold:
+        std::fprintf(stderr, "loadgen idle: %s connections registered, holding\n", with_commas(g->ready.load()).c_str());
+        break;
+    case stage::who:
+        std::fprintf(stderr, "loadgen idle: /who answered on %s of %s sampled connections\n",
+                     with_commas(g->who_done.load()).c_str(), with_commas(g->who_sample.size()).c_str());
+        break;
+    }
+}
+
+void tick() {
+    if (g->failed || g->finished) return;
+    const i64 now = now_ns();
+    switch (g->st) {
+    case stage::setup:
+    case stage::join: {
+        const std::size_t registered = g->registered.load();
+        const std::size_t ready = g->ready.load();
+        if (g->st == stage::setup && registered == g->conns_total && g->opt.mode == run_mode::fanout) {
+            g->st = stage::join;
+            for (auto& wp : g->workers) {
+                worker* w = wp.get();
+                asio::post(w->io, [w] {
+                    for (auto& c : w->conns) c->join();
+                });
+            }
+            break;
+        }
+        if (ready == g->conns_total) {
+            g->ready_at = now;
+            if (g->opt.mode == run_mode::idle) {
+                g->st = stage::hold;
+                g->hold_until = now + static_cast<i64>(g->opt.duration_s * ns_per_s);
+            } else {
+                start_traffic(now);
+            }
+            break;
+        }
+        if (stalled(g->connected.load() + registered + ready, now)) {
+            std::string hint;
+            if (g->st == stage::join)
+                hint = "; /join gets no reply: is the server stuck?";
+            else if (g->connected.load() == registered)
+                hint = "; connecting hangs: is the server out of file descriptors (its ulimit -n), or its "
+                       "listen backlog full?";
+            else
+                hint = "; /register gets no reply: is the server stuck?";
+            fail("setup made no progress for " + fixed(g->opt.timeout_s, 0) + " s: " +
+                 with_commas(g->connected.load()) + " of " + with_commas(g->conns_total) + " connected, " +
+                 with_commas(registered) + " registered" +
+                 (g->st == stage::join ? ", " + with_commas(ready) + " joined the room" : std::string()) + hint);
+            return;
+        }
+        break;
+    }
+    case stage::run: {
+        if (g->units_done.load() == g->units_total) {
+            // Everything sent was delivered; listen a little longer for duplicates or strays.
+            g->st = stage::settle;
+            g->settle_until = now + ns_per_s / 10;
+            break;
+        }
+        const u64 d = sum_delivered();
+        if (stalled(d, now)) {
+            const u64 members = g->opt.mode == run_mode::fanout ? g->fan.members : 1;
+            const u64 expected = sum_sent() * members;
+            g->stalled_run = true;
+            fail("no delivery for " + fixed(g->opt.timeout_s, 0) + " s: " + with_commas(expected - std::min(expected, d)) +
+                 " deliveries outstanding (lost by the server, or it is stuck)");
+            return;
+        }
+        break;
+    }
+    case stage::settle:
+        if (now >= g->settle_until) return finish();
+        break;
+    case stage::hold:
+        if (now >= g->hold_until) {
+            if (g->opt.server_pid) {
+                std::string why;
+                g->rss_after_kib = read_rss_kib(g->opt.server_pid, &why);
+                if (g->rss_after_kib < 0) return fail(why + " (did the server exit?)");
+            }
+            start_who_sample();
+            g->stall_mark = ~u64{0};
+        }
+        break;
+    case stage::who:
+        if (g->who_done.load() == g->who_sample.size()) return finish();
+        if (stalled(g->who_done.load(), now)) {
+            return fail("/who got no reply for " + fixed(g->opt.timeout_s, 0) + " s (" +
+                        with_commas(g->who_done.load()) + " of " + with_commas(g->who_sample.size()) + " answered)");
+        }
+        break;
+    }
+    print_progress(now);
+    g->timer->expires_after(std::chrono::milliseconds(10));
+    g->timer->async_wait([](const std::error_code& ec) {
+        if (!ec) tick();
+    });
+}
+
+// ---- arguments --------------------------------------------------------------------------------
+
+template <class T>
+bool parse_number(std::string_view text, T& out, T min, T max) {
+    T value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) return false;
+    out = value;
+    return true;
+}
+
+bool parse_seconds(std::string_view text, double& out, double min) {
+    try {
+        std::size_t used = 0;
+        const std::string s(text);
+        const double v = std::stod(s, &used);
+        if (used != s.size() || !(v >= min) || v > 1e7) return false;
+        out = v;
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+bool valid_name_chars(std::string_view s) {
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) return false;
+    return true;
+}
+
+// 0: run; 1: --help; 2: usage error (printed).
+int parse_args(int argc, char** argv, options& o) {
+    bool messages_given = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") return 1;
+        if (arg == "--json") {
+            o.json = true;
+            continue;
+        }
+        if (arg.substr(0, 2) != "--") {
+            if (o.mode_given) {
+                std::cerr << "loadgen: unexpected argument " << arg << " (see --help)\n";
+                return 2;
+            }
+            if (arg == "pairs") o.mode = run_mode::pairs;
+            else if (arg == "fanout") o.mode = run_mode::fanout;
+            else if (arg == "idle") o.mode = run_mode::idle;
+            else {
+                std::cerr << "loadgen: unknown mode " << arg << " (pairs, fanout or idle; see --help)\n";
+                return 2;
+            }
+            o.mode_given = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            std::cerr << "loadgen: " << arg << " needs a value (see --help)\n";
+            return 2;
+        }
+        const std::string_view v = argv[++i];
+        bool ok = true;
+        const std::size_t big = std::size_t{1} << 24;
+        if (arg == "--host") o.host = std::string(v);
+        else if (arg == "--port") ok = parse_number<unsigned short>(v, o.port, 1, 65535);
+        else if (arg == "--duration") {
+            ok = parse_seconds(v, o.duration_s, 0.001);
+            o.duration_given = true;
+        } else if (arg == "--messages") {
+            ok = parse_number<u64>(v, o.messages, 1, u64{1} << 40);
+            messages_given = true;
+        }
+        else if (arg == "--warmup") ok = parse_seconds(v, o.warmup_s, 0);
+        else if (arg == "--payload") ok = parse_number<std::size_t>(v, o.payload, header_bytes, std::size_t{1} << 20);
+        else if (arg == "--window") ok = parse_number<std::size_t>(v, o.window, 1, std::size_t{1} << 20);
+        else if (arg == "--threads") ok = parse_number<unsigned>(v, o.threads, 1, 64);
+        else if (arg == "--prefix") o.prefix = std::string(v);
+        else if (arg == "--timeout") ok = parse_seconds(v, o.timeout_s, 0.1);
+        else if (arg == "--server-pid") ok = parse_number<long>(v, o.server_pid, 1, 1L << 30);
+        else if (arg == "--pairs") ok = parse_number<std::size_t>(v, o.pairs, 1, big);
+        else if (arg == "--members") ok = parse_number<std::size_t>(v, o.members, 1, big);
+        else if (arg == "--conns") ok = parse_number<std::size_t>(v, o.conns, 1, big);
+        else if (arg == "--sample") ok = parse_number<std::size_t>(v, o.sample, 0, big);
+        else if (arg == "--per-source") ok = parse_number<std::size_t>(v, o.per_source, 1, big);
+        else if (arg == "--connect-concurrency") ok = parse_number<std::size_t>(v, o.connect_concurrency, 1, big);
+        else {
+            std::cerr << "loadgen: unknown option " << arg << " (see --help)\n";
+            return 2;
+        }
+        if (!ok) {
+            std::cerr << "loadgen: bad value for " << arg << ": " << v
+                      << (arg == "--payload" ? " (27 to 1048576 bytes: the payload holds a 10-digit sequence number "
+                                               "and a 16-digit timestamp)"
+                                             : " (see --help)")
+                      << "\n";
+            return 2;
+        }
+    }
+    if (!o.mode_given) {
+        std::cerr << "loadgen: give a mode: pairs, fanout or idle (see --help)\n";
+        return 2;
+    }
+    if (messages_given && o.duration_given) {
+        std::cerr << "loadgen: --duration and --messages exclude each other\n";
+        return 2;
+    }
+    if (o.mode == run_mode::idle && !o.duration_given) o.duration_s = 1;
+    if (o.mode == run_mode::pairs && o.messages && o.messages < o.pairs) {
+        std::cerr << "loadgen: --messages must be at least --pairs (" << o.pairs << ")\n";
+        return 2;
+    }
+    if (!valid_name_chars(o.prefix)) {
+        std::cerr << "loadgen: --prefix must be made of a-z 0-9 _ . - (names are folded to lower case by the "
+                     "server, so use lower case)\n";
+        return 2;
+    }
+    return 0;
+}
+
+std::string run_id() {
+    // Short and unique enough among concurrent runs on one server: pid and time, base 36.
+    u64 v = static_cast<u64>(::getpid()) * 2654435761u ^
+            static_cast<u64>(std::chrono::system_clock::now().time_since_epoch().count() / 1000);
+    std::string s;
+    for (int i = 0; i < 5; ++i) {
+        s += "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+        v /= 36;
+    }
+    return s;
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c >= 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+std::string json_number(double v, int decimals = 1) {
+    if (!(v == v) || v > 1e300) return "null";
+    return fixed(v, decimals);
+}
+
+// Raises the soft file-descriptor limit to the hard limit; false (with a message) if that is
+// not enough for `needed` descriptors.
+bool raise_fd_limit(std::size_t needed, std::string& message, rlim_t& limit) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        message = std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(errno);
+        return false;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit want = rl;
+        want.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &want) == 0) {
+            rl = want;
+        } else if (needed > rl.rlim_cur) {
+            want.rlim_cur = static_cast<rlim_t>(needed);
+            if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+        }
+    }
+    limit = rl.rlim_cur;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed) {
+        message = "this run needs " + std::to_string(needed) + " file descriptors (" +
+                  std::to_string(g->conns_total) + " connections + spare), but the limit is " +
+                  std::to_string(rl.rlim_cur) + " (hard limit " + std::to_string(rl.rlim_max) +
+                  ", `ulimit -Hn`): raise the hard limit (as root: `ulimit -Hn N` or LimitNOFILE=, or "
+                  "/etc/security/limits.conf) or use fewer connections. The server needs as many.";
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    run_state state;
+    g = &state;
+    options& o = state.opt;
+    if (const int r = parse_args(argc, argv, o); r != 0) {
+        if (r == 1) std::cout << usage_text;
+        return r == 1 ? 0 : 2;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+
+    if (o.prefix.empty()) o.prefix = "lg" + run_id();
+    std::size_t count = 0;
+    switch (o.mode) {
+    case run_mode::pairs: count = o.pairs; state.conns_total = 2 * o.pairs; break;
+    case run_mode::fanout: count = o.members; state.conns_total = o.members + 1; break;
+    case run_mode::idle: count = o.conns; state.conns_total = o.conns; break;
+    }
+    {
+        const std::size_t longest = o.prefix.size() + 1 + std::to_string(count - 1).size();
+        const std::size_t room = o.prefix.size() + 4;
+        if (longest > 32 || room > 32) {
+            std::cerr << "loadgen: --prefix too long: names would exceed 32 bytes (" << o.prefix << "..."
+                      << ")\n";
+            return 2;
+        }
+    }
+
+    // Resolve the server.
+    {
+        asio::io_context tmp;
+        asio::ip::tcp::resolver resolver(tmp);
+        std::error_code ec;
+        const auto results = resolver.resolve(o.host, std::to_string(o.port), ec);
+        if (ec || results.empty()) {
+            std::cerr << "loadgen: cannot resolve --host " << o.host << ": " << (ec ? ec.message() : "no address")
+                      << "\n";
+            return 1;
+        }
+        state.server = results.begin()->endpoint();
+        for (const auto& r : results)
+            if (r.endpoint().address().is_v4()) {
+                state.server = r.endpoint();
+                break;
+            }
+        state.loopback_v4 = state.server.address().is_v4() && state.server.address().is_loopback();
+    }
+
+    rlim_t fd_limit = 0;
+    {
+        std::string message;
+        if (!raise_fd_limit(state.conns_total + 64, message, fd_limit)) {
+            std::cerr << "loadgen: " << message << "\n";
+            return 1;
+        }
+    }
+    if (o.server_pid) {
+        std::string why;
+        state.rss_before_kib = read_rss_kib(o.server_pid, &why);
+        if (state.rss_before_kib < 0) {
+            std::cerr << "loadgen: --server-pid: " << why << "\n";
+            return 1;
+        }
+    }
+
+    state.multi = o.threads > 1;
+    state.pad = make_padding(o.payload - header_bytes);
+    const std::string payload_tmpl = std::string(seq_digits, '0') + " " + std::string(ts_digits, '0') + state.pad;
+    for (unsigned i = 0; i < o.threads; ++i) {
+        state.workers.push_back(std::make_unique<worker>(i));
+        state.workers.back()->open_limit = std::max<std::size_t>(1, o.connect_concurrency / o.threads);
+    }
+    auto worker_for = [&](std::size_t i) -> worker& { return *state.workers[i % o.threads]; };
+    auto add_conn = [&](worker& w, role r, std::size_t index, std::string name) {
+        w.conns.push_back(std::make_unique<conn>(w, r, index, std::move(name)));
+        w.to_open.push_back(w.conns.back().get());
+        return w.conns.back().get();
+    };
+
+    // Connections in opening order: index drives the source address in idle mode.
+    std::size_t next_index = 0;
+    switch (o.mode) {
+    case run_mode::pairs: {
+        state.pairs.resize(o.pairs);
+        state.units_total = o.pairs;
+        for (std::size_t i = 0; i < o.pairs; ++i) {
+            pair_state& p = state.pairs[i];
+            worker& w = worker_for(i);
+            p.index = i;
+            p.sender = add_conn(w, role::sender, next_index++, o.prefix + "s" + std::to_string(i));
+            p.receiver = add_conn(w, role::receiver, next_index++, o.prefix + "r" + std::to_string(i));
+            p.sender->pair = p.receiver->pair = &p;
+            p.tmpl = "/msg " + p.receiver->name + " ";
+            p.seq_off = p.tmpl.size();
+            p.tmpl += payload_tmpl + "\n";
+            p.receiver->expect_prefix = "msg " + p.sender->name + " ";
+            if (o.messages) p.budget = o.messages / o.pairs + (i < o.messages % o.pairs ? 1 : 0);
+            w.local_pairs.push_back(&p);
+        }
+        break;
+    }
+    case run_mode::fanout: {
+        fanout_state& f = state.fan;
+        f.room = o.prefix + "room";
+        f.members = static_cast<std::uint32_t>(o.members);
+        std::size_t ring = 1;
+        while (ring < o.window) ring *= 2;
+        f.ring_mask = ring - 1;
+        f.got.reset(new std::atomic<std::uint32_t>[ring]);
+        for (std::size_t i = 0; i < ring; ++i) f.got[i].store(0);
+        state.units_total = 1;
+        f.publisher = add_conn(*state.workers[0], role::publisher, next_index++, o.prefix + "p");
+        f.tmpl = "/say " + f.room + " ";
+        f.seq_off = f.tmpl.size();
+        f.tmpl += payload_tmpl + "\n";
+        if (o.messages) f.budget = o.messages;
+        const std::string prefix = "room " + f.room + " " + f.publisher->name + " ";
+        for (std::size_t i = 0; i < o.members; ++i) {
+            conn* c = add_conn(worker_for(i), role::member, next_index++, o.prefix + "m" + std::to_string(i));
+            c->expect_prefix = prefix;
+        }
+        break;
+    }
+    case run_mode::idle: {
+        std::vector<conn*> all;
+        for (std::size_t i = 0; i < o.conns; ++i)
+            all.push_back(add_conn(worker_for(i), role::idle, next_index++, o.prefix + "i" + std::to_string(i)));
+        const std::size_t n = std::min(o.sample, o.conns);
+        for (std::size_t k = 0; k < n; ++k) state.who_sample.push_back(all[k * o.conns / n]);
+        if (state.loopback_v4) state.source_addresses = (o.conns + o.per_source - 1) / o.per_source;
+        break;
+    }
+    }
+
+    state.progress = ::isatty(STDERR_FILENO) == 1;
+    state.t_setup_start = now_ns();
+    state.next_print = state.t_setup_start + ns_per_s;
+    worker& w0 = *state.workers[0];
+    asio::signal_set signals(w0.io, SIGINT, SIGTERM);
+    signals.async_wait([](const std::error_code& ec, int signo) {
+        if (!ec) fail(std::string("interrupted by signal ") + std::to_string(signo));
+    });
+    state.timer = std::make_unique<asio::steady_timer>(w0.io);
+    asio::post(w0.io, [] { tick(); });
+    for (auto& w : state.workers) {
+        worker* wp = w.get();
+        asio::post(wp->io, [wp] { conn::open_next(*wp); });
+    }
+    for (std::size_t i = 1; i < state.workers.size(); ++i) {
+        worker* wp = state.workers[i].get();
+        wp->thread = std::thread([wp] {
+            auto guard = asio::make_work_guard(wp->io);
+            wp->io.run();
+        });
+    }
+    {
+        auto guard = asio::make_work_guard(w0.io);
+        w0.io.run();
+    }
+    for (auto& w : state.workers)
+        if (w->thread.joinable()) w->thread.join();
+    const i64 end_ns = now_ns();
+
+    // ---- results (every thread has stopped) ----
+    const bool ok = !state.failed.load() && state.finished.load();
+    if (!ok && state.errors.empty()) state.errors.push_back("stopped before the end");
+    std::vector<std::string> details;
+    if (state.stalled_run && o.mode == run_mode::pairs) {
+        for (const pair_state& p : state.pairs) {
+            if (p.receiver->next == p.sent) continue;
+            if (details.size() == 5) {
+                details.push_back("...");
+                break;
+            }
+            details.push_back("pair " + std::to_string(p.index) + " " + p.sender->name + " -> " + p.receiver->name +
+                              ": sent " + std::to_string(p.sent) + ", delivered " + std::to_string(p.receiver->next));
+        }
+    }
+    if (state.stalled_run && o.mode == run_mode::fanout) {
+        const u64 sent = state.fan.sent.load();
+        for (auto& w : state.workers)
+            for (auto& c : w->conns) {
+                if (c->rl != role::member || c->next == sent) continue;
+                if (details.size() == 5) break;
+                details.push_back(c->who() + ": got " + std::to_string(c->next) + " of " + std::to_string(sent));
+            }
+    }
+
+    histogram hist;
+    u64 counted = 0;
+    i64 last = 0;
+    for (auto& w : state.workers) {
+        hist.merge(w->hist);
+        counted += w->counted;
+        last = std::max(last, w->last_counted_ns);
+    }
+    const i64 t_measure = state.t_measure.load();
+    const double measured_s = t_measure != never && last > t_measure ? double(last - t_measure) / 1e9 : 0;
+    const double per_s = measured_s > 0 ? double(counted) / measured_s : 0;
+    const u64 members = o.mode == run_mode::fanout ? o.members : 1;
+    const u64 messages = counted / members;
+    const double msgs_per_s = per_s / double(members);
+    const double p50 = hist.quantile(0.5) / 1e3, p99 = hist.quantile(0.99) / 1e3, p999 = hist.quantile(0.999) / 1e3;
+    const double lat_max = double(hist.max()) / 1e3, lat_mean = hist.mean() / 1e3;
+    const i64 rss_end = (o.server_pid && o.mode != run_mode::idle) ? read_rss_kib(o.server_pid) : state.rss_after_kib;
+    const double setup_s = state.ready_at ? double(state.ready_at - state.t_setup_start) / 1e9 : double(end_ns - state.t_setup_start) / 1e9;
+
+    if (o.json) {
+        std::ostringstream j;
+        j << "{\"mode\":" << json_string(mode_name(o.mode)) << ",\"ok\":" << (ok ? "true" : "false");
+        j << ",\"params\":{\"host\":" << json_string(o.host) << ",\"port\":" << o.port;
+        if (o.mode == run_mode::pairs) j << ",\"pairs\":" << o.pairs;
+        if (o.mode == run_mode::fanout) j << ",\"members\":" << o.members;
+        if (o.mode == run_mode::idle)
+            j << ",\"conns\":" << o.conns << ",\"sample\":" << o.sample << ",\"per_source\":" << o.per_source
+              << ",\"hold_s\":" << json_number(o.duration_s, 3);
+        if (o.mode != run_mode::idle) {
+            j << ",\"payload\":" << o.payload << ",\"window\":" << o.window << ",\"warmup_s\":" << json_number(o.warmup_s, 3);
+            if (o.messages) j << ",\"messages\":" << o.messages;
+            else j << ",\"duration_s\":" << json_number(o.duration_s, 3);
+        }
+        j << ",\"threads\":" << o.threads << ",\"prefix\":" << json_string(o.prefix) << "}";
+        if (o.mode != run_mode::idle) {
+            j << ",\"delivered\":" << counted << ",\"measured_s\":" << json_number(measured_s, 3)
+              << ",\"msgs_per_s\":" << json_number(msgs_per_s, 0);
+            if (o.mode == run_mode::fanout)
+                j << ",\"messages\":" << messages << ",\"deliveries_per_s\":" << json_number(per_s, 0);
+            const bool any = hist.total() > 0;
+            j << ",\"latency_us\":{\"p50\":" << (any ? json_number(p50) : "null")
+              << ",\"p99\":" << (any ? json_number(p99) : "null") << ",\"p999\":" << (any ? json_number(p999) : "null")
+              << ",\"max\":" << (any ? json_number(lat_max) : "null") << ",\"mean\":" << (any ? json_number(lat_mean) : "null")
+              << "}";
+            j << ",\"delivered_total\":" << sum_delivered();
+        } else {
+            j << ",\"connected\":" << state.connected.load() << ",\"registered\":" << state.ready.load()
+              << ",\"setup_s\":" << json_number(setup_s, 3) << ",\"source_addresses\":" << state.source_addresses
+              << ",\"alive_checked\":" << state.who_done.load();
+        }
+        if (o.server_pid) {
+            j << ",\"server_rss_before_kib\":" << state.rss_before_kib << ",\"server_rss_after_kib\":" << rss_end;
+            if (o.mode == run_mode::idle && rss_end >= 0 && state.ready.load())
+                j << ",\"server_rss_per_conn_bytes\":"
+                  << json_number(double(rss_end - state.rss_before_kib) * 1024.0 / double(state.ready.load()), 0);
+        }
+        j << ",\"errors\":" << state.error_count.load() << ",\"error_messages\":[";
+        for (std::size_t i = 0; i < state.errors.size(); ++i) j << (i ? "," : "") << json_string(state.errors[i]);
+        j << "]";
+        if (!details.empty()) {
+            j << ",\"incomplete\":[";
+            for (std::size_t i = 0; i < details.size(); ++i) j << (i ? "," : "") << json_string(details[i]);
+            j << "]";
+        }
+        j << "}\n";
+        std::cout << j.str();
+    } else if (ok || (o.mode != run_mode::idle && state.t_start.load() != 0)) {
+        std::ostringstream t;
+        t << "loadgen " << mode_name(o.mode) << " -> " << server_text() << ": ";
+        if (o.mode == run_mode::pairs) t << o.pairs << (o.pairs == 1 ? " pair" : " pairs");
+        if (o.mode == run_mode::fanout) t << "1 publisher, room of " << o.members << " members";
+        if (o.mode == run_mode::idle) t << o.conns << " connections";
+        if (o.mode != run_mode::idle) {
+            t << ", payload " << o.payload << " B, window " << o.window << ", warmup " << o.warmup_s << " s, ";
+            if (o.messages) t << o.messages << " messages";
+            else t << "duration " << o.duration_s << " s";
+        }
+        t << ", " << o.threads << (o.threads == 1 ? " thread" : " threads") << "\n";
+        if (o.mode != run_mode::idle) {
+            if (o.mode == run_mode::pairs)
+                t << "  delivered   " << with_commas(counted) << " messages";
+            else
+                t << "  delivered   " << with_commas(messages) << " messages x " << o.members << " members = "
+                  << with_commas(counted) << " deliveries";
+            t << " in " << fixed(measured_s, 3) << " s (" << with_commas(sum_delivered())
+              << " with warmup, each checked: complete, in order, right sender, intact)\n";
+            if (o.mode == run_mode::pairs) {
+                t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s\n";
+            } else {
+                t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s, " << rate_text(per_s) << " deliveries/s\n";
+            }
+            t << "  latency     p50 " << fixed(p50, 1) << " us, p99 " << fixed(p99, 1) << " us, p99.9 " << fixed(p999, 1)
+              << " us, max " << fixed(lat_max, 1) << " us, mean " << fixed(lat_mean, 1) << " us\n";
+        } else {
+            t << "  registered  " << with_commas(state.ready.load()) << " of " << with_commas(o.conns) << " in "
+              << fixed(setup_s, 2) << " s over " << state.source_addresses << " source address"
+              << (state.source_addresses == 1 ? "" : "es") << " (fd limit " << fd_limit << ")\n";
+            t << "  alive       " << state.who_done.load() << " of " << state.who_sample.size()
+              << " sampled connections answered /who listing themselves\n";
+        }
+        if (o.server_pid) {
+            t << "  server RSS  " << with_commas(static_cast<u64>(std::max<i64>(0, state.rss_before_kib))) << " KiB before, "
+              << (rss_end >= 0 ? with_commas(static_cast<u64>(rss_end)) : std::string("?")) << " KiB after";
+            if (o.mode == run_mode::idle && rss_end >= 0 && state.ready.load())
+                t << ": " << fixed(double(rss_end - state.rss_before_kib) * 1024.0 / double(state.ready.load()), 0)
+                  << " bytes per connection";
+            t << "\n";
+        } else if (o.mode == run_mode::idle) {
+            t << "  server RSS  not measured (give --server-pid PID)\n";
+        }
+        t << "  errors      " << state.error_count.load();
+        if (ok) t << (o.mode == run_mode::idle ? "\n" : " (every delivery checked out)\n");
+        else t << " (FAILED: " << state.errors.front() << ")\n";
+        std::cout << t.str();
+    }
+    std::cout.flush();
+    if (!ok) {
+        for (const std::string& e : state.errors) std::cerr << "loadgen: error: " << e << "\n";
+        for (const std::string& d : details) std::cerr << "loadgen:   " << d << "\n";
+        return 1;
+    }
+    return 0;
+}
