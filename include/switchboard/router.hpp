@@ -5,6 +5,7 @@
 #pragma once
 
 #include "config.hpp"
+#include "detail/flat_index.hpp"
 #include "event.hpp"
 #include "names.hpp"
 #include "payload.hpp"
@@ -20,7 +21,6 @@
 #include <limits>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -137,7 +137,7 @@ public:
             remove_membership(s.index(), slot->rooms.size() - 1, true);
             slot = &sessions_[s.index()];
         }
-        if (slot->registered) users_.erase(slot->user);
+        if (slot->registered) erase_user(slot->user);
         slot->rooms.shrink_to_fit();
         slot->t = nullptr;
         slot->registered = false;
@@ -195,8 +195,8 @@ public:
         if (!slot) return status::unknown_session;
         if (slot->registered) return status::already_registered;
         if (user.empty()) return status::invalid_name;
-        const auto [it, inserted] = users_.try_emplace(user, s.index());
-        if (!inserted) return status::name_taken;
+        if (find_user(user) != npos) return status::name_taken;
+        users_.insert(detail::flat_index::fold(user.hash()), s.index());
         slot->registered = true;
         slot->user = user;
         return status::ok;
@@ -224,9 +224,8 @@ public:
 
     /// @brief As above, with a folded name.
     [[nodiscard]] session_id find(const name& user) const noexcept {
-        const auto it = users_.find(user);
-        if (it == users_.end()) return {};
-        return session_id::make(it->second, sessions_[it->second].generation);
+        const std::uint32_t i = find_user(user);
+        return i == npos ? session_id{} : session_id::make(i, sessions_[i].generation);
     }
 
     /// @brief All registered user names in ascending byte order.
@@ -235,7 +234,8 @@ public:
     [[nodiscard]] std::vector<std::string_view> users() const {
         std::vector<std::string_view> out;
         out.reserve(users_.size());
-        for (const auto& entry : users_) out.push_back(entry.first.view());
+        for (const session_slot& slot : sessions_)
+            if (slot.t && slot.registered) out.push_back(slot.user.view());
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -265,8 +265,8 @@ public:
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (!slot->registered) return {status::not_registered};
-        const auto it = users_.find(to);
-        if (it == users_.end()) {
+        const std::uint32_t target = find_user(to);
+        if (target == npos) {
             ++counters_.user_not_found;
             if (on_user_not_found_) {
                 // The handler may replace itself: the replacement is installed after the call.
@@ -283,7 +283,7 @@ public:
         const payload bytes =
             encoder_->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
         route_result r;
-        tally(r, sessions_[it->second].t->deliver(bytes));
+        tally(r, sessions_[target].t->deliver(bytes));
         ++counters_.routed;
         return r;
     }
@@ -313,8 +313,8 @@ public:
         if (const status st = check_registered(s); st != status::ok) return st;
         if (room.empty()) return status::invalid_name;
         std::uint32_t ri;
-        if (const auto it = room_index_.find(room); it != room_index_.end()) {
-            ri = it->second;
+        if (const std::uint32_t found = find_room(room); found != npos) {
+            ri = found;
             if (membership_of(sessions_[s.index()], ri) != npos) return status::already_member;
             fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
                     npos);
@@ -341,9 +341,9 @@ public:
     /// @brief As above, with a folded room name.
     status leave(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
-        const auto it = room_index_.find(room);
-        if (it == room_index_.end()) return status::not_member;
-        const std::uint32_t j = membership_of(sessions_[s.index()], it->second);
+        const std::uint32_t ri = find_room(room);
+        if (ri == npos) return status::not_member;
+        const std::uint32_t j = membership_of(sessions_[s.index()], ri);
         if (j == npos) return status::not_member;
         remove_membership(s.index(), j, true);
         return status::ok;
@@ -367,11 +367,11 @@ public:
     route_result publish(session_id from, const name& room, std::string_view text,
                          fanout_scope scope = fanout_scope::except_sender) {
         if (const status st = check_registered(from); st != status::ok) return {st};
-        const auto it = room_index_.find(room);
-        if (it == room_index_.end()) return {status::not_member};
+        const std::uint32_t ri = find_room(room);
+        if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
-        if (membership_of(slot, it->second) == npos) return {status::not_member};
-        route_result r = fan_out(it->second, event{event_kind::room_message, room.view(), slot.user.view(), text},
+        if (membership_of(slot, ri) == npos) return {status::not_member};
+        route_result r = fan_out(ri, event{event_kind::room_message, room.view(), slot.user.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
         ++counters_.routed;
         return r;
@@ -381,14 +381,14 @@ public:
     [[nodiscard]] bool is_member(session_id s, const name& room) const noexcept {
         const session_slot* slot = find_slot(s);
         if (!slot) return false;
-        const auto it = room_index_.find(room);
-        return it != room_index_.end() && membership_of(*slot, it->second) != npos;
+        const std::uint32_t ri = find_room(room);
+        return ri != npos && membership_of(*slot, ri) != npos;
     }
 
     /// @brief Number of members of `room` (0 when it does not exist).
     [[nodiscard]] std::size_t room_size(const name& room) const noexcept {
-        const auto it = room_index_.find(room);
-        return it == room_index_.end() ? 0 : rooms_[it->second].members.size();
+        const std::uint32_t ri = find_room(room);
+        return ri == npos ? 0 : rooms_[ri].members.size();
     }
 
     /// @brief Number of rooms `s` is in (0 when `s` is not open).
@@ -420,12 +420,12 @@ private:
         std::uint32_t session;   // index into sessions_
         std::uint32_t in_session; // index into that session's rooms
     };
-    struct session_slot {
-        transport* t = nullptr; // null while the slot is free
-        std::uint32_t generation = 1;
-        std::uint32_t next_free = npos;
-        bool registered = false;
+    struct session_slot { // the name first: a lookup that compares it finds the rest in its line
         name user;
+        bool registered = false;
+        std::uint32_t generation = 1;
+        transport* t = nullptr; // null while the slot is free
+        std::uint32_t next_free = npos;
         std::vector<membership> rooms;
     };
     struct room_slot {
@@ -437,6 +437,18 @@ private:
     session_slot* find_slot(session_id s) noexcept {
         return const_cast<session_slot*>(static_cast<const router*>(this)->find_slot(s));
     }
+    std::uint32_t find_user(const name& n) const noexcept {
+        return users_.find(detail::flat_index::fold(n.hash()),
+                           [&](std::uint32_t v) { return sessions_[v].user == n; });
+    }
+    void erase_user(const name& n) noexcept {
+        users_.erase(detail::flat_index::fold(n.hash()), [&](std::uint32_t v) { return sessions_[v].user == n; });
+    }
+    std::uint32_t find_room(const name& n) const noexcept {
+        return room_index_.find(detail::flat_index::fold(n.hash()),
+                                [&](std::uint32_t v) { return rooms_[v].id == n; });
+    }
+
     const session_slot* find_slot(session_id s) const noexcept {
         if (s.index() >= sessions_.size()) return nullptr;
         const session_slot& slot = sessions_[s.index()];
@@ -466,7 +478,7 @@ private:
         }
         rooms_[ri].id = id;
         rooms_[ri].next_free = npos;
-        room_index_.emplace(id, ri);
+        room_index_.insert(detail::flat_index::fold(id.hash()), ri);
         return ri;
     }
 
@@ -490,7 +502,8 @@ private:
         }
         mine.pop_back();
         if (r.members.empty()) {
-            room_index_.erase(r.id);
+            room_index_.erase(detail::flat_index::fold(r.id.hash()),
+                              [&](std::uint32_t v) { return rooms_[v].id == r.id; });
             r.members = std::vector<member>{};
             r.id = name{};
             r.next_free = free_room_;
@@ -523,10 +536,10 @@ private:
     std::vector<session_slot> sessions_;
     std::uint32_t free_session_ = npos;
     std::size_t open_sessions_ = 0;
-    std::unordered_map<name, std::uint32_t, name_hash> users_;
+    detail::flat_index users_;      // user name -> session slot; the key is the slot's `user`
     std::vector<room_slot> rooms_;
     std::uint32_t free_room_ = npos;
-    std::unordered_map<name, std::uint32_t, name_hash> room_index_;
+    detail::flat_index room_index_; // room name -> room slot; the key is the slot's `id`
     router_counters counters_;
     user_not_found_handler on_user_not_found_;
     std::optional<user_not_found_handler> replacement_handler_;

@@ -307,7 +307,12 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
             const bool lower = i++ >= lower_from;
             if (s.empty()) continue;
             if (written++) *out++ = ' ';
-            for (char ch : s) *out++ = lower ? fold_ascii(ch) : ch;
+            if (lower) {
+                for (char ch : s) *out++ = fold_ascii(ch);
+            } else {
+                std::memcpy(out, s.data(), s.size());
+                out += s.size();
+            }
         }
         *out = '\n';
     });
