@@ -1,0 +1,107 @@
+// /register over TCP: ok, case folding, the name rules, name-taken, already-registered, usage, and
+// the command word's case-insensitivity.
+#include "test_server.hpp"
+
+#include <string>
+
+using namespace switchboard_test;
+
+TEST_CASE("register: ok register <user>, visible in /who", "[integration][register]") {
+    test_server server;
+    client alice(server.port());
+    alice.send("/register alice\n");
+    REQUIRE(alice.read_line() == "ok register alice");
+    expect_who(alice, "who alice");
+}
+
+TEST_CASE("register: names are folded to lowercase in every reply", "[integration][register]") {
+    test_server server;
+    client a(server.port());
+    a.send("/register AliCE\n");
+    REQUIRE(a.read_line() == "ok register alice");
+    client b(server.port());
+    b.send("/register ALICE\n");
+    REQUIRE(b.read_line() == "err name-taken alice");
+    b.send("/register Bob\n");
+    REQUIRE(b.read_line() == "ok register bob");
+    expect_who(b, "who alice bob");
+}
+
+TEST_CASE("register: the command word is case-insensitive", "[integration][register]") {
+    test_server server;
+    client a(server.port());
+    a.send("/REGISTER alice\n");
+    REQUIRE(a.read_line() == "ok register alice");
+    client b(server.port());
+    b.send("/ReGiStEr bob\n");
+    REQUIRE(b.read_line() == "ok register bob");
+}
+
+TEST_CASE("register: every allowed character, 1 and 32 bytes", "[integration][register]") {
+    test_server server;
+    client a(server.port());
+    a.send("/register Az09_.-\n");
+    REQUIRE(a.read_line() == "ok register az09_.-");
+    client b(server.port());
+    b.send("/register x\n");
+    REQUIRE(b.read_line() == "ok register x");
+    client c(server.port());
+    const std::string n32(32, 'N');
+    c.send("/register " + n32 + "\n");
+    REQUIRE(c.read_line() == "ok register " + std::string(32, 'n'));
+}
+
+TEST_CASE("register: invalid names echo the argument exactly as sent", "[integration][register]") {
+    test_server server;
+    client a(server.port());
+    const std::string n33(33, 'A');
+    a.send("/register " + n33 + "\n");
+    REQUIRE(a.read_line() == "err invalid-name " + n33);
+    // The argument is the whole rest of the line.
+    a.send("/register Al Ice\n");
+    REQUIRE(a.read_line() == "err invalid-name Al Ice");
+    a.send("/register al@ice\n");
+    REQUIRE(a.read_line() == "err invalid-name al@ice");
+    a.send("/register alice \n"); // trailing space is part of the argument
+    REQUIRE(a.read_line() == "err invalid-name alice ");
+    a.send("/register  alice\n"); // exactly one space separates the argument
+    REQUIRE(a.read_line() == "err invalid-name  alice");
+    a.send("/register \xC3\xA9t\xC3\xA9\n");
+    REQUIRE(a.read_line() == "err invalid-name \xC3\xA9t\xC3\xA9");
+    // Still unregistered after all of that.
+    expect_who(a, "who");
+    a.send("/register alice\n");
+    REQUIRE(a.read_line() == "ok register alice");
+}
+
+TEST_CASE("register: name-taken for a name held by another connection", "[integration][register]") {
+    test_server server;
+    client a = registered(server.port(), "alice");
+    client b(server.port());
+    b.send("/register alice\n");
+    REQUIRE(b.read_line() == "err name-taken alice");
+    expect_who(b, "who alice");
+}
+
+TEST_CASE("register: already-registered names the current name", "[integration][register]") {
+    test_server server;
+    client a = registered(server.port(), "Alice");
+    a.send("/register carol\n");
+    REQUIRE(a.read_line() == "err already-registered alice");
+    a.send("/register ALICE\n"); // even the same name
+    REQUIRE(a.read_line() == "err already-registered alice");
+    expect_who(a, "who alice"); // carol was not registered
+}
+
+TEST_CASE("register: usage error when the argument is missing", "[integration][register]") {
+    test_server server;
+    client a(server.port());
+    a.send("/register\n");
+    REQUIRE(a.read_line() == "err usage register");
+    a.send("/register \n");
+    REQUIRE(a.read_line() == "err usage register");
+    // Usage is checked before already-registered.
+    a.send("/register alice\n/register\n");
+    REQUIRE(a.read_line() == "ok register alice");
+    REQUIRE(a.read_line() == "err usage register");
+}

@@ -1,0 +1,426 @@
+// Integration test fixture: a switchboard::tcp_server on 127.0.0.1, an ephemeral port, an
+// io_context on N background threads; and a blocking test client on POSIX sockets.
+//
+// Every wait is bounded (default 5 s) and waits for a reply, an EOF or a state change, never for
+// a fixed time: a failing test fails fast with what it received instead of hanging.
+#pragma once
+
+#include <switchboard/asio/tcp_server.hpp>
+#include <switchboard/switchboard.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace switchboard_test {
+
+using clock = std::chrono::steady_clock;
+
+/// Bound of every single wait (a reply, an EOF, a state change).
+inline constexpr std::chrono::milliseconds default_wait{5000};
+
+inline clock::time_point deadline_in(std::chrono::milliseconds d = default_wait) { return clock::now() + d; }
+
+// Milliseconds left until `deadline`, for poll() (0 when past).
+inline int ms_until(clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    return left <= 0 ? 0 : static_cast<int>(left > 1000000 ? 1000000 : left + 1);
+}
+
+/// Bytes made readable for failure messages: \r \n \t \xNN; long input keeps its last `max` bytes.
+inline std::string printable(std::string_view bytes, std::size_t max = 400) {
+    std::string out;
+    if (bytes.size() > max) {
+        out = "[... " + std::to_string(bytes.size() - max) + " bytes] ";
+        bytes.remove_prefix(bytes.size() - max);
+    }
+    for (const char ch : bytes) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\\') out += "\\\\";
+        else if (c < 0x20 || c >= 0x7F) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02X", c);
+            out += hex;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+/// Polls `pred` until it holds or `deadline` passes; returns its last value. For state that has
+/// no socket-visible signal (e.g. `connection_count()`), the only thing polled in these tests.
+template <class Pred>
+bool wait_until(Pred&& pred, clock::time_point deadline) {
+    while (!pred()) {
+        if (clock::now() >= deadline) return pred();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1)); // poll interval, not a sync
+    }
+    return true;
+}
+
+/// One disconnect as reported by the server's on_disconnect hook.
+struct disconnect_record {
+    std::string user;
+    switchboard::disconnect_reason reason;
+};
+
+/// A tcp_server on 127.0.0.1:0 whose io_context runs on `threads` background threads.
+/// The destructor stops the server and joins the threads, bounded (see `stop_and_join`).
+class test_server {
+public:
+    explicit test_server(unsigned threads = 1, switchboard::tcp_server_options options = {})
+        : io_(static_cast<int>(threads)), server_(io_, router_, std::move(options)) {
+        server_.on_disconnect([this](const switchboard::tcp_connection_info& info) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            disconnects_.push_back({std::string(info.user), info.reason});
+            changed_.notify_all();
+        });
+        server_.on_accept_error([this](const std::error_code&) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            ++accept_errors_;
+        });
+        server_.listen({::asio::ip::make_address("127.0.0.1"), 0});
+        port_ = server_.local_endpoint().port();
+        REQUIRE(port_ != 0);
+        threads_.reserve(threads);
+        for (unsigned i = 0; i < threads; ++i) {
+            threads_.emplace_back([this] {
+                io_.run();
+                std::lock_guard<std::mutex> lock(mutex_);
+                ++returned_;
+                changed_.notify_all();
+            });
+        }
+    }
+
+    test_server(const test_server&) = delete;
+    test_server& operator=(const test_server&) = delete;
+
+    ~test_server() {
+        if (joined_) return;
+        const bool clean = stop_and_join();
+        if (!clean && std::uncaught_exceptions() == 0)
+            FAIL_CHECK("io_context::run() did not return within 5 s of tcp_server::stop()");
+    }
+
+    [[nodiscard]] unsigned short port() const noexcept { return port_; }
+    [[nodiscard]] switchboard::tcp_server& server() noexcept { return server_; }
+    [[nodiscard]] std::size_t connection_count() const { return server_.connection_count(); }
+
+    /// Calls `f(router&)` under the server's router mutex.
+    template <class F>
+    decltype(auto) with_router(F&& f) {
+        return server_.with_router(std::forward<F>(f));
+    }
+
+    /// Stops the server and waits (bounded) until every run() returned, then joins.
+    /// @return false when run() had not returned by the deadline (the io_context is then stopped
+    ///         forcibly so that the threads can still be joined).
+    bool stop_and_join(std::chrono::milliseconds bound = default_wait) {
+        if (joined_) return true;
+        server_.stop();
+        bool clean;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            clean = changed_.wait_for(lock, bound, [&] { return returned_ == threads_.size(); });
+        }
+        if (!clean) io_.stop();
+        for (auto& t : threads_) t.join();
+        joined_ = true;
+        return clean;
+    }
+
+    /// Waits for the server to report the disconnect of `user` ("" for an unregistered one).
+    [[nodiscard]] std::optional<switchboard::disconnect_reason>
+    wait_disconnect(std::string_view user, clock::time_point deadline = deadline_in()) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        std::optional<switchboard::disconnect_reason> found;
+        changed_.wait_until(lock, deadline, [&] {
+            for (const auto& d : disconnects_)
+                if (d.user == user) {
+                    found = d.reason;
+                    return true;
+                }
+            return false;
+        });
+        return found;
+    }
+
+    /// Waits until at least `n` disconnects were reported; returns how many there are.
+    std::size_t wait_disconnects(std::size_t n, clock::time_point deadline = deadline_in()) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait_until(lock, deadline, [&] { return disconnects_.size() >= n; });
+        return disconnects_.size();
+    }
+
+    [[nodiscard]] std::vector<disconnect_record> disconnects() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return disconnects_;
+    }
+
+    [[nodiscard]] std::size_t accept_errors() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return accept_errors_;
+    }
+
+private:
+    ::asio::io_context io_;
+    switchboard::router router_;
+    switchboard::tcp_server server_;
+    unsigned short port_ = 0;
+    std::vector<std::thread> threads_;
+    bool joined_ = false;
+
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::size_t returned_ = 0;
+    std::vector<disconnect_record> disconnects_;
+    std::size_t accept_errors_ = 0;
+};
+
+/// A blocking line client on a non-blocking POSIX socket; every call is bounded by a deadline.
+/// Methods that assert (REQUIRE/FAIL) must run on the test's thread; the `try_` ones never
+/// assert and may run on other threads.
+class client {
+public:
+    /// Connects to 127.0.0.1:`port`. `rcvbuf` > 0 sets SO_RCVBUF before connecting (so that the
+    /// TCP window is small too).
+    explicit client(unsigned short port, int rcvbuf = 0) {
+        const std::string error = open(port, rcvbuf);
+        if (!error.empty()) FAIL("connect to 127.0.0.1:" << port << ": " << error);
+    }
+
+    /// Connects without asserting (for worker threads and refused connections): `error` is set
+    /// to why it failed, or cleared.
+    client(unsigned short port, std::string& error) { error = open(port, 0); }
+
+    client(client&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)), in_(std::move(other.in_)), in_pos_(other.in_pos_) {}
+    client& operator=(client&&) = delete;
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() { close(); }
+
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+
+    /// Writes all of `bytes` (waiting for POLLOUT), or returns why not ("" on success).
+    std::string try_send(std::string_view bytes, clock::time_point deadline = deadline_in()) {
+        while (!bytes.empty()) {
+            const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n > 0) {
+                bytes.remove_prefix(static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                return std::string("send: ") + std::strerror(errno);
+            if (!wait_for(POLLOUT, deadline))
+                return "send: timed out with " + std::to_string(bytes.size()) + " bytes unsent";
+        }
+        return {};
+    }
+
+    /// Writes all of `bytes` or fails the test.
+    void send(std::string_view bytes, clock::time_point deadline = deadline_in()) {
+        const std::string error = try_send(bytes, deadline);
+        if (!error.empty()) FAIL(error);
+    }
+
+    /// Writes what the socket takes now without waiting; fails the test on a socket error.
+    std::size_t send_some(std::string_view bytes) {
+        for (;;) {
+            const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n >= 0) return static_cast<std::size_t>(n);
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            FAIL("send: " << std::strerror(errno));
+        }
+    }
+
+    enum class read_status { line, timeout, closed };
+
+    /// Reads one line (LF removed) or reports timeout/closed; never asserts.
+    read_status try_read_line(std::string& line, clock::time_point deadline = deadline_in()) {
+        for (;;) {
+            const std::size_t lf = in_.find('\n', in_pos_);
+            if (lf != std::string::npos) {
+                line.assign(in_, in_pos_, lf - in_pos_);
+                in_pos_ = lf + 1;
+                if (in_pos_ > 65536 && in_pos_ * 2 > in_.size()) {
+                    in_.erase(0, in_pos_);
+                    in_pos_ = 0;
+                }
+                return read_status::line;
+            }
+            const int got = receive(deadline);
+            if (got == 0) return read_status::closed;
+            if (got < 0) return read_status::timeout;
+        }
+    }
+
+    /// Reads one line (LF removed) or fails the test with what arrived so far.
+    std::string read_line(clock::time_point deadline = deadline_in()) {
+        std::string line;
+        switch (try_read_line(line, deadline)) {
+        case read_status::line: return line;
+        case read_status::timeout:
+            FAIL("timed out waiting for a line; unterminated input so far: \"" << printable(pending()) << "\"");
+            break;
+        case read_status::closed:
+            FAIL("connection closed while waiting for a line; unterminated input: \"" << printable(pending())
+                                                                                         << "\"");
+            break;
+        }
+        return {};
+    }
+
+    /// Expects the server to close the connection (EOF or reset) with nothing more sent.
+    void expect_closed(clock::time_point deadline = deadline_in()) {
+        for (;;) {
+            if (!pending().empty()) FAIL("expected the connection to close, got: \"" << printable(pending()) << "\"");
+            const int got = receive(deadline);
+            if (got == 0) return;
+            if (got < 0) FAIL("timed out waiting for the server to close the connection");
+        }
+    }
+
+    /// Reads and discards until the server closes; returns the bytes discarded.
+    std::size_t drain_until_closed(clock::time_point deadline = deadline_in()) {
+        std::size_t total = in_.size() - in_pos_;
+        in_.clear();
+        in_pos_ = 0;
+        for (;;) {
+            const int got = receive(deadline);
+            if (got == 0) return total;
+            if (got < 0) FAIL("timed out draining until the server closes (" << total << " bytes read)");
+            total += in_.size();
+            in_.clear();
+        }
+    }
+
+    /// True when the socket has readable data or an EOF now (no wait).
+    bool readable_now() const {
+        if (in_.find('\n', in_pos_) != std::string::npos) return true;
+        pollfd p{fd_, POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0;
+    }
+
+    /// Half-close: no more bytes from us; the server should process the rest and close.
+    void shutdown_write() { REQUIRE(::shutdown(fd_, SHUT_WR) == 0); }
+
+    /// Closes with a reset (SO_LINGER 0): an abrupt disconnect.
+    void reset() {
+        if (fd_ < 0) return;
+        linger l{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        close();
+    }
+
+    /// Closes normally (FIN).
+    void close() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+    /// Bytes received but not yet returned as a line.
+    [[nodiscard]] std::string_view pending() const { return std::string_view(in_).substr(in_pos_); }
+
+private:
+    client() = default;
+
+    std::string open(unsigned short port, int rcvbuf) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
+        if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        const int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return {};
+        if (errno != EINPROGRESS) return std::string("connect: ") + std::strerror(errno);
+        if (!wait_for(POLLOUT, deadline_in())) return "connect: timed out";
+        int error = 0;
+        socklen_t len = sizeof error;
+        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len);
+        return error == 0 ? std::string{} : std::string("connect: ") + std::strerror(error);
+    }
+
+    bool wait_for(short events, clock::time_point deadline) const {
+        for (;;) {
+            pollfd p{fd_, events, 0};
+            const int r = ::poll(&p, 1, ms_until(deadline));
+            if (r > 0) return true;
+            if (r < 0 && errno == EINTR) continue;
+            if (r == 0 && clock::now() < deadline) continue;
+            return false;
+        }
+    }
+
+    // Appends what can be read; >0 bytes read, 0 on EOF or reset, -1 on timeout.
+    int receive(clock::time_point deadline) {
+        char buffer[65536];
+        for (;;) {
+            const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+            if (n > 0) {
+                in_.append(buffer, static_cast<std::size_t>(n));
+                return static_cast<int>(n);
+            }
+            if (n == 0) return 0;
+            if (errno == EINTR) continue;
+            if (errno == ECONNRESET) return 0;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return 0; // any other socket error ends it
+            if (!wait_for(POLLIN, deadline)) return -1;
+        }
+    }
+
+    int fd_ = -1;
+    std::string in_;
+    std::size_t in_pos_ = 0;
+};
+
+/// Connects and registers `user` (expects `ok register <folded user>`).
+inline client registered(unsigned short port, const std::string& user, int rcvbuf = 0) {
+    client c(port, rcvbuf);
+    c.send("/register " + user + "\n");
+    std::string folded = user;
+    for (char& ch : folded)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    REQUIRE(c.read_line() == "ok register " + folded);
+    return c;
+}
+
+/// Sends `/who` and expects exactly `expected` as the next line: proves that nothing else was
+/// queued for `c` before it (the server answers in order).
+inline void expect_who(client& c, const std::string& expected) {
+    c.send("/who\n");
+    REQUIRE(c.read_line() == expected);
+}
+
+} // namespace switchboard_test
