@@ -6,7 +6,7 @@
 
 using namespace switchboard_test;
 
-TEST_CASE("msg: the recipient gets msg <from> <text>, the sender nothing", "[integration][msg]") {
+TEST_CASE("msg: the recipient gets msg <from> <text> and the sender nothing", "[integration][msg]") {
     test_server server;
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
@@ -18,7 +18,7 @@ TEST_CASE("msg: the recipient gets msg <from> <text>, the sender nothing", "[int
     expect_who(bob, "who alice bob");
 }
 
-TEST_CASE("msg: target names and the command word are case-insensitive; replies use folded names",
+TEST_CASE("msg: target names and the command word are case-insensitive and replies use folded names",
           "[integration][msg]") {
     test_server server;
     client alice = registered(server.port(), "Alice");
@@ -31,7 +31,7 @@ TEST_CASE("msg: target names and the command word are case-insensitive; replies 
     REQUIRE(alice.read_line() == "err user-not-found nobody");
 }
 
-TEST_CASE("msg: the text is the rest after exactly one space, byte for byte", "[integration][msg]") {
+TEST_CASE("msg: the text is the rest after exactly one space byte for byte", "[integration][msg]") {
     test_server server;
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
@@ -87,8 +87,8 @@ TEST_CASE("msg: usage when the target or the text is missing or empty", "[integr
     test_server server;
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
-    for (const char* line : {"/msg\n", "/msg \n", "/msg bob\n", "/msg bob \n", "@bob\n", "@bob \n", "@ hi\n", "@\n",
-                             "/msg  bob hi\n"}) {
+    for (const char* line : {"/msg\n", "/msg \n", "/msg bob\n", "/msg bob \n", "@bob\n", "@bob \n", "@ hi\n",
+                             "@\n", "/msg  bob hi\n"}) {
         INFO("sent: " << printable(line));
         alice.send(line);
         REQUIRE(alice.read_line() == "err usage msg");

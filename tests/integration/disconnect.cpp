@@ -8,7 +8,7 @@
 using namespace switchboard_test;
 using switchboard::disconnect_reason;
 
-TEST_CASE("disconnect: EOF, reset, /quit and half-close release the name and the rooms",
+TEST_CASE("disconnect: EOF or reset or /quit or half-close releases the name and the rooms",
           "[integration][disconnect]") {
     test_server server;
     client bob = registered(server.port(), "bob");
@@ -64,7 +64,7 @@ TEST_CASE("disconnect: EOF, reset, /quit and half-close release the name and the
     REQUIRE(server.with_router([](switchboard::router& r) { return r.session_count(); }) == 3);
 }
 
-TEST_CASE("disconnect: the last member's disconnect deletes the room", "[integration][disconnect]") {
+TEST_CASE("disconnect: the disconnect of the last member deletes the room", "[integration][disconnect]") {
     test_server server;
     {
         client alice = registered(server.port(), "alice");
@@ -96,7 +96,7 @@ TEST_CASE("disconnect: an unregistered connection leaves nothing behind", "[inte
     expect_who(bob, "who bob");
 }
 
-TEST_CASE("disconnect: a kick through router::disconnect closes after flushing; rooms are told",
+TEST_CASE("disconnect: a kick through router::disconnect closes after flushing and rooms are told",
           "[integration][disconnect]") {
     test_server server;
     client bob = registered(server.port(), "bob");

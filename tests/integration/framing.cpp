@@ -54,7 +54,7 @@ TEST_CASE("framing: many lines in one write are answered in order", "[integratio
     REQUIRE(alice.read_line() == "who alice");
 }
 
-TEST_CASE("framing: a line of exactly the limit is accepted, one byte more is not",
+TEST_CASE("framing: a line of exactly the limit is accepted and one byte more is not",
           "[integration][framing][limit]") {
     test_server server; // default limit 4096 bytes, terminator excluded
     client alice = registered(server.port(), "alice");
@@ -71,7 +71,7 @@ TEST_CASE("framing: a line of exactly the limit is accepted, one byte more is no
     expect_who(bob, "who alice bob"); // nothing was delivered
 }
 
-TEST_CASE("framing: an over-long line gets err line-too-long once; the connection stays usable",
+TEST_CASE("framing: an over-long line gets err line-too-long once and the connection stays usable",
           "[integration][framing][limit]") {
     test_server server;
     client alice = registered(server.port(), "alice");
@@ -120,7 +120,7 @@ TEST_CASE("framing: the limit is tcp_server_options::max_line", "[integration][f
     expect_who(alice, "who alice");
 }
 
-TEST_CASE("framing: half-close processes the unterminated last line, flushes, then closes",
+TEST_CASE("framing: half-close processes the unterminated last line then flushes then closes",
           "[integration][framing][half-close]") {
     test_server server;
 

@@ -10,7 +10,7 @@ namespace {
 constexpr int count = 2000;
 }
 
-TEST_CASE("pipelined: 2,000 /msg in one write arrive complete and in order", "[integration][pipelined]") {
+TEST_CASE("pipelined: 2000 /msg in one write arrive complete and in order", "[integration][pipelined]") {
     test_server server;
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
@@ -26,7 +26,7 @@ TEST_CASE("pipelined: 2,000 /msg in one write arrive complete and in order", "[i
     expect_who(alice, "who alice bob");
 }
 
-TEST_CASE("pipelined: 2,000 room messages in one write reach every member in order",
+TEST_CASE("pipelined: 2000 room messages in one write reach every member in order",
           "[integration][pipelined][rooms]") {
     test_server server;
     client alice = registered(server.port(), "alice");

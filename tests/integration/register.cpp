@@ -6,7 +6,7 @@
 
 using namespace switchboard_test;
 
-TEST_CASE("register: ok register <user>, visible in /who", "[integration][register]") {
+TEST_CASE("register: ok register <user> and visible in /who", "[integration][register]") {
     test_server server;
     client alice(server.port());
     alice.send("/register alice\n");
@@ -37,7 +37,7 @@ TEST_CASE("register: the command word is case-insensitive", "[integration][regis
     REQUIRE(b.read_line() == "ok register bob");
 }
 
-TEST_CASE("register: every allowed character, 1 and 32 bytes", "[integration][register]") {
+TEST_CASE("register: every allowed character and names of 1 and 32 bytes", "[integration][register]") {
     test_server server;
     client a(server.port());
     a.send("/register Az09_.-\n");

@@ -5,7 +5,7 @@
 
 using namespace switchboard_test;
 
-TEST_CASE("rooms: join tells each existing member, not the joiner", "[integration][rooms]") {
+TEST_CASE("rooms: join tells each existing member but not the joiner", "[integration][rooms]") {
     test_server server;
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
@@ -53,7 +53,7 @@ TEST_CASE("rooms: say reaches each other member as room <room> <from> <text>", "
     expect_who(bob, "who alice bob carol dave");
 }
 
-TEST_CASE("rooms: leave tells each remaining member; the last one deletes the room",
+TEST_CASE("rooms: leave tells each remaining member and the last one deletes the room",
           "[integration][rooms]") {
     test_server server;
     client alice = registered(server.port(), "alice");
@@ -90,7 +90,7 @@ TEST_CASE("rooms: leave tells each remaining member; the last one deletes the ro
     expect_who(alice, "who alice bob carol");
 }
 
-TEST_CASE("rooms: a member of several rooms; events stay per room", "[integration][rooms]") {
+TEST_CASE("rooms: a member of several rooms gets events per room", "[integration][rooms]") {
     test_server server;
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
@@ -159,7 +159,7 @@ TEST_CASE("rooms: leave errors", "[integration][rooms]") {
     expect_who(bob, "who alice bob"); // bob was told nothing
 }
 
-TEST_CASE("rooms: say errors, in the protocol's check order", "[integration][rooms][order]") {
+TEST_CASE("rooms: say errors in the protocol check order", "[integration][rooms][order]") {
     test_server server;
     client anon(server.port());
     for (const char* line : {"/say\n", "/say lobby\n", "/say lobby \n", "#lobby\n", "#lobby \n", "# hi\n"}) {

@@ -90,7 +90,7 @@ TEST_CASE("slow consumer: a non-reading client is cut off while others keep chat
     x.drain_until_closed();
 }
 
-TEST_CASE("slow consumer: a non-reading room member is cut off; the room keeps every message",
+TEST_CASE("slow consumer: a non-reading room member is cut off and the room keeps every message",
           "[integration][slow-consumer]") {
     test_server server(1, small_output());
     client sender = registered(server.port(), "sender");
@@ -141,7 +141,7 @@ TEST_CASE("slow consumer: a non-reading room member is cut off; the room keeps e
     x.drain_until_closed();
 }
 
-TEST_CASE("slow consumer: a client that reads is never cut, even near the bound",
+TEST_CASE("slow consumer: a client that reads is never cut even near the bound",
           "[integration][slow-consumer]") {
     test_server server(1, small_output());
     client sender = registered(server.port(), "sender");

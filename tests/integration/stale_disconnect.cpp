@@ -28,7 +28,7 @@ void expect_routes_to(client& from, client& to, const std::string& tag) {
 }
 } // namespace
 
-TEST_CASE("stale disconnect: an old connection's reset never releases the new owner's name",
+TEST_CASE("stale disconnect: the reset of an old connection never releases the name of the new owner",
           "[integration][stale]") {
     test_server server;
     client c = registered(server.port(), "c");

@@ -36,7 +36,7 @@ void expect_closed_after(client& c, Ok ok) {
 }
 } // namespace
 
-TEST_CASE("stop: closes every connection, run() returns, new connections are refused",
+TEST_CASE("stop: closes every connection and run() returns and new connections are refused",
           "[integration][stop]") {
     test_server server(2, patient_stop());
     client alice = registered(server.port(), "alice");
@@ -65,7 +65,7 @@ TEST_CASE("stop: closes every connection, run() returns, new connections are ref
     REQUIRE_FALSE(error.empty());
 }
 
-TEST_CASE("stop: with no connections, run() returns", "[integration][stop]") {
+TEST_CASE("stop: with no connections run() returns", "[integration][stop]") {
     test_server server(4, patient_stop());
     REQUIRE(server.stop_and_join());
     server.server().stop(); // a second stop does nothing

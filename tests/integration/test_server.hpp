@@ -289,7 +289,8 @@ public:
         switch (try_read_line(line, deadline)) {
         case read_status::line: return line;
         case read_status::timeout:
-            FAIL("timed out waiting for a line; unterminated input so far: \"" << printable(pending()) << "\"");
+            FAIL("timed out waiting for a line; unterminated input so far: \"" << printable(pending())
+                                                                                     << "\"");
             break;
         case read_status::closed:
             FAIL("connection closed while waiting for a line; unterminated input: \"" << printable(pending())
@@ -302,7 +303,8 @@ public:
     /// Expects the server to close the connection (EOF or reset) with nothing more sent.
     void expect_closed(clock::time_point deadline = deadline_in()) {
         for (;;) {
-            if (!pending().empty()) FAIL("expected the connection to close, got: \"" << printable(pending()) << "\"");
+            if (!pending().empty())
+                FAIL("expected the connection to close, got: \"" << printable(pending()) << "\"");
             const int got = receive(deadline);
             if (got == 0) return;
             if (got < 0) FAIL("timed out waiting for the server to close the connection");

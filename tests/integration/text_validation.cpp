@@ -14,7 +14,8 @@ struct trio {
 };
 
 trio make_trio(test_server& server) {
-    trio t{registered(server.port(), "alice"), registered(server.port(), "bob"), registered(server.port(), "carol")};
+    trio t{registered(server.port(), "alice"), registered(server.port(), "bob"),
+           registered(server.port(), "carol")};
     t.alice.send("/join r\n");
     REQUIRE(t.alice.read_line() == "ok join r");
     t.bob.send("/join r\n");
@@ -24,7 +25,7 @@ trio make_trio(test_server& server) {
 }
 } // namespace
 
-TEST_CASE("text: tabs, trailing spaces and multi-byte UTF-8 pass byte for byte", "[integration][text]") {
+TEST_CASE("text: tabs and trailing spaces and multi-byte UTF-8 pass byte for byte", "[integration][text]") {
     test_server server;
     trio t = make_trio(server);
     const std::vector<std::string> texts = {

@@ -5,7 +5,7 @@
 
 using namespace switchboard_test;
 
-TEST_CASE("who: alone before anyone registered, and before registering", "[integration][who]") {
+TEST_CASE("who: alone before anyone registered and before registering", "[integration][who]") {
     test_server server;
     client anon(server.port());
     expect_who(anon, "who");
@@ -15,7 +15,7 @@ TEST_CASE("who: alone before anyone registered, and before registering", "[integ
     expect_who(anon, "who alice"); // an unregistered session is not listed
 }
 
-TEST_CASE("who: every registered user in ascending byte order, self included", "[integration][who]") {
+TEST_CASE("who: every registered user in ascending byte order with self included", "[integration][who]") {
     test_server server;
     // Byte order: '-' < '.' < digits < '_' < letters.
     client c1 = registered(server.port(), "ab");
@@ -29,7 +29,7 @@ TEST_CASE("who: every registered user in ascending byte order, self included", "
     expect_who(c6, "who a-b a.b a1 a_b ab b zed");
 }
 
-TEST_CASE("quit: ok quit, then the server closes", "[integration][quit]") {
+TEST_CASE("quit: ok quit and then the server closes", "[integration][quit]") {
     test_server server;
     client anon(server.port());
     anon.send("/quit\n"); // works before registering
@@ -53,7 +53,7 @@ TEST_CASE("quit: nothing after /quit is processed", "[integration][quit]") {
     expect_who(bob, "who bob");
 }
 
-TEST_CASE("unknown: any other /word, lowercased", "[integration][unknown]") {
+TEST_CASE("unknown: any other /word gets its word lowercased", "[integration][unknown]") {
     test_server server;
     client anon(server.port());
     anon.send("/foo\n");
@@ -67,10 +67,11 @@ TEST_CASE("unknown: any other /word, lowercased", "[integration][unknown]") {
     REQUIRE(alice.read_line() == "err unknown-command whois");
 }
 
-TEST_CASE("unknown: a line not starting with /, @ or #", "[integration][unknown]") {
+TEST_CASE("unknown: a line not starting with slash or at or hash", "[integration][unknown]") {
     test_server server;
     client anon(server.port());
-    for (const char* line : {"hello\n", " /who\n", "msg bob hi\n", "*\n", "register alice\n", "\t@bob hi\n"}) {
+    for (const char* line :
+         {"hello\n", " /who\n", "msg bob hi\n", "*\n", "register alice\n", "\t@bob hi\n"}) {
         INFO("sent: " << printable(line));
         anon.send(line);
         REQUIRE(anon.read_line() == "err unknown-command");
@@ -80,7 +81,7 @@ TEST_CASE("unknown: a line not starting with /, @ or #", "[integration][unknown]
     REQUIRE(alice.read_line() == "err unknown-command");
 }
 
-TEST_CASE("empty lines are ignored, no reply", "[integration][framing]") {
+TEST_CASE("framing: empty lines are ignored with no reply", "[integration][framing]") {
     test_server server;
     client anon(server.port());
     anon.send("\n");
@@ -89,7 +90,7 @@ TEST_CASE("empty lines are ignored, no reply", "[integration][framing]") {
     expect_who(anon, "who");
 }
 
-TEST_CASE("greeting: informational lines start with '* '", "[integration][greeting]") {
+TEST_CASE("greeting: informational lines start with asterisk and space", "[integration][greeting]") {
     switchboard::tcp_server_options options;
     options.greeting = "welcome to the test\nregister with: /register <name>";
     test_server server(1, options);
