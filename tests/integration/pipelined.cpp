@@ -77,3 +77,32 @@ TEST_CASE("pipelined: direct and room messages from one sender keep their order"
     }
     expect_who(bob, "who alice bob");
 }
+
+TEST_CASE("pipelined: a client that sends faster than it reads its own replies is slowed, not cut",
+          "[integration][pipelined][backpressure]") {
+    // 30,000 `/who` lines make ~300 KB of replies, 4.6x the output bound: without backpressure on
+    // the client's input the server would cut it as a slow consumer although it reads.
+    switchboard::tcp_server_options options;
+    options.max_output_bytes = 64 * 1024;
+    options.read_chunk_bytes = 4096;
+    test_server server(1, options);
+    client c = registered(server.port(), "piper");
+    constexpr int lines = 30000;
+    std::string burst;
+    for (int i = 0; i < lines; ++i) burst += "/who\n";
+    std::string_view unsent = burst;
+    const auto deadline = deadline_in(std::chrono::seconds(20));
+    int got = 0;
+    while (got < lines) {
+        if (!unsent.empty()) unsent.remove_prefix(c.send_some(unsent));
+        std::string line;
+        const auto st = c.try_read_line(line, clock::now() + std::chrono::milliseconds(5));
+        REQUIRE(st != client::read_status::closed);
+        if (st == client::read_status::line) {
+            REQUIRE(line == "who piper");
+            ++got;
+        }
+        REQUIRE(clock::now() < deadline);
+    }
+    expect_who(c, "who piper");
+}

@@ -67,7 +67,9 @@ struct tcp_server_options {
     /// `err line-too-long`; at most this many bytes (+1) are buffered per connection.
     std::size_t max_line = protocol::default_max_line;
     /// @brief Output bound per connection, in bytes accepted for it and not yet taken by the
-    /// kernel (1 or more).
+    /// kernel (1 or more). While more than half of it waits, the server stops reading that
+    /// client's input (its own replies throttle it through TCP); keep it well above
+    /// `read_chunk_bytes` so one chunk of commands cannot overshoot it with replies.
     /// A client that stops reading is disconnected (`slow_consumer`) when a delivery would
     /// exceed it; other clients are not affected. Default 1 MiB.
     std::size_t max_output_bytes = std::size_t{1} << 20;
@@ -268,8 +270,20 @@ private:
                 }
             }
             if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
+            if (output_backed_up()) { // resumed by on_written() once the replies drained
+                input_paused_ = true;
+                return;
+            }
         }
         ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
+    }
+
+    // Backpressure on a client's own input: while more than half the output bound waits for this
+    // client, stop reading from it, so a client that pipelines commands faster than it reads the
+    // replies is slowed down by TCP instead of being cut as a slow consumer.
+    bool output_backed_up() {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        return queued_bytes_ > server_->options.max_output_bytes / 2;
     }
 
     bool stopping_input() {
@@ -384,9 +398,15 @@ private:
             ++head_;
             offset_ = 0;
         }
+        bool resume = false;
         {
             std::lock_guard<std::mutex> lock(out_mutex_);
             queued_bytes_ -= std::min(written, queued_bytes_);
+            resume = input_paused_ && queued_bytes_ <= server_->options.max_output_bytes / 4;
+        }
+        if (resume && !input_over_) {
+            input_paused_ = false;
+            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
         }
         start_write();
     }
@@ -421,6 +441,7 @@ private:
     std::optional<protocol::line_session> session_; // guarded by the router mutex
     bool released_ = false;                         // guarded by the router mutex
     bool input_over_ = false;                       // strand only
+    bool input_paused_ = false;                     // strand only: reading waits for output
     std::error_code error_;                         // strand only
     std::vector<payload> writing_;                  // strand only: unwritten payloads from head_
     std::size_t head_ = 0;                          // strand only: first payload not fully written
