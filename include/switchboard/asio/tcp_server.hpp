@@ -352,6 +352,10 @@ private:
                 head_ = 0;
                 writing_.swap(pending_);
             } else if (!pending_.empty()) {
+                // Drop the written handles first, so a queue that never fully drains does not keep
+                // one (empty) handle per message ever sent.
+                writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(head_));
+                head_ = 0;
                 writing_.insert(writing_.end(), std::make_move_iterator(pending_.begin()),
                                 std::make_move_iterator(pending_.end()));
                 pending_.clear();
