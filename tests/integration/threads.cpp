@@ -60,6 +60,23 @@ std::string run_concurrently(int n, Work work) {
 
 std::string sender_name(int k) { return "s" + std::to_string(k); }
 
+// A thread joined on scope exit, also when an assertion on the test thread throws (every wait in
+// the workers is bounded, so the join is too).
+class scoped_thread {
+public:
+    template <class F>
+    explicit scoped_thread(F&& f) : thread_(std::forward<F>(f)) {}
+    scoped_thread(const scoped_thread&) = delete;
+    scoped_thread& operator=(const scoped_thread&) = delete;
+    ~scoped_thread() { join(); }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    std::thread thread_;
+};
+
 // Reads the next line that is not a room event (join/room/leave of other members).
 bool read_reply(client& c, std::string& line) {
     for (;;) {
@@ -81,7 +98,7 @@ TEST_CASE("threads: 20 concurrent senders x 200 messages to one receiver on 4 I/
         clients.push_back(std::make_unique<client>(registered(server.port(), sender_name(k))));
 
     std::string error;
-    std::thread senders_thread([&] {
+    scoped_thread senders_thread([&] {
         error = run_concurrently(senders, [&](int k) {
             std::string burst;
             for (int seq = 0; seq < messages; ++seq) burst += "/msg r " + payload_text(k, seq) + "\n";
@@ -150,7 +167,7 @@ TEST_CASE("threads: concurrent room publishers - every member gets every message
     // Publishers do not read while flooding; their own queues only hold the other publishers'
     // messages (7 x 150 lines of < 250 bytes: well under the 1 MiB bound).
     std::string error;
-    std::thread publishers_thread([&] {
+    scoped_thread publishers_thread([&] {
         error = run_concurrently(publishers, [&](int k) {
             std::string burst;
             for (int seq = 0; seq < messages; ++seq) burst += "#hall " + payload_text(k, seq) + "\n";
@@ -207,7 +224,7 @@ TEST_CASE("threads: connection churn on 4 threads while a pair keeps chatting",
     // Each churner connects, registers, joins, says one line and disconnects (close, reset or
     // /quit), `rounds` times, concurrently with the others.
     std::string error;
-    std::thread churn([&] {
+    scoped_thread churn([&] {
         error = run_concurrently(churners, [&](int k) -> std::string {
             for (int r = 0; r < rounds; ++r) {
                 const std::string name = "c" + std::to_string(k) + "-" + std::to_string(r);
