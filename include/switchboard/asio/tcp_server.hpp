@@ -166,19 +166,17 @@ public:
     delivery deliver(const payload& bytes) noexcept override {
         std::lock_guard<std::mutex> lock(out_mutex_);
         if (out_closed_) return delivery::closed;
-        if (bytes.size() > server_->options.max_output_bytes - queued_bytes_) {
-            out_closed_ = true;
-            pending_.clear();
-            reason_ = disconnect_reason::slow_consumer;
-            post_abort();
-            return delivery::slow_consumer;
+        bool fits = bytes.size() <= server_->options.max_output_bytes - queued_bytes_;
+        if (fits) {
+            try {
+                pending_.push_back(bytes);
+            } catch (...) {
+                fits = false;
+            }
         }
-        try {
-            pending_.push_back(bytes);
-        } catch (...) {
-            out_closed_ = true;
+        if (!fits) {
             reason_ = disconnect_reason::slow_consumer;
-            post_abort();
+            cut_locked(disconnect_reason::slow_consumer);
             return delivery::slow_consumer;
         }
         queued_bytes_ += bytes.size();
@@ -198,12 +196,7 @@ public:
         std::lock_guard<std::mutex> lock(out_mutex_);
         if (out_closed_) return;
         if (!reason_) reason_ = reason;
-        if (mode == close_mode::abort) {
-            out_closed_ = true;
-            pending_.clear();
-            post_abort();
-            return;
-        }
+        if (mode == close_mode::abort) return cut_locked(reason);
         flush_then_close_ = true;
         stop_input_ = true;
         if (!write_in_flight_) {
@@ -213,13 +206,7 @@ public:
     }
 
     // Cuts the socket now (stop timeout).
-    void abort() noexcept {
-        std::lock_guard<std::mutex> lock(out_mutex_);
-        if (!reason_) reason_ = disconnect_reason::server_stop;
-        out_closed_ = true;
-        pending_.clear();
-        post_abort();
-    }
+    void abort() noexcept { abort_output(disconnect_reason::server_stop); }
 
 private:
     void post_abort() noexcept { // out_mutex_ held
@@ -311,8 +298,13 @@ private:
         else close_with(close_mode::after_flush, reason);
     }
 
-    void abort_output(disconnect_reason reason) {
+    void abort_output(disconnect_reason reason) noexcept {
         std::lock_guard<std::mutex> lock(out_mutex_);
+        cut_locked(reason);
+    }
+
+    // Drops queued output and closes the socket on the strand. out_mutex_ held.
+    void cut_locked(disconnect_reason reason) noexcept {
         if (!reason_) reason_ = reason;
         out_closed_ = true;
         pending_.clear();
