@@ -4,9 +4,13 @@
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/switchboard.hpp>
 
+#include "user_file.hpp"
+
 #include <asio.hpp>
 
 #include <charconv>
+#include <chrono>
+#include <optional>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -29,6 +33,26 @@ options:
   --max-line BYTES    longest accepted line, terminator excluded (default 4096)
   --max-output BYTES  queued output per connection before a non-reading client is
                       disconnected (default 1048576)
+
+limits (docs/security.md; 0 turns a limit off):
+  --rate MSGS_PER_S   commands per second per connection; over it: err rate-limited
+                      (default 0: off)
+  --burst N           commands a connection may send at once within --rate (default 20)
+  --max-rooms N       rooms one connection may be in (default 64)
+  --max-conns N       open connections in total; over it: "* server full" (default 0)
+  --max-conns-per-ip N  open connections per remote address (default 0)
+  --register-timeout SECONDS  close connections that do not /register in time (default 30)
+  --idle-timeout SECONDS      close registered connections silent this long (default 0)
+
+identity:
+  --users FILE        names listed in FILE need their secret: /register <user> <secret>
+                      (wrong or missing: err auth-failed <user>)
+  --users-only        only names listed in --users FILE may register
+  --auth-rate N       secret checks per second, server-wide (default 5); each costs one
+                      PBKDF2 on the I/O thread, so this bounds what guessing can cost others
+  --hash-secret USER  read a secret from standard input, print the --users line for USER
+                      and exit
+
   --help              show this help and exit
 
 Stops gracefully on SIGINT (Ctrl-C) or SIGTERM and exits 0.
@@ -40,6 +64,17 @@ struct settings {
     unsigned threads = 1;
     std::size_t max_line = switchboard::protocol::default_max_line;
     std::size_t max_output = std::size_t{1} << 20;
+    std::uint32_t rate = 0;
+    std::uint32_t burst = 20;
+    std::size_t max_rooms = 64;
+    std::size_t max_conns = 0;
+    std::size_t max_conns_per_ip = 0;
+    unsigned register_timeout_s = 30;
+    unsigned idle_timeout_s = 0;
+    std::string users_path;
+    bool users_only = false;
+    std::uint32_t auth_rate = 5;
+    std::optional<std::string> hash_user;
 };
 
 template <class T>
@@ -56,6 +91,10 @@ int parse_args(int argc, char** argv, settings& s) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") return 1;
+        if (arg == "--users-only") {
+            s.users_only = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             std::cerr << "tcp_chat: " << arg << (arg.substr(0, 2) == "--" ? " needs a value" : ": unknown option")
                       << " (see --help)\n";
@@ -69,6 +108,18 @@ int parse_args(int argc, char** argv, settings& s) {
         else if (arg == "--max-line") ok = parse_number<std::size_t>(value, s.max_line, 1, std::size_t{1} << 24);
         else if (arg == "--max-output")
             ok = parse_number<std::size_t>(value, s.max_output, 1, std::size_t{1} << 34);
+        else if (arg == "--rate") ok = parse_number<std::uint32_t>(value, s.rate, 0, 1000000000);
+        else if (arg == "--burst") ok = parse_number<std::uint32_t>(value, s.burst, 1, 1000000000);
+        else if (arg == "--max-rooms") ok = parse_number<std::size_t>(value, s.max_rooms, 1, 1u << 30);
+        else if (arg == "--max-conns") ok = parse_number<std::size_t>(value, s.max_conns, 0, 1u << 30);
+        else if (arg == "--max-conns-per-ip")
+            ok = parse_number<std::size_t>(value, s.max_conns_per_ip, 0, 1u << 30);
+        else if (arg == "--register-timeout")
+            ok = parse_number<unsigned>(value, s.register_timeout_s, 0, 1000000);
+        else if (arg == "--idle-timeout") ok = parse_number<unsigned>(value, s.idle_timeout_s, 0, 1000000);
+        else if (arg == "--users") s.users_path = std::string(value);
+        else if (arg == "--auth-rate") ok = parse_number<std::uint32_t>(value, s.auth_rate, 1, 1000000);
+        else if (arg == "--hash-secret") s.hash_user = std::string(value);
         else {
             std::cerr << "tcp_chat: unknown option " << arg << " (see --help)\n";
             return 2;
@@ -90,6 +141,32 @@ int main(int argc, char** argv) {
         return r == 1 ? 0 : 2;
     }
 
+    if (s.hash_user) { // a line for --users, from a secret on standard input
+        std::string secret;
+        std::getline(std::cin, secret);
+        if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+        const std::string line = tcp_chat::user_file::hash_line(*s.hash_user, secret);
+        if (line.empty()) {
+            std::cerr << "tcp_chat: cannot hash a secret for " << *s.hash_user
+                      << " (is it a valid name? 1-32 of A-Z a-z 0-9 _ . -)\n";
+            return 2;
+        }
+        std::cout << line << "\n";
+        return 0;
+    }
+    std::optional<tcp_chat::user_file> users;
+    if (!s.users_path.empty()) {
+        std::string error;
+        users = tcp_chat::user_file::load(s.users_path, error);
+        if (!users) {
+            std::cerr << "tcp_chat: --users " << error << "\n";
+            return 2;
+        }
+    } else if (s.users_only) {
+        std::cerr << "tcp_chat: --users-only needs --users FILE\n";
+        return 2;
+    }
+
     std::error_code ec;
     const auto address = asio::ip::make_address(s.host, ec);
     if (ec) {
@@ -98,10 +175,32 @@ int main(int argc, char** argv) {
     }
 
     asio::io_context io(static_cast<int>(s.threads));
-    switchboard::router router;
+    switchboard::router_options router_options;
+    router_options.max_rooms_per_session = s.max_rooms;
+    switchboard::router router(router_options);
+    // Listed names need their secret; others are open unless --users-only. The authorizer runs
+    // under the router mutex, so the verification budget below needs no lock of its own.
+    switchboard::rate_limiter verifications(switchboard::rate_limit{s.auth_rate, s.auth_rate});
+    std::uint64_t auth_throttled = 0;
+    if (users) {
+        router.set_authorizer([&](switchboard::session_id, const switchboard::name& user, std::string_view secret) {
+            if (!users->contains(user))
+                return s.users_only ? switchboard::status::auth_failed : switchboard::status::ok;
+            if (!verifications.try_acquire(std::chrono::steady_clock::now().time_since_epoch())) {
+                ++auth_throttled;
+                return switchboard::status::auth_failed;
+            }
+            return users->verify(user, secret) ? switchboard::status::ok : switchboard::status::auth_failed;
+        });
+    }
     switchboard::tcp_server_options options;
     options.max_line = s.max_line;
     options.max_output_bytes = s.max_output;
+    options.rate = switchboard::rate_limit{s.rate, s.burst};
+    options.max_connections = s.max_conns;
+    options.max_connections_per_address = s.max_conns_per_ip;
+    options.register_timeout = std::chrono::seconds(s.register_timeout_s);
+    options.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
     options.greeting = "welcome to switchboard chat. register with: /register <name>\n"
                        "then: /msg <user> <text>, /join <room>, /say <room> <text>, /who, /quit";
     switchboard::tcp_server server(io, router, options);
@@ -131,6 +230,9 @@ int main(int argc, char** argv) {
     std::cerr << "tcp_chat: listening on " << server.local_endpoint() << " with " << s.threads
               << " thread(s); connect with: nc " << server.local_endpoint().address() << " "
               << server.local_endpoint().port() << "\n";
+    if (users)
+        std::cerr << "tcp_chat: " << users->size() << " user(s) need a secret"
+                  << (s.users_only ? "; no other names may register" : "") << "\n";
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const std::error_code& e, int signo) {
@@ -143,6 +245,12 @@ int main(int argc, char** argv) {
     for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
-    std::cerr << "tcp_chat: stopped\n";
+    const switchboard::tcp_server_counters c = server.counters();
+    const switchboard::router_counters& r = router.counters();
+    std::cerr << "tcp_chat: stopped; accepted " << c.accepted << ", refused " << c.refused_full << " (full) "
+              << c.refused_per_address << " (per address), timeouts " << c.register_timeouts << " (register) "
+              << c.idle_timeouts << " (idle), slow consumers " << c.slow_consumers << ", rate-limited "
+              << c.rate_limited << ", auth-failed " << r.auth_failed << " (" << auth_throttled
+              << " over --auth-rate), too-many-rooms " << r.too_many_rooms << "\n";
     return 0;
 }

@@ -48,6 +48,9 @@ struct router_counters {
     std::uint64_t delivered = 0;      ///< Payloads queued by transports (one per recipient).
     std::uint64_t dropped = 0;        ///< Payloads refused by transports (closing, slow consumer).
     std::uint64_t user_not_found = 0; ///< `route()` calls whose target had no session.
+    std::uint64_t auth_failed = 0;    ///< Registrations the authorizer refused.
+    std::uint64_t too_many_rooms = 0; ///< Joins refused by `router_options::max_rooms_per_session`.
+    std::uint64_t room_full = 0;      ///< Joins refused by `router_options::max_room_members`.
 };
 
 /// @brief Construction options of a router.
@@ -55,7 +58,27 @@ struct router_options {
     /// @brief Encodes routed events; null selects the line protocol v1 encoder. Must outlive the
     /// router.
     const event_encoder* encoder = nullptr;
+    /// @brief Rooms one session may be in at once (1 or more; default 64). A further `join()`
+    /// returns `status::too_many_rooms`. Bounds the memory and the per-command work one client
+    /// can cause (docs/security.md).
+    std::size_t max_rooms_per_session = 64;
+    /// @brief Members one room may hold (1 or more; default unbounded). A further `join()`
+    /// returns `status::room_full`.
+    std::size_t max_room_members = std::numeric_limits<std::size_t>::max();
 };
+
+/// @brief Decides whether session `s` may take user name `user`, given the credential the client
+/// presented (empty when none; for the line protocol, the text after `/register <user> `).
+///
+/// Return `status::ok` to allow; any other status refuses the registration and is what
+/// `router::register_name()` returns — normally `status::auth_failed` (wrong or missing secret,
+/// reserved name). The name is already validated and folded; `credential` is opaque bytes, valid
+/// only during the call. Called under the router's serialisation, before the name-taken check (so
+/// a wrong secret always reads `auth_failed`, whether or not the name is online). It must not
+/// call back into the router. Keep it fast or pre-verified: it runs on the routing path (a slow
+/// hash like PBKDF2 costs every other session that much latency on a single-threaded host).
+using authorizer =
+    std::function<status(session_id s, const name& user, std::string_view credential)>;
 
 /// @brief Routes messages between sessions by user name and through rooms.
 ///
@@ -95,7 +118,9 @@ public:
     /// @brief An empty router.
     /// @param options see `router_options`.
     explicit router(router_options options = {})
-        : encoder_(options.encoder ? options.encoder : &protocol::line_event_encoder::instance()) {}
+        : encoder_(options.encoder ? options.encoder : &protocol::line_event_encoder::instance()),
+          max_rooms_per_session_(std::max<std::size_t>(options.max_rooms_per_session, 1)),
+          max_room_members_(std::max<std::size_t>(options.max_room_members, 1)) {}
 
     router(const router&) = delete;
     router& operator=(const router&) = delete;
@@ -179,28 +204,45 @@ public:
 
     // ---- user names -----------------------------------------------------------------------
 
-    /// @brief Gives session `s` the user name `user` (validated and folded).
-    /// @return `ok`; `invalid_name`; `already_registered` when `s` holds a name (even the same);
-    ///         `name_taken` when another session holds it; `unknown_session`.
+    /// @brief Gives session `s` the user name `user` (validated and folded), if the authorizer
+    /// (see `set_authorizer()`; by default none, which allows every valid name) accepts
+    /// `credential`.
+    /// @param credential opaque bytes handed to the authorizer (a secret, a token); never stored.
+    /// @return `ok`; `unknown_session`; `invalid_name`; `already_registered` when `s` holds a name
+    ///         (even the same); the authorizer's refusal (normally `auth_failed`); `name_taken`
+    ///         when another session holds it — checked in this order.
     /// @throws std::bad_alloc when memory runs out.
-    status register_name(session_id s, std::string_view user) {
+    status register_name(session_id s, std::string_view user, std::string_view credential = {}) {
         const auto n = name::parse(user);
         if (!n) return find_slot(s) ? status::invalid_name : status::unknown_session;
-        return register_name(s, *n);
+        return register_name(s, *n, credential);
     }
 
     /// @brief As above, with a name already validated and folded by `name::parse`.
-    status register_name(session_id s, const name& user) {
+    status register_name(session_id s, const name& user, std::string_view credential = {}) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        if (slot->registered) return status::already_registered;
         if (user.empty()) return status::invalid_name;
+        if (slot->registered) return status::already_registered;
+        if (authorizer_) {
+            const status verdict = authorizer_(s, user, credential);
+            if (verdict != status::ok) {
+                ++counters_.auth_failed;
+                return verdict;
+            }
+            slot = find_slot(s); // the authorizer must not, but a resize would move the slot
+            if (!slot) return status::unknown_session;
+        }
         if (find_user(user) != npos) return status::name_taken;
         users_.insert(detail::flat_index::fold(user.hash()), s.index());
         slot->registered = true;
         slot->user = user;
         return status::ok;
     }
+
+    /// @brief Installs the check run by `register_name()` (see `authorizer`); an empty function
+    /// removes it, so every valid name is allowed (the default).
+    void set_authorizer(authorizer a) { authorizer_ = std::move(a); }
 
     /// @brief The folded user name of `s`; empty when `s` has none or is not open.
     /// @note The view is valid until `s` is closed.
@@ -300,7 +342,10 @@ public:
 
     /// @brief Adds session `s` to `room`, creating the room on first join. Each member already
     /// there gets `member_joined{room, user}`; the joining session does not.
-    /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `already_member`.
+    /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `already_member`;
+    ///         `too_many_rooms` when `s` is in `router_options::max_rooms_per_session` rooms;
+    ///         `room_full` when the room has `router_options::max_room_members` members —
+    ///         checked in this order.
     /// @throws std::bad_alloc when memory runs out.
     status join(session_id s, std::string_view room) {
         if (const status st = check_registered(s); st != status::ok) return st;
@@ -313,9 +358,18 @@ public:
         if (const status st = check_registered(s); st != status::ok) return st;
         if (room.empty()) return status::invalid_name;
         std::uint32_t ri;
-        if (const std::uint32_t found = find_room(room); found != npos) {
+        const std::uint32_t found = find_room(room);
+        if (found != npos && membership_of(sessions_[s.index()], found) != npos) return status::already_member;
+        if (sessions_[s.index()].rooms.size() >= max_rooms_per_session_) {
+            ++counters_.too_many_rooms;
+            return status::too_many_rooms;
+        }
+        if (found != npos) {
             ri = found;
-            if (membership_of(sessions_[s.index()], ri) != npos) return status::already_member;
+            if (rooms_[ri].members.size() >= max_room_members_) {
+                ++counters_.room_full;
+                return status::room_full;
+            }
             fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
                     npos);
         } else {
@@ -533,6 +587,9 @@ private:
     }
 
     const event_encoder* encoder_;
+    std::size_t max_rooms_per_session_;
+    std::size_t max_room_members_;
+    authorizer authorizer_;
     std::vector<session_slot> sessions_;
     std::uint32_t free_session_ = npos;
     std::size_t open_sessions_ = 0;

@@ -22,6 +22,11 @@ enum class status : std::uint8_t {
     already_member,     ///< The session is already in the room.
     not_member,         ///< The session is not in the room (or the room does not exist).
     unknown_session,    ///< The session id is not open: never opened, or closed already (stale).
+    auth_failed,        ///< The authorizer refused the name with this credential (wrong or
+                        ///< missing secret, or the name is reserved).
+    too_many_rooms,     ///< The session is in `router_options::max_rooms_per_session` rooms.
+    room_full,          ///< The room has `router_options::max_room_members` members.
+    rate_limited,       ///< The session sent faster than its rate limit; the command was dropped.
 };
 
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
@@ -39,6 +44,10 @@ enum class status : std::uint8_t {
     case status::already_member: return "already-member";
     case status::not_member: return "not-member";
     case status::unknown_session: return "unknown-session";
+    case status::auth_failed: return "auth-failed";
+    case status::too_many_rooms: return "too-many-rooms";
+    case status::room_full: return "room-full";
+    case status::rate_limited: return "rate-limited";
     }
     return "unknown";
 }

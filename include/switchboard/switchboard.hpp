@@ -12,6 +12,7 @@
 #include "payload.hpp"
 #include "protocol/line.hpp"
 #include "protocol/line_session.hpp"
+#include "rate_limiter.hpp"
 #include "router.hpp"
 #include "session_id.hpp"
 #include "status.hpp"

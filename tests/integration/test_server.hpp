@@ -209,9 +209,10 @@ private:
 class client {
 public:
     /// Connects to 127.0.0.1:`port`. `rcvbuf` > 0 sets SO_RCVBUF before connecting (so that the
-    /// TCP window is small too).
-    explicit client(unsigned short port, int rcvbuf = 0) {
-        const std::string error = open(port, rcvbuf);
+    /// TCP window is small too). `source` (e.g. "127.0.0.2") binds the local address first, so
+    /// that tests can connect from several loopback addresses.
+    explicit client(unsigned short port, int rcvbuf = 0, const char* source = nullptr) {
+        const std::string error = open(port, rcvbuf, source);
         if (!error.empty()) FAIL("connect to 127.0.0.1:" << port << ": " << error);
     }
 
@@ -355,10 +356,17 @@ public:
 private:
     client() = default;
 
-    std::string open(unsigned short port, int rcvbuf) {
+    std::string open(unsigned short port, int rcvbuf, const char* source = nullptr) {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
         if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        if (source) {
+            sockaddr_in local{};
+            local.sin_family = AF_INET;
+            if (::inet_pton(AF_INET, source, &local.sin_addr) != 1) return std::string("bad source ") + source;
+            if (::bind(fd_, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0)
+                return std::string("bind ") + source + ": " + std::strerror(errno);
+        }
         const int one = 1;
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         sockaddr_in addr{};

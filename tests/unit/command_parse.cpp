@@ -36,11 +36,17 @@ TEST_CASE("parse: command words map to kinds and to_string", "[parse]") {
     CHECK(to_string(command_kind::unknown).empty());
 }
 
-TEST_CASE("parse: /register, /join, /leave take the whole rest of the line", "[parse]") {
+TEST_CASE("parse: /register splits name and optional secret at the first space", "[parse]") {
     check("/register alice", command_kind::register_name, false, "alice");
-    check("/register al ice", command_kind::register_name, false, "al ice");
-    check("/register  alice", command_kind::register_name, false, " alice"); // as sent
-    check("/register alice ", command_kind::register_name, false, "alice ");
+    check("/register al ice", command_kind::register_name, false, "al", "ice");
+    check("/register alice s3cret with spaces ", command_kind::register_name, false, "alice",
+          "s3cret with spaces ");
+    check("/register alice ", command_kind::register_name, false, "alice"); // empty secret
+    check("/register a@b x", command_kind::register_name, false, "a@b", "x"); // validated later
+    check("/register  alice", command_kind::register_name, true);            // empty name
+}
+
+TEST_CASE("parse: /join, /leave take the whole rest of the line", "[parse]") {
     check("/join lobby", command_kind::join, false, "lobby");
     check("/join Lobby Two", command_kind::join, false, "Lobby Two");
     check("/leave lobby", command_kind::leave, false, "lobby");

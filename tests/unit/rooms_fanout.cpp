@@ -176,7 +176,9 @@ TEST_CASE("rooms: a 1000-member fan-out hands the same payload to every member, 
     counting_encoder enc;
     std::vector<std::string> names;
     for (int i = 0; i < 1000; ++i) names.push_back("u" + std::to_string(i));
-    world w(names, router_options{&enc});
+    router_options options;
+    options.encoder = &enc;
+    world w(names, options);
     for (auto& u : w.users) REQUIRE(w.r.join(u.id, "big") == status::ok);
     CHECK(w.r.room_size(nm("big")) == 1000);
     CHECK(enc.calls == 999); // one member_joined encoding per join into a non-empty room

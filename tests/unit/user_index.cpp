@@ -51,8 +51,10 @@ TEST_CASE("user index: random register/close/find churn matches a std::map model
 }
 
 TEST_CASE("room index: random join/leave churn keeps room sizes and lookups right", "[router][index]") {
-    router r;
     constexpr int sessions = 64, rooms = 500;
+    router_options options;
+    options.max_rooms_per_session = rooms; // a session may end up in most rooms
+    router r(options);
     std::vector<std::unique_ptr<in_memory_transport>> transports;
     std::vector<session_id> ids;
     for (int i = 0; i < sessions; ++i) {

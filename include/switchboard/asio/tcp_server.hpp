@@ -14,7 +14,9 @@
 #include <asio.hpp>
 
 #include "../payload.hpp"
+#include "../protocol/line.hpp"
 #include "../protocol/line_session.hpp"
+#include "../rate_limiter.hpp"
 #include "../router.hpp"
 #include "../session_id.hpp"
 #include "../transport.hpp"
@@ -25,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +48,8 @@ enum class disconnect_reason : std::uint8_t {
     slow_consumer, ///< Queued output exceeded `tcp_server_options::max_output_bytes`.
     closed,        ///< Closed through `router::disconnect()` (a kick).
     server_stop,   ///< `tcp_server::stop()`.
+    register_timeout, ///< No user name within `tcp_server_options::register_timeout`.
+    idle_timeout,  ///< Registered, but no input within `tcp_server_options::idle_timeout`.
 };
 
 /// @brief The word for a disconnect reason, e.g. `"slow-consumer"`.
@@ -57,6 +62,8 @@ enum class disconnect_reason : std::uint8_t {
     case disconnect_reason::slow_consumer: return "slow-consumer";
     case disconnect_reason::closed: return "closed";
     case disconnect_reason::server_stop: return "server-stop";
+    case disconnect_reason::register_timeout: return "register-timeout";
+    case disconnect_reason::idle_timeout: return "idle-timeout";
     }
     return "unknown";
 }
@@ -89,6 +96,51 @@ struct tcp_server_options {
     std::chrono::milliseconds stop_timeout{1000};
     /// @brief Set `TCP_NODELAY` on accepted sockets (default on: chat lines are latency-bound).
     bool no_delay = true;
+
+    // ---- limits (docs/security.md) -------------------------------------------------------------
+
+    /// @brief Open connections in total; 0 for no limit (default). A connection over the limit is
+    /// sent `* server full` and closed at once; the accept loop keeps running.
+    std::size_t max_connections = 0;
+    /// @brief Open connections per remote IP address; 0 for no limit (default). Over it, as for
+    /// `max_connections`.
+    std::size_t max_connections_per_address = 0;
+    /// @brief A connection that has no user name this long after it was accepted is sent
+    /// `* register timeout` and closed. 0 turns it off. Default 30 s. Checked every quarter of
+    /// the shortest timeout (at least every 10 ms, at most every 1 s), so it fires up to that
+    /// much late.
+    std::chrono::milliseconds register_timeout{30000};
+    /// @brief A registered connection that sends nothing this long is sent `* idle timeout` and
+    /// closed. 0 turns it off (default): chat clients may be silent for hours, and TCP keepalive
+    /// reaps dead peers.
+    std::chrono::milliseconds idle_timeout{0};
+    /// @brief Per-connection command rate (default off): see `protocol::line_session_options::rate`.
+    rate_limit rate;
+    /// @brief Turn on TCP keepalive (`SO_KEEPALIVE`, default on), so that a peer that vanished
+    /// without a FIN or RST (power loss, NAT timeout) is detected and its session and name freed.
+    /// On Linux the timing below is applied and `TCP_USER_TIMEOUT` is set to the same total, so
+    /// a peer that stops acknowledging data is reaped in the same time.
+    bool keepalive = true;
+    /// @brief Idle time before the first keepalive probe (Linux `TCP_KEEPIDLE`; default 60 s).
+    std::chrono::seconds keepalive_idle{60};
+    /// @brief Time between keepalive probes (Linux `TCP_KEEPINTVL`; default 10 s).
+    std::chrono::seconds keepalive_interval{10};
+    /// @brief Unanswered probes before the connection is dropped (Linux `TCP_KEEPCNT`; default 6).
+    /// A dead peer is reaped after about idle + interval * count (2 minutes by default).
+    int keepalive_count = 6;
+};
+
+/// @brief Running totals of a `tcp_server`, for metrics (a snapshot from `tcp_server::counters()`).
+/// Monotonic.
+struct tcp_server_counters {
+    std::uint64_t accepted = 0;            ///< Connections accepted and opened as sessions.
+    std::uint64_t refused_full = 0;        ///< Refused by `max_connections`.
+    std::uint64_t refused_per_address = 0; ///< Refused by `max_connections_per_address`.
+    std::uint64_t register_timeouts = 0;   ///< Closed by `register_timeout`.
+    std::uint64_t idle_timeouts = 0;       ///< Closed by `idle_timeout`.
+    std::uint64_t slow_consumers = 0;      ///< Cut because their output bound was exceeded.
+    std::uint64_t rate_limited = 0;        ///< Lines refused with `err rate-limited`.
+    std::uint64_t line_too_long = 0;       ///< Lines refused with `err line-too-long`.
 };
 
 /// @brief What the connect/disconnect hooks are told.
@@ -109,8 +161,10 @@ struct tcp_server_state {
     tcp_server_state(::asio::io_context& io, router& r, std::mutex* m, tcp_server_options o)
         : io(io), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)),
           acceptor(::asio::make_strand(io)), retry_timer(acceptor.get_executor()),
-          stop_timer(acceptor.get_executor()) {
+          stop_timer(acceptor.get_executor()), sweep_timer(acceptor.get_executor()) {
         session_options.max_line = options.max_line;
+        session_options.rate = options.rate;
+        session_options.counters = &line_counters;
     }
 
     ::asio::io_context& io;
@@ -122,14 +176,20 @@ struct tcp_server_state {
     ::asio::ip::tcp::acceptor acceptor;
     ::asio::steady_timer retry_timer;
     ::asio::steady_timer stop_timer;
+    ::asio::steady_timer sweep_timer; // register and idle timeouts
     std::chrono::milliseconds retry_delay{0};
     std::atomic<bool> stopped{false};
     std::function<void(const tcp_connection_info&)> on_connect;
     std::function<void(const tcp_connection_info&)> on_disconnect;
     std::function<void(const std::error_code&)> on_accept_error;
 
-    std::mutex connections_mutex;
+    protocol::line_counters line_counters; // guarded by the router mutex
+    std::atomic<std::uint64_t> accepted{0}, refused_full{0}, refused_per_address{0},
+        register_timeouts{0}, idle_timeouts{0}, slow_consumers{0};
+
+    std::mutex connections_mutex; // guards the two members below
     std::unordered_map<tcp_connection*, std::shared_ptr<tcp_connection>> connections;
+    std::map<::asio::ip::address, std::size_t> per_address; // open connections per remote address
 };
 
 // One accepted socket: a router session, its line-protocol state, and its output queue.
@@ -141,8 +201,12 @@ public:
     // Payloads gathered into one write system call (Asio passes at most 64 to sendmsg).
     static constexpr std::size_t max_write_buffers = 64;
 
-    tcp_connection(std::shared_ptr<tcp_server_state> server, ::asio::ip::tcp::socket socket)
-        : server_(std::move(server)), socket_(std::move(socket)) {}
+    // `address` is the peer's IP address, counted in server->per_address by the acceptor.
+    tcp_connection(std::shared_ptr<tcp_server_state> server, ::asio::ip::tcp::socket socket,
+                   ::asio::ip::address address)
+        : server_(std::move(server)), socket_(std::move(socket)), address_(std::move(address)),
+          connected_at_(std::chrono::steady_clock::now()),
+          last_input_(connected_at_.time_since_epoch().count()) {}
 
     // The connection's strand.
     ::asio::any_io_executor executor() { return socket_.get_executor(); }
@@ -153,6 +217,7 @@ public:
         peer_ = socket_.remote_endpoint(ec);
         socket_.non_blocking(true, ec);
         if (server_->options.no_delay) socket_.set_option(::asio::ip::tcp::no_delay(true), ec);
+        if (server_->options.keepalive) set_keepalive();
         {
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             id_ = server_->routes.open_session(*this);
@@ -176,6 +241,7 @@ public:
         }
         if (!fits) {
             reason_ = disconnect_reason::slow_consumer;
+            server_->slow_consumers.fetch_add(1, std::memory_order_relaxed);
             cut_locked(disconnect_reason::slow_consumer);
             return delivery::slow_consumer;
         }
@@ -208,12 +274,66 @@ public:
     // Cuts the socket now (stop timeout).
     void abort() noexcept { abort_output(disconnect_reason::server_stop); }
 
+    // The peer's IP address (as counted in per_address).
+    const ::asio::ip::address& address() const noexcept { return address_; }
+
+    // Closes the connection when it has been unregistered or idle too long. Runs on the
+    // acceptor's strand (the sweep), never concurrently with itself.
+    void check_timeouts(std::chrono::steady_clock::time_point now) {
+        if (timed_out_) return;
+        const auto& o = server_->options;
+        disconnect_reason why;
+        if (!registered_.load(std::memory_order_relaxed)) {
+            if (o.register_timeout.count() <= 0 || now - connected_at_ < o.register_timeout) return;
+            why = disconnect_reason::register_timeout;
+        } else {
+            const std::chrono::steady_clock::time_point last{
+                std::chrono::steady_clock::duration(last_input_.load(std::memory_order_relaxed))};
+            if (o.idle_timeout.count() <= 0 || now - last < o.idle_timeout) return;
+            why = disconnect_reason::idle_timeout;
+        }
+        timed_out_ = true;
+        {
+            std::lock_guard<std::mutex> lock(*server_->router_mutex);
+            if (released_) return;
+            try {
+                (void)server_->routes.send(id_, protocol::encode_info(
+                    why == disconnect_reason::register_timeout ? "register timeout" : "idle timeout"));
+            } catch (const std::bad_alloc&) {
+            }
+        }
+        (why == disconnect_reason::register_timeout ? server_->register_timeouts : server_->idle_timeouts)
+            .fetch_add(1, std::memory_order_relaxed);
+        close_with(close_mode::after_flush, why);
+    }
+
 private:
     void post_abort() noexcept { // out_mutex_ held
         try {
             ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut_socket(); });
         } catch (...) {
         }
+    }
+
+    // SO_KEEPALIVE, and on Linux its timing and TCP_USER_TIMEOUT (best effort: errors ignored).
+    void set_keepalive() noexcept {
+        std::error_code ec;
+        socket_.set_option(::asio::socket_base::keep_alive(true), ec);
+#if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
+        const auto& o = server_->options;
+        const int fd = socket_.native_handle();
+        const int idle = static_cast<int>(std::max<std::int64_t>(o.keepalive_idle.count(), 1));
+        const int interval = static_cast<int>(std::max<std::int64_t>(o.keepalive_interval.count(), 1));
+        const int count = std::max(o.keepalive_count, 1);
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+#if defined(TCP_USER_TIMEOUT)
+        const unsigned user_timeout_ms = static_cast<unsigned>(
+            std::min<std::int64_t>((std::int64_t{idle} + std::int64_t{interval} * count) * 1000, 0x7fffffff));
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+#endif
+#endif
     }
 
     void wait_readable() {
@@ -245,15 +365,19 @@ private:
             if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) return wait_readable();
             if (ec == ::asio::error::eof) return end_input(disconnect_reason::peer_closed, {});
             if (ec) return end_input(disconnect_reason::error, ec);
+            const auto now = std::chrono::steady_clock::now().time_since_epoch();
+            last_input_.store(now.count(), std::memory_order_relaxed);
             protocol::input_result r = protocol::input_result::keep_reading;
             {
                 std::lock_guard<std::mutex> lock(*server_->router_mutex);
                 if (!released_) {
                     try {
-                        r = session_->on_input(std::string_view(buffer, n));
+                        r = session_->on_input(std::string_view(buffer, n), now);
                     } catch (const std::bad_alloc&) {
                         r = protocol::input_result::quit;
                     }
+                    if (!registered_.load(std::memory_order_relaxed) && server_->routes.is_registered(id_))
+                        registered_.store(true, std::memory_order_relaxed);
                 }
             }
             if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
@@ -425,7 +549,10 @@ private:
             release(why);
         }
         std::lock_guard<std::mutex> lock(server_->connections_mutex);
-        server_->connections.erase(this);
+        if (server_->connections.erase(this) != 0) {
+            const auto it = server_->per_address.find(address_);
+            if (it != server_->per_address.end() && --it->second == 0) server_->per_address.erase(it);
+        }
         if (server_->stopped && server_->connections.empty())
             ::asio::post(server_->acceptor.get_executor(), [s = server_] { s->stop_timer.cancel(); });
     }
@@ -433,6 +560,11 @@ private:
     std::shared_ptr<tcp_server_state> server_;
     ::asio::ip::tcp::socket socket_;
     ::asio::ip::tcp::endpoint peer_;
+    const ::asio::ip::address address_;
+    const std::chrono::steady_clock::time_point connected_at_;
+    std::atomic<std::chrono::steady_clock::rep> last_input_; // time of the last read, for idle_timeout
+    std::atomic<bool> registered_{false}; // the session holds a name (it never loses it while open)
+    bool timed_out_ = false;              // sweep only (acceptor strand)
     session_id id_;
     std::optional<protocol::line_session> session_; // guarded by the router mutex
     bool released_ = false;                         // guarded by the router mutex
@@ -511,7 +643,10 @@ public:
             acceptor.close(ignored);
             return;
         }
-        ::asio::post(acceptor.get_executor(), [s = state_] { accept_next(s); });
+        ::asio::post(acceptor.get_executor(), [s = state_] {
+            accept_next(s);
+            sweep(s);
+        });
     }
 
     /// @brief As above; throws `std::system_error` on failure.
@@ -538,6 +673,7 @@ public:
             std::error_code ignored;
             s->acceptor.close(ignored);
             s->retry_timer.cancel();
+            s->sweep_timer.cancel();
             for (const auto& c : snapshot(*s)) c->close_with(close_mode::after_flush, disconnect_reason::server_stop);
             s->stop_timer.expires_after(s->options.stop_timeout);
             s->stop_timer.async_wait([s](const std::error_code& ec) {
@@ -559,6 +695,22 @@ public:
 
     /// @brief Open connections (a snapshot).
     [[nodiscard]] std::size_t connection_count() const { return connection_count_of(*state_); }
+
+    /// @brief A snapshot of the server's running totals (takes the router mutex briefly).
+    [[nodiscard]] tcp_server_counters counters() const {
+        const detail::tcp_server_state& s = *state_;
+        tcp_server_counters c;
+        c.accepted = s.accepted.load(std::memory_order_relaxed);
+        c.refused_full = s.refused_full.load(std::memory_order_relaxed);
+        c.refused_per_address = s.refused_per_address.load(std::memory_order_relaxed);
+        c.register_timeouts = s.register_timeouts.load(std::memory_order_relaxed);
+        c.idle_timeouts = s.idle_timeouts.load(std::memory_order_relaxed);
+        c.slow_consumers = s.slow_consumers.load(std::memory_order_relaxed);
+        std::lock_guard<std::mutex> lock(*s.router_mutex);
+        c.rate_limited = s.line_counters.rate_limited;
+        c.line_too_long = s.line_counters.line_too_long;
+        return c;
+    }
 
     /// @brief Called after a connection was accepted and registered as a session.
     void on_connect(std::function<void(const tcp_connection_info&)> hook) { state_->on_connect = std::move(hook); }
@@ -596,15 +748,58 @@ private:
             if (ec == ::asio::error::operation_aborted || s->stopped) return;
             if (ec) return retry_accept(s, ec);
             s->retry_delay = std::chrono::milliseconds{0};
-            auto c = std::make_shared<detail::tcp_connection>(s, std::move(socket));
+            std::error_code peer_error;
+            const auto address = socket.remote_endpoint(peer_error).address();
+            if (peer_error) return accept_next(s); // gone already: the socket closes here
+            std::shared_ptr<detail::tcp_connection> c;
             {
                 std::lock_guard<std::mutex> lock(s->connections_mutex);
+                const auto& o = s->options;
+                std::size_t& from_address = s->per_address[address];
+                const bool full = o.max_connections != 0 && s->connections.size() >= o.max_connections;
+                if (full || (o.max_connections_per_address != 0 && from_address >= o.max_connections_per_address)) {
+                    if (from_address == 0) s->per_address.erase(address);
+                    (full ? s->refused_full : s->refused_per_address).fetch_add(1, std::memory_order_relaxed);
+                    refuse(socket);
+                    return accept_next(s);
+                }
+                c = std::make_shared<detail::tcp_connection>(s, std::move(socket), address);
                 s->connections.emplace(c.get(), c);
+                ++from_address;
             }
+            s->accepted.fetch_add(1, std::memory_order_relaxed);
             // start() runs on the connection's strand (the socket's executor).
             auto executor = c->executor();
             ::asio::dispatch(executor, [c = std::move(c)] { c->start(); });
             accept_next(s);
+        });
+    }
+
+    // Over a connection limit: tells the client why, without waiting (the socket is new, so its
+    // send buffer is empty and the line fits), then closes. Best effort: errors are ignored.
+    static void refuse(::asio::ip::tcp::socket& socket) noexcept {
+        static constexpr char line[] = "* server full\n";
+        std::error_code ignored;
+        socket.non_blocking(true, ignored);
+        (void)socket.write_some(::asio::buffer(line, sizeof line - 1), ignored);
+        socket.shutdown(::asio::ip::tcp::socket::shutdown_send, ignored);
+        socket.close(ignored);
+    }
+
+    // Register and idle timeouts: one timer for the server instead of one per connection, so an
+    // idle connection costs no timer. Runs on the acceptor's strand.
+    static void sweep(const state_ptr& s) {
+        const auto& o = s->options;
+        std::chrono::milliseconds shortest{0};
+        for (const auto t : {o.register_timeout, o.idle_timeout})
+            if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
+        if (shortest.count() == 0 || s->stopped) return;
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& c : snapshot(*s)) c->check_timeouts(now);
+        const auto period = std::clamp(shortest / 4, std::chrono::milliseconds{10}, std::chrono::milliseconds{1000});
+        s->sweep_timer.expires_after(period);
+        s->sweep_timer.async_wait([s](const std::error_code& ec) {
+            if (!ec) sweep(s);
         });
     }
 

@@ -194,7 +194,7 @@ private:
 
 /// @brief The command a line asks for.
 enum class command_kind : std::uint8_t {
-    register_name, ///< `/register <user>`
+    register_name, ///< `/register <user>` or `/register <user> <secret>`
     msg,           ///< `/msg <user> <text>` or `@<user> <text>`
     join,          ///< `/join <room>`
     leave,         ///< `/leave <room>`
@@ -225,7 +225,8 @@ struct line_command {
     command_kind kind = command_kind::unknown; ///< What the line asks for.
     bool usage_error = false; ///< An argument is missing or the text is empty: `err usage <kind>`.
     std::string_view target;  ///< User or room argument exactly as sent (not yet validated).
-    std::string_view text;    ///< Message body after exactly one space, byte for byte.
+    std::string_view text;    ///< Message body after exactly one space, byte for byte; for
+                              ///< `/register`, the secret (possibly empty: none was given).
     std::string_view word;    ///< For `unknown` from `/<word>`: the word as sent; else empty.
 };
 
@@ -245,9 +246,10 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 /// @brief Parses one line (terminator already removed) into a command.
 ///
 /// Grammar (docs/protocol.md, "Commands"): the command word is case-insensitive and ends at the
-/// first space; the argument is everything after exactly one space. `/register`, `/join` and
-/// `/leave` take the whole rest as their name; `/msg` and `/say` split the rest at its first
-/// space into a target and a non-empty text. `/who` and `/quit` ignore any argument.
+/// first space; the argument is everything after exactly one space. `/join` and `/leave` take
+/// the whole rest as their name; `/msg` and `/say` split the rest at its first space into a
+/// target and a non-empty text; `/register` splits it at its first space into a non-empty name
+/// and an optional secret (`text`). `/who` and `/quit` ignore any argument.
 /// @param line a non-empty line (empty lines are ignored by callers before parsing).
 /// @return the command; `usage_error` set when an argument is missing or a text is empty.
 ///         Names and text are not validated here (that order is the session's: usage ->
@@ -276,7 +278,13 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
         switch (k) {
         case command_kind::msg:
         case command_kind::say: detail::split_target_text(c, rest, has_rest); break;
-        case command_kind::register_name:
+        case command_kind::register_name: {
+            const std::size_t name_end = rest.find(' ');
+            c.target = rest.substr(0, name_end);
+            if (c.target.empty()) c.usage_error = true;
+            else if (name_end != std::string_view::npos) c.text = rest.substr(name_end + 1);
+            break;
+        }
         case command_kind::join:
         case command_kind::leave:
             if (rest.empty()) c.usage_error = true;

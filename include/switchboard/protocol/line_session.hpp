@@ -6,11 +6,13 @@
 
 #include "../names.hpp"
 #include "../payload.hpp"
+#include "../rate_limiter.hpp"
 #include "../router.hpp"
 #include "../session_id.hpp"
 #include "../status.hpp"
 #include "line.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,10 +20,23 @@
 
 namespace switchboard::protocol {
 
+/// @brief Totals kept by the line sessions of one host (shared by all of them, guarded by the
+/// router's serialisation), for metrics. Monotonic.
+struct line_counters {
+    std::uint64_t rate_limited = 0;  ///< Lines refused with `err rate-limited`.
+    std::uint64_t line_too_long = 0; ///< Lines refused with `err line-too-long`.
+};
+
 /// @brief Options of a line-protocol session.
 struct line_session_options {
     /// @brief Longest accepted line in bytes, terminator excluded (1 or more; default 4096).
     std::size_t max_line = default_max_line;
+    /// @brief Per-session command rate (default off). Every non-empty line but `/quit` takes one
+    /// token; a line past the limit is dropped with `err rate-limited` and the session is kept.
+    /// Needs the time passed to `on_input()`.
+    rate_limit rate;
+    /// @brief Where to count refusals; null for nowhere. Must outlive the session.
+    line_counters* counters = nullptr;
 };
 
 /// @brief What the connection should do after input was processed.
@@ -38,8 +53,8 @@ enum class input_result : std::uint8_t {
 /// `* ...`) go through `router::send()` to the session's own transport, so they are ordered with
 /// the messages routed to the session.
 ///
-/// Checks run in the order the protocol fixes: usage -> not-registered -> invalid-name ->
-/// invalid-text -> the command's own outcome.
+/// Checks run in the order the protocol fixes: rate-limited -> usage -> not-registered ->
+/// invalid-name -> invalid-text -> the command's own outcome.
 ///
 /// Thread safety: none of its own. Call it only while holding the router (the same
 /// serialisation as for `router` itself); one object per connection.
@@ -50,7 +65,8 @@ public:
     /// @param id an open session of `r`.
     /// @param options limits; read during construction only.
     line_session(router& r, session_id id, const line_session_options& options)
-        : router_(&r), id_(id), framer_(options.max_line) {}
+        : router_(&r), id_(id), framer_(options.max_line), limiter_(options.rate),
+          counters_(options.counters) {}
 
     /// @brief The router session this protocol state drives.
     [[nodiscard]] session_id id() const noexcept { return id_; }
@@ -72,14 +88,22 @@ public:
 
     /// @brief Processes a chunk of input: every complete line in it, in order.
     /// @param bytes what was read, any size; an unfinished last line is kept (up to the limit).
+    /// @param now the time the bytes were read, from a monotonic clock, as a duration since a
+    ///        fixed epoch (e.g. `steady_clock::now().time_since_epoch()`); only the rate limit
+    ///        reads it, so it may be left out when `line_session_options::rate` is off.
     /// @return `quit` once `/quit` was processed (the rest of the chunk is ignored), else
     ///         `keep_reading`.
     /// @throws std::bad_alloc when memory runs out.
-    input_result on_input(std::string_view bytes) {
+    input_result on_input(std::string_view bytes,
+                          std::chrono::nanoseconds now = std::chrono::nanoseconds::zero()) {
         if (quit_) return input_result::quit;
+        now_ = now;
         framer_.feed(
             bytes, [this](std::string_view line) { return handle_line(line); },
-            [this] { reply(encode_error("line-too-long")); });
+            [this] {
+                if (counters_) ++counters_->line_too_long;
+                reply(encode_error("line-too-long"));
+            });
         return quit_ ? input_result::quit : input_result::keep_reading;
     }
 
@@ -102,6 +126,11 @@ private:
     bool handle_line(std::string_view line) {
         if (line.empty()) return true;
         const line_command c = parse_command(line);
+        if (c.kind != command_kind::quit && !limiter_.try_acquire(now_)) {
+            if (counters_) ++counters_->rate_limited;
+            reply(encode_error(status::rate_limited, {}));
+            return true;
+        }
         if (c.kind == command_kind::unknown) {
             reply(c.word.empty() ? encode_error("unknown-command")
                                  : encode_line({"err", "unknown-command", c.word}, 2));
@@ -120,7 +149,7 @@ private:
         case command_kind::register_name: {
             const auto n = name::parse(c.target);
             if (!n) return fail(status::invalid_name, c.target);
-            const status st = router_->register_name(id_, *n);
+            const status st = router_->register_name(id_, *n, c.text);
             if (st == status::already_registered) return fail(st, router_->name_of(id_));
             if (st != status::ok) return fail(st, n->view());
             reply(encode_ok(c.kind, n->view()));
@@ -158,6 +187,9 @@ private:
     router* router_;
     session_id id_;
     line_framer framer_;
+    rate_limiter limiter_;
+    line_counters* counters_;
+    std::chrono::nanoseconds now_{0};
     bool quit_ = false;
 };
 
