@@ -2,7 +2,9 @@
 // through a room (to each member), and interleaved direct/room from one sender to one recipient.
 #include "test_server.hpp"
 
+#include <memory>
 #include <string>
+#include <vector>
 
 using namespace switchboard_test;
 
@@ -105,4 +107,69 @@ TEST_CASE("pipelined: a client that sends faster than it reads its own replies i
         REQUIRE(clock::now() < deadline);
     }
     expect_who(c, "who piper");
+}
+
+namespace {
+// Registers `count` users on in-memory sessions of the server's router, so that `/who` replies are
+// large without thousands of sockets; closes them again when it goes.
+struct many_users {
+    test_server& server;
+    std::vector<std::unique_ptr<switchboard::in_memory_transport>> transports;
+    std::vector<switchboard::session_id> ids;
+    many_users(test_server& s, int count) : server(s) {
+        server.with_router([&](switchboard::router& r) {
+            for (int i = 0; i < count; ++i) {
+                transports.push_back(std::make_unique<switchboard::in_memory_transport>());
+                ids.push_back(r.open_session(*transports.back()));
+                REQUIRE(r.register_name(ids.back(), "user-with-a-long-name-" + std::to_string(i)) ==
+                        switchboard::status::ok);
+            }
+        });
+    }
+    ~many_users() {
+        server.with_router([&](switchboard::router& r) {
+            for (auto id : ids) (void)r.close_session(id);
+        });
+    }
+};
+} // namespace
+
+TEST_CASE("pipelined: one write of many large-reply commands is throttled, not cut, for a client that reads",
+          "[integration][pipelined][backpressure]") {
+    // 2000 users make each `who` reply about 56 KB; 100 of them in one 500-byte write are 5.6 MB
+    // of replies against a 1 MiB bound. The server must stop after the line that backs the output
+    // up and go on as the client reads, instead of producing all 100 and cutting the client.
+    test_server server;
+    many_users users(server, 2000);
+    client a = registered(server.port(), "a");
+    std::string who;
+    for (int i = 0; i < 100; ++i) who += "/who\n";
+    a.send(who);
+    for (int i = 0; i < 100; ++i) {
+        const std::string line = a.read_line();
+        REQUIRE(line.rfind("who a user-with-a-long-name-0 ", 0) == 0);
+    }
+    a.send("/quit\n");
+    CHECK(a.read_line() == "ok quit");
+    CHECK(server.wait_disconnect("a") == switchboard::disconnect_reason::quit);
+    CHECK(server.server().counters().slow_consumers == 0);
+}
+
+TEST_CASE("pipelined: a client flooding large-reply commands without reading is paused; others are served",
+          "[integration][pipelined][backpressure]") {
+    test_server server;
+    many_users users(server, 2000);
+    client flooder = registered(server.port(), "flooder", 4096);
+    client b = registered(server.port(), "b");
+    client c = registered(server.port(), "c");
+    std::string who;
+    for (int i = 0; i < 2000; ++i) who += "/who\n";
+    for (int round = 0; round < 20; ++round) {
+        flooder.send_some(who); // whatever the socket takes now; the server stops reading it
+        b.send("@c ping-" + std::to_string(round) + "\n");
+        REQUIRE(c.read_line() == "msg b ping-" + std::to_string(round));
+    }
+    // The flooder was throttled by TCP, not cut: nothing was dropped for it and it is still there.
+    CHECK(server.server().counters().slow_consumers == 0);
+    CHECK_FALSE(server.wait_disconnect("flooder", deadline_in(std::chrono::milliseconds(100))).has_value());
 }

@@ -599,3 +599,29 @@ TEST_CASE("line_session: one client's whole stream in random chunks crossing lin
         CHECK(run_stream(&rng) == whole);
     }
 }
+
+// ---- flow control ------------------------------------------------------------------------------
+
+TEST_CASE("line_session: a pause predicate stops after the line that backs output up; resume() continues",
+          "[session][backpressure]") {
+    server s;
+    client& a = s.connect_as("alice");
+    std::size_t replies_allowed = 3;
+    auto pause = [&] { return a.t.received().size() >= replies_allowed; }; // "output backed up"
+    const std::string input = "/who\n/who\n/who\n/who\n/who\n/join x\n/par"; // ends mid-line
+    CHECK(a.ls->on_input(input, {}, pause) == input_result::paused);
+    CHECK(a.take() == lines{"who alice", "who alice", "who alice"}); // not five
+    CHECK(a.ls->held() == std::string("/who\n/who\n/join x\n/par").size());
+    // Still backed up (nothing taken yet from the client's point of view): one line at a time.
+    replies_allowed = 1;
+    CHECK(a.ls->resume({}, pause) == input_result::paused);
+    CHECK(a.take() == lines{"who alice"});
+    // Drained: the rest runs; the unfinished line stays in the framer, not in the held input.
+    replies_allowed = 100;
+    CHECK(a.ls->resume({}, pause) == input_result::keep_reading);
+    CHECK(a.take() == lines{"who alice", "ok join x"});
+    CHECK(a.ls->held() == 0);
+    CHECK(a.ls->buffered() == 4);
+    CHECK(a.ls->on_input("t x\n/quit\n/who\n", {}, pause) == input_result::quit);
+    CHECK(a.take() == lines{"err unknown-command part", "ok quit"}); // the held "/par" + "t x"
+}

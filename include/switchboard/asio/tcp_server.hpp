@@ -74,7 +74,8 @@ struct tcp_server_options {
     /// `err line-too-long`; at most this many bytes (+1) are buffered per connection.
     std::size_t max_line = protocol::default_max_line;
     /// @brief Output bound per connection, in bytes accepted for it and not yet taken by the
-    /// kernel (1 or more). While more than half of it waits, the server stops reading that
+    /// kernel, each queued message counting 64 bytes more for its bookkeeping (so that tiny
+    /// messages cannot pin several times the bound). 1 or more. While more than half of it waits, the server stops reading that
     /// client's input (its own replies throttle it through TCP); keep it well above
     /// `read_chunk_bytes` so one chunk of commands cannot overshoot it with replies.
     /// A client that stops reading is disconnected (`slow_consumer`) when a delivery would
@@ -200,6 +201,10 @@ class tcp_connection final : public transport, public std::enable_shared_from_th
 public:
     // Payloads gathered into one write system call (Asio passes at most 64 to sendmsg).
     static constexpr std::size_t max_write_buffers = 64;
+    // What a queued message costs beyond its bytes, charged against max_output_bytes: the
+    // payload's allocation header and malloc rounding, and its handle in the queues (measured:
+    // without it, 1-byte messages pinned about 3 times the bound).
+    static constexpr std::size_t message_overhead = 64;
 
     // `address` is the peer's IP address, counted in server->per_address by the acceptor.
     tcp_connection(std::shared_ptr<tcp_server_state> server, ::asio::ip::tcp::socket socket,
@@ -231,7 +236,9 @@ public:
     delivery deliver(const payload& bytes) noexcept override {
         std::lock_guard<std::mutex> lock(out_mutex_);
         if (out_closed_) return delivery::closed;
-        bool fits = bytes.size() <= server_->options.max_output_bytes - queued_bytes_;
+        const std::size_t cost = bytes.size() + message_overhead;
+        bool fits = queued_bytes_ <= server_->options.max_output_bytes &&
+                    cost <= server_->options.max_output_bytes - queued_bytes_;
         if (fits) {
             try {
                 pending_.push_back(bytes);
@@ -245,7 +252,7 @@ public:
             cut_locked(disconnect_reason::slow_consumer);
             return delivery::slow_consumer;
         }
-        queued_bytes_ += bytes.size();
+        queued_bytes_ += cost;
         if (!write_in_flight_) {
             write_in_flight_ = true;
             ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
@@ -292,10 +299,15 @@ public:
             if (o.idle_timeout.count() <= 0 || now - last < o.idle_timeout) return;
             why = disconnect_reason::idle_timeout;
         }
-        timed_out_ = true;
         {
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             if (released_) return;
+            // Registered some other way than through this connection's input (with_router)?
+            if (why == disconnect_reason::register_timeout && server_->routes.is_registered(id_)) {
+                registered_.store(true, std::memory_order_relaxed);
+                return;
+            }
+            timed_out_ = true;
             try {
                 (void)server_->routes.send(id_, protocol::encode_info(
                     why == disconnect_reason::register_timeout ? "register timeout" : "idle timeout"));
@@ -365,28 +377,49 @@ private:
             if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) return wait_readable();
             if (ec == ::asio::error::eof) return end_input(disconnect_reason::peer_closed, {});
             if (ec) return end_input(disconnect_reason::error, ec);
-            const auto now = std::chrono::steady_clock::now().time_since_epoch();
-            last_input_.store(now.count(), std::memory_order_relaxed);
-            protocol::input_result r = protocol::input_result::keep_reading;
-            {
-                std::lock_guard<std::mutex> lock(*server_->router_mutex);
-                if (!released_) {
-                    try {
-                        r = session_->on_input(std::string_view(buffer, n), now);
-                    } catch (const std::bad_alloc&) {
-                        r = protocol::input_result::quit;
-                    }
-                    if (!registered_.load(std::memory_order_relaxed) && server_->routes.is_registered(id_))
-                        registered_.store(true, std::memory_order_relaxed);
-                }
-            }
+            const protocol::input_result r = apply_input(std::string_view(buffer, n), false);
             if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
-            if (output_backed_up()) { // resumed by on_written() once the replies drained
-                input_paused_ = true;
+            if (r == protocol::input_result::paused || output_backed_up()) {
+                input_paused_ = true; // resume_input() once the replies drained (on_written)
                 return;
             }
         }
         ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
+    }
+
+    // Hands input to the protocol under the router mutex: `bytes` just read, or (resume) what the
+    // session held when it paused. The session stops after any line that leaves the output backed
+    // up or closed, so one read's worth of commands cannot pile up replies past the bound.
+    protocol::input_result apply_input(std::string_view bytes, bool resume) {
+        const auto now = std::chrono::steady_clock::now().time_since_epoch();
+        if (!resume) last_input_.store(now.count(), std::memory_order_relaxed);
+        protocol::input_result r = protocol::input_result::keep_reading;
+        std::lock_guard<std::mutex> lock(*server_->router_mutex);
+        if (released_) return r;
+        const auto backed_up = [this] {
+            std::lock_guard<std::mutex> out_lock(out_mutex_); // order: router -> output
+            return out_closed_ || queued_bytes_ > server_->options.max_output_bytes / 2;
+        };
+        try {
+            r = resume ? session_->resume(now, backed_up) : session_->on_input(bytes, now, backed_up);
+        } catch (const std::bad_alloc&) {
+            r = protocol::input_result::quit;
+        }
+        if (!registered_.load(std::memory_order_relaxed) && server_->routes.is_registered(id_))
+            registered_.store(true, std::memory_order_relaxed);
+        return r;
+    }
+
+    // Output drained after a pause: finish the held input, then read again.
+    void resume_input() {
+        if (input_over_) return;
+        const protocol::input_result r = apply_input({}, true);
+        if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
+        if (r == protocol::input_result::paused || output_backed_up()) {
+            input_paused_ = true;
+            return;
+        }
+        on_readable({});
     }
 
     // Backpressure on a client's own input: while more than half the output bound waits for this
@@ -506,7 +539,7 @@ private:
             abort_output(disconnect_reason::error);
             return;
         }
-        std::size_t left = written;
+        std::size_t left = written, released = written;
         while (left > 0 && head_ < writing_.size()) {
             const std::size_t rest = writing_[head_].size() - offset_;
             if (left < rest) {
@@ -517,16 +550,17 @@ private:
             writing_[head_] = payload{};
             ++head_;
             offset_ = 0;
+            released += message_overhead;
         }
         bool resume = false;
         {
             std::lock_guard<std::mutex> lock(out_mutex_);
-            queued_bytes_ -= std::min(written, queued_bytes_);
+            queued_bytes_ -= std::min(released, queued_bytes_);
             resume = input_paused_ && queued_bytes_ <= server_->options.max_output_bytes / 4;
         }
         if (resume && !input_over_) {
             input_paused_ = false;
-            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
+            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->resume_input(); });
         }
         start_write();
     }

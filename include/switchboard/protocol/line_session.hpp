@@ -43,6 +43,8 @@ struct line_session_options {
 enum class input_result : std::uint8_t {
     keep_reading, ///< Go on reading.
     quit,         ///< `/quit` was processed (or the input ended): stop reading, flush, close.
+    paused,       ///< The pause predicate asked to stop after a line; the rest of the input is
+                  ///< held by the session. Stop reading; call `resume()` when output has drained.
 };
 
 /// @brief Applies the line protocol v1 (docs/protocol.md) for one session of a router.
@@ -96,16 +98,45 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     input_result on_input(std::string_view bytes,
                           std::chrono::nanoseconds now = std::chrono::nanoseconds::zero()) {
+        return on_input(bytes, now, [] { return false; });
+    }
+
+    /// @brief As above, with flow control: after each line, `pause()` is asked whether the
+    /// session's output is backed up (or its transport closed); if so the session stops at that
+    /// line, keeps the rest of `bytes` (at most one read's worth) and returns `paused`. This
+    /// bounds the replies one read can produce — a chunk of thousands of `/who` lines costs one
+    /// line's work past the point where the client stopped reading, not thousands.
+    /// @param pause `bool()`: true to stop after the current line. Called under the router's
+    ///        serialisation; must not call back into the router.
+    /// @return `quit`, `paused` (call `resume()` later) or `keep_reading`.
+    /// @throws std::bad_alloc when memory runs out.
+    template <class Pause>
+    input_result on_input(std::string_view bytes, std::chrono::nanoseconds now, Pause&& pause) {
+        if (quit_) return input_result::quit;
+        if (!held_.empty()) { // the adapter read while paused: keep the order
+            held_.append(bytes.data(), bytes.size());
+            return input_result::paused;
+        }
+        now_ = now;
+        return feed(bytes, pause);
+    }
+
+    /// @brief Continues with the input held by a `paused` result, as `on_input()` would.
+    /// @param now the current time (see `on_input()`).
+    /// @param pause as for `on_input()`.
+    /// @return `quit`, `paused` again, or `keep_reading` once all held input was processed.
+    /// @throws std::bad_alloc when memory runs out.
+    template <class Pause>
+    input_result resume(std::chrono::nanoseconds now, Pause&& pause) {
         if (quit_) return input_result::quit;
         now_ = now;
-        framer_.feed(
-            bytes, [this](std::string_view line) { return handle_line(line); },
-            [this] {
-                if (counters_) ++counters_->line_too_long;
-                reply(encode_error("line-too-long"));
-            });
-        return quit_ ? input_result::quit : input_result::keep_reading;
+        const std::string rest = std::move(held_);
+        held_.clear();
+        return feed(rest, pause);
     }
+
+    /// @brief Bytes of input held after a `paused` result (0 when not paused).
+    [[nodiscard]] std::size_t held() const noexcept { return held_.size(); }
 
     /// @brief The peer half-closed: processes the unterminated last line, if any.
     /// @return always `quit`: nothing more will come; flush the replies and close.
@@ -120,6 +151,30 @@ public:
     [[nodiscard]] std::size_t buffered() const noexcept { return framer_.buffered(); }
 
 private:
+    template <class Pause>
+    input_result feed(std::string_view bytes, Pause& pause) {
+        bool paused = false;
+        const std::size_t used = framer_.feed(
+            bytes,
+            [&](std::string_view line) {
+                if (!handle_line(line)) return false;
+                if (pause()) {
+                    paused = true;
+                    return false;
+                }
+                return true;
+            },
+            [this] {
+                if (counters_) ++counters_->line_too_long;
+                reply(encode_error("line-too-long"));
+            });
+        if (quit_) return input_result::quit;
+        if (!paused) return input_result::keep_reading;
+        if (used < bytes.size()) held_.assign(bytes.data() + used, bytes.size() - used);
+        else held_.clear();
+        return held_.empty() ? input_result::keep_reading : input_result::paused;
+    }
+
     void reply(const payload& p) { (void)router_->send(id_, p); }
 
     // Returns false to stop reading this input (after /quit).
@@ -190,6 +245,7 @@ private:
     rate_limiter limiter_;
     line_counters* counters_;
     std::chrono::nanoseconds now_{0};
+    std::string held_; // input not yet processed after a pause
     bool quit_ = false;
 };
 
