@@ -2,6 +2,7 @@
 //   ./tcp_chat --port 7777          then, in two other terminals:   nc 127.0.0.1 7777
 // Protocol: docs/protocol.md. Logs one line per connect/disconnect to stderr (never message text).
 #include <switchboard/asio/tcp_server.hpp>
+#include <switchboard/asio/tls_server.hpp>
 #include <switchboard/switchboard.hpp>
 
 #include "user_file.hpp"
@@ -44,6 +45,11 @@ limits (docs/security.md; 0 turns a limit off):
   --register-timeout SECONDS  close connections that do not /register in time (default 30)
   --idle-timeout SECONDS      close registered connections silent this long (default 0)
 
+TLS (TLS 1.2 or newer; plain TCP when not given):
+  --tls-cert FILE     PEM certificate chain (server certificate first)
+  --tls-key FILE      PEM private key of that certificate
+                      connect with: ncat --ssl HOST PORT, or openssl s_client -quiet -connect HOST:PORT
+
 identity:
   --users FILE        names listed in FILE need their secret: /register <user> <secret>
                       (wrong or missing: err auth-failed <user>)
@@ -75,6 +81,8 @@ struct settings {
     bool users_only = false;
     std::uint32_t auth_rate = 5;
     std::optional<std::string> hash_user;
+    std::string tls_cert;
+    std::string tls_key;
 };
 
 template <class T>
@@ -120,6 +128,8 @@ int parse_args(int argc, char** argv, settings& s) {
         else if (arg == "--users") s.users_path = std::string(value);
         else if (arg == "--auth-rate") ok = parse_number<std::uint32_t>(value, s.auth_rate, 1, 1000000);
         else if (arg == "--hash-secret") s.hash_user = std::string(value);
+        else if (arg == "--tls-cert") s.tls_cert = std::string(value);
+        else if (arg == "--tls-key") s.tls_key = std::string(value);
         else {
             std::cerr << "tcp_chat: unknown option " << arg << " (see --help)\n";
             return 2;
@@ -129,6 +139,61 @@ int parse_args(int argc, char** argv, settings& s) {
             return 2;
         }
     }
+    return 0;
+}
+
+// Hooks, listen, signals and the io_context threads: the same for the plain and the TLS server.
+// `report` appends the router-side counters to the line printed at exit.
+template <class Server, class Report>
+int serve(Server& server, asio::io_context& io, const settings& s, const asio::ip::address& address,
+          const Report& report) {
+    std::error_code ec;
+
+    std::mutex log_mutex; // hooks may run on several threads
+    server.on_connect([&](const switchboard::tcp_connection_info& c) {
+        std::lock_guard<std::mutex> lock(log_mutex);
+        std::cerr << "connect " << c.peer << " session " << c.session.index() << "\n";
+    });
+    server.on_disconnect([&](const switchboard::tcp_connection_info& c) {
+        std::lock_guard<std::mutex> lock(log_mutex);
+        std::cerr << "disconnect " << c.peer << " session " << c.session.index() << " user "
+                  << (c.user.empty() ? std::string_view("-") : c.user) << " reason " << to_string(c.reason);
+        if (c.error) std::cerr << " (" << c.error.message() << ")";
+        std::cerr << "\n";
+    });
+    server.on_accept_error([&](const std::error_code& e) {
+        std::lock_guard<std::mutex> lock(log_mutex);
+        std::cerr << "accept error: " << e.message() << " (retrying)\n";
+    });
+
+    server.listen({address, s.port}, ec);
+    if (ec) {
+        std::cerr << "tcp_chat: cannot listen on " << s.host << ":" << s.port << ": " << ec.message() << "\n";
+        return 1;
+    }
+    const auto at = server.local_endpoint();
+    std::cerr << "tcp_chat: listening on " << at << (s.tls_cert.empty() ? "" : " (TLS)") << " with " << s.threads
+              << " thread(s); connect with: "
+              << (s.tls_cert.empty() ? "nc " : "ncat --ssl ") << at.address() << " " << at.port() << "\n";
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const std::error_code& e, int signo) {
+        if (e) return;
+        std::cerr << "tcp_chat: signal " << signo << ", stopping\n";
+        server.stop();
+    });
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    const switchboard::tcp_server_counters c = server.counters();
+    std::cerr << "tcp_chat: stopped; accepted " << c.accepted << ", refused " << c.refused_full << " (full) "
+              << c.refused_per_address << " (per address), timeouts " << c.register_timeouts << " (register) "
+              << c.idle_timeouts << " (idle), slow consumers " << c.slow_consumers << ", rate-limited "
+              << c.rate_limited;
+    report(std::cerr);
+    std::cerr << "\n";
     return 0;
 }
 
@@ -203,54 +268,27 @@ int main(int argc, char** argv) {
     options.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
     options.greeting = "welcome to switchboard chat. register with: /register <name>\n"
                        "then: /msg <user> <text>, /join <room>, /say <room> <text>, /who, /quit";
-    switchboard::tcp_server server(io, router, options);
-
-    std::mutex log_mutex; // hooks may run on several threads
-    server.on_connect([&](const switchboard::tcp_connection_info& c) {
-        std::lock_guard<std::mutex> lock(log_mutex);
-        std::cerr << "connect " << c.peer << " session " << c.session.index() << "\n";
-    });
-    server.on_disconnect([&](const switchboard::tcp_connection_info& c) {
-        std::lock_guard<std::mutex> lock(log_mutex);
-        std::cerr << "disconnect " << c.peer << " session " << c.session.index() << " user "
-                  << (c.user.empty() ? std::string_view("-") : c.user) << " reason " << to_string(c.reason);
-        if (c.error) std::cerr << " (" << c.error.message() << ")";
-        std::cerr << "\n";
-    });
-    server.on_accept_error([&](const std::error_code& e) {
-        std::lock_guard<std::mutex> lock(log_mutex);
-        std::cerr << "accept error: " << e.message() << " (retrying)\n";
-    });
-
-    server.listen({address, s.port}, ec);
-    if (ec) {
-        std::cerr << "tcp_chat: cannot listen on " << s.host << ":" << s.port << ": " << ec.message() << "\n";
-        return 1;
-    }
-    std::cerr << "tcp_chat: listening on " << server.local_endpoint() << " with " << s.threads
-              << " thread(s); connect with: nc " << server.local_endpoint().address() << " "
-              << server.local_endpoint().port() << "\n";
     if (users)
         std::cerr << "tcp_chat: " << users->size() << " user(s) need a secret"
                   << (s.users_only ? "; no other names may register" : "") << "\n";
-
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const std::error_code& e, int signo) {
-        if (e) return;
-        std::cerr << "tcp_chat: signal " << signo << ", stopping\n";
-        server.stop();
-    });
-
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&io] { io.run(); });
-    io.run();
-    for (auto& t : pool) t.join();
-    const switchboard::tcp_server_counters c = server.counters();
-    const switchboard::router_counters& r = router.counters();
-    std::cerr << "tcp_chat: stopped; accepted " << c.accepted << ", refused " << c.refused_full << " (full) "
-              << c.refused_per_address << " (per address), timeouts " << c.register_timeouts << " (register) "
-              << c.idle_timeouts << " (idle), slow consumers " << c.slow_consumers << ", rate-limited "
-              << c.rate_limited << ", auth-failed " << r.auth_failed << " (" << auth_throttled
-              << " over --auth-rate), too-many-rooms " << r.too_many_rooms << "\n";
-    return 0;
+    if (s.tls_cert.empty() != s.tls_key.empty()) {
+        std::cerr << "tcp_chat: --tls-cert and --tls-key go together\n";
+        return 2;
+    }
+    const auto report = [&](std::ostream& out) {
+        out << ", auth-failed " << router.counters().auth_failed << " (" << auth_throttled
+            << " over --auth-rate), too-many-rooms " << router.counters().too_many_rooms;
+    };
+    if (!s.tls_cert.empty()) {
+        auto context = switchboard::make_tls_context(s.tls_cert, s.tls_key, ec);
+        if (ec) {
+            std::cerr << "tcp_chat: cannot use --tls-cert " << s.tls_cert << " / --tls-key " << s.tls_key << ": "
+                      << ec.message() << "\n";
+            return 2;
+        }
+        switchboard::tls_server server(io, context, router, options);
+        return serve(server, io, s, address, report);
+    }
+    switchboard::tcp_server server(io, router, options);
+    return serve(server, io, s, address, report);
 }

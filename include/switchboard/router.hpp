@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -65,6 +66,12 @@ struct router_options {
     /// @brief Members one room may hold (1 or more; default unbounded). A further `join()`
     /// returns `status::room_full`.
     std::size_t max_room_members = std::numeric_limits<std::size_t>::max();
+    /// @brief How deeply router calls may nest through callbacks (a transport's `deliver()` or
+    /// the user-not-found handler calling back into the router, which delivers again, ...);
+    /// 1 or more, default 16. A call that would go deeper returns `status::depth_exceeded` and
+    /// does nothing, so a self-feeding loop (a bot answering every message with a message) ends
+    /// instead of overflowing the stack.
+    std::size_t max_callback_depth = 16;
 };
 
 /// @brief Decides whether session `s` may take user name `user`, given the credential the client
@@ -104,9 +111,13 @@ using authorizer =
 /// thread, a mutex, or a strand); `asio::tcp_server` holds a mutex for it. Distinct routers are
 /// independent. Transports are called on the calling thread, under the host's serialisation.
 ///
-/// Re-entrancy: the user-not-found handler is called after the router finished its own work for
-/// the call, so it may call back into the router (for example `send()` a bounce). Transports must
-/// not call back into the router from `deliver()` or `close()`.
+/// Re-entrancy: every callback — a transport's `deliver()` and `close()`, the user-not-found
+/// handler — may call back into the router: route, send, register, join, leave, open or close
+/// sessions, including the session being delivered to. The router finishes its own changes before
+/// it calls out, and a fan-out delivers to the members the room had when the call began, skipping
+/// any session closed meanwhile (so no transport is used after its `close_session()`). Nesting is
+/// bounded by `router_options::max_callback_depth`: deeper calls return `status::depth_exceeded`.
+/// The authorizer is the exception: it must not call back.
 class router {
 public:
     /// @brief Called when `route()` finds no session for the target user.
@@ -120,7 +131,12 @@ public:
     explicit router(router_options options = {})
         : encoder_(options.encoder ? options.encoder : &protocol::line_event_encoder::instance()),
           max_rooms_per_session_(std::max<std::size_t>(options.max_rooms_per_session, 1)),
-          max_room_members_(std::max<std::size_t>(options.max_room_members, 1)) {}
+          max_room_members_(std::max<std::size_t>(options.max_room_members, 1)),
+          max_depth_(static_cast<std::uint32_t>(
+              std::min<std::size_t>(std::max<std::size_t>(options.max_callback_depth, 1), 1u << 16))),
+          snapshots_(max_depth_ + 1) {
+        frames_.reserve(max_depth_ + 1);
+    }
 
     router(const router&) = delete;
     router& operator=(const router&) = delete;
@@ -154,15 +170,20 @@ public:
     /// the caller is the adapter, which already knows the connection is gone.
     /// @param s the session.
     /// @return `ok`, or `unknown_session` when `s` is not open (never opened, or closed
-    ///         already — a stale id changes nothing, whoever holds the name now).
+    ///         already — a stale id changes nothing, whoever holds the name now — or being closed
+    ///         by an outer call, from one of whose callbacks this one comes).
     status close_session(session_id s) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        while (!slot->rooms.empty()) {
-            remove_membership(s.index(), slot->rooms.size() - 1, true);
-            slot = &sessions_[s.index()];
-        }
+        // From here on the session counts as closed for every call, including calls made by the
+        // members told below: none can route to it, rejoin it or close it twice.
+        slot->closing = true;
         if (slot->registered) erase_user(slot->user);
+        while (!sessions_[s.index()].rooms.empty())
+            remove_membership(s.index(), sessions_[s.index()].rooms.size() - 1, true);
+        slot = &sessions_[s.index()];
+        if (depth_ > 0) closed_in_callback_.push_back(slot->t); // skip it in outer fan-outs
+        slot->closing = false;
         slot->rooms.shrink_to_fit();
         slot->t = nullptr;
         slot->registered = false;
@@ -178,11 +199,14 @@ public:
     /// until the adapter calls `close_session()`.
     /// @param s the session.
     /// @param mode flush queued output first (default), or drop it.
-    /// @return `ok`, or `unknown_session`.
+    /// @return `ok`, `unknown_session`, or `depth_exceeded`.
     status disconnect(session_id s, close_mode mode = close_mode::after_flush) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        slot->t->close(mode);
+        if (depth_ >= max_depth_) return status::depth_exceeded;
+        transport* const t = slot->t;
+        const callback_scope scope(*this);
+        t->close(mode);
         return status::ok;
     }
 
@@ -192,13 +216,16 @@ public:
     /// @brief Hands raw bytes to one session (replies and notices from the host or protocol).
     /// @param s the session.
     /// @param bytes the complete bytes to write; shared, not copied.
-    /// @return `ok` when the transport queued them; `unknown_session`; or for a transport that
-    ///         refused them (closing, slow consumer) `ok` with the refusal counted in
-    ///         `counters().dropped` — the session's own close will follow.
+    /// @return `ok` when the transport queued them; `unknown_session`; `depth_exceeded`; or for
+    ///         a transport that refused them (closing, slow consumer) `ok` with the refusal counted
+    ///         in `counters().dropped` — the session's own close will follow.
     status send(session_id s, const payload& bytes) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        count(slot->t->deliver(bytes));
+        if (depth_ >= max_depth_) return status::depth_exceeded;
+        transport* const t = slot->t;
+        const callback_scope scope(*this);
+        count(t->deliver(bytes));
         return status::ok;
     }
 
@@ -291,7 +318,7 @@ public:
     /// @param text opaque bytes (the line protocol checks them before calling).
     /// @return `ok` (`delivered` 1, or `dropped` 1 when the recipient's transport refused);
     ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
-    ///         `user_not_found` (after calling the user-not-found handler).
+    ///         `user_not_found` (after calling the user-not-found handler); `depth_exceeded`.
     /// @throws std::bad_alloc when memory runs out.
     route_result route(session_id from, std::string_view to, std::string_view text) {
         const session_slot* slot = find_slot(from);
@@ -307,25 +334,37 @@ public:
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (!slot->registered) return {status::not_registered};
+        if (depth_ >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t target = find_user(to);
         if (target == npos) {
             ++counters_.user_not_found;
             if (on_user_not_found_) {
-                // The handler may replace itself: the replacement is installed after the call.
+                // The handler may replace itself: the replacement is installed after the
+                // outermost handler call returns (a nested one only records it).
+                const bool outermost = !in_not_found_handler_;
                 in_not_found_handler_ = true;
-                on_user_not_found_(from, to.view(), text);
-                in_not_found_handler_ = false;
-                if (replacement_handler_) {
-                    on_user_not_found_ = std::move(*replacement_handler_);
-                    replacement_handler_.reset();
+                {
+                    const callback_scope scope(*this);
+                    on_user_not_found_(from, to.view(), text);
+                }
+                if (outermost) {
+                    in_not_found_handler_ = false;
+                    if (replacement_handler_) {
+                        on_user_not_found_ = std::move(*replacement_handler_);
+                        replacement_handler_.reset();
+                    }
                 }
             }
             return {status::user_not_found};
         }
         const payload bytes =
             encoder_->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
+        transport* const t = sessions_[target].t;
         route_result r;
-        tally(r, sessions_[target].t->deliver(bytes));
+        {
+            const callback_scope scope(*this);
+            tally(r, t->deliver(bytes));
+        }
         ++counters_.routed;
         return r;
     }
@@ -345,7 +384,7 @@ public:
     /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `already_member`;
     ///         `too_many_rooms` when `s` is in `router_options::max_rooms_per_session` rooms;
     ///         `room_full` when the room has `router_options::max_room_members` members —
-    ///         checked in this order.
+    ///         checked in this order; `depth_exceeded`.
     /// @throws std::bad_alloc when memory runs out.
     status join(session_id s, std::string_view room) {
         if (const status st = check_registered(s); st != status::ok) return st;
@@ -357,6 +396,7 @@ public:
     status join(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
         if (room.empty()) return status::invalid_name;
+        if (depth_ >= max_depth_) return status::depth_exceeded;
         std::uint32_t ri;
         const std::uint32_t found = find_room(room);
         if (found != npos && membership_of(sessions_[s.index()], found) != npos) return status::already_member;
@@ -370,22 +410,25 @@ public:
                 ++counters_.room_full;
                 return status::room_full;
             }
-            fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
-                    npos);
         } else {
             ri = allocate_room(room);
         }
+        ++layout_epoch_; // fan-outs in progress re-read the member list (it may move)
         session_slot& slot = sessions_[s.index()];
         room_slot& r = rooms_[ri];
         r.members.push_back(member{slot.t, s.index(), static_cast<std::uint32_t>(slot.rooms.size())});
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
+        // Tell the others last, when the membership is complete (their callbacks see it).
+        if (found != npos)
+            fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
+                    s.index());
         return status::ok;
     }
 
     /// @brief Removes session `s` from `room`; each remaining member gets `member_left`. The room
     /// is deleted when its last member leaves.
     /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `not_member` (also for
-    ///         a room that does not exist).
+    ///         a room that does not exist); `depth_exceeded`.
     status leave(session_id s, std::string_view room) {
         if (const status st = check_registered(s); st != status::ok) return st;
         const auto n = name::parse(room);
@@ -395,6 +438,7 @@ public:
     /// @brief As above, with a folded room name.
     status leave(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
+        if (depth_ >= max_depth_) return status::depth_exceeded;
         const std::uint32_t ri = find_room(room);
         if (ri == npos) return status::not_member;
         const std::uint32_t j = membership_of(sessions_[s.index()], ri);
@@ -407,7 +451,7 @@ public:
     /// `room_message{room, user = name of from, text}`, encoded once and shared.
     /// @param scope `except_sender` (default) or `all_members`.
     /// @return `ok` with counts; `unknown_session`; `not_registered`; `invalid_name`;
-    ///         `not_member` (also for a room that does not exist).
+    ///         `not_member` (also for a room that does not exist); `depth_exceeded`.
     /// @throws std::bad_alloc when memory runs out.
     route_result publish(session_id from, std::string_view room, std::string_view text,
                          fanout_scope scope = fanout_scope::except_sender) {
@@ -421,6 +465,7 @@ public:
     route_result publish(session_id from, const name& room, std::string_view text,
                          fanout_scope scope = fanout_scope::except_sender) {
         if (const status st = check_registered(from); st != status::ok) return {st};
+        if (depth_ >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t ri = find_room(room);
         if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
@@ -477,6 +522,7 @@ private:
     struct session_slot { // the name first: a lookup that compares it finds the rest in its line
         name user;
         bool registered = false;
+        bool closing = false; // inside close_session(): closed for every other call
         std::uint32_t generation = 1;
         transport* t = nullptr; // null while the slot is free
         std::uint32_t next_free = npos;
@@ -506,7 +552,7 @@ private:
     const session_slot* find_slot(session_id s) const noexcept {
         if (s.index() >= sessions_.size()) return nullptr;
         const session_slot& slot = sessions_[s.index()];
-        return slot.t && slot.generation == s.generation() ? &slot : nullptr;
+        return slot.t && !slot.closing && slot.generation == s.generation() ? &slot : nullptr;
     }
 
     status check_registered(session_id s) const noexcept {
@@ -539,6 +585,7 @@ private:
     // Removes membership j of session si (swap-remove on both sides, fixing back-pointers), tells
     // the remaining members, and deletes the room when it becomes empty.
     void remove_membership(std::uint32_t si, std::size_t j, bool notify) {
+        if (!frames_.empty()) freeze_fanouts(); // a fan-out in progress must not see the swap
         const membership m = sessions_[si].rooms[j];
         room_slot& r = rooms_[m.room];
         const std::size_t last_member = r.members.size() - 1;
@@ -567,14 +614,76 @@ private:
         }
     }
 
-    // Encodes once, hands the same payload to every member but `skip` (a session index or npos).
+    // Encodes once, hands the same payload to every member but `skip` (a session index or npos),
+    // to the members the room had when the call began. Fast path: walk the live member list by
+    // index, up to its initial size (a join during a delivery appends past it). Membership is only
+    // ever removed through remove_membership(), which first freezes every fan-out in progress:
+    // copies the targets each has left into its own buffer, which it then finishes from, skipping
+    // sessions closed meanwhile (so a transport is never used after its close_session()).
     route_result fan_out(std::uint32_t ri, const event& e, std::uint32_t skip) {
         const payload bytes = encoder_->encode(e);
         route_result r;
-        for (const member& m : rooms_[ri].members)
-            if (m.session != skip) tally(r, m.t->deliver(bytes));
+        const std::size_t f = frames_.size();
+        if (frames_.size() == frames_.capacity()) ++layout_epoch_; // frames_ will move
+        const std::size_t end = rooms_[ri].members.size();
+        frames_.push_back(fanout_frame{ri, skip, 0, end, false});
+        const callback_scope scope(*this);
+        // Pointers cached until a callback changes the layout (layout_epoch_): then re-read.
+        fanout_frame* fr = &frames_[f];
+        const member* data = rooms_[ri].members.data();
+        std::uint64_t epoch = layout_epoch_;
+        for (std::size_t i = 0; i < end; ++i) {
+            if (layout_epoch_ != epoch) {
+                epoch = layout_epoch_;
+                fr = &frames_[f];
+                if (fr->frozen) break;
+                data = rooms_[ri].members.data();
+            }
+            const member m = data[i];
+            if (m.session == skip) continue;
+            fr->next = i + 1; // where a freeze inside this delivery copies from
+            tally(r, m.t->deliver(bytes));
+        }
+        if (frames_[f].frozen) {
+            const std::vector<transport*>& rest = snapshots_[f]; // a deque: never moves
+            for (transport* const t : rest) {
+                if (!closed_in_callback_.empty() &&
+                    std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t) != closed_in_callback_.end())
+                    continue;
+                tally(r, t->deliver(bytes));
+            }
+        }
+        frames_.pop_back();
         return r;
     }
+
+    // See fan_out(). Called before any membership is removed.
+    void freeze_fanouts() {
+        ++layout_epoch_;
+        for (std::size_t f = 0; f < frames_.size(); ++f) {
+            fanout_frame& fr = frames_[f];
+            if (fr.frozen) continue;
+            while (snapshots_.size() <= f) snapshots_.emplace_back();
+            std::vector<transport*>& rest = snapshots_[f];
+            rest.clear();
+            const std::vector<member>& members = rooms_[fr.room].members;
+            for (std::size_t i = fr.next; i < fr.end; ++i)
+                if (members[i].session != fr.skip) rest.push_back(members[i].t);
+            fr.frozen = true;
+        }
+    }
+
+    // Marks a call out of the router (a delivery, a close, the user-not-found handler) for the
+    // nesting bound and for fan-outs to skip sessions closed inside it.
+    struct callback_scope {
+        explicit callback_scope(router& r) noexcept : r_(r) { ++r_.depth_; }
+        ~callback_scope() {
+            if (--r_.depth_ == 0) r_.closed_in_callback_.clear();
+        }
+        callback_scope(const callback_scope&) = delete;
+        callback_scope& operator=(const callback_scope&) = delete;
+        router& r_;
+    };
 
     void tally(route_result& r, delivery d) noexcept {
         if (d == delivery::queued) ++r.delivered;
@@ -589,6 +698,19 @@ private:
     const event_encoder* encoder_;
     std::size_t max_rooms_per_session_;
     std::size_t max_room_members_;
+    std::uint32_t max_depth_;
+    std::uint32_t depth_ = 0;                          // calls out of the router in progress
+    struct fanout_frame {        // one fan-out in progress (see fan_out())
+        std::uint32_t room;
+        std::uint32_t skip;
+        std::size_t next;        // next member index (fast path)
+        std::size_t end;         // member count when the fan-out began
+        bool frozen;             // finishing from snapshots_[its index]
+    };
+    std::vector<fanout_frame> frames_;                 // fan-outs in progress, innermost last
+    std::uint64_t layout_epoch_ = 0;                   // bumped when member lists or frames_ may move
+    std::deque<std::vector<transport*>> snapshots_;    // targets left to frozen fan-outs
+    std::vector<transport*> closed_in_callback_;       // sessions closed inside a callback
     authorizer authorizer_;
     std::vector<session_slot> sessions_;
     std::uint32_t free_session_ = npos;

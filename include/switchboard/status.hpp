@@ -27,6 +27,8 @@ enum class status : std::uint8_t {
     too_many_rooms,     ///< The session is in `router_options::max_rooms_per_session` rooms.
     room_full,          ///< The room has `router_options::max_room_members` members.
     rate_limited,       ///< The session sent faster than its rate limit; the command was dropped.
+    depth_exceeded,     ///< Called from inside callbacks nested `router_options::max_callback_depth`
+                        ///< deep (e.g. two bots answering each other forever); nothing was done.
 };
 
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
@@ -48,6 +50,7 @@ enum class status : std::uint8_t {
     case status::too_many_rooms: return "too-many-rooms";
     case status::room_full: return "room-full";
     case status::rate_limited: return "rate-limited";
+    case status::depth_exceeded: return "depth-exceeded";
     }
     return "unknown";
 }

@@ -41,12 +41,14 @@ enum class close_mode : std::uint8_t {
 /// sessions of any transport types freely (a TCP session can message an in-memory one).
 ///
 /// Contract for implementers (docs/design.md, "Writing a transport adapter"):
-/// - `deliver()` must not block and must not call back into the router: queue the payload
-///   (keep the `payload` copy, do not copy the bytes) and return. Payloads of one session must be
-///   written in the order of the `deliver()` calls.
+/// - `deliver()` must not block: queue the payload (keep the `payload` copy, do not copy the
+///   bytes) and return. Payloads of one session must be written in the order of the `deliver()`
+///   calls. It may call back into the router (a bot answering, a host-side filter); the router
+///   allows that, bounded by `router_options::max_callback_depth` (see `router`, "Re-entrancy").
+///   A network adapter normally does not: it queues and returns.
 /// - `deliver()` bounds its queue: past the bound it returns `delivery::slow_consumer` and closes
 ///   itself, so one client that stops reading cannot grow the server's memory.
-/// - `close()` must not call back into the router either. When the session is really gone
+/// - `close()` is a request (it may call back into the router too). When the session is really gone
 ///   (socket closed, peer reset, EOF), the adapter calls `router::close_session()` exactly once;
 ///   the transport object must stay valid until that call returns.
 ///

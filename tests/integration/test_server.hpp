@@ -89,12 +89,16 @@ struct disconnect_record {
     switchboard::disconnect_reason reason;
 };
 
-/// A tcp_server on 127.0.0.1:0 whose io_context runs on `threads` background threads.
+/// A server (`switchboard::tcp_server` or `tls_server`) on 127.0.0.1:0 whose io_context runs on
+/// `threads` background threads. `context` is the TLS context, for a tls_server only.
 /// The destructor stops the server and joins the threads, bounded (see `stop_and_join`).
-class test_server {
+template <class Server>
+class basic_test_server {
 public:
-    explicit test_server(unsigned threads = 1, switchboard::tcp_server_options options = {})
-        : io_(static_cast<int>(threads)), server_(io_, router_, std::move(options)) {
+    template <class... Context>
+    explicit basic_test_server(unsigned threads = 1, switchboard::tcp_server_options options = {},
+                               Context&... context)
+        : io_(static_cast<int>(threads)), server_(io_, context..., router_, std::move(options)) {
         server_.on_disconnect([this](const switchboard::tcp_connection_info& info) {
             std::lock_guard<std::mutex> lock(mutex_);
             disconnects_.push_back({std::string(info.user), info.reason});
@@ -118,10 +122,10 @@ public:
         }
     }
 
-    test_server(const test_server&) = delete;
-    test_server& operator=(const test_server&) = delete;
+    basic_test_server(const basic_test_server&) = delete;
+    basic_test_server& operator=(const basic_test_server&) = delete;
 
-    ~test_server() {
+    ~basic_test_server() {
         if (joined_) return;
         const bool clean = stop_and_join();
         if (!clean && std::uncaught_exceptions() == 0)
@@ -129,7 +133,7 @@ public:
     }
 
     [[nodiscard]] unsigned short port() const noexcept { return port_; }
-    [[nodiscard]] switchboard::tcp_server& server() noexcept { return server_; }
+    [[nodiscard]] Server& server() noexcept { return server_; }
     [[nodiscard]] std::size_t connection_count() const { return server_.connection_count(); }
 
     /// Calls `f(router&)` under the server's router mutex.
@@ -191,7 +195,7 @@ public:
 private:
     ::asio::io_context io_;
     switchboard::router router_;
-    switchboard::tcp_server server_;
+    Server server_;
     unsigned short port_ = 0;
     std::vector<std::thread> threads_;
     bool joined_ = false;
@@ -202,6 +206,9 @@ private:
     std::vector<disconnect_record> disconnects_;
     std::size_t accept_errors_ = 0;
 };
+
+/// The plain-TCP server fixture, used by most tests.
+using test_server = basic_test_server<switchboard::tcp_server>;
 
 /// A blocking line client on a non-blocking POSIX socket; every call is bounded by a deadline.
 /// Methods that assert (REQUIRE/FAIL) must run on the test's thread; the `try_` ones never

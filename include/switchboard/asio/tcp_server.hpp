@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -155,12 +156,30 @@ struct tcp_connection_info {
 
 namespace detail {
 
+// The stream of a plain-TCP connection (the policy `basic_tcp_server` is instantiated with; the
+// TLS one is in tls_server.hpp). Reads are readiness-based into a per-thread buffer; writes are
+// gathered, several payloads per system call, with no copy.
+struct plain_stream {
+    using socket_type = ::asio::ip::tcp::socket;
+    using context_type = void; // no per-server context
+    static constexpr bool is_tls = false;
+    static socket_type make(::asio::ip::tcp::socket&& s, context_type*) { return std::move(s); }
+    static ::asio::ip::tcp::socket& lowest(socket_type& s) noexcept { return s; }
+    template <class Handler>
+    static void handshake(socket_type&, Handler&& h) {
+        std::forward<Handler>(h)(std::error_code{});
+    }
+};
+
+template <class Stream>
 class tcp_connection;
 
 // State shared by the server and its connections; connections keep it alive.
+template <class Stream>
 struct tcp_server_state {
-    tcp_server_state(::asio::io_context& io, router& r, std::mutex* m, tcp_server_options o)
-        : io(io), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)),
+    tcp_server_state(::asio::io_context& io, router& r, std::mutex* m, tcp_server_options o,
+                     typename Stream::context_type* c)
+        : io(io), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)), context(c),
           acceptor(::asio::make_strand(io)), retry_timer(acceptor.get_executor()),
           stop_timer(acceptor.get_executor()), sweep_timer(acceptor.get_executor()) {
         session_options.max_line = options.max_line;
@@ -173,6 +192,7 @@ struct tcp_server_state {
     std::mutex own_mutex;
     std::mutex* router_mutex;
     tcp_server_options options;
+    typename Stream::context_type* context; // TLS: the server's ssl::context
     protocol::line_session_options session_options;
     ::asio::ip::tcp::acceptor acceptor;
     ::asio::steady_timer retry_timer;
@@ -189,7 +209,7 @@ struct tcp_server_state {
         register_timeouts{0}, idle_timeouts{0}, slow_consumers{0};
 
     std::mutex connections_mutex; // guards the two members below
-    std::unordered_map<tcp_connection*, std::shared_ptr<tcp_connection>> connections;
+    std::unordered_map<tcp_connection<Stream>*, std::shared_ptr<tcp_connection<Stream>>> connections;
     std::map<::asio::ip::address, std::size_t> per_address; // open connections per remote address
 };
 
@@ -197,7 +217,8 @@ struct tcp_server_state {
 // Socket operations run on the socket's strand; the output queue is shared with whichever thread
 // holds the router when it calls deliver(), so it has its own small mutex.
 // Lock order: router mutex -> output mutex -> connections mutex. Never the reverse.
-class tcp_connection final : public transport, public std::enable_shared_from_this<tcp_connection> {
+template <class Stream>
+class tcp_connection final : public transport, public std::enable_shared_from_this<tcp_connection<Stream>> {
 public:
     // Payloads gathered into one write system call (Asio passes at most 64 to sendmsg).
     static constexpr std::size_t max_write_buffers = 64;
@@ -207,30 +228,25 @@ public:
     static constexpr std::size_t message_overhead = 64;
 
     // `address` is the peer's IP address, counted in server->per_address by the acceptor.
-    tcp_connection(std::shared_ptr<tcp_server_state> server, ::asio::ip::tcp::socket socket,
+    tcp_connection(std::shared_ptr<tcp_server_state<Stream>> server, ::asio::ip::tcp::socket socket,
                    ::asio::ip::address address)
-        : server_(std::move(server)), socket_(std::move(socket)), address_(std::move(address)),
+        : server_(std::move(server)), stream_(Stream::make(std::move(socket), server_->context)),
+          address_(std::move(address)),
           connected_at_(std::chrono::steady_clock::now()),
           last_input_(connected_at_.time_since_epoch().count()) {}
 
     // The connection's strand.
-    ::asio::any_io_executor executor() { return socket_.get_executor(); }
+    ::asio::any_io_executor executor() { return socket().get_executor(); }
 
-    // Registers with the router and starts reading. Runs on the socket's strand.
+    // Sets socket options, then (after the TLS handshake, if any) registers with the router and
+    // starts reading. Runs on the socket's strand.
     void start() {
         std::error_code ec;
-        peer_ = socket_.remote_endpoint(ec);
-        socket_.non_blocking(true, ec);
-        if (server_->options.no_delay) socket_.set_option(::asio::ip::tcp::no_delay(true), ec);
+        peer_ = socket().remote_endpoint(ec);
+        socket().non_blocking(true, ec);
+        if (server_->options.no_delay) socket().set_option(::asio::ip::tcp::no_delay(true), ec);
         if (server_->options.keepalive) set_keepalive();
-        {
-            std::lock_guard<std::mutex> lock(*server_->router_mutex);
-            id_ = server_->routes.open_session(*this);
-            session_.emplace(server_->routes, id_, server_->session_options);
-            session_->greet(server_->options.greeting);
-        }
-        if (server_->on_connect) server_->on_connect(tcp_connection_info{id_, peer_, {}, {}, {}});
-        wait_readable();
+        Stream::handshake(stream_, [self = this->shared_from_this()](const std::error_code& e) { self->on_handshake(e); });
     }
 
     delivery deliver(const payload& bytes) noexcept override {
@@ -255,7 +271,7 @@ public:
         queued_bytes_ += cost;
         if (!write_in_flight_) {
             write_in_flight_ = true;
-            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+            ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->start_write(); });
         }
         return delivery::queued;
     }
@@ -274,8 +290,27 @@ public:
         stop_input_ = true;
         if (!write_in_flight_) {
             write_in_flight_ = true; // start_write() sees an empty queue and closes
-            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+            ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->start_write(); });
         }
+    }
+
+    // The TLS handshake is done (or there is none): the connection becomes a session. A failed
+    // handshake, or a connection cut meanwhile (register timeout, stop), never becomes one.
+    void on_handshake(const std::error_code& ec) {
+        if (ec || stopping_input()) {
+            input_over_ = true;
+            error_ = ec;
+            return abort_output(disconnect_reason::error);
+        }
+        {
+            std::lock_guard<std::mutex> lock(*server_->router_mutex);
+            id_ = server_->routes.open_session(*this);
+            session_open_ = true;
+            session_.emplace(server_->routes, id_, server_->session_options);
+            session_->greet(server_->options.greeting);
+        }
+        if (server_->on_connect) server_->on_connect(tcp_connection_info{id_, peer_, {}, {}, {}});
+        continue_reading();
     }
 
     // Cuts the socket now (stop timeout).
@@ -322,7 +357,7 @@ public:
 private:
     void post_abort() noexcept { // out_mutex_ held
         try {
-            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut_socket(); });
+            ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->shut_socket(); });
         } catch (...) {
         }
     }
@@ -330,10 +365,10 @@ private:
     // SO_KEEPALIVE, and on Linux its timing and TCP_USER_TIMEOUT (best effort: errors ignored).
     void set_keepalive() noexcept {
         std::error_code ec;
-        socket_.set_option(::asio::socket_base::keep_alive(true), ec);
+        socket().set_option(::asio::socket_base::keep_alive(true), ec);
 #if defined(TCP_KEEPIDLE) && defined(TCP_KEEPINTVL) && defined(TCP_KEEPCNT)
         const auto& o = server_->options;
-        const int fd = socket_.native_handle();
+        const int fd = socket().native_handle();
         const int idle = static_cast<int>(std::max<std::int64_t>(o.keepalive_idle.count(), 1));
         const int interval = static_cast<int>(std::max<std::int64_t>(o.keepalive_interval.count(), 1));
         const int count = std::max(o.keepalive_count, 1);
@@ -348,9 +383,47 @@ private:
 #endif
     }
 
+    ::asio::ip::tcp::socket& socket() noexcept { return Stream::lowest(stream_); }
+
+    // Reads on: readiness-based for plain TCP, an asynchronous read for TLS (whose records must
+    // go through the TLS engine, and whose state cannot be shared with a synchronous read).
+    void continue_reading() {
+        if constexpr (Stream::is_tls) read_async();
+        else on_readable({});
+    }
+
+    void read_async() {
+        if (!tls_buffer_) tls_buffer_.reset(new char[tls_read_bytes]);
+        stream_.async_read_some(::asio::buffer(tls_buffer_.get(), tls_read_bytes),
+                                [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
+                                    self->on_read(ec, n);
+                                });
+    }
+
+    void on_read(const std::error_code& ec, std::size_t n) {
+        if (input_over_) return;
+        if (stopping_input()) return end_input(disconnect_reason::server_stop, {});
+        if (ec == ::asio::error::eof || is_truncation(ec)) return end_input(disconnect_reason::peer_closed, {});
+        if (ec) return end_input(disconnect_reason::error, ec);
+        const protocol::input_result r = apply_input(std::string_view(tls_buffer_.get(), n), false);
+        if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
+        if (r == protocol::input_result::paused || output_backed_up()) {
+            input_paused_ = true; // resume_input() once the replies drained (on_written)
+            return;
+        }
+        read_async();
+    }
+
+    // A TLS peer that closed TCP without close_notify: treated as a normal close (the line
+    // protocol has its own end, /quit, and a cut line is processed as at any EOF).
+    static bool is_truncation(const std::error_code& ec) noexcept {
+        if constexpr (Stream::is_tls) return Stream::is_truncation(ec);
+        else return false;
+    }
+
     void wait_readable() {
-        socket_.async_wait(::asio::ip::tcp::socket::wait_read,
-                           [self = shared_from_this()](const std::error_code& ec) { self->on_readable(ec); });
+        socket().async_wait(::asio::ip::tcp::socket::wait_read,
+                           [self = this->shared_from_this()](const std::error_code& ec) { self->on_readable(ec); });
     }
 
     static char* read_buffer(std::size_t size) {
@@ -373,7 +446,7 @@ private:
         for (unsigned i = 0; i < std::max(1u, server_->options.reads_per_wakeup); ++i) {
             if (stopping_input()) return end_input(disconnect_reason::server_stop, {});
             std::error_code ec;
-            const std::size_t n = socket_.read_some(::asio::buffer(buffer, chunk), ec);
+            const std::size_t n = socket().read_some(::asio::buffer(buffer, chunk), ec);
             if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) return wait_readable();
             if (ec == ::asio::error::eof) return end_input(disconnect_reason::peer_closed, {});
             if (ec) return end_input(disconnect_reason::error, ec);
@@ -384,7 +457,7 @@ private:
                 return;
             }
         }
-        ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
+        ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->on_readable({}); });
     }
 
     // Hands input to the protocol under the router mutex: `bytes` just read, or (resume) what the
@@ -419,7 +492,7 @@ private:
             input_paused_ = true;
             return;
         }
-        on_readable({});
+        continue_reading();
     }
 
     // Backpressure on a client's own input: while more than half the output bound waits for this
@@ -475,6 +548,7 @@ private:
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             if (released_) return;
             released_ = true;
+            if (!session_open_) return; // the TLS handshake never completed
             user = std::string(server_->routes.name_of(id_));
             (void)server_->routes.close_session(id_);
         }
@@ -518,15 +592,28 @@ private:
                 return;
             }
         }
-        buffers_.clear();
-        const std::size_t last = std::min(writing_.size(), head_ + max_write_buffers);
-        for (std::size_t i = head_; i < last; ++i) {
-            const std::size_t skip = i == head_ ? offset_ : 0;
-            buffers_.emplace_back(writing_[i].data() + skip, writing_[i].size() - skip);
-        }
-        socket_.async_write_some(buffers_, [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+        auto done = [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
             self->on_written(ec, n);
-        });
+        };
+        if constexpr (Stream::is_tls) {
+            // The TLS engine encrypts one buffer per write: copy the queued bytes into one
+            // (encryption copies them anyway), up to a few records' worth.
+            staging_.clear();
+            for (std::size_t i = head_; i < writing_.size() && staging_.size() < tls_write_bytes; ++i) {
+                const std::size_t skip = i == head_ ? offset_ : 0;
+                const std::size_t take = std::min(writing_[i].size() - skip, tls_write_bytes - staging_.size());
+                staging_.insert(staging_.end(), writing_[i].data() + skip, writing_[i].data() + skip + take);
+            }
+            stream_.async_write_some(::asio::buffer(staging_), std::move(done));
+        } else {
+            buffers_.clear();
+            const std::size_t last = std::min(writing_.size(), head_ + max_write_buffers);
+            for (std::size_t i = head_; i < last; ++i) {
+                const std::size_t skip = i == head_ ? offset_ : 0;
+                buffers_.emplace_back(writing_[i].data() + skip, writing_[i].size() - skip);
+            }
+            stream_.async_write_some(buffers_, std::move(done));
+        }
     }
 
     // Releases the payloads written completely and lowers the queued count by what the kernel
@@ -560,7 +647,7 @@ private:
         }
         if (resume && !input_over_) {
             input_paused_ = false;
-            ::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->resume_input(); });
+            ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->resume_input(); });
         }
         start_write();
     }
@@ -568,10 +655,10 @@ private:
     // Runs on the strand: closes the socket (pending waits complete with operation_aborted, which
     // ends input and releases the session) and forgets the connection.
     void shut_socket() {
-        if (socket_.is_open()) {
+        if (socket().is_open()) {
             std::error_code ignored;
-            socket_.shutdown(::asio::ip::tcp::socket::shutdown_both, ignored);
-            socket_.close(ignored);
+            socket().shutdown(::asio::ip::tcp::socket::shutdown_both, ignored);
+            socket().close(ignored);
         }
         if (!input_over_) {
             input_over_ = true;
@@ -591,8 +678,12 @@ private:
             ::asio::post(server_->acceptor.get_executor(), [s = server_] { s->stop_timer.cancel(); });
     }
 
-    std::shared_ptr<tcp_server_state> server_;
-    ::asio::ip::tcp::socket socket_;
+    // TLS: bytes read per read (one TLS record holds at most 16 KiB) and copied per write.
+    static constexpr std::size_t tls_read_bytes = 16 * 1024;
+    static constexpr std::size_t tls_write_bytes = 64 * 1024;
+
+    std::shared_ptr<tcp_server_state<Stream>> server_;
+    typename Stream::socket_type stream_;
     ::asio::ip::tcp::endpoint peer_;
     const ::asio::ip::address address_;
     const std::chrono::steady_clock::time_point connected_at_;
@@ -609,6 +700,9 @@ private:
     std::size_t head_ = 0;                          // strand only: first payload not fully written
     std::size_t offset_ = 0;                        // strand only: bytes of writing_[head_] written
     std::vector<::asio::const_buffer> buffers_;     // strand only
+    std::unique_ptr<char[]> tls_buffer_;            // strand only (TLS reads)
+    std::vector<char> staging_;                     // strand only (TLS writes)
+    bool session_open_ = false;                     // guarded by the router mutex
 
     std::mutex out_mutex_; // guards the members below
     std::vector<payload> pending_;
@@ -622,8 +716,11 @@ private:
 
 } // namespace detail
 
-/// @brief A plain-TCP server speaking the line protocol v1, plugging each connection into a
-/// router as a session.
+/// @brief A TCP server speaking the line protocol v1, plugging each connection into a router as a
+/// session. `Stream` is the connection's stream: `tcp_server` is the plain-TCP instance,
+/// `tls_server` (asio/tls_server.hpp) the TLS one; everything below holds for both, except that
+/// TLS reads into a 16 KiB per-connection buffer and copies queued output into one buffer per
+/// write (the TLS engine takes one buffer at a time).
 ///
 /// It runs entirely on the `asio::io_context` the application owns and starts no threads; run
 /// that io_context on one thread or on several. Each connection's socket work runs on its own
@@ -643,7 +740,8 @@ private:
 /// `connection_count()` may be called from any thread. The hooks are called on I/O threads, not
 /// under the router mutex, possibly concurrently for different connections when the io_context
 /// runs on several threads; set them before `listen()`.
-class tcp_server {
+template <class Stream>
+class basic_tcp_server {
 public:
     /// @brief A server for router `r` on `io`.
     /// @param io the application's io_context; must outlive the server's handlers.
@@ -651,15 +749,26 @@ public:
     /// @param options limits and greeting (see `tcp_server_options`).
     /// @param router_mutex the mutex that serialises calls on `r`, when the application shares
     ///        `r` with other code; null for a mutex of the server's own.
-    tcp_server(::asio::io_context& io, router& r, tcp_server_options options = {},
-               std::mutex* router_mutex = nullptr)
-        : state_(std::make_shared<detail::tcp_server_state>(io, r, router_mutex, std::move(options))) {}
+    template <class S = Stream, std::enable_if_t<std::is_void_v<typename S::context_type>, int> = 0>
+    basic_tcp_server(::asio::io_context& io, router& r, tcp_server_options options = {},
+                     std::mutex* router_mutex = nullptr)
+        : state_(std::make_shared<detail::tcp_server_state<Stream>>(io, r, router_mutex, std::move(options),
+                                                                    nullptr)) {}
 
-    tcp_server(const tcp_server&) = delete;
-    tcp_server& operator=(const tcp_server&) = delete;
+    /// @brief A server whose connections use `context` (TLS: certificate, key, protocol versions;
+    /// see `make_tls_context()` in tls_server.hpp); otherwise as above.
+    /// @param context must outlive the server's handlers; shared by all its connections.
+    template <class S = Stream, std::enable_if_t<!std::is_void_v<typename S::context_type>, int> = 0>
+    basic_tcp_server(::asio::io_context& io, typename S::context_type& context, router& r,
+                     tcp_server_options options = {}, std::mutex* router_mutex = nullptr)
+        : state_(std::make_shared<detail::tcp_server_state<Stream>>(io, r, router_mutex, std::move(options),
+                                                                    &context)) {}
+
+    basic_tcp_server(const basic_tcp_server&) = delete;
+    basic_tcp_server& operator=(const basic_tcp_server&) = delete;
 
     /// @brief Stops the server if it is still running (see `stop()`).
-    ~tcp_server() { stop(); }
+    ~basic_tcp_server() { stop(); }
 
     /// @brief Binds to `endpoint` and starts accepting.
     /// @param endpoint address and port; port 0 picks a free ephemeral port (see
@@ -732,7 +841,7 @@ public:
 
     /// @brief A snapshot of the server's running totals (takes the router mutex briefly).
     [[nodiscard]] tcp_server_counters counters() const {
-        const detail::tcp_server_state& s = *state_;
+        const detail::tcp_server_state<Stream>& s = *state_;
         tcp_server_counters c;
         c.accepted = s.accepted.load(std::memory_order_relaxed);
         c.refused_full = s.refused_full.load(std::memory_order_relaxed);
@@ -759,16 +868,16 @@ public:
     }
 
 private:
-    using state_ptr = std::shared_ptr<detail::tcp_server_state>;
+    using state_ptr = std::shared_ptr<detail::tcp_server_state<Stream>>;
 
-    static std::size_t connection_count_of(detail::tcp_server_state& s) {
+    static std::size_t connection_count_of(detail::tcp_server_state<Stream>& s) {
         std::lock_guard<std::mutex> lock(s.connections_mutex);
         return s.connections.size();
     }
 
-    static std::vector<std::shared_ptr<detail::tcp_connection>> snapshot(detail::tcp_server_state& s) {
+    static std::vector<std::shared_ptr<detail::tcp_connection<Stream>>> snapshot(detail::tcp_server_state<Stream>& s) {
         std::lock_guard<std::mutex> lock(s.connections_mutex);
-        std::vector<std::shared_ptr<detail::tcp_connection>> out;
+        std::vector<std::shared_ptr<detail::tcp_connection<Stream>>> out;
         out.reserve(s.connections.size());
         for (const auto& entry : s.connections) out.push_back(entry.second);
         return out;
@@ -785,7 +894,7 @@ private:
             std::error_code peer_error;
             const auto address = socket.remote_endpoint(peer_error).address();
             if (peer_error) return accept_next(s); // gone already: the socket closes here
-            std::shared_ptr<detail::tcp_connection> c;
+            std::shared_ptr<detail::tcp_connection<Stream>> c;
             {
                 std::lock_guard<std::mutex> lock(s->connections_mutex);
                 const auto& o = s->options;
@@ -797,7 +906,7 @@ private:
                     refuse(socket);
                     return accept_next(s);
                 }
-                c = std::make_shared<detail::tcp_connection>(s, std::move(socket), address);
+                c = std::make_shared<detail::tcp_connection<Stream>>(s, std::move(socket), address);
                 s->connections.emplace(c.get(), c);
                 ++from_address;
             }
@@ -811,11 +920,12 @@ private:
 
     // Over a connection limit: tells the client why, without waiting (the socket is new, so its
     // send buffer is empty and the line fits), then closes. Best effort: errors are ignored.
+    // A TLS client expects a handshake, not a line: it is just closed.
     static void refuse(::asio::ip::tcp::socket& socket) noexcept {
         static constexpr char line[] = "* server full\n";
         std::error_code ignored;
         socket.non_blocking(true, ignored);
-        (void)socket.write_some(::asio::buffer(line, sizeof line - 1), ignored);
+        if (!Stream::is_tls) (void)socket.write_some(::asio::buffer(line, sizeof line - 1), ignored);
         socket.shutdown(::asio::ip::tcp::socket::shutdown_send, ignored);
         socket.close(ignored);
     }
@@ -852,5 +962,8 @@ private:
 
     state_ptr state_;
 };
+
+/// @brief The plain-TCP server (see `basic_tcp_server`): no setup, the zero-configuration default.
+using tcp_server = basic_tcp_server<detail::plain_stream>;
 
 } // namespace switchboard

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Writes the hand-written seed inputs of the fuzz targets into tests/fuzz/corpus/<target>/.
+
+The inputs are binary (a header, or opcodes); this script is their readable source. It only
+(re)writes the files named here (prefix "seed-"): crash inputs added to the corpus as regression
+tests are left alone. Usage: python3 tests/fuzz/make_seeds.py
+Formats: the header comments of line_codec_fuzz.cpp and router_fuzz.cpp.
+"""
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+# ---- line_codec_fuzz: [max_line][n][plan x n][stop mask][data] --------------------------------
+def line_seed(max_line, chunks, stop=0):
+    """chunks: (session, bytes) or (session, bytes, 'eof'); at most 15, each at most 63 bytes.
+    An 'eof' chunk at index k must be for session k % 3 (plan value 3 means exactly that)."""
+    assert len(chunks) <= 15
+    plan, data = [], b""
+    for k, c in enumerate(chunks):
+        session, body = c[0], c[1]
+        assert len(body) <= 63, body
+        if len(c) > 2:
+            assert session == k % 3, (k, session)
+            session = 3
+        plan.append(len(body) | (session << 6))
+        data += body
+    return bytes([max_line, len(plan)] + plan + [stop]) + data
+
+
+def line_seed_uniform(max_line, size, data, session=0, stop=0):
+    """One plan entry: every chunk `size` bytes, all to one session."""
+    return bytes([max_line, 1, size | (session << 6), stop]) + data
+
+
+LINE_SEEDS = {
+    "seed-rooms-transcript": line_seed(64, [
+        (0, b"/register alice\n"), (1, b"/register Bob\n"), (2, b"/register carol\n"),
+        (0, b"/join lobby\n"), (1, b"/join LOBBY\n"), (2, b"/JOIN lobby\n"),
+        (0, b"#lobby hello room\n"), (1, b"/say lobby hi all\n"), (2, b"/leave lobby\n"),
+        (0, b"/who\n"), (1, b"@alice hi\n"), (2, b"/msg nobody hi\n"),
+        (0, b"/quit\n"), (1, b"/who\n"), (2, b"/msg alice gone?\n"),
+    ]),
+    "seed-crlf-bytewise": line_seed_uniform(
+        16, 1, b"/register a\r\n/who\r\n\r\n\n\r\r\n@a hi\r\n/msg a x\r\r\n/who\r"),
+    "seed-overlong-lines": line_seed_uniform(
+        8, 3, b"12345678\n123456789\n1234567\r\r\n12345678\r\n" + b"x" * 40 + b"\nok\n/who"),
+    "seed-overlong-cr-at-the-limit": line_seed(4, [
+        (0, b"abcd\r"), (0, b"\n"), (0, b"abcd\r"), (0, b"\r\n"), (0, b"abcde"), (0, b"\n\r\n"),
+        (0, b"abc\r"), (0, b"x\n"),
+    ]),
+    "seed-shorthands": line_seed(64, [
+        (0, b"/register eve\n"), (0, b"@eve hi\n#lobby hello\n"),
+        (0, b"@\n#\n@ x\n# x\n#lobby \n@eve  two spaces\n"),
+        (0, b"/join lobby\n#lobby x\n/msg eve\n/say\n/msg  eve hi\n"),
+        (1, b"/register bob\n/join lobby\n"), (0, b"#LOBBY to bob\n@BOB direct\n"),
+    ]),
+    "seed-half-close": line_seed(64, [
+        (0, b"/register dave\n/join r\n/who", "eof"), (1, b"/register dave\n/join r\n"),
+        (2, b"/register x\n/who\n/quit\n/who\n"), (0, b"/register dave\n", "eof"),
+        (1, b"@dave still there?\n#r anyone", "eof"),
+    ]),
+    "seed-utf8-texts": line_seed(64, [
+        (0, b"/register u\n"), (0, "/msg u café € 5\n".encode()), (0, b"/msg u \xc0\xaf\n"),
+        (0, b"/msg u \xed\xa0\x80\n"), (0, b"/msg u \xf4\x90\x80\x80\n"),
+        (0, b"/msg u \xf0\x9f\x98\x80 ok\n"), (0, b"/msg u tab\there\x7f\n"),
+        (0, b"/msg u 12345678\x1b[31mred\n"), (0, b"/msg u abcdefg\xe2\x82\n"),
+        (0, b"/msg u bare\rCR\n"), (0, b"/msg u 1234567\t12345678\n"),
+    ]),
+    "seed-stop-mask": line_seed_uniform(
+        64, 63, b"/who\n\n/who\r\n/x\n/\nhello?\n/NICK eve\n/QUIT now\n/who\n", stop=0xAA),
+    "seed-max-line-zero": line_seed_uniform(0, 2, b"a\nab\n\r\n\n a\r\nb\r"),
+    "seed-errors": line_seed(64, [
+        (0, b"/register al ice\n"), (0, b"/register  eve\n"), (0, b"/register\n"),
+        (0, b"/register Eve secret\n"), (0, b"/register eve2\n"), (0, b"/join a b\n"),
+        (0, b"/join lobby \n"), (0, b"/leave lobby\n"), (0, b"/say lobby hi\n"),
+        (0, b"/msg bad!name hi\n"), (0, b"/msg nobody \x1b[31mred\n"), (1, b"/who extra\n"),
+        (1, b"/msg eve hi\n"), (1, b"/register EVE\n"),
+    ]),
+    "seed-lines-split-across-sessions": line_seed(64, [
+        (0, b"/regis"), (1, b"ter bob\n/jo"), (2, b"in x\n"), (0, b"ter ann\n"), (1, b"/join x\n"),
+        (2, b"/register cy\n/join x\n#x hi\n"),
+    ]),
+}
+
+
+# ---- router_fuzz: opcodes -------------------------------------------------------------------------
+USERS = ["alice", "Alice", "ALICE", "bob", "Bob", "carol", "dave", "eve", "x", "a.b-c_d",
+         "Q2345678901234567890123456789012", "q2345678901234567890123456789012x", "", "bad name",
+         "bad!", "café", "alice "]
+ROOMS = ["lobby", "LOBBY", "Lobby", "dev", "DEV", "alice", "r1", "r2", "r3", "r4", "x", "",
+         "no space", "#lobby", "r23456789012345678901234567890123"]
+
+
+def u(n):
+    return USERS.index(n)
+
+
+def rm(n):
+    return ROOMS.index(n)
+
+
+def a(op, slot=0, flag=False):
+    return bytes([op | (slot << 4) | (0x80 if flag else 0)])
+
+
+def open_(s, bound=None):  # bound: None = unbounded, else 16 + k (k < 48)
+    return a(0, s) + bytes([1 if bound is None else ((bound - 16) << 2)])
+
+
+def close(s, twice=False):
+    return a(1, s, twice)
+
+
+def register(s, n, by_name=False, credential=False):
+    return a(2, s, by_name) + bytes([u(n) | (0x80 if credential else 0)])
+
+
+def join(s, r, by_name=False):
+    return a(3, s, by_name) + bytes([rm(r)])
+
+
+def leave(s, r, by_name=False):
+    return a(4, s, by_name) + bytes([rm(r)])
+
+
+def route(s, n, text=b"", by_name=False):
+    assert len(text) < 8, text  # the length byte is taken % 8
+    return a(5, s, by_name) + bytes([u(n), len(text)]) + text
+
+
+def publish(s, r, text=b"", all_members=False, by_name=False):
+    assert len(text) < 8, text
+    return a(6, s, all_members) + bytes([rm(r) | (0x80 if by_name else 0), len(text)]) + text
+
+
+def send(s, data):
+    assert 1 <= len(data) <= 15, data
+    return a(7, s) + bytes([len(data) - 1]) + data
+
+
+def disconnect(s, abort=False):
+    return a(8, s, abort)
+
+
+def reopen(s, bound=None):
+    return a(9, s) + bytes([1 if bound is None else ((bound - 16) << 2)])
+
+
+def stale(which, what, user="alice", room="lobby"):
+    return a(10) + bytes([which, what, u(user), rm(room)])
+
+
+def handler(how):  # 0 record, 1 bounce, 2 none
+    return a(11) + bytes([how])
+
+
+def prog(*ops, population=(0, 0, 0), max_rooms=None, max_members=None, authorizer=False):
+    """population: sessions opened, registered mask, in-lobby mask; then the router's limits."""
+    p3 = 0 if max_rooms is None else 0x80 | (max_rooms - 1)
+    p4 = (0 if max_members is None else 0x80 | (max_members - 1)) | (0x40 if authorizer else 0)
+    return bytes(population) + bytes([p3, p4]) + b"".join(ops)
+
+
+ROUTER_SEEDS = {
+    "seed-basics": prog(
+        open_(0), open_(1), open_(2), register(0, "alice"), register(1, "Bob"), register(2, "carol"),
+        join(0, "lobby"), join(1, "LOBBY"), join(2, "Lobby", True), publish(0, "lobby", b"hi"),
+        publish(1, "lobby", b"yo", all_members=True), route(0, "Bob", b"hey"), route(1, "dave", b"?"),
+        route(2, "carol", b"self", by_name=True), leave(2, "lobby"), close(1), publish(0, "lobby", b"x")),
+    "seed-name-collisions": prog(
+        open_(0), open_(1), open_(2), register(0, "Alice"), register(1, "ALICE"), register(0, "bob"),
+        register(1, "bad name"), register(1, "q2345678901234567890123456789012x"), register(1, ""),
+        register(1, "café"), register(1, "alice "), register(1, "Q2345678901234567890123456789012"),
+        close(0), register(2, "alice", True), route(1, "ALICE", b"found")),
+    "seed-stale-ids": prog(
+        open_(0), register(0, "alice"), join(0, "lobby"), open_(1), register(1, "bob"), join(1, "lobby"),
+        close(0), open_(0), register(0, "alice"), join(0, "lobby"),
+        *[stale(0, what) for what in range(9)], stale(7, 0), stale(15, 4), stale(23, 6),
+        close(0, True), reopen(1), stale(1, 7), stale(0, 1, "carol")),
+    "seed-disconnect-then-fanout": prog(
+        open_(0), open_(1), open_(2), register(0, "alice"), register(1, "bob"), register(2, "carol"),
+        join(0, "dev"), join(1, "DEV"), join(2, "dev"), disconnect(1), publish(0, "dev", b"hello"),
+        disconnect(2, abort=True), route(0, "bob", b"dropped"), join(0, "r1"), join(1, "r1"),
+        close(1), disconnect(1), close(2)),
+    "seed-slow-consumer": prog(
+        open_(0, bound=16), open_(1), register(0, "x"), register(1, "bob"), join(0, "r2"),
+        join(1, "r2"), publish(1, "r2", b"1234567"), route(1, "x", b"abc"), route(1, "x", b"abcdefg"),
+        open_(2, bound=40), register(2, "eve"), join(2, "r2"), publish(1, "r2", b"z", all_members=True),
+        close(1)),
+    "seed-user-not-found-handler": prog(
+        open_(0), register(0, "alice"), route(0, "dave", b"hi"),
+        handler(1), route(0, "dave", b"bounce"), disconnect(0), route(0, "eve", b"closed"),
+        handler(2), route(0, "carol", b"nohandl"), handler(0), route(0, "x", b"record"),
+        route(0, "bad!", b"invalid")),
+    "seed-eight-sessions-eight-rooms": prog(
+        *[open_(s) for s in range(8)],
+        *[register(s, n) for s, n in enumerate(["alice", "bob", "carol", "dave", "eve", "x",
+                                                "a.b-c_d", "Q2345678901234567890123456789012"])],
+        *[join(s, r) for s in range(8) for r in ["lobby", "dev", "alice", "r1", "r2", "r3", "r4", "x"]],
+        join(0, "LOBBY"), publish(3, "x", b"to all"), leave(4, "r3"), reopen(5), close(6),
+        publish(7, "lobby", b"last", all_members=True)),
+    "seed-population-eight-in-lobby": prog(
+        publish(0, "lobby", b"hi all"), publish(7, "LOBBY", b"", all_members=True), leave(3, "lobby"),
+        close(4), reopen(5), register(5, "eve"), join(5, "lobby"), publish(5, "lobby", b"back"),
+        population=(8, 0xFF, 0xFF)),
+    "seed-population-mixed": prog(
+        route(1, "alice", b"hi"), join(2, "dev"), publish(0, "lobby", b"?"), register(3, "bob"),
+        register(3, "dave"), route(3, "carol", b"!"), population=(5, 0b10111, 0b00101)),
+    "seed-limits-and-authorizer": prog(
+        register(0, "ALICE"), register(0, "ALICE", credential=True), register(1, "eve", credential=True),
+        register(1, "bob"), register(2, "Bob"), register(2, "a.b-c_d", by_name=True, credential=True),
+        join(0, "lobby"), join(1, "lobby"), join(2, "lobby"), join(0, "dev"), join(0, "r1"),
+        leave(0, "dev"), join(0, "r1"), join(2, "dev"), join(1, "r2"), join(1, "r3"),
+        stale(0, 1), population=(3, 0, 0), max_rooms=2, max_members=2, authorizer=True),
+    "seed-send-bytes": prog(
+        open_(0), send(0, b"raw\x00bytes\n\r"), close(0), send(0, b"after close"), open_(0),
+        send(0, b"x"), disconnect(0, abort=True), send(0, b"to closed")),
+}
+
+
+def main():
+    for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS)):
+        out = HERE / "corpus" / target
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in seeds.items():
+            (out / name).write_bytes(data)
+        print(f"{out}: {len(seeds)} seed(s)")
+
+
+if __name__ == "__main__":
+    main()
