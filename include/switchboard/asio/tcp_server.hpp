@@ -13,6 +13,7 @@
 #endif
 #include <asio.hpp>
 
+#include "../detail/output_queue.hpp"
 #include "../payload.hpp"
 #include "../protocol/line.hpp"
 #include "../protocol/line_session.hpp"
@@ -22,6 +23,7 @@
 #include "../transport.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -75,8 +77,8 @@ struct tcp_server_options {
     /// `err line-too-long`; at most this many bytes (+1) are buffered per connection.
     std::size_t max_line = protocol::default_max_line;
     /// @brief Output bound per connection, in bytes accepted for it and not yet taken by the
-    /// kernel, each queued message counting 64 bytes more for its bookkeeping (so that tiny
-    /// messages cannot pin several times the bound). 1 or more. While more than half of it waits, the server stops reading that
+    /// kernel, each payload queued by reference (longer than `copy_max_bytes`) counting 64 bytes
+    /// more for its bookkeeping. 1 or more. While more than half of it waits, the server stops reading that
     /// client's input (its own replies throttle it through TCP); keep it well above
     /// `read_chunk_bytes` so one chunk of commands cannot overshoot it with replies.
     /// A client that stops reading is disconnected (`slow_consumer`) when a delivery would
@@ -98,6 +100,12 @@ struct tcp_server_options {
     std::chrono::milliseconds stop_timeout{1000};
     /// @brief Set `TCP_NODELAY` on accepted sockets (default on: chat lines are latency-bound).
     bool no_delay = true;
+    /// @brief Payloads of at most this many bytes are copied into the connection's write buffer
+    /// (so that a burst of small messages leaves in one write); longer ones are queued by
+    /// reference, shared with every other recipient (zero-copy fan-out). 0 references every
+    /// payload; at most 64 KiB is used. Default 1 KiB. Memory per connection stays within
+    /// `max_output_bytes` plus two write chunks (at most 64 KiB each).
+    std::size_t copy_max_bytes = 1024;
 
     // ---- limits (docs/security.md) -------------------------------------------------------------
 
@@ -158,7 +166,7 @@ namespace detail {
 
 // The stream of a plain-TCP connection (the policy `basic_tcp_server` is instantiated with; the
 // TLS one is in tls_server.hpp). Reads are readiness-based into a per-thread buffer; writes are
-// gathered, several payloads per system call, with no copy.
+// gathered from the output queue (chunks of copied small payloads and referenced large ones).
 struct plain_stream {
     using socket_type = ::asio::ip::tcp::socket;
     using context_type = void; // no per-server context
@@ -220,11 +228,12 @@ struct tcp_server_state {
 template <class Stream>
 class tcp_connection final : public transport, public std::enable_shared_from_this<tcp_connection<Stream>> {
 public:
-    // Payloads gathered into one write system call (Asio passes at most 64 to sendmsg).
+    // Buffers gathered into one write system call (Asio passes at most 64 to sendmsg).
     static constexpr std::size_t max_write_buffers = 64;
-    // What a queued message costs beyond its bytes, charged against max_output_bytes: the
-    // payload's allocation header and malloc rounding, and its handle in the queues (measured:
-    // without it, 1-byte messages pinned about 3 times the bound).
+    // What a payload queued by reference costs beyond its bytes, charged against
+    // max_output_bytes: its allocation header and malloc rounding, and its block in the queue
+    // (measured before small payloads were copied: without it, 1-byte messages pinned about 3
+    // times the bound). Copied payloads cost their bytes only.
     static constexpr std::size_t message_overhead = 64;
 
     // `address` is the peer's IP address, counted in server->per_address by the acceptor.
@@ -233,7 +242,7 @@ public:
         : server_(std::move(server)), stream_(Stream::make(std::move(socket), server_->context)),
           address_(std::move(address)),
           connected_at_(std::chrono::steady_clock::now()),
-          last_input_(connected_at_.time_since_epoch().count()) {}
+          last_input_(connected_at_.time_since_epoch().count()), out_(server_->options.copy_max_bytes) {}
 
     // The connection's strand.
     ::asio::any_io_executor executor() { return socket().get_executor(); }
@@ -252,12 +261,12 @@ public:
     delivery deliver(const payload& bytes) noexcept override {
         std::lock_guard<std::mutex> lock(out_mutex_);
         if (out_closed_) return delivery::closed;
-        const std::size_t cost = bytes.size() + message_overhead;
-        bool fits = queued_bytes_ <= server_->options.max_output_bytes &&
-                    cost <= server_->options.max_output_bytes - queued_bytes_;
+        const std::size_t cost = bytes.size() + (out_.references(bytes.size()) ? message_overhead : 0);
+        const std::size_t queued = queued_bytes_.load(std::memory_order_relaxed);
+        bool fits = queued <= server_->options.max_output_bytes && cost <= server_->options.max_output_bytes - queued;
         if (fits) {
             try {
-                pending_.push_back(bytes);
+                out_.push(bytes);
             } catch (...) {
                 fits = false;
             }
@@ -268,7 +277,7 @@ public:
             cut_locked(disconnect_reason::slow_consumer);
             return delivery::slow_consumer;
         }
-        queued_bytes_ += cost;
+        queued_bytes_.store(queued + cost, std::memory_order_relaxed);
         if (!write_in_flight_) {
             write_in_flight_ = true;
             ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->start_write(); });
@@ -436,8 +445,11 @@ private:
         return buffer.get();
     }
 
-    // Drains the socket (edge-triggered readiness needs a read that would block before the next
-    // wait), at most reads_per_wakeup times, then yields to other connections.
+    // Reads at most reads_per_wakeup chunks, then yields to other connections. A short read
+    // means the socket is drained: on Linux it waits at once, without the read that would fail
+    // with EAGAIN, because Asio's wait re-arms the descriptor with EPOLL_CTL_MOD, which reports
+    // data that arrived in between (epoll(7); ep_modify). Elsewhere it reads until EAGAIN, as
+    // edge-triggered readiness needs.
     void on_readable(const std::error_code& wait_error) {
         if (input_over_) return;
         if (wait_error) return end_input(disconnect_reason::error, wait_error);
@@ -456,6 +468,9 @@ private:
                 input_paused_ = true; // resume_input() once the replies drained (on_written)
                 return;
             }
+#if defined(ASIO_HAS_EPOLL)
+            if (n < chunk) return wait_readable();
+#endif
         }
         ::asio::post(socket().get_executor(), [self = this->shared_from_this()] { self->on_readable({}); });
     }
@@ -469,10 +484,7 @@ private:
         protocol::input_result r = protocol::input_result::keep_reading;
         std::lock_guard<std::mutex> lock(*server_->router_mutex);
         if (released_) return r;
-        const auto backed_up = [this] {
-            std::lock_guard<std::mutex> out_lock(out_mutex_); // order: router -> output
-            return out_closed_ || queued_bytes_ > server_->options.max_output_bytes / 2;
-        };
+        const auto backed_up = [this] { return output_closed_or_backed_up(); };
         try {
             r = resume ? session_->resume(now, backed_up) : session_->on_input(bytes, now, backed_up);
         } catch (const std::bad_alloc&) {
@@ -498,9 +510,13 @@ private:
     // Backpressure on a client's own input: while more than half the output bound waits for this
     // client, stop reading from it, so a client that pipelines commands faster than it reads the
     // replies is slowed down by TCP instead of being cut as a slow consumer.
-    bool output_backed_up() {
-        std::lock_guard<std::mutex> lock(out_mutex_);
-        return queued_bytes_ > server_->options.max_output_bytes / 2;
+    // Read without the output mutex (once per command): a delivery racing with it from another
+    // thread is seen at the next command at the latest.
+    bool output_backed_up() const noexcept {
+        return queued_bytes_.load(std::memory_order_relaxed) > server_->options.max_output_bytes / 2;
+    }
+    bool output_closed_or_backed_up() const noexcept {
+        return out_closed_.load(std::memory_order_relaxed) || output_backed_up();
     }
 
     bool stopping_input() {
@@ -533,11 +549,12 @@ private:
         cut_locked(reason);
     }
 
-    // Drops queued output and closes the socket on the strand. out_mutex_ held.
+    // Stops output and closes the socket on the strand. out_mutex_ held. The queue is freed on
+    // the strand (start_write, on_written), where no write can still be reading it.
     void cut_locked(disconnect_reason reason) noexcept {
         if (!reason_) reason_ = reason;
         out_closed_ = true;
-        pending_.clear();
+        if (!write_in_flight_) out_.clear();
         post_abort();
     }
 
@@ -561,31 +578,20 @@ private:
             server_->on_disconnect(tcp_connection_info{id_, peer_, user, why, error_});
     }
 
-    // Runs on the strand. Moves what deliver() queued behind what is still unwritten and sends as
-    // much as one system call takes (up to max_write_buffers payloads, gathered).
+    // Runs on the strand. Sends the head of the output queue in one system call (up to
+    // max_write_buffers runs, gathered). The runs stay valid while deliver() appends behind them,
+    // and only on_written() (on this strand) releases them, so the write runs unlocked.
     void start_write() {
+        std::array<detail::output_queue::buffer, max_write_buffers> runs;
+        std::size_t count = 0;
         {
             std::lock_guard<std::mutex> lock(out_mutex_);
-            if (out_closed_) {
+            if (!out_closed_) count = out_.gather(runs.data(), runs.size());
+            if (count == 0) {
                 write_in_flight_ = false;
-                return;
-            }
-            if (head_ == writing_.size()) {
-                writing_.clear();
-                head_ = 0;
-                writing_.swap(pending_);
-            } else if (!pending_.empty()) {
-                // Drop the written handles first, so a queue that never fully drains does not keep
-                // one (empty) handle per message ever sent.
-                writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(head_));
-                head_ = 0;
-                writing_.insert(writing_.end(), std::make_move_iterator(pending_.begin()),
-                                std::make_move_iterator(pending_.end()));
-                pending_.clear();
-            }
-            if (writing_.empty()) {
-                write_in_flight_ = false;
-                if (flush_then_close_) {
+                if (out_closed_) {
+                    out_.clear(); // no write is in flight: nothing reads the queue any more
+                } else if (flush_then_close_) {
                     out_closed_ = true;
                     post_abort();
                 }
@@ -596,54 +602,37 @@ private:
             self->on_written(ec, n);
         };
         if constexpr (Stream::is_tls) {
-            // The TLS engine encrypts one buffer per write: copy the queued bytes into one
+            // The TLS engine encrypts one buffer per write: copy the queued runs into one
             // (encryption copies them anyway), up to a few records' worth.
             staging_.clear();
-            for (std::size_t i = head_; i < writing_.size() && staging_.size() < tls_write_bytes; ++i) {
-                const std::size_t skip = i == head_ ? offset_ : 0;
-                const std::size_t take = std::min(writing_[i].size() - skip, tls_write_bytes - staging_.size());
-                staging_.insert(staging_.end(), writing_[i].data() + skip, writing_[i].data() + skip + take);
+            for (std::size_t i = 0; i < count && staging_.size() < tls_write_bytes; ++i) {
+                const std::size_t take = std::min(runs[i].size, tls_write_bytes - staging_.size());
+                staging_.insert(staging_.end(), runs[i].data, runs[i].data + take);
             }
             stream_.async_write_some(::asio::buffer(staging_), std::move(done));
         } else {
             buffers_.clear();
-            const std::size_t last = std::min(writing_.size(), head_ + max_write_buffers);
-            for (std::size_t i = head_; i < last; ++i) {
-                const std::size_t skip = i == head_ ? offset_ : 0;
-                buffers_.emplace_back(writing_[i].data() + skip, writing_[i].size() - skip);
-            }
+            for (std::size_t i = 0; i < count; ++i) buffers_.emplace_back(runs[i].data, runs[i].size);
             stream_.async_write_some(buffers_, std::move(done));
         }
     }
 
-    // Releases the payloads written completely and lowers the queued count by what the kernel
-    // took, so a client that reads is measured by what is really still waiting for it.
+    // Releases what the kernel took and lowers the queued count by it, so a client that reads is
+    // measured by what is really still waiting for it.
     void on_written(const std::error_code& ec, std::size_t written) {
-        if (ec) {
-            writing_.clear();
-            head_ = offset_ = 0;
-            error_ = ec;
-            abort_output(disconnect_reason::error);
-            return;
-        }
-        std::size_t left = written, released = written;
-        while (left > 0 && head_ < writing_.size()) {
-            const std::size_t rest = writing_[head_].size() - offset_;
-            if (left < rest) {
-                offset_ += left;
-                break;
-            }
-            left -= rest;
-            writing_[head_] = payload{};
-            ++head_;
-            offset_ = 0;
-            released += message_overhead;
-        }
         bool resume = false;
         {
             std::lock_guard<std::mutex> lock(out_mutex_);
-            queued_bytes_ -= std::min(released, queued_bytes_);
-            resume = input_paused_ && queued_bytes_ <= server_->options.max_output_bytes / 4;
+            if (ec) {
+                out_.clear();
+                error_ = ec;
+                write_in_flight_ = false;
+                cut_locked(disconnect_reason::error);
+                return;
+            }
+            out_.consume(written);
+            queued_bytes_.store(out_.size() + out_.referenced() * message_overhead, std::memory_order_relaxed);
+            resume = input_paused_ && queued_bytes_.load(std::memory_order_relaxed) <= server_->options.max_output_bytes / 4;
         }
         if (resume && !input_over_) {
             input_paused_ = false;
@@ -696,21 +685,19 @@ private:
     bool input_over_ = false;                       // strand only
     bool input_paused_ = false;                     // strand only: reading waits for output
     std::error_code error_;                         // strand only
-    std::vector<payload> writing_;                  // strand only: unwritten payloads from head_
-    std::size_t head_ = 0;                          // strand only: first payload not fully written
-    std::size_t offset_ = 0;                        // strand only: bytes of writing_[head_] written
     std::vector<::asio::const_buffer> buffers_;     // strand only
     std::unique_ptr<char[]> tls_buffer_;            // strand only (TLS reads)
     std::vector<char> staging_;                     // strand only (TLS writes)
     bool session_open_ = false;                     // guarded by the router mutex
 
-    std::mutex out_mutex_; // guards the members below
-    std::vector<payload> pending_;
-    std::size_t queued_bytes_ = 0; // pending + in flight
+    std::mutex out_mutex_; // guards the members below (the atomics are written under it, and read
+                           // without it where a stale value only delays a pause by one line)
+    detail::output_queue out_;
+    std::atomic<std::size_t> queued_bytes_{0}; // charged for out_ (bytes + message_overhead per reference)
     bool write_in_flight_ = false;
     bool flush_then_close_ = false;
     bool stop_input_ = false;
-    bool out_closed_ = false;
+    std::atomic<bool> out_closed_{false};
     std::optional<disconnect_reason> reason_;
 };
 
