@@ -112,7 +112,11 @@ private:
     char* bytes() const noexcept { return reinterpret_cast<char*>(h_ + 1); }
 
     void release() noexcept {
-        if (h_ && h_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // A count of 1 is this handle's own: no other handle exists to change it, so the
+        // read-modify-write (a locked instruction) is skipped. The acquire pairs with the release
+        // of other handles' decrements, as the fetch_sub's would.
+        if (h_ && (h_->refs.load(std::memory_order_acquire) == 1 ||
+                   h_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
             h_->~header();
             ::operator delete(static_cast<void*>(h_));
         }

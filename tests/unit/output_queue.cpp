@@ -10,12 +10,13 @@
 #include <vector>
 
 using switchboard::payload;
+using switchboard::detail::chunk_pool;
 using switchboard::detail::output_queue;
 
 namespace {
 
 // Everything gather() returns, concatenated, and how many runs it took.
-std::string gathered(const output_queue& q, std::size_t* runs = nullptr) {
+std::string gathered(output_queue& q, std::size_t* runs = nullptr) {
     std::vector<output_queue::buffer> out(64);
     const std::size_t n = q.gather(out.data(), out.size());
     std::string s;
@@ -163,4 +164,58 @@ TEST_CASE("output_queue: random pushes and partial writes match a string model",
         CHECK(q.referenced() == 0);
         for (const payload& p : held) CHECK(p.use_count() == (p.empty() ? 0 : 1)); // the queue holds none
     }
+}
+
+TEST_CASE("chunk_pool: a released chunk is handed out again, up to max_bytes kept", "[output_queue]") {
+    chunk_pool pool(8 * 1024);
+    char* const a = pool.acquire(4096);
+    char* const b = pool.acquire(4096);
+    char* const c = pool.acquire(4096);
+    pool.release(a, 4096);
+    pool.release(b, 4096);
+    pool.release(c, 4096); // over max_bytes: freed, not kept
+    CHECK(pool.free_bytes() == 8192);
+    char* const again = pool.acquire(4096);
+    CHECK((again == a || again == b));
+    CHECK(pool.free_bytes() == 4096);
+    char* const big = pool.acquire(65536); // another size: a new chunk
+    CHECK(pool.free_bytes() == 4096);
+    pool.release(big, 65536); // 4 KiB + 64 KiB is over the bound: freed
+    CHECK(pool.free_bytes() == 4096);
+    pool.release(again, 4096);
+    CHECK(pool.free_bytes() == 8192);
+}
+
+TEST_CASE("chunk_pool: trim frees what stayed unused for a whole period", "[output_queue]") {
+    chunk_pool pool(1 << 20);
+    char* const a = pool.acquire(8192);
+    char* const b = pool.acquire(8192);
+    pool.release(a, 8192);
+    pool.release(b, 8192);
+    pool.trim(); // starts a period: nothing known to be unused yet
+    CHECK(pool.free_bytes() == 16384);
+    char* const taken = pool.acquire(8192); // one is used during the period
+    pool.release(taken, 8192);
+    pool.trim(); // the other stayed free throughout: freed
+    CHECK(pool.free_bytes() == 8192);
+    pool.trim(); // and now the last one too
+    CHECK(pool.free_bytes() == 0);
+}
+
+TEST_CASE("output_queue: written chunks go back to the pool and are reused", "[output_queue]") {
+    chunk_pool pool(1 << 20);
+    output_queue q(1024, &pool);
+    q.push(payload::copy_of("hello\n"));
+    output_queue::buffer first[1];
+    REQUIRE(q.gather(first, 1) == 1);
+    const char* const chunk = first[0].data;
+    q.consume(6);
+    CHECK(q.empty());
+    CHECK(pool.free_bytes() == output_queue::min_chunk);
+    q.push(payload::copy_of("again\n"));
+    CHECK(pool.free_bytes() == 0);
+    output_queue::buffer second[1];
+    REQUIRE(q.gather(second, 1) == 1);
+    CHECK(second[0].data == chunk);
+    CHECK(std::string(second[0].data, second[0].size) == "again\n");
 }

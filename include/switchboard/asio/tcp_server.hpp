@@ -106,6 +106,11 @@ struct tcp_server_options {
     /// payload; at most 64 KiB is used. Default 1 KiB. Memory per connection stays within
     /// `max_output_bytes` plus two write chunks (at most 64 KiB each).
     std::size_t copy_max_bytes = 1024;
+    /// @brief Written-out write chunks (4-64 KiB each) the server keeps for reuse, at most this
+    /// many bytes in all; chunks left unused for a second are freed. Fan-out queues megabytes per
+    /// read and frees them once written: reusing them avoids faulting the pages in again on
+    /// every burst. 0 frees every chunk at once. Default 32 MiB.
+    std::size_t write_pool_bytes = std::size_t{32} << 20;
 
     // ---- limits (docs/security.md) -------------------------------------------------------------
 
@@ -187,7 +192,8 @@ template <class Stream>
 struct tcp_server_state {
     tcp_server_state(::asio::io_context& io, router& r, std::mutex* m, tcp_server_options o,
                      typename Stream::context_type* c)
-        : io(io), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)), context(c),
+        : io(io), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)),
+          write_pool(options.write_pool_bytes), context(c),
           acceptor(::asio::make_strand(io)), retry_timer(acceptor.get_executor()),
           stop_timer(acceptor.get_executor()), sweep_timer(acceptor.get_executor()) {
         session_options.max_line = options.max_line;
@@ -200,12 +206,14 @@ struct tcp_server_state {
     std::mutex own_mutex;
     std::mutex* router_mutex;
     tcp_server_options options;
+    detail::chunk_pool write_pool;          // write chunks of every connection's output queue
     typename Stream::context_type* context; // TLS: the server's ssl::context
     protocol::line_session_options session_options;
     ::asio::ip::tcp::acceptor acceptor;
     ::asio::steady_timer retry_timer;
     ::asio::steady_timer stop_timer;
-    ::asio::steady_timer sweep_timer; // register and idle timeouts
+    ::asio::steady_timer sweep_timer; // register and idle timeouts, write pool trimming
+    std::chrono::steady_clock::time_point last_pool_trim{};
     std::chrono::milliseconds retry_delay{0};
     std::atomic<bool> stopped{false};
     std::function<void(const tcp_connection_info&)> on_connect;
@@ -239,10 +247,11 @@ public:
     // `address` is the peer's IP address, counted in server->per_address by the acceptor.
     tcp_connection(std::shared_ptr<tcp_server_state<Stream>> server, ::asio::ip::tcp::socket socket,
                    ::asio::ip::address address)
-        : server_(std::move(server)), stream_(Stream::make(std::move(socket), server_->context)),
+        : out_(server->options.copy_max_bytes, &server->write_pool), server_(std::move(server)),
+          stream_(Stream::make(std::move(socket), server_->context)),
           address_(std::move(address)),
           connected_at_(std::chrono::steady_clock::now()),
-          last_input_(connected_at_.time_since_epoch().count()), out_(server_->options.copy_max_bytes) {}
+          last_input_(connected_at_.time_since_epoch().count()) {}
 
     // The connection's strand.
     ::asio::any_io_executor executor() { return socket().get_executor(); }
@@ -671,6 +680,18 @@ private:
     static constexpr std::size_t tls_read_bytes = 16 * 1024;
     static constexpr std::size_t tls_write_bytes = 64 * 1024;
 
+    // What deliver() touches comes first, in the object's first cache lines: a fan-out visits one
+    // connection per member, and the router prefetches the start of the next members' transports.
+    std::mutex out_mutex_; // guards the members below (the atomics are written under it, and read
+                           // without it where a stale value only delays a pause by one line)
+    detail::output_queue out_;
+    std::atomic<std::size_t> queued_bytes_{0}; // charged for out_ (bytes + message_overhead per reference)
+    bool write_in_flight_ = false;
+    bool flush_then_close_ = false;
+    bool stop_input_ = false;
+    std::atomic<bool> out_closed_{false};
+    std::optional<disconnect_reason> reason_;
+
     std::shared_ptr<tcp_server_state<Stream>> server_;
     typename Stream::socket_type stream_;
     ::asio::ip::tcp::endpoint peer_;
@@ -689,16 +710,6 @@ private:
     std::unique_ptr<char[]> tls_buffer_;            // strand only (TLS reads)
     std::vector<char> staging_;                     // strand only (TLS writes)
     bool session_open_ = false;                     // guarded by the router mutex
-
-    std::mutex out_mutex_; // guards the members below (the atomics are written under it, and read
-                           // without it where a stale value only delays a pause by one line)
-    detail::output_queue out_;
-    std::atomic<std::size_t> queued_bytes_{0}; // charged for out_ (bytes + message_overhead per reference)
-    bool write_in_flight_ = false;
-    bool flush_then_close_ = false;
-    bool stop_input_ = false;
-    std::atomic<bool> out_closed_{false};
-    std::optional<disconnect_reason> reason_;
 };
 
 } // namespace detail
@@ -918,16 +929,24 @@ private:
     }
 
     // Register and idle timeouts: one timer for the server instead of one per connection, so an
-    // idle connection costs no timer. Runs on the acceptor's strand.
+    // idle connection costs no timer. It also trims the write chunk pool about once a second.
+    // Runs on the acceptor's strand.
     static void sweep(const state_ptr& s) {
         const auto& o = s->options;
         std::chrono::milliseconds shortest{0};
         for (const auto t : {o.register_timeout, o.idle_timeout})
             if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
-        if (shortest.count() == 0 || s->stopped) return;
+        if (s->stopped) return;
         const auto now = std::chrono::steady_clock::now();
-        for (const auto& c : snapshot(*s)) c->check_timeouts(now);
-        const auto period = std::clamp(shortest / 4, std::chrono::milliseconds{10}, std::chrono::milliseconds{1000});
+        if (shortest.count() > 0)
+            for (const auto& c : snapshot(*s)) c->check_timeouts(now);
+        if (o.write_pool_bytes > 0 && now - s->last_pool_trim >= std::chrono::seconds{1}) {
+            s->write_pool.trim();
+            s->last_pool_trim = now;
+        }
+        if (shortest.count() == 0 && o.write_pool_bytes == 0) return;
+        const std::chrono::milliseconds most{1000};
+        const auto period = shortest.count() == 0 ? most : std::clamp(shortest / 4, std::chrono::milliseconds{10}, most);
         s->sweep_timer.expires_after(period);
         s->sweep_timer.async_wait([s](const std::error_code& ec) {
             if (!ec) sweep(s);

@@ -268,12 +268,20 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
     const std::string_view word = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
     const bool has_rest = sp != std::string_view::npos;
     const std::string_view rest = has_rest ? line.substr(sp + 1) : std::string_view{};
-    constexpr command_kind named[] = {command_kind::register_name, command_kind::msg,
-                                      command_kind::join,          command_kind::leave,
-                                      command_kind::say,           command_kind::who,
-                                      command_kind::quit};
-    for (command_kind k : named) {
-        if (!equals_folded(word, to_string(k))) continue;
+    // The candidates by length, so that one comparison decides (this runs for every line).
+    command_kind candidates[2] = {command_kind::unknown, command_kind::unknown};
+    switch (word.size()) {
+    case 3:
+        candidates[0] = command_kind::msg;
+        candidates[1] = (word[0] | 0x20) == 's' ? command_kind::say : command_kind::who;
+        break;
+    case 4: candidates[0] = (word[0] | 0x20) == 'j' ? command_kind::join : command_kind::quit; break;
+    case 5: candidates[0] = command_kind::leave; break;
+    case 8: candidates[0] = command_kind::register_name; break;
+    default: break;
+    }
+    for (command_kind k : candidates) {
+        if (k == command_kind::unknown || !equals_folded(word, to_string(k))) continue;
         c.kind = k;
         switch (k) {
         case command_kind::msg:
@@ -378,14 +386,34 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] payload encode(const event& e) const override {
         switch (e.kind) {
-        case event_kind::direct_message: return encode_line({"msg", e.user, e.text});
-        case event_kind::room_message: return encode_line({"room", e.room, e.user, e.text});
-        case event_kind::member_joined: return encode_line({"join", e.room, e.user});
-        case event_kind::member_left: return encode_line({"leave", e.room, e.user});
+        case event_kind::direct_message: return words({"msg", e.user, e.text});
+        case event_kind::room_message: return words({"room", e.room, e.user, e.text});
+        case event_kind::member_joined: return words({"join", e.room, e.user});
+        case event_kind::member_left: return words({"leave", e.room, e.user});
         }
         return {};
     }
 
+private:
+    // encode_line() for the common case, on every message: every word non-empty, none folded.
+    template <std::size_t N>
+    static payload words(const std::string_view (&w)[N]) {
+        std::size_t size = N; // N - 1 spaces and the LF
+        for (const std::string_view s : w) {
+            if (s.empty()) return encode_line({w[0], N > 1 ? w[1] : std::string_view{}, N > 2 ? w[2] : std::string_view{},
+                                               N > 3 ? w[3] : std::string_view{}});
+            size += s.size();
+        }
+        return payload::build(size, [&](char* out) {
+            for (std::size_t i = 0; i < N; ++i) {
+                std::memcpy(out, w[i].data(), w[i].size());
+                out += w[i].size();
+                *out++ = i + 1 == N ? '\n' : ' ';
+            }
+        });
+    }
+
+public:
     /// @brief A process-wide instance, the default encoder of `router`.
     [[nodiscard]] static const line_event_encoder& instance() noexcept {
         static const line_event_encoder encoder;

@@ -214,8 +214,8 @@ private:
         }
         // Everything below needs a registered session.
         if (!router_->is_registered(id_)) return fail(status::not_registered, {});
-        const auto n = name::parse(c.target);
-        if (!n) return fail(status::invalid_name, c.target);
+        name n;
+        if (!name::parse(c.target, n)) return fail(status::invalid_name, c.target);
         const bool has_text = c.kind == command_kind::msg || c.kind == command_kind::say;
         if (has_text && !is_valid_text(c.text)) {
             reply(encode_error("invalid-text"));
@@ -223,14 +223,14 @@ private:
         }
         status st = status::ok;
         switch (c.kind) {
-        case command_kind::msg: st = router_->route(id_, *n, c.text).code; break;
-        case command_kind::say: st = router_->publish(id_, *n, c.text).code; break;
-        case command_kind::join: st = router_->join(id_, *n); break;
-        case command_kind::leave: st = router_->leave(id_, *n); break;
+        case command_kind::msg: st = router_->route(id_, n, c.text).code; break;
+        case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
+        case command_kind::join: st = router_->join(id_, n); break;
+        case command_kind::leave: st = router_->leave(id_, n); break;
         default: break;
         }
-        if (st != status::ok) return fail(st, n->view());
-        if (!has_text) reply(encode_ok(c.kind, n->view()));
+        if (st != status::ok) return fail(st, n.view());
+        if (!has_text) reply(encode_ok(c.kind, n.view()));
         return true;
     }
 
