@@ -1,6 +1,5 @@
 /// @file
-/// @brief Build-time configuration: the assertion macro for programming errors, and a prefetch
-/// hint.
+/// @brief Build-time configuration: the assertion macro for programming errors.
 ///
 /// Programming errors (a null transport, a payload over 4 GiB) are checked with
 /// `SWITCHBOARD_ASSERT`. Define it before including any switchboard header to route the check
@@ -16,10 +15,3 @@
 #define SWITCHBOARD_ASSERT(cond, msg) assert((cond) && (msg))
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
-/// @brief Hints the CPU to fetch the cache line at `addr` for writing; never faults, may do
-/// nothing. Used where a loop visits many objects whose addresses it knows in advance (fan-out).
-#define SWITCHBOARD_PREFETCH_WRITE(addr) __builtin_prefetch((addr), 1)
-#else
-#define SWITCHBOARD_PREFETCH_WRITE(addr) ((void)(addr))
-#endif

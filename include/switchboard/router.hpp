@@ -639,7 +639,6 @@ private:
                 if (fr->frozen) break;
                 data = rooms_[ri].members.data();
             }
-            if (i + prefetch_distance < end) prefetch(data[i + prefetch_distance].t);
             const member m = data[i];
             if (m.session == skip) continue;
             fr->next = i + 1; // where a freeze inside this delivery copies from
@@ -656,17 +655,6 @@ private:
         }
         frames_.pop_back();
         return r;
-    }
-
-    // A fan-out touches one transport per member, each most likely out of cache in a large
-    // room: fetch the first lines of the transport a few members ahead, where adapters keep what
-    // deliver() touches (transport.hpp). Measured on the TCP adapter: docs/performance.md.
-    static constexpr std::size_t prefetch_distance = 4;
-    static void prefetch(const transport* t) noexcept {
-        const char* const p = reinterpret_cast<const char*>(t);
-        SWITCHBOARD_PREFETCH_WRITE(p);
-        SWITCHBOARD_PREFETCH_WRITE(p + 64);
-        SWITCHBOARD_PREFETCH_WRITE(p + 128);
     }
 
     // See fan_out(). Called before any membership is removed.

@@ -680,8 +680,8 @@ private:
     static constexpr std::size_t tls_read_bytes = 16 * 1024;
     static constexpr std::size_t tls_write_bytes = 64 * 1024;
 
-    // What deliver() touches comes first, in the object's first cache lines: a fan-out visits one
-    // connection per member, and the router prefetches the start of the next members' transports.
+    // What deliver() touches comes first, together in the object's first cache lines: a fan-out
+    // visits one connection per member.
     std::mutex out_mutex_; // guards the members below (the atomics are written under it, and read
                            // without it where a stale value only delays a pause by one line)
     detail::output_queue out_;
