@@ -119,7 +119,7 @@ public:
 enum class name_kind {
     short_name, ///< 8 to 16 bytes of [a-z0-9_], uniformly random length.
     uuid,       ///< A random (version 4) UUID: 36-byte dashed form when names may be that long,
-                ///< else the 32-hex-digit form (switchboard names are at most 32 bytes).
+                ///< else the 32-hex-digit form (for a build whose max_name_length is below 36).
 };
 
 /// @brief True when a 36-byte dashed UUID is a valid switchboard name.

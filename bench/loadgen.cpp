@@ -154,6 +154,7 @@ constexpr i64 never = std::numeric_limits<i64>::max();
 // decimal, then filler text up to the payload size. Fixed widths: a sender patches the digits
 // of a prebuilt line, a receiver checks the line in place.
 
+constexpr std::size_t max_name_bytes = 40; // longest user or room name (docs/protocol.md, "Names")
 constexpr std::size_t seq_digits = 10;
 constexpr std::size_t ts_digits = 16;
 constexpr std::size_t header_bytes = seq_digits + 1 + ts_digits;
@@ -1409,8 +1410,8 @@ int main(int argc, char** argv) {
     {
         const std::size_t longest = o.prefix.size() + 1 + std::to_string(count - 1).size();
         const std::size_t room = o.prefix.size() + 4;
-        if (longest > 32 || room > 32) {
-            std::cerr << "loadgen: --prefix too long: names would exceed 32 bytes (" << o.prefix << "..."
+        if (longest > max_name_bytes || room > max_name_bytes) {
+            std::cerr << "loadgen: --prefix too long: names would exceed " << max_name_bytes << " bytes (" << o.prefix << "..."
                       << ")\n";
             return 2;
         }

@@ -1,8 +1,8 @@
 // Session lookup by user name: router::find at 1 k, 100 k and 1 M registered users, random order
 // (a precomputed shuffled query list, every query a hit), for 8-16 byte names and UUID strings.
-// A 36-byte dashed UUID is longer than switchboard::max_name_length (32): while that holds, the
-// uuid fixtures use the 32-hex-digit form of the same UUIDs (the label says which), for both the
-// router and the baseline.
+// UUIDs are in their 36-byte dashed form (switchboard::max_name_length is 40); were the limit below
+// 36, the uuid fixtures would use the 32-hex-digit form of the same UUIDs (the label says which),
+// for both the router and the baseline.
 //
 //   BM_lookup_baseline/<kind>/<users>       std::unordered_map<std::string, std::uint64_t>::find,
 //                                           query: a std::string already built

@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
         const std::string line = tcp_chat::user_file::hash_line(*s.hash_user, secret);
         if (line.empty()) {
             std::cerr << "tcp_chat: cannot hash a secret for " << *s.hash_user
-                      << " (is it a valid name? 1-32 of A-Z a-z 0-9 _ . -)\n";
+                      << " (is it a valid name? 1-40 of A-Z a-z 0-9 _ . -)\n";
             return 2;
         }
         std::cout << line << "\n";

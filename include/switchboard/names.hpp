@@ -2,7 +2,7 @@
 /// @brief User and room names: validation, ASCII case folding, and `switchboard::name`, a
 /// validated, folded name stored inline (no heap allocation).
 ///
-/// Rules (docs/protocol.md, "Names"): 1 to 32 bytes of `[A-Za-z0-9_.-]`; names are
+/// Rules (docs/protocol.md, "Names"): 1 to 40 bytes of `[A-Za-z0-9_.-]`; names are
 /// case-insensitive, compared and reported in ASCII-lowercase form.
 #pragma once
 
@@ -17,8 +17,10 @@
 
 namespace switchboard {
 
-/// @brief Longest valid user or room name, in bytes.
-inline constexpr std::size_t max_name_length = 32;
+/// @brief Longest valid user or room name, in bytes: room for a 36-byte UUID in its usual dashed
+/// form, the user id of many applications. A multiple of 8 (`name` hashes and compares words).
+inline constexpr std::size_t max_name_length = 40;
+static_assert(max_name_length % 8 == 0, "name stores whole 8-byte words");
 
 /// @brief True for the bytes a name may contain: ASCII letters, digits, `_`, `.`, `-`.
 /// @note Thread-safe (pure function).
@@ -73,7 +75,7 @@ constexpr bool is_little_endian() noexcept {
 }
 } // namespace detail
 
-/// @brief A valid, case-folded user or room name, held inline in 40 bytes.
+/// @brief A valid, case-folded user or room name, held inline in 41 bytes.
 ///
 /// The only way to get a non-empty `name` is `name::parse`, so a `name` is always valid and
 /// folded: code that takes a `name` needs no further checks. Equality and hashing are a handful
@@ -89,7 +91,7 @@ public:
     /// @brief Validates and folds a name as sent by a client.
     /// @param raw the name as sent, any case.
     /// @return the folded name, or `std::nullopt` when `raw` is not a valid name
-    ///         (empty, longer than 32 bytes, or a byte outside `[A-Za-z0-9_.-]`).
+    ///         (empty, longer than 40 bytes, or a byte outside `[A-Za-z0-9_.-]`).
     [[nodiscard]] static std::optional<name> parse(std::string_view raw) noexcept {
         std::optional<name> result(std::in_place);
         if (!parse(raw, *result)) result.reset();
@@ -130,7 +132,7 @@ public:
 
     /// @brief The folded bytes; valid as long as this object.
     [[nodiscard]] std::string_view view() const noexcept { return {bytes_, size_}; }
-    /// @brief Number of bytes, 0 to 32.
+    /// @brief Number of bytes, 0 to 40.
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     /// @brief True only for a default-constructed name.
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
@@ -146,16 +148,14 @@ public:
         return a.view() < b.view();
     }
 
-    /// @brief A 64-bit hash of the folded bytes: four 8-byte words mixed by multiplication.
+    /// @brief A 64-bit hash of the folded bytes: five 8-byte words mixed by multiplication.
     /// @note Not a keyed hash; see docs/design.md for why flooding is bounded by name rules.
     [[nodiscard]] std::uint64_t hash() const noexcept {
-        std::uint64_t w[4];
+        std::uint64_t w[max_name_length / 8];
         std::memcpy(w, bytes_, sizeof w);
         constexpr std::uint64_t k = 0x9E3779B97F4A7C15ull;
         std::uint64_t h = (w[0] ^ size_) * k;
-        h = (h ^ (h >> 29) ^ w[1]) * k;
-        h = (h ^ (h >> 29) ^ w[2]) * k;
-        h = (h ^ (h >> 29) ^ w[3]) * k;
+        for (std::size_t i = 1; i < max_name_length / 8; ++i) h = (h ^ (h >> 29) ^ w[i]) * k;
         return h ^ (h >> 32);
     }
 

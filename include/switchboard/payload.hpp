@@ -14,14 +14,117 @@
 #include <string_view>
 #include <utility>
 
+// Under AddressSanitizer every payload comes from operator new, so that a use after free of a
+// payload is reported instead of hidden by a recycled block.
+#if !defined(SWITCHBOARD_NO_PAYLOAD_CACHE)
+#if defined(__SANITIZE_ADDRESS__)
+#define SWITCHBOARD_NO_PAYLOAD_CACHE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SWITCHBOARD_NO_PAYLOAD_CACHE 1
+#endif
+#endif
+#endif
+
 namespace switchboard {
+
+namespace detail {
+
+/// @brief A per-thread cache of small payload blocks, so that the steady state of routing makes
+/// no heap allocation: a payload is built, delivered (copied into write buffers or queued) and
+/// released, and its block serves the next message.
+///
+/// Blocks of `block_bytes` (payloads of up to 248 bytes) freed on a thread are kept on that
+/// thread's list, at most `max_blocks` of them (16 KiB); others go to `operator delete`. A
+/// block may be freed on another thread than the one that built it (it then joins that thread's
+/// list). The list is freed when its thread ends; blocks freed after that, during the thread's
+/// own exit, go to `operator delete`. Define `SWITCHBOARD_NO_PAYLOAD_CACHE` to allocate every
+/// payload with `operator new` (the default under AddressSanitizer).
+///
+/// Thread safety: each thread uses only its own list.
+class payload_cache {
+public:
+    /// @brief Size of a cached block, header included.
+    static constexpr std::size_t block_bytes = 256;
+    /// @brief Blocks kept per thread.
+    static constexpr std::size_t max_blocks = 64;
+
+    /// @brief A block of at least `bytes` bytes.
+    /// @throws std::bad_alloc when memory runs out.
+    static void* allocate(std::size_t bytes) {
+#ifndef SWITCHBOARD_NO_PAYLOAD_CACHE
+        if (bytes <= block_bytes) {
+            if (!dead()) {
+                payload_cache& c = local();
+                if (c.head_) {
+                    node* n = c.head_;
+                    c.head_ = n->next;
+                    --c.count_;
+                    return n;
+                }
+            }
+            return ::operator new(block_bytes);
+        }
+#endif
+        return ::operator new(bytes);
+    }
+
+    /// @brief Frees a block from `allocate(bytes)`.
+    static void deallocate(void* block, [[maybe_unused]] std::size_t bytes) noexcept {
+#ifndef SWITCHBOARD_NO_PAYLOAD_CACHE
+        if (bytes <= block_bytes && !dead()) {
+            payload_cache& c = local();
+            if (c.count_ < max_blocks) {
+                c.head_ = ::new (block) node{c.head_};
+                ++c.count_;
+                return;
+            }
+        }
+#endif
+        ::operator delete(block);
+    }
+
+    payload_cache() = default;
+    payload_cache(const payload_cache&) = delete;
+    payload_cache& operator=(const payload_cache&) = delete;
+    ~payload_cache() {
+        dead() = true;
+        while (head_) {
+            node* next = head_->next;
+            ::operator delete(static_cast<void*>(head_));
+            head_ = next;
+        }
+    }
+
+private:
+    struct node {
+        node* next;
+    };
+    static payload_cache& local() noexcept {
+        thread_local payload_cache cache;
+        return cache;
+    }
+    // Trivially destructible, so it stays readable during the thread's exit, after `local()`'s
+    // object is gone.
+    static bool& dead() noexcept {
+        thread_local bool gone = false;
+        return gone;
+    }
+
+    node* head_ = nullptr;
+    std::size_t count_ = 0;
+};
+
+} // namespace detail
 
 /// @brief Immutable bytes with shared ownership: copying a payload copies a pointer, never the
 /// bytes.
 ///
 /// A router encodes a message once into a payload and hands the same payload to every target
 /// transport; each transport keeps its copy until the bytes are written. The bytes and the
-/// reference count live in one heap block (one allocation per message, none per recipient).
+/// reference count live in one block (one per message, none per recipient), taken from a per-thread
+/// cache for payloads of up to 248 bytes (`detail::payload_cache`), so routing small messages
+/// makes no heap allocation in the steady state.
 /// The bytes are opaque to switchboard: any content, including NUL and non-UTF-8 bytes.
 ///
 /// Thread safety: the bytes never change after construction, so any number of threads may read
@@ -53,7 +156,7 @@ public:
         SWITCHBOARD_ASSERT(size < std::numeric_limits<std::uint32_t>::max(), "payload too large");
         payload p;
         if (size == 0) return p;
-        void* raw = ::operator new(sizeof(header) + size);
+        void* raw = detail::payload_cache::allocate(sizeof(header) + size);
         p.h_ = ::new (raw) header{};
         p.h_->size = static_cast<std::uint32_t>(size);
         std::forward<Fill>(fill)(p.bytes());
@@ -117,8 +220,9 @@ private:
         // of other handles' decrements, as the fetch_sub's would.
         if (h_ && (h_->refs.load(std::memory_order_acquire) == 1 ||
                    h_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
+            const std::size_t bytes = sizeof(header) + h_->size;
             h_->~header();
-            ::operator delete(static_cast<void*>(h_));
+            detail::payload_cache::deallocate(h_, bytes);
         }
         h_ = nullptr;
     }

@@ -14,7 +14,7 @@ namespace switchboard {
 /// (docs/protocol.md), so an adapter can reply `err <token>` without a table of its own.
 enum class status : std::uint8_t {
     ok,                 ///< Done.
-    invalid_name,       ///< A user or room name is not 1-32 bytes of `[A-Za-z0-9_.-]`.
+    invalid_name,       ///< A user or room name is not 1-40 bytes of `[A-Za-z0-9_.-]`.
     name_taken,         ///< Another session holds the user name (exclusive registration policy).
     already_registered, ///< This session already holds a user name.
     not_registered,     ///< The session has no user name yet, and the operation needs one.

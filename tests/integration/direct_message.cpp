@@ -79,8 +79,8 @@ TEST_CASE("msg: invalid-name echoes the target as sent", "[integration][msg]") {
     client alice = registered(server.port(), "alice");
     alice.send("/msg B@D hi\n");
     REQUIRE(alice.read_line() == "err invalid-name B@D");
-    alice.send("@" + std::string(33, 'x') + " hi\n");
-    REQUIRE(alice.read_line() == "err invalid-name " + std::string(33, 'x'));
+    alice.send("@" + std::string(41, 'x') + " hi\n");
+    REQUIRE(alice.read_line() == "err invalid-name " + std::string(41, 'x'));
 }
 
 TEST_CASE("msg: usage when the target or the text is missing or empty", "[integration][msg]") {

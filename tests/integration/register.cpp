@@ -37,7 +37,7 @@ TEST_CASE("register: the command word is case-insensitive", "[integration][regis
     REQUIRE(b.read_line() == "ok register bob");
 }
 
-TEST_CASE("register: every allowed character and names of 1 and 32 bytes", "[integration][register]") {
+TEST_CASE("register: every allowed character, names of 1 and 40 bytes, a dashed UUID", "[integration][register]") {
     test_server server;
     client a(server.port());
     a.send("/register Az09_.-\n");
@@ -46,17 +46,22 @@ TEST_CASE("register: every allowed character and names of 1 and 32 bytes", "[int
     b.send("/register x\n");
     REQUIRE(b.read_line() == "ok register x");
     client c(server.port());
-    const std::string n32(32, 'N');
-    c.send("/register " + n32 + "\n");
-    REQUIRE(c.read_line() == "ok register " + std::string(32, 'n'));
+    const std::string n40(40, 'N');
+    c.send("/register " + n40 + "\n");
+    REQUIRE(c.read_line() == "ok register " + std::string(40, 'n'));
+    client d(server.port());
+    d.send("/register 550E8400-e29b-41d4-a716-446655440000\n");
+    REQUIRE(d.read_line() == "ok register 550e8400-e29b-41d4-a716-446655440000");
+    b.send("@550e8400-E29B-41d4-a716-446655440000 hello uuid\n");
+    REQUIRE(d.read_line() == "msg x hello uuid");
 }
 
 TEST_CASE("register: invalid names echo the argument exactly as sent", "[integration][register]") {
     test_server server;
     client a(server.port());
-    const std::string n33(33, 'A');
-    a.send("/register " + n33 + "\n");
-    REQUIRE(a.read_line() == "err invalid-name " + n33);
+    const std::string n41(41, 'A');
+    a.send("/register " + n41 + "\n");
+    REQUIRE(a.read_line() == "err invalid-name " + n41);
     // The name ends at the first space (a secret may follow); only the name is echoed.
     a.send("/register al@ice\n");
     REQUIRE(a.read_line() == "err invalid-name al@ice");

@@ -126,8 +126,8 @@ TEST_CASE("rooms: join errors", "[integration][rooms]") {
     client alice = registered(server.port(), "alice");
     alice.send("/join b@d Room\n"); // the whole rest is the argument, echoed as sent
     REQUIRE(alice.read_line() == "err invalid-name b@d Room");
-    alice.send("/join " + std::string(33, 'R') + "\n");
-    REQUIRE(alice.read_line() == "err invalid-name " + std::string(33, 'R'));
+    alice.send("/join " + std::string(41, 'R') + "\n");
+    REQUIRE(alice.read_line() == "err invalid-name " + std::string(41, 'R'));
     alice.send("/join Lobby\n");
     REQUIRE(alice.read_line() == "ok join lobby");
     alice.send("/join LOBBY\n");

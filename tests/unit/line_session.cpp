@@ -112,11 +112,11 @@ TEST_CASE("line_session: /register row", "[session][register]") {
     CHECK(b.send("/register b@d!\n") == lines{"err invalid-name b@d!"});
     CHECK(b.send("/register b@d! secret\n") == lines{"err invalid-name b@d!"}); // the name part only
     CHECK(b.send("/register  bob\n") == lines{"err usage register"});        // empty name
-    CHECK(b.send("/register " + std::string(33, 'x') + "\n") == lines{"err invalid-name " + std::string(33, 'x')});
+    CHECK(b.send("/register " + std::string(41, 'x') + "\n") == lines{"err invalid-name " + std::string(41, 'x')});
     CHECK(b.send("/register caf\xC3\xA9\n") == lines{"err invalid-name caf\xC3\xA9"});
     CHECK(b.send("/register\n") == lines{"err usage register"});
     CHECK(b.send("/register \n") == lines{"err usage register"});
-    CHECK(b.send("/REGISTER " + std::string(32, 'B') + "\n") == lines{"ok register " + std::string(32, 'b')});
+    CHECK(b.send("/REGISTER " + std::string(40, 'B') + "\n") == lines{"ok register " + std::string(40, 'b')});
     CHECK(a.take().empty());
 }
 

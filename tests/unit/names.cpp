@@ -23,24 +23,49 @@ bool expected_name_char(unsigned char c) {
 }
 } // namespace
 
-TEST_CASE("names: length bounds 0, 1, 32 and 33 bytes", "[names]") {
-    REQUIRE(max_name_length == 32);
+TEST_CASE("names: length bounds 0, 1, 40 and 41 bytes", "[names]") {
+    REQUIRE(max_name_length == 40);
     CHECK_FALSE(is_valid_name(""));
     CHECK(is_valid_name("a"));
-    CHECK(is_valid_name(std::string(31, 'x')));
-    CHECK(is_valid_name(std::string(32, 'x')));
-    CHECK_FALSE(is_valid_name(std::string(33, 'x')));
+    CHECK(is_valid_name(std::string(39, 'x')));
+    CHECK(is_valid_name(std::string(40, 'x')));
+    CHECK_FALSE(is_valid_name(std::string(41, 'x')));
     CHECK_FALSE(is_valid_name(std::string(1000, 'x')));
 
     CHECK_FALSE(name::parse("").has_value());
     REQUIRE(name::parse("Z").has_value());
     CHECK(name::parse("Z")->view() == "z");
     CHECK(name::parse("Z")->size() == 1);
-    const std::string upper32(32, 'Q');
-    REQUIRE(name::parse(upper32).has_value());
-    CHECK(name::parse(upper32)->view() == std::string(32, 'q'));
-    CHECK(name::parse(upper32)->size() == 32);
-    CHECK_FALSE(name::parse(std::string(33, 'q')).has_value());
+    const std::string upper40(40, 'Q');
+    REQUIRE(name::parse(upper40).has_value());
+    CHECK(name::parse(upper40)->view() == std::string(40, 'q'));
+    CHECK(name::parse(upper40)->size() == 40);
+    CHECK_FALSE(name::parse(std::string(41, 'q')).has_value());
+}
+
+TEST_CASE("names: a 36-byte dashed UUID is a valid name, folded to lower case", "[names]") {
+    const auto n = name::parse("550E8400-E29B-41D4-A716-446655440000");
+    REQUIRE(n.has_value());
+    CHECK(n->view() == "550e8400-e29b-41d4-a716-446655440000");
+    CHECK(*n == *name::parse("550e8400-e29b-41d4-A716-446655440000"));
+    CHECK_FALSE(*n == *name::parse("550e8400-e29b-41d4-a716-446655440001"));
+    CHECK(n->hash() != name::parse("550e8400-e29b-41d4-a716-446655440001")->hash());
+}
+
+TEST_CASE("names: a forbidden byte at any position of a 40-byte name spoils it", "[names]") {
+    for (std::size_t at = 0; at < max_name_length; ++at) {
+        INFO("position " << at);
+        std::string s(max_name_length, 'k');
+        s[at] = '!';
+        CHECK_FALSE(is_valid_name(s));
+        CHECK_FALSE(name::parse(s).has_value());
+        name out;
+        CHECK_FALSE(name::parse(s, out));
+        s[at] = 'K'; // and an allowed one is folded in place
+        const auto n = name::parse(s);
+        REQUIRE(n.has_value());
+        CHECK(n->view() == std::string(max_name_length, 'k'));
+    }
 }
 
 TEST_CASE("names: exactly [A-Za-z0-9_.-] are name bytes, checked over all 256 values", "[names]") {
@@ -57,7 +82,8 @@ TEST_CASE("names: exactly [A-Za-z0-9_.-] are name bytes, checked over all 256 va
             CHECK_FALSE(is_valid_name(one + "abc"));
             CHECK_FALSE(is_valid_name("ab" + one + "c"));
             CHECK_FALSE(is_valid_name("abc" + one));
-            CHECK_FALSE(is_valid_name(std::string(31, 'a') + one)); // 32 bytes, still invalid
+            CHECK_FALSE(is_valid_name(std::string(39, 'a') + one)); // 40 bytes, still invalid
+            CHECK_FALSE(name::parse(std::string(39, 'a') + one).has_value());
         } else {
             ++allowed;
         }
@@ -175,13 +201,13 @@ TEST_CASE("names: usable as unordered_set keys, case-insensitively", "[names]") 
     // Names that differ only in one byte, in each word of the inline buffer, hash apart in practice
     // and compare unequal: a sanity check that every word is mixed into the hash.
     std::unordered_set<std::uint64_t> hashes;
-    for (std::size_t pos = 0; pos < 32; ++pos) {
-        std::string s(32, 'a');
+    for (std::size_t pos = 0; pos < 40; ++pos) {
+        std::string s(40, 'a');
         s[pos] = 'b';
         hashes.insert(name::parse(s)->hash());
     }
-    hashes.insert(name::parse(std::string(32, 'a'))->hash());
-    CHECK(hashes.size() == 33);
+    hashes.insert(name::parse(std::string(40, 'a'))->hash());
+    CHECK(hashes.size() == 41);
     // Same bytes, different length: "a" vs "aa" must differ (size is mixed in, tail is zero).
     CHECK(*name::parse("a") != *name::parse("aa"));
     CHECK(name::parse("a")->hash() != name::parse("aa")->hash());

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -138,4 +139,41 @@ TEST_CASE("payload: build lets fill write exactly size bytes", "[payload]") {
     CHECK(calls == 1);
     CHECK(p.view() == "abcde");
     CHECK(p.use_count() == 1);
+}
+
+TEST_CASE("payload: small blocks are recycled per thread, also when freed on another thread", "[payload]") {
+#ifndef SWITCHBOARD_NO_PAYLOAD_CACHE
+    const void* first = nullptr;
+    {
+        const payload a = payload::copy_of("hello\n");
+        first = a.data();
+    }
+    const payload b = payload::copy_of("again, same block\n"); // the block just freed on this thread
+    CHECK(static_cast<const void*>(b.data()) == first);
+
+    const std::string big(1000, 'z'); // over block_bytes: plain operator new, never cached
+    const void* big_data = nullptr;
+    {
+        const payload c = payload::copy_of(big);
+        big_data = c.data();
+        CHECK(c.view() == big);
+    }
+    (void)big_data; // may or may not come back from malloc: nothing to assert
+#endif
+    // Built here, released on another thread (whose list then holds the block), and the reverse.
+    payload shared = payload::copy_of("crosses threads\n");
+    payload built_there;
+    std::thread t([&] {
+        payload mine = std::move(shared);
+        CHECK(mine.view() == "crosses threads\n");
+        built_there = payload::copy_of("built on the other thread\n");
+    }); // `mine` released on t
+    t.join();
+    CHECK(shared.empty());
+    CHECK(built_there.view() == "built on the other thread\n");
+    built_there = payload{}; // released here
+    for (int i = 0; i < 1000; ++i) { // more than the list keeps: the rest goes to operator delete
+        std::vector<payload> many;
+        for (int j = 0; j < 100; ++j) many.push_back(payload::copy_of("x"));
+    }
 }

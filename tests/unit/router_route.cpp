@@ -82,7 +82,7 @@ TEST_CASE("router_route: error codes", "[router][route]") {
     CHECK(f.r.route(c, "b@d", "hi").code == status::not_registered); // not-registered first
     CHECK(f.r.route(f.a, "b@d", "hi").code == status::invalid_name);
     CHECK(f.r.route(f.a, "", "hi").code == status::invalid_name);
-    CHECK(f.r.route(f.a, std::string(33, 'b'), "hi").code == status::invalid_name);
+    CHECK(f.r.route(f.a, std::string(41, 'b'), "hi").code == status::invalid_name);
     CHECK(f.r.route(f.a, "nobody", "hi").code == status::user_not_found);
     CHECK(f.r.route(session_id{}, "bob", "hi").code == status::unknown_session);
     CHECK(f.r.route(c, *name::parse("bob"), "hi").code == status::not_registered);
