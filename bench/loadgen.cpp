@@ -506,6 +506,7 @@ struct conn {
     char last_ts_digits[ts_digits] = {}; // the last send timestamp parsed (a batch shares one)
     u64 last_ts = 0;
     std::string expect_prefix;   // receiver/member: the line before the payload
+    std::string last_notice;     // the last "* ..." line from the server, quoted if it closes us
     std::string source;          // bound source address, if any
 
     std::string who() const {
@@ -566,6 +567,7 @@ struct conn {
     // have them all join at once, which lets the server batch the room's join events (K^2/2
     // lines for K members) instead of sending them one by one.
     void on_registered() {
+        last_notice.clear(); // the greeting: not a reason for anything later
         g->registered.fetch_add(1, std::memory_order_relaxed);
         --w.opening;
         open_next(w);
@@ -645,7 +647,8 @@ struct conn {
                 return fail("the server closed the connection of " + who() + (ph == phase::ready ? "" : " during setup") +
                             (traffic ? " (cut as a slow consumer? window x line size may exceed the server's output "
                                        "bound, tcp_chat --max-output)"
-                                     : ""));
+                                     : "") +
+                            (last_notice.empty() ? "" : "; the server's last notice: '" + printable(last_notice) + "'"));
             }
             return io_failed(ec, "read");
         }
@@ -803,7 +806,10 @@ struct conn {
     }
 
     bool handle_other(std::string_view line) {
-        if (starts_with(line, "* ") || line == "*") return true; // informational (greeting)
+        if (starts_with(line, "* ") || line == "*") { // informational (greeting, "* server full", ...)
+            last_notice.assign(line.substr(0, 200));
+            return true;
+        }
         if (line.empty()) return true;
         if (line == "err" || starts_with(line, "err ")) {
             fail("the server replied to " + who() + ": " + printable(line));
@@ -1662,14 +1668,18 @@ int main(int argc, char** argv) {
                 t << "  delivered   " << with_commas(messages) << " messages x " << o.members << " members = "
                   << with_commas(counted) << " deliveries";
             t << " in " << fixed(measured_s, 3) << " s (" << with_commas(sum_delivered())
-              << " with warmup, each checked: complete, in order, right sender, intact)\n";
+              << (ok ? " with warmup, each checked: complete, in order, right sender, intact)\n"
+                     : " with warmup, before the run failed)\n");
             if (o.mode == run_mode::pairs) {
                 t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s\n";
             } else {
                 t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s, " << rate_text(per_s) << " deliveries/s\n";
             }
-            t << "  latency     p50 " << fixed(p50, 1) << " us, p99 " << fixed(p99, 1) << " us, p99.9 " << fixed(p999, 1)
-              << " us, max " << fixed(lat_max, 1) << " us, mean " << fixed(lat_mean, 1) << " us\n";
+            if (counted == 0)
+                t << "  latency     n/a (no message measured)\n";
+            else
+                t << "  latency     p50 " << fixed(p50, 1) << " us, p99 " << fixed(p99, 1) << " us, p99.9 "
+                  << fixed(p999, 1) << " us, max " << fixed(lat_max, 1) << " us, mean " << fixed(lat_mean, 1) << " us\n";
         } else {
             t << "  registered  " << with_commas(state.ready.load()) << " of " << with_commas(o.conns) << " in "
               << fixed(setup_s, 2) << " s over " << state.source_addresses << " source address"

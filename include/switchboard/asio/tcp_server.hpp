@@ -247,7 +247,7 @@ public:
     // `address` is the peer's IP address, counted in server->per_address by the acceptor.
     tcp_connection(std::shared_ptr<tcp_server_state<Stream>> server, ::asio::ip::tcp::socket socket,
                    ::asio::ip::address address)
-        : out_(server->options.copy_max_bytes, &server->write_pool), server_(std::move(server)),
+        : server_(std::move(server)), out_(server_->options.copy_max_bytes, &server_->write_pool),
           stream_(Stream::make(std::move(socket), server_->context)),
           address_(std::move(address)),
           connected_at_(std::chrono::steady_clock::now()),
@@ -680,7 +680,11 @@ private:
     static constexpr std::size_t tls_read_bytes = 16 * 1024;
     static constexpr std::size_t tls_write_bytes = 64 * 1024;
 
-    // What deliver() touches comes first, together in the object's first cache lines: a fan-out
+    // Declared first so that it is destroyed last: out_ gives its chunks back to the server's
+    // pool when it is destroyed, and this may be the last reference to the server's state.
+    std::shared_ptr<tcp_server_state<Stream>> server_;
+
+    // What deliver() touches comes next, together in the object's first cache lines: a fan-out
     // visits one connection per member.
     std::mutex out_mutex_; // guards the members below (the atomics are written under it, and read
                            // without it where a stale value only delays a pause by one line)
@@ -692,7 +696,6 @@ private:
     std::atomic<bool> out_closed_{false};
     std::optional<disconnect_reason> reason_;
 
-    std::shared_ptr<tcp_server_state<Stream>> server_;
     typename Stream::socket_type stream_;
     ::asio::ip::tcp::endpoint peer_;
     const ::asio::ip::address address_;
