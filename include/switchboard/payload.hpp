@@ -111,8 +111,9 @@ private:
         return gone;
     }
 
-    node* head_ = nullptr;
-    std::size_t count_ = 0;
+    // Unused when SWITCHBOARD_NO_PAYLOAD_CACHE is defined.
+    [[maybe_unused]] node* head_ = nullptr;
+    [[maybe_unused]] std::size_t count_ = 0;
 };
 
 } // namespace detail
