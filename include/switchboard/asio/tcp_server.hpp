@@ -423,13 +423,7 @@ private:
         if (stopping_input()) return end_input(disconnect_reason::server_stop, {});
         if (ec == ::asio::error::eof || is_truncation(ec)) return end_input(disconnect_reason::peer_closed, {});
         if (ec) return end_input(disconnect_reason::error, ec);
-        const protocol::input_result r = apply_input(std::string_view(tls_buffer_.get(), n), false);
-        if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
-        if (r == protocol::input_result::paused || output_backed_up()) {
-            input_paused_ = true; // resume_input() once the replies drained (on_written)
-            return;
-        }
-        read_async();
+        if (read_on_after(apply_input(std::string_view(tls_buffer_.get(), n), false))) read_async();
     }
 
     // A TLS peer that closed TCP without close_notify: treated as a normal close (the line
@@ -471,12 +465,7 @@ private:
             if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) return wait_readable();
             if (ec == ::asio::error::eof) return end_input(disconnect_reason::peer_closed, {});
             if (ec) return end_input(disconnect_reason::error, ec);
-            const protocol::input_result r = apply_input(std::string_view(buffer, n), false);
-            if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
-            if (r == protocol::input_result::paused || output_backed_up()) {
-                input_paused_ = true; // resume_input() once the replies drained (on_written)
-                return;
-            }
+            if (!read_on_after(apply_input(std::string_view(buffer, n), false))) return;
 #if defined(ASIO_HAS_EPOLL)
             if (n < chunk) return wait_readable();
 #endif
@@ -504,16 +493,25 @@ private:
         return r;
     }
 
+    // What every read path does once the protocol has had the input: end on /quit, pause while
+    // the replies are backed up (on_written() calls resume_input() once they drained). True:
+    // read on.
+    bool read_on_after(protocol::input_result r) {
+        if (r == protocol::input_result::quit) {
+            end_input(disconnect_reason::quit, {});
+            return false;
+        }
+        if (r == protocol::input_result::paused || output_backed_up()) {
+            input_paused_ = true;
+            return false;
+        }
+        return true;
+    }
+
     // Output drained after a pause: finish the held input, then read again.
     void resume_input() {
         if (input_over_) return;
-        const protocol::input_result r = apply_input({}, true);
-        if (r == protocol::input_result::quit) return end_input(disconnect_reason::quit, {});
-        if (r == protocol::input_result::paused || output_backed_up()) {
-            input_paused_ = true;
-            return;
-        }
-        continue_reading();
+        if (read_on_after(apply_input({}, true))) continue_reading();
     }
 
     // Backpressure on a client's own input: while more than half the output bound waits for this

@@ -176,14 +176,14 @@ public:
             tail_ += n;
             tail_room_ -= n;
         } else if (n > copy_max_) {
-            blocks_.reserve(blocks_.size() + 1); // so that nothing below throws
+            reserve_block(); // so that nothing below throws
             close_tail();
             blocks_.push_back(block{p, nullptr, p.data(), 0, n, n});
             ++referenced_;
         } else {
             std::size_t capacity = std::clamp(last_chunk_ * 2, min_chunk, max_chunk);
             while (capacity < n) capacity *= 2;
-            blocks_.reserve(blocks_.size() + 1);
+            reserve_block();
             char* const chunk = pool_ ? pool_->acquire(capacity) : new char[capacity];
             close_tail();
             blocks_.push_back(block{payload{}, chunk, chunk, 0, 0, capacity});
@@ -266,6 +266,12 @@ private:
         std::size_t end;   // one past the last byte queued
         std::size_t capacity; // bytes the block can hold
     };
+
+    // Room for one more block, growing geometrically (reserve(size() + 1) would reallocate the
+    // list on every new block).
+    void reserve_block() {
+        if (blocks_.size() == blocks_.capacity()) blocks_.reserve(std::max<std::size_t>(4, blocks_.capacity() * 2));
+    }
 
     // While the last block is a chunk being filled, its fill level lives in tail_ (so that a
     // push touches only this object and the chunk); these bring the block up to date.
