@@ -24,6 +24,7 @@
 #include "bench_support.hpp"
 
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -60,7 +61,7 @@ users_fixture* build_users(const std::size_t& users) {
     f->names = make_names(name_kind::short_name, users + fresh_names);
     f->transports = std::make_unique<null_transport[]>(users);
     for (std::size_t i = 0; i < users; ++i) {
-        const session_id s = f->r.open_session(f->transports[i]);
+        const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, f->names[i]) == status::ok, "register_name");
         f->baseline.emplace(f->names[i], s.value);
     }
@@ -98,7 +99,7 @@ void BM_churn_register_router(benchmark::State& state) {
     std::int64_t ok = 0;
     const loop_clock clock;
     for (auto _ : state) {
-        const session_id s = f.r.open_session(f.churner);
+        const session_id s = f.r.open_session(f.churner, switchboard::protocol::line_event_encoder::instance());
         ok += f.r.register_name(s, std::string_view(f.names[first + i])) == status::ok;
         (void)f.r.close_session(s);
         if (++i == fresh_names) i = 0;
@@ -129,7 +130,7 @@ room_fixture* build_room(const std::size_t& members) {
     f->transports = std::make_unique<null_transport[]>(members + 1);
     f->sinks = std::make_unique<null_sink[]>(members + 1);
     for (std::size_t i = 0; i <= members; ++i) {
-        const session_id s = f->r.open_session(f->transports[i]);
+        const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, f->names[i]) == status::ok, "register_name");
         if (i == members) {
             f->churner = s;

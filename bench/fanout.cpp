@@ -19,6 +19,7 @@
 #include "bench_support.hpp"
 
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -82,7 +83,7 @@ room_fixture* build_room(const std::size_t& members) {
     const mode saved = transport_mode;
     transport_mode = mode::count; // member_joined notifications: count them, keep nothing
     for (std::size_t i = 0; i < members; ++i) {
-        const session_id s = f->r.open_session(f->transports[i]);
+        const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, names[i]) == status::ok, "register_name");
         require(f->r.join(s, room_name) == status::ok, "join");
         if (i == 0) f->publisher = s;

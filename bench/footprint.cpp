@@ -27,6 +27,7 @@
 #include "bench_support.hpp"
 
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -210,7 +211,7 @@ void BM_memory_users_router(benchmark::State& state) {
     for (auto _ : state) {
         const heap_delta delta;
         router r;
-        for (std::size_t i = 0; i < users; ++i) ids[i] = r.open_session(transports[i]);
+        for (std::size_t i = 0; i < users; ++i) ids[i] = r.open_session(transports[i], switchboard::protocol::line_event_encoder::instance());
         const double session_bytes = delta.bytes();
         for (std::size_t i = 0; i < users; ++i)
             require(r.register_name(ids[i], names[i]) == status::ok, "register_name");
@@ -256,7 +257,7 @@ void BM_memory_rooms_router(benchmark::State& state) {
     for (auto _ : state) {
         router r;
         for (std::size_t i = 0; i < users; ++i) {
-            ids[i] = r.open_session(transports[i]);
+            ids[i] = r.open_session(transports[i], switchboard::protocol::line_event_encoder::instance());
             require(r.register_name(ids[i], names[i]) == status::ok, "register_name");
         }
         const heap_delta delta;
@@ -283,7 +284,7 @@ struct small_world {
         names = make_names(name_kind::short_name, users + ops);
         transports = std::make_unique<null_transport[]>(users);
         for (std::size_t i = 0; i < users; ++i) {
-            ids.push_back(r.open_session(transports[i]));
+            ids.push_back(r.open_session(transports[i], switchboard::protocol::line_event_encoder::instance()));
             require(r.register_name(ids.back(), names[i]) == status::ok, "register_name");
             if (in_room) require(r.join(ids.back(), std::string_view("lobby")) == status::ok, "join");
         }
@@ -330,7 +331,7 @@ void BM_allocs_register_churn(benchmark::State& state) {
     for (auto _ : state) {
         const alloc_delta delta;
         for (std::size_t i = 0; i < ops; ++i) {
-            const session_id s = w.r.open_session(w.churner);
+            const session_id s = w.r.open_session(w.churner, switchboard::protocol::line_event_encoder::instance());
             require(w.r.register_name(s, w.names[1000 + i]) == status::ok, "register_name");
             (void)w.r.close_session(s);
         }
@@ -340,7 +341,7 @@ void BM_allocs_register_churn(benchmark::State& state) {
 
 void BM_allocs_join_leave(benchmark::State& state) {
     small_world w(static_cast<std::size_t>(state.range(0)), true);
-    const session_id s = w.r.open_session(w.churner);
+    const session_id s = w.r.open_session(w.churner, switchboard::protocol::line_event_encoder::instance());
     require(w.r.register_name(s, w.names.back()) == status::ok, "register_name");
     for (auto _ : state) {
         const alloc_delta delta;

@@ -15,6 +15,7 @@
 #include "bench_support.hpp"
 
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -51,7 +52,7 @@ fixture* build(const key& k) {
     f->names = make_names(k.first, users);
     f->transports = std::make_unique<null_transport[]>(users);
     for (std::size_t i = 0; i < users; ++i) {
-        const session_id s = f->r.open_session(f->transports[i]);
+        const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, f->names[i]) == switchboard::status::ok, "register_name");
         f->baseline.emplace(f->names[i], s.value);
     }

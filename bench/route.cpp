@@ -13,6 +13,7 @@
 #include "bench_support.hpp"
 
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -48,7 +49,7 @@ fixture* build(const std::size_t& users) {
     f->transports = std::make_unique<null_transport[]>(users);
     f->sinks = std::make_unique<null_sink[]>(users);
     for (std::size_t i = 0; i < users; ++i) {
-        const session_id s = f->r.open_session(f->transports[i]);
+        const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, f->names[i]) == status::ok, "register_name");
         if (i == 0) f->from = s;
         f->baseline.emplace(f->names[i], &f->sinks[i]);

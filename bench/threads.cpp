@@ -16,6 +16,7 @@
 #include "bench_support.hpp"
 
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -54,7 +55,7 @@ fixture& shared_fixture() {
         const std::vector<std::string> names = make_names(name_kind::short_name, users);
         p->transports = std::make_unique<null_transport[]>(users);
         for (std::size_t i = 0; i < users; ++i) {
-            const session_id s = p->r.open_session(p->transports[i]);
+            const session_id s = p->r.open_session(p->transports[i], switchboard::protocol::line_event_encoder::instance());
             require(p->r.register_name(s, names[i]) == status::ok, "register_name");
             if (i < max_threads) p->from[i] = s;
         }

@@ -5,6 +5,7 @@
 
 #include "payload.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -23,14 +24,27 @@ struct event {
     event_kind kind = event_kind::direct_message; ///< What happened.
     std::string_view room;                         ///< Folded room name; empty for direct messages.
     std::string_view user;                         ///< Folded name of the sender or member.
-    std::string_view text;                         ///< Opaque body bytes; empty for membership.
+    std::string_view text;                         ///< The message text (text.hpp contract); empty
+                                                   ///< for membership events.
 };
 
-/// @brief Encodes events into the bytes of one wire protocol.
+/// @brief A wire format: encodes events into the bytes of one wire protocol.
 ///
-/// The router calls `encode()` once per event, however many sessions receive it, and hands the
-/// same payload to each of them (docs/design.md, "Fan-out"). The default is the line protocol v1
-/// encoder (`protocol::line_event_encoder`).
+/// Every session names its format when it is opened (`router::open_session()`); one router
+/// serves sessions of several formats at once (netcat lines beside browser JSON). A fan-out
+/// encodes each event once per distinct format among its recipients, and hands the same payload
+/// to every recipient of that format (docs/design.md, "Fan-out and formats"). The router keeps at
+/// most `max_formats` distinct formats; it compares them by address, so use one object per format.
+///
+/// Contract for implementers:
+/// - The payload is exactly one event in the format's framing. A message text (`direct_message`,
+///   `room_message`) has passed the router's text contract (text.hpp); an encoder whose framing
+///   cannot carry a text as exactly one event returns an empty payload to refuse it. The router
+///   then delivers nothing to anyone and returns `status::invalid_text`. Built-in encoders check
+///   again, so an encoder called directly never emits a forged second event either. Refusing a
+///   membership event (`member_joined`, `member_left`) means that event is not sent at all to any
+///   session (the join or leave itself stands); built-in encoders never do.
+/// - `encode()` must not call back into the router.
 ///
 /// Thread safety: `encode()` is const and may be called from any thread that holds the router;
 /// implementations keep no mutable state.
@@ -40,9 +54,13 @@ public:
 
     /// @brief Encodes one event.
     /// @param e the event; its views are valid only during the call.
-    /// @return the complete bytes to write to each recipient (framing included).
+    /// @return the complete bytes to write to each recipient (framing included); an empty payload
+    ///         when this format cannot carry the event as exactly one event (refused).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] virtual payload encode(const event& e) const = 0;
 };
+
+/// @brief Most distinct formats (`event_encoder` objects) one router serves at once.
+inline constexpr std::size_t max_formats = 8;
 
 } // namespace switchboard

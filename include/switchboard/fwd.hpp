@@ -15,12 +15,5 @@ struct router_options;
 class router;
 class in_memory_transport;
 
-namespace protocol {
-class line_framer;
-struct line_command;
-class line_event_encoder;
-struct line_session_options;
-class line_session;
-} // namespace protocol
 
 } // namespace switchboard

@@ -9,18 +9,20 @@
 #include "event.hpp"
 #include "names.hpp"
 #include "payload.hpp"
-#include "protocol/line.hpp"
 #include "session_id.hpp"
 #include "status.hpp"
+#include "text.hpp"
 #include "transport.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -56,10 +58,7 @@ struct router_counters {
 
 /// @brief Construction options of a router.
 struct router_options {
-    /// @brief Encodes routed events; null selects the line protocol v1 encoder. Must outlive the
-    /// router.
-    const event_encoder* encoder = nullptr;
-    /// @brief Rooms one session may be in at once (1 or more; default 64). A further `join()`
+    /// @brief Rooms one session may be in at once (1 to 2^24 - 1; default 64). A further `join()`
     /// returns `status::too_many_rooms`. Bounds the memory and the per-command work one client
     /// can cause (docs/security.md).
     std::size_t max_rooms_per_session = 64;
@@ -100,9 +99,17 @@ using authorizer =
 /// signatures, `route()` then delivers to each session of the user and reports the count in
 /// `route_result::delivered` (docs/design.md, "Several sessions per user").
 ///
-/// Fan-out: an event is encoded once (`event_encoder`) into one `payload` and the same payload is
-/// handed to each recipient's transport — K members cost K reference-count increments, not K
-/// copies of the bytes.
+/// Formats: each session names its wire format (`event_encoder`) when it is opened, so one router
+/// serves netcat lines and browser JSON side by side. The router itself knows no wire format.
+///
+/// Fan-out: an event is encoded once per distinct format among its recipients, into one `payload`
+/// per format, and the same payload is handed to each recipient of that format — K members of one
+/// format cost one encode and K reference-count increments, not K copies of the bytes.
+///
+/// Text: every call that carries a message text (`route()`, `publish()`) checks it against the
+/// text contract (text.hpp) and each recipient format's framing before delivering anything; a
+/// refusal is `status::invalid_text` and nobody receives anything (docs/security.md, "The API
+/// path").
 ///
 /// Ordering: payloads from one call reach each transport in call order, so messages from one
 /// session to one recipient, direct or through one room, arrive in the order they were sent.
@@ -129,8 +136,8 @@ public:
     /// @brief An empty router.
     /// @param options see `router_options`.
     explicit router(router_options options = {})
-        : encoder_(options.encoder ? options.encoder : &protocol::line_event_encoder::instance()),
-          max_rooms_per_session_(std::max<std::size_t>(options.max_rooms_per_session, 1)),
+        : max_rooms_per_session_(
+              std::clamp<std::size_t>(options.max_rooms_per_session, 1, member::max_in_session)),
           max_room_members_(std::max<std::size_t>(options.max_room_members, 1)),
           max_depth_(static_cast<std::uint32_t>(
               std::min<std::size_t>(std::max<std::size_t>(options.max_callback_depth, 1), 1u << 16))),
@@ -143,12 +150,16 @@ public:
 
     // ---- sessions -------------------------------------------------------------------------
 
-    /// @brief Opens a session that receives through `t`.
+    /// @brief Opens a session that receives through `t`, in wire format `format`.
     /// @param t the session's transport; must stay valid until `close_session()` for the
     ///        returned id has returned.
+    /// @param format the session's wire format (e.g. `protocol::line_event_encoder::instance()`);
+    ///        must outlive the router. At most `max_formats` distinct format objects per router.
     /// @return a fresh id, never equal to the id of a closed session (up to 2^32 reuses of a slot).
-    /// @throws std::bad_alloc when memory runs out.
-    [[nodiscard]] session_id open_session(transport& t) {
+    /// @throws std::bad_alloc when memory runs out; std::length_error when `format` would be the
+    ///         router's `max_formats + 1`-th distinct format (a programming error).
+    [[nodiscard]] session_id open_session(transport& t, const event_encoder& format) {
+        const std::uint8_t f = format_index(format);
         std::uint32_t index;
         if (free_session_ != npos) {
             index = free_session_;
@@ -160,6 +171,7 @@ public:
         }
         session_slot& s = sessions_[index];
         s.t = &t;
+        s.format = f;
         s.next_free = npos;
         ++open_sessions_;
         return session_id::make(index, s.generation);
@@ -239,14 +251,14 @@ public:
     ///         (even the same); the authorizer's refusal (normally `auth_failed`); `name_taken`
     ///         when another session holds it — checked in this order.
     /// @throws std::bad_alloc when memory runs out.
-    status register_name(session_id s, std::string_view user, std::string_view credential = {}) {
+    [[nodiscard]] status register_name(session_id s, std::string_view user, std::string_view credential = {}) {
         const auto n = name::parse(user);
         if (!n) return find_slot(s) ? status::invalid_name : status::unknown_session;
         return register_name(s, *n, credential);
     }
 
     /// @brief As above, with a name already validated and folded by `name::parse`.
-    status register_name(session_id s, const name& user, std::string_view credential = {}) {
+    [[nodiscard]] status register_name(session_id s, const name& user, std::string_view credential = {}) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
         if (user.empty()) return status::invalid_name;
@@ -276,6 +288,12 @@ public:
     [[nodiscard]] std::string_view name_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot && slot->registered ? slot->user.view() : std::string_view{};
+    }
+
+    /// @brief The wire format `s` was opened with; null when `s` is not open.
+    [[nodiscard]] const event_encoder* format_of(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot ? formats_[slot->format] : nullptr;
     }
 
     /// @brief True when `s` is open and holds a user name.
@@ -315,12 +333,14 @@ public:
     /// recipient gets the event `direct_message{user = name of from, text}`. A session may
     /// message itself. The sender is always the registered name of `from`: callers cannot name
     /// another sender.
-    /// @param text opaque bytes (the line protocol checks them before calling).
+    /// @param text the message text; must meet the text contract (text.hpp).
     /// @return `ok` (`delivered` 1, or `dropped` 1 when the recipient's transport refused);
     ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
-    ///         `user_not_found` (after calling the user-not-found handler); `depth_exceeded`.
+    ///         `invalid_text` when `text` breaks the text contract or the recipient's format
+    ///         refuses it (nothing delivered); `depth_exceeded`; `user_not_found` (after calling
+    ///         the user-not-found handler) — checked in this order.
     /// @throws std::bad_alloc when memory runs out.
-    route_result route(session_id from, std::string_view to, std::string_view text) {
+    [[nodiscard]] route_result route(session_id from, std::string_view to, std::string_view text) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (!slot->registered) return {status::not_registered};
@@ -330,10 +350,11 @@ public:
     }
 
     /// @brief As above, with a folded target name.
-    route_result route(session_id from, const name& to, std::string_view text) {
+    [[nodiscard]] route_result route(session_id from, const name& to, std::string_view text) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (!slot->registered) return {status::not_registered};
+        if (!is_message_text(text)) return {status::invalid_text};
         if (depth_ >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t target = find_user(to);
         if (target == npos) {
@@ -357,9 +378,11 @@ public:
             }
             return {status::user_not_found};
         }
+        const session_slot& recipient = sessions_[target];
         const payload bytes =
-            encoder_->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
-        transport* const t = sessions_[target].t;
+            formats_[recipient.format]->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
+        if (bytes.empty()) return {status::invalid_text};
+        transport* const t = recipient.t;
         route_result r;
         {
             const callback_scope scope(*this);
@@ -386,14 +409,14 @@ public:
     ///         `room_full` when the room has `router_options::max_room_members` members —
     ///         checked in this order; `depth_exceeded`.
     /// @throws std::bad_alloc when memory runs out.
-    status join(session_id s, std::string_view room) {
+    [[nodiscard]] status join(session_id s, std::string_view room) {
         if (const status st = check_registered(s); st != status::ok) return st;
         const auto n = name::parse(room);
         return n ? join(s, *n) : status::invalid_name;
     }
 
     /// @brief As above, with a folded room name.
-    status join(session_id s, const name& room) {
+    [[nodiscard]] status join(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
         if (room.empty()) return status::invalid_name;
         if (depth_ >= max_depth_) return status::depth_exceeded;
@@ -416,7 +439,8 @@ public:
         ++layout_epoch_; // fan-outs in progress re-read the member list (it may move)
         session_slot& slot = sessions_[s.index()];
         room_slot& r = rooms_[ri];
-        r.members.push_back(member{slot.t, s.index(), static_cast<std::uint32_t>(slot.rooms.size())});
+        r.members.push_back(member::make(slot.t, s.index(), slot.rooms.size(), slot.format));
+        ++r.per_format[slot.format];
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
         // Tell the others last, when the membership is complete (their callbacks see it).
         if (found != npos)
@@ -449,11 +473,14 @@ public:
 
     /// @brief Sends `text` from member `from` to the members of `room`: each gets
     /// `room_message{room, user = name of from, text}`, encoded once and shared.
+    /// @param text the message text; must meet the text contract (text.hpp).
     /// @param scope `except_sender` (default) or `all_members`.
     /// @return `ok` with counts; `unknown_session`; `not_registered`; `invalid_name`;
-    ///         `not_member` (also for a room that does not exist); `depth_exceeded`.
+    ///         `invalid_text` when `text` breaks the text contract or a recipient's format refuses
+    ///         it (nothing delivered to anyone); `depth_exceeded`; `not_member` (also for a room
+    ///         that does not exist) — checked in this order.
     /// @throws std::bad_alloc when memory runs out.
-    route_result publish(session_id from, std::string_view room, std::string_view text,
+    [[nodiscard]] route_result publish(session_id from, std::string_view room, std::string_view text,
                          fanout_scope scope = fanout_scope::except_sender) {
         if (const status st = check_registered(from); st != status::ok) return {st};
         const auto n = name::parse(room);
@@ -462,9 +489,10 @@ public:
     }
 
     /// @brief As above, with a folded room name.
-    route_result publish(session_id from, const name& room, std::string_view text,
-                         fanout_scope scope = fanout_scope::except_sender) {
+    [[nodiscard]] route_result publish(session_id from, const name& room, std::string_view text,
+                                       fanout_scope scope = fanout_scope::except_sender) {
         if (const status st = check_registered(from); st != status::ok) return {st};
+        if (!is_message_text(text)) return {status::invalid_text};
         if (depth_ >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t ri = find_room(room);
         if (ri == npos) return {status::not_member};
@@ -472,7 +500,7 @@ public:
         if (membership_of(slot, ri) == npos) return {status::not_member};
         route_result r = fan_out(ri, event{event_kind::room_message, room.view(), slot.user.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
-        ++counters_.routed;
+        if (r.ok()) ++counters_.routed;
         return r;
     }
 
@@ -514,15 +542,30 @@ private:
         std::uint32_t room;      // index into rooms_
         std::uint32_t in_room;   // index into that room's members
     };
-    struct member {              // one session of a room; the transport is cached for fan-out
+    struct member { // one session of a room; transport and format cached for fan-out (16 bytes)
+        static constexpr std::uint32_t max_in_session = (1u << 24) - 1;
         transport* t;
-        std::uint32_t session;   // index into sessions_
-        std::uint32_t in_session; // index into that session's rooms
+        std::uint32_t session; // index into sessions_
+        std::uint32_t packed;  // index into that session's rooms (low 24 bits) | format << 24
+
+        static member make(transport* t, std::uint32_t session, std::size_t in_session, std::uint8_t format) noexcept {
+            return member{t, session, static_cast<std::uint32_t>(in_session) | std::uint32_t{format} << 24};
+        }
+        [[nodiscard]] std::uint32_t in_session() const noexcept { return packed & max_in_session; }
+        [[nodiscard]] std::uint8_t format() const noexcept { return static_cast<std::uint8_t>(packed >> 24); }
+        void set_in_session(std::size_t j) noexcept {
+            packed = (packed & ~max_in_session) | static_cast<std::uint32_t>(j);
+        }
+    };
+    struct target {          // a recipient left to a frozen fan-out
+        transport* t;
+        std::uint8_t format;
     };
     struct session_slot { // the name first: a lookup that compares it finds the rest in its line
         name user;
         bool registered = false;
         bool closing = false; // inside close_session(): closed for every other call
+        std::uint8_t format = 0; // index into formats_
         std::uint32_t generation = 1;
         transport* t = nullptr; // null while the slot is free
         std::uint32_t next_free = npos;
@@ -531,8 +574,19 @@ private:
     struct room_slot {
         name id;
         std::vector<member> members;
+        std::array<std::uint32_t, max_formats> per_format{}; // members of each format
         std::uint32_t next_free = npos;
     };
+
+    // The index of `f` in formats_, adding it on first use.
+    std::uint8_t format_index(const event_encoder& f) {
+        for (std::uint32_t i = 0; i < format_count_; ++i)
+            if (formats_[i] == &f) return static_cast<std::uint8_t>(i);
+        if (format_count_ == max_formats)
+            throw std::length_error("switchboard::router: more than max_formats distinct formats");
+        formats_[format_count_] = &f;
+        return static_cast<std::uint8_t>(format_count_++);
+    }
 
     session_slot* find_slot(session_id s) noexcept {
         return const_cast<session_slot*>(static_cast<const router*>(this)->find_slot(s));
@@ -592,20 +646,22 @@ private:
         if (m.in_room != last_member) {
             r.members[m.in_room] = r.members[last_member];
             const member& moved = r.members[m.in_room];
-            sessions_[moved.session].rooms[moved.in_session].in_room = m.in_room;
+            sessions_[moved.session].rooms[moved.in_session()].in_room = m.in_room;
         }
+        --r.per_format[sessions_[si].format];
         r.members.pop_back();
         std::vector<membership>& mine = sessions_[si].rooms;
         const std::size_t last_room = mine.size() - 1;
         if (j != last_room) {
             mine[j] = mine[last_room];
-            rooms_[mine[j].room].members[mine[j].in_room].in_session = static_cast<std::uint32_t>(j);
+            rooms_[mine[j].room].members[mine[j].in_room].set_in_session(j);
         }
         mine.pop_back();
         if (r.members.empty()) {
             room_index_.erase(detail::flat_index::fold(r.id.hash()),
                               [&](std::uint32_t v) { return rooms_[v].id == r.id; });
             r.members = std::vector<member>{};
+            r.per_format = {};
             r.id = name{};
             r.next_free = free_room_;
             free_room_ = m.room;
@@ -614,14 +670,25 @@ private:
         }
     }
 
-    // Encodes once, hands the same payload to every member but `skip` (a session index or npos),
-    // to the members the room had when the call began. Fast path: walk the live member list by
-    // index, up to its initial size (a join during a delivery appends past it). Membership is only
-    // ever removed through remove_membership(), which first freezes every fan-out in progress:
-    // copies the targets each has left into its own buffer, which it then finishes from, skipping
-    // sessions closed meanwhile (so a transport is never used after its close_session()).
+    // Encodes once per format among the recipients (before delivering anything, so that a format's
+    // refusal leaves everyone without the event: invalid_text), and hands each member but `skip`
+    // (a session index or npos) its format's payload, to the members the room had when the call
+    // began. Fast path: walk the live member list by index, up to its initial size (a join during a
+    // delivery appends past it). Membership is only ever removed through remove_membership(), which
+    // first freezes every fan-out in progress: copies the targets each has left into its own
+    // buffer, which it then finishes from, skipping sessions closed meanwhile (so a transport is
+    // never used after its close_session()).
     route_result fan_out(std::uint32_t ri, const event& e, std::uint32_t skip) {
-        const payload bytes = encoder_->encode(e);
+        std::array<payload, max_formats> bytes;
+        {
+            const room_slot& room = rooms_[ri];
+            const std::uint32_t skip_format = skip == npos ? npos : sessions_[skip].format;
+            for (std::uint32_t f = 0; f < format_count_; ++f) {
+                if (room.per_format[f] == (f == skip_format ? 1u : 0u)) continue; // no recipient
+                bytes[f] = formats_[f]->encode(e);
+                if (bytes[f].empty()) return {status::invalid_text};
+            }
+        }
         route_result r;
         const std::size_t f = frames_.size();
         if (frames_.size() == frames_.capacity()) ++layout_epoch_; // frames_ will move
@@ -642,15 +709,15 @@ private:
             const member m = data[i];
             if (m.session == skip) continue;
             fr->next = i + 1; // where a freeze inside this delivery copies from
-            tally(r, m.t->deliver(bytes));
+            tally(r, m.t->deliver(bytes[m.format()]));
         }
         if (frames_[f].frozen) {
-            const std::vector<transport*>& rest = snapshots_[f]; // a deque: never moves
-            for (transport* const t : rest) {
+            const std::vector<target>& rest = snapshots_[f]; // a deque: never moves
+            for (const target& t : rest) {
                 if (!closed_in_callback_.empty() &&
-                    std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t) != closed_in_callback_.end())
+                    std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t.t) != closed_in_callback_.end())
                     continue;
-                tally(r, t->deliver(bytes));
+                tally(r, t.t->deliver(bytes[t.format]));
             }
         }
         frames_.pop_back();
@@ -664,11 +731,11 @@ private:
             fanout_frame& fr = frames_[f];
             if (fr.frozen) continue;
             while (snapshots_.size() <= f) snapshots_.emplace_back();
-            std::vector<transport*>& rest = snapshots_[f];
+            std::vector<target>& rest = snapshots_[f];
             rest.clear();
             const std::vector<member>& members = rooms_[fr.room].members;
             for (std::size_t i = fr.next; i < fr.end; ++i)
-                if (members[i].session != fr.skip) rest.push_back(members[i].t);
+                if (members[i].session != fr.skip) rest.push_back(target{members[i].t, members[i].format()});
             fr.frozen = true;
         }
     }
@@ -695,7 +762,8 @@ private:
         else ++counters_.dropped;
     }
 
-    const event_encoder* encoder_;
+    std::array<const event_encoder*, max_formats> formats_{}; // the formats sessions named
+    std::uint32_t format_count_ = 0;
     std::size_t max_rooms_per_session_;
     std::size_t max_room_members_;
     std::uint32_t max_depth_;
@@ -709,7 +777,7 @@ private:
     };
     std::vector<fanout_frame> frames_;                 // fan-outs in progress, innermost last
     std::uint64_t layout_epoch_ = 0;                   // bumped when member lists or frames_ may move
-    std::deque<std::vector<transport*>> snapshots_;    // targets left to frozen fan-outs
+    std::deque<std::vector<target>> snapshots_;        // targets left to frozen fan-outs
     std::vector<transport*> closed_in_callback_;       // sessions closed inside a callback
     authorizer authorizer_;
     std::vector<session_slot> sessions_;

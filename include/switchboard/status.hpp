@@ -10,8 +10,8 @@ namespace switchboard {
 /// @brief The outcome of a router operation.
 ///
 /// Everything that a client or the network can cause is one of these values, never an exception.
-/// The spelling returned by `to_string()` is the token of the line protocol v1
-/// (docs/protocol.md), so an adapter can reply `err <token>` without a table of its own.
+/// `to_string()` spells each value in lowercase words joined by `-`; every wire format uses that
+/// spelling as its error token (docs/protocol.md), so no format needs a table of its own.
 enum class status : std::uint8_t {
     ok,                 ///< Done.
     invalid_name,       ///< A user or room name is not 1-40 bytes of `[A-Za-z0-9_.-]`.
@@ -29,6 +29,9 @@ enum class status : std::uint8_t {
     rate_limited,       ///< The session sent faster than its rate limit; the command was dropped.
     depth_exceeded,     ///< Called from inside callbacks nested `router_options::max_callback_depth`
                         ///< deep (e.g. two bots answering each other forever); nothing was done.
+    invalid_text,       ///< The message text breaks the text contract (text.hpp: empty, invalid
+                        ///< UTF-8, a control character), or a recipient's wire format cannot
+                        ///< carry it as one event; nothing was delivered to anyone.
 };
 
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
@@ -51,6 +54,7 @@ enum class status : std::uint8_t {
     case status::room_full: return "room-full";
     case status::rate_limited: return "rate-limited";
     case status::depth_exceeded: return "depth-exceeded";
+    case status::invalid_text: return "invalid-text";
     }
     return "unknown";
 }

@@ -58,6 +58,7 @@ using switchboard::protocol::line_framer;
 using switchboard::protocol::line_session;
 using switchboard::protocol::line_session_options;
 using switchboard_fuzz::escaped;
+using switchboard_fuzz::reference_valid_text;
 using switchboard_fuzz::trace;
 
 constexpr std::string_view too_long_marker = "\x01<line-too-long>";
@@ -82,45 +83,6 @@ std::vector<std::string> reference_lines(std::string_view data, std::size_t max_
     return out;
 }
 
-// Well-formed UTF-8 by the table of the Unicode standard (ch. 3, table 3-7), minus control bytes
-// other than TAB. Deliberately byte-by-byte: is_valid_text() has an 8-byte fast path.
-bool reference_valid_text(std::string_view text) {
-    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    auto in = [&](std::size_t k, unsigned lo, unsigned hi) { return k < n && p[k] >= lo && p[k] <= hi; };
-    while (i < n) {
-        const unsigned c = p[i];
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
-            i += 1;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            if (!in(i + 1, 0x80, 0xBF)) return false;
-            i += 2;
-        } else if (c == 0xE0) {
-            if (!in(i + 1, 0xA0, 0xBF) || !in(i + 2, 0x80, 0xBF)) return false;
-            i += 3;
-        } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-            if (!in(i + 1, 0x80, 0xBF) || !in(i + 2, 0x80, 0xBF)) return false;
-            i += 3;
-        } else if (c == 0xED) {
-            if (!in(i + 1, 0x80, 0x9F) || !in(i + 2, 0x80, 0xBF)) return false;
-            i += 3;
-        } else if (c == 0xF0) {
-            if (!in(i + 1, 0x90, 0xBF) || !in(i + 2, 0x80, 0xBF) || !in(i + 3, 0x80, 0xBF)) return false;
-            i += 4;
-        } else if (c >= 0xF1 && c <= 0xF3) {
-            if (!in(i + 1, 0x80, 0xBF) || !in(i + 2, 0x80, 0xBF) || !in(i + 3, 0x80, 0xBF)) return false;
-            i += 4;
-        } else if (c == 0xF4) {
-            if (!in(i + 1, 0x80, 0x8F) || !in(i + 2, 0x80, 0xBF) || !in(i + 3, 0x80, 0xBF)) return false;
-            i += 4;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
 
 bool ascii_equal_folded(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -415,7 +377,7 @@ private:
     void open(std::size_t i) {
         connection& conn = conns_[i];
         conn.t = std::make_unique<in_memory_transport>();
-        conn.id = r_.open_session(*conn.t);
+        conn.id = r_.open_session(*conn.t, switchboard::protocol::line_event_encoder::instance());
         conn.ls.emplace(r_, conn.id, options_);
         conn.quit = false;
         conn.ls->greet("welcome to the fuzzer\n\nsecond line");

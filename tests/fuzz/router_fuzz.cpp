@@ -26,6 +26,7 @@
 #include <switchboard/router.hpp>
 #include <switchboard/session_id.hpp>
 #include <switchboard/status.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <algorithm>
 #include <array>
@@ -56,6 +57,7 @@ using switchboard::session_id;
 using switchboard::status;
 using switchboard_fuzz::byte_reader;
 using switchboard_fuzz::escaped;
+using switchboard_fuzz::reference_valid_text;
 using switchboard_fuzz::trace;
 
 constexpr std::size_t slot_count = 8;     // sessions open at once, at most
@@ -358,7 +360,7 @@ private:
         sl.tm = transport_model{};
         if (bound_byte % 4u == 0) sl.tm.bound = 16u + (bound_byte >> 2) % 48u;
         const std::size_t before = r_.session_count();
-        sl.id = r_.open_session(*sl.t);
+        sl.id = r_.open_session(*sl.t, switchboard::protocol::line_event_encoder::instance());
         sl.open = true;
         sl.user.clear();
         sl.rooms.clear();
@@ -533,6 +535,7 @@ private:
         if (!sl.open) want = status::unknown_session;
         else if (sl.user.empty()) want = status::not_registered;
         else if (!valid) want = status::invalid_name;
+        else if (text.empty() || !reference_valid_text(text)) want = status::invalid_text;
         else if (!holders_.count(to)) want = status::user_not_found;
         else want = status::ok;
         const bool use_name = by_name && valid;
@@ -570,6 +573,7 @@ private:
         if (!sl.open) want = status::unknown_session;
         else if (sl.user.empty()) want = status::not_registered;
         else if (!valid) want = status::invalid_name;
+        else if (text.empty() || !reference_valid_text(text)) want = status::invalid_text;
         else if (!sl.rooms.count(room)) want = status::not_member;
         else want = status::ok;
         trace::add("publish " + std::to_string(s) + " " + id_text(sl.id) + " \"" + escaped(raw) + "\" \"" +

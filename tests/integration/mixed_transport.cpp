@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <switchboard/protocol/line.hpp>
 
 using namespace switchboard_test;
 
@@ -15,7 +16,7 @@ class memory_peer {
 public:
     explicit memory_peer(test_server& server) : server_(server) {
         server_.with_router([this](switchboard::router& r) {
-            id_ = r.open_session(transport_);
+            id_ = r.open_session(transport_, switchboard::protocol::line_event_encoder::instance());
             session_.emplace(r, id_, options_);
         });
     }

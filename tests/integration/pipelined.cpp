@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <switchboard/protocol/line.hpp>
 
 using namespace switchboard_test;
 
@@ -120,7 +121,7 @@ struct many_users {
         server.with_router([&](switchboard::router& r) {
             for (int i = 0; i < count; ++i) {
                 transports.push_back(std::make_unique<switchboard::in_memory_transport>());
-                ids.push_back(r.open_session(*transports.back()));
+                ids.push_back(r.open_session(*transports.back(), switchboard::protocol::line_event_encoder::instance()));
                 REQUIRE(r.register_name(ids.back(), "user-with-a-long-name-" + std::to_string(i)) ==
                         switchboard::status::ok);
             }

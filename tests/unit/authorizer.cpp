@@ -23,7 +23,7 @@ status admin_needs_secret(session_id, const name& user, std::string_view credent
 TEST_CASE("authorizer: default allows any valid name, with or without a credential", "[auth]") {
     router r;
     in_memory_transport t1, t2;
-    const session_id a = r.open_session(t1), b = r.open_session(t2);
+    const session_id a = r.open_session(t1, switchboard::protocol::line_event_encoder::instance()), b = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     CHECK(r.register_name(a, "alice") == status::ok);
     CHECK(r.register_name(b, "bob", "whatever") == status::ok);
     CHECK(r.counters().auth_failed == 0);
@@ -32,7 +32,7 @@ TEST_CASE("authorizer: default allows any valid name, with or without a credenti
 TEST_CASE("authorizer: sees session, folded name and credential; its refusal is the result", "[auth]") {
     router r;
     in_memory_transport t1, t2;
-    const session_id a = r.open_session(t1), b = r.open_session(t2);
+    const session_id a = r.open_session(t1, switchboard::protocol::line_event_encoder::instance()), b = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     session_id seen_session;
     std::string seen_name, seen_credential;
     r.set_authorizer([&](session_id s, const name& user, std::string_view credential) {
@@ -67,13 +67,13 @@ TEST_CASE("authorizer: `/register <user> <secret>` over the line protocol; err a
     router r;
     r.set_authorizer(admin_needs_secret);
     in_memory_transport t;
-    const session_id s = r.open_session(t);
+    const session_id s = r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     protocol::line_session ls(r, s, {});
     ls.on_input("/register Admin\n/register admin open\n/register admin open sesame\n/who\n");
     CHECK(t.take_lines() == lines{"err auth-failed admin", "err auth-failed admin", "ok register admin", "who admin"});
     // The secret is never echoed in any reply.
     in_memory_transport t2;
-    const session_id s2 = r.open_session(t2);
+    const session_id s2 = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     protocol::line_session ls2(r, s2, {});
     ls2.on_input("/register admin guess-1234\n/register alice ignored-secret\n");
     const lines got = t2.take_lines();

@@ -25,7 +25,7 @@ struct world {
     explicit world(router_options o = {}) : r(o) {}
     member& add(const std::string& user) {
         member& m = members.emplace_back();
-        m.id = r.open_session(m.t);
+        m.id = r.open_session(m.t, switchboard::protocol::line_event_encoder::instance());
         REQUIRE(r.register_name(m.id, user) == status::ok);
         return m;
     }
@@ -89,7 +89,7 @@ TEST_CASE("limits: the line protocol replies too-many-rooms and room-full with t
     o.max_room_members = 1;
     router r(o);
     in_memory_transport ta, tb;
-    const session_id a = r.open_session(ta), b = r.open_session(tb);
+    const session_id a = r.open_session(ta, switchboard::protocol::line_event_encoder::instance()), b = r.open_session(tb, switchboard::protocol::line_event_encoder::instance());
     protocol::line_session la(r, a, {}), lb(r, b, {});
     la.on_input("/register alice\n/join One\n/join Two\n");
     CHECK(ta.take_lines() == lines{"ok register alice", "ok join one", "err too-many-rooms two"});

@@ -51,7 +51,7 @@ struct server {
 
     client& connect() {
         client& c = clients.emplace_back();
-        c.id = r.open_session(c.t);
+        c.id = r.open_session(c.t, switchboard::protocol::line_event_encoder::instance());
         c.ls = std::make_unique<line_session>(r, c.id, options);
         return c;
     }
@@ -87,7 +87,7 @@ TEST_CASE("line_session: options and greeting text may go away after use", "[ses
     // caller may pass temporaries.
     router r;
     in_memory_transport t;
-    const session_id id = r.open_session(t);
+    const session_id id = r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     line_session ls(r, id, [] {
         line_session_options o;
         o.max_line = 8;

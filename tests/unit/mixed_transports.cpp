@@ -3,6 +3,7 @@
 #include <switchboard/in_memory_transport.hpp>
 #include <switchboard/router.hpp>
 #include <switchboard/transport.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -59,8 +60,8 @@ TEST_CASE("mixed_transports: sessions of different transport types message each 
     router r;
     in_memory_transport mem;
     counting_transport cnt;
-    const session_id a = r.open_session(mem);
-    const session_id b = r.open_session(cnt);
+    const session_id a = r.open_session(mem, switchboard::protocol::line_event_encoder::instance());
+    const session_id b = r.open_session(cnt, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(a, "mem") == status::ok);
     REQUIRE(r.register_name(b, "cnt") == status::ok);
 
@@ -73,7 +74,7 @@ TEST_CASE("mixed_transports: sessions of different transport types message each 
 
     // Through a room: both kinds receive the same shared payload.
     in_memory_transport mem2;
-    const session_id c = r.open_session(mem2);
+    const session_id c = r.open_session(mem2, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(c, "mem2") == status::ok);
     for (session_id s : {a, b, c}) REQUIRE(r.join(s, "mix") == status::ok);
     CHECK(cnt.text() == lines{"msg mem hello counting\n", "join mix mem2\n"});
@@ -119,7 +120,7 @@ TEST_CASE("mixed_transports: many sessions alternating transport types, all-pair
     std::vector<session_id> ids;
     for (int i = 0; i < n; ++i) {
         transport& t = (i % 2) ? static_cast<transport&>(cnts[i / 2]) : static_cast<transport&>(mems[i / 2]);
-        ids.push_back(r.open_session(t));
+        ids.push_back(r.open_session(t, switchboard::protocol::line_event_encoder::instance()));
         REQUIRE(r.register_name(ids.back(), "u" + std::to_string(i)) == status::ok);
     }
     for (int i = 0; i < n; ++i)

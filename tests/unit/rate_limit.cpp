@@ -58,7 +58,7 @@ TEST_CASE("line_session: over the rate a line gets `err rate-limited` and is dro
           "[rate][session]") {
     router r;
     in_memory_transport ta, tb;
-    const session_id a = r.open_session(ta), b = r.open_session(tb);
+    const session_id a = r.open_session(ta, switchboard::protocol::line_event_encoder::instance()), b = r.open_session(tb, switchboard::protocol::line_event_encoder::instance());
     protocol::line_counters counters;
     protocol::line_session_options o;
     o.rate = rate_limit{1, 3};
@@ -86,7 +86,7 @@ TEST_CASE("line_session: over the rate a line gets `err rate-limited` and is dro
 TEST_CASE("line_session: line-too-long is counted", "[session]") {
     router r;
     in_memory_transport t;
-    const session_id s = r.open_session(t);
+    const session_id s = r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     protocol::line_counters counters;
     protocol::line_session_options o;
     o.max_line = 4;

@@ -4,6 +4,7 @@
 // ASan), and self-feeding loops bounded by router_options::max_callback_depth.
 #include <switchboard/in_memory_transport.hpp>
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -40,7 +41,7 @@ struct world {
     explicit world(router_options o = {}) : r(o) {}
     std::size_t add(const std::string& user) {
         transports.push_back(std::make_unique<callback_transport>());
-        ids.push_back(r.open_session(*transports.back()));
+        ids.push_back(r.open_session(*transports.back(), switchboard::protocol::line_event_encoder::instance()));
         REQUIRE(r.register_name(ids.back(), user) == status::ok);
         return ids.size() - 1;
     }
@@ -97,7 +98,7 @@ TEST_CASE("reentrancy: deliveries that open many sessions and rooms (moving the 
     w.t(1).on_deliver = [&](const payload&) {
         for (int i = 0; i < 500; ++i) { // grows the session and room tables several times
             extra.push_back(std::make_unique<in_memory_transport>());
-            const session_id s = w.r.open_session(*extra.back());
+            const session_id s = w.r.open_session(*extra.back(), switchboard::protocol::line_event_encoder::instance());
             REQUIRE(w.r.register_name(s, "x" + std::to_string(i)) == status::ok);
             REQUIRE(w.r.join(s, "room" + std::to_string(i)) == status::ok);
         }
@@ -151,7 +152,7 @@ TEST_CASE("reentrancy: while a session closes, callbacks cannot rejoin, route to
     CHECK(w.r.room_count() == 3);
     // The free list is intact: two new sessions get two different slots.
     in_memory_transport t1, t2;
-    const session_id n1 = w.r.open_session(t1), n2 = w.r.open_session(t2);
+    const session_id n1 = w.r.open_session(t1, switchboard::protocol::line_event_encoder::instance()), n2 = w.r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     CHECK(n1 != n2);
     CHECK(w.r.session_count() == 3);
 }

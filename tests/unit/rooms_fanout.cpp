@@ -49,10 +49,12 @@ struct user {
 struct world {
     router r;
     std::deque<user> users;
-    explicit world(std::vector<std::string> names, router_options opt = {}) : r(opt) {
+    explicit world(std::vector<std::string> names, router_options opt = {},
+                   const event_encoder& format = switchboard::protocol::line_event_encoder::instance())
+        : r(opt) {
         for (const std::string& n : names) {
             user& u = users.emplace_back();
-            u.id = r.open_session(u.t);
+            u.id = r.open_session(u.t, format);
             REQUIRE(r.register_name(u.id, n) == status::ok);
         }
     }
@@ -105,7 +107,7 @@ TEST_CASE("rooms: leave tells remaining members `leave <room> <user>`, not the l
 TEST_CASE("rooms: error outcomes", "[rooms]") {
     world w({"alice", "bob"});
     in_memory_transport tn;
-    const session_id anon = w.r.open_session(tn);
+    const session_id anon = w.r.open_session(tn, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(w.r.join(w[0].id, "lobby") == status::ok);
 
     CHECK(w.r.join(w[0].id, "LOBBY") == status::already_member);
@@ -176,9 +178,7 @@ TEST_CASE("rooms: a 1000-member fan-out hands the same payload to every member, 
     counting_encoder enc;
     std::vector<std::string> names;
     for (int i = 0; i < 1000; ++i) names.push_back("u" + std::to_string(i));
-    router_options options;
-    options.encoder = &enc;
-    world w(names, options);
+    world w(names, {}, enc);
     for (auto& u : w.users) REQUIRE(w.r.join(u.id, "big") == status::ok);
     CHECK(w.r.room_size(nm("big")) == 1000);
     CHECK(enc.calls == 999); // one member_joined encoding per join into a non-empty room
@@ -266,7 +266,7 @@ TEST_CASE("rooms: close_session leaves every room, remaining members get `leave 
 
     // The name is free again; a new alice is in no room.
     in_memory_transport t;
-    const session_id a2 = w.r.open_session(t);
+    const session_id a2 = w.r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(w.r.register_name(a2, "alice") == status::ok);
     CHECK(w.r.rooms_of(a2) == 0);
     CHECK_FALSE(w.r.is_member(a2, nm("r1")));
@@ -285,7 +285,7 @@ TEST_CASE("rooms: membership bookkeeping matches a std::set model under random j
     for (std::size_t k = 0; k < n_rooms; ++k) room_names.push_back("room" + std::to_string(k));
     auto user_name = [](std::size_t i) { return "user" + std::to_string(i); };
     for (std::size_t i = 0; i < n_sessions; ++i) {
-        ids[i] = r.open_session(ts[i]);
+        ids[i] = r.open_session(ts[i], switchboard::protocol::line_event_encoder::instance());
         REQUIRE(r.register_name(ids[i], user_name(i)) == status::ok);
     }
     std::set<std::pair<std::size_t, std::size_t>> model; // (session, room)
@@ -359,7 +359,7 @@ TEST_CASE("rooms: membership bookkeeping matches a std::set model under random j
                 it = it->first == s ? model.erase(it) : std::next(it);
             for (std::size_t i = 0; i < n_sessions; ++i)
                 REQUIRE(sorted(ts[i].take_lines()) == sorted(expected[i]));
-            ids[s] = r.open_session(ts[s]);
+            ids[s] = r.open_session(ts[s], switchboard::protocol::line_event_encoder::instance());
             REQUIRE(r.register_name(ids[s], user_name(s)) == status::ok);
         }
         if (step % 50 == 0) {

@@ -2,6 +2,7 @@
 // generations of reused slots.
 #include <switchboard/in_memory_transport.hpp>
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -32,8 +33,8 @@ TEST_CASE("router_register: open sessions, register, find, name_of", "[router][r
     router r;
     in_memory_transport t1, t2;
     CHECK(r.session_count() == 0);
-    const session_id s1 = r.open_session(t1);
-    const session_id s2 = r.open_session(t2);
+    const session_id s1 = r.open_session(t1, switchboard::protocol::line_event_encoder::instance());
+    const session_id s2 = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     CHECK(static_cast<bool>(s1));
     CHECK(static_cast<bool>(s2));
     CHECK(s1 != s2);
@@ -61,8 +62,8 @@ TEST_CASE("router_register: name-taken, already-registered, invalid-name, unknow
           "[router][register]") {
     router r;
     in_memory_transport t1, t2;
-    const session_id s1 = r.open_session(t1);
-    const session_id s2 = r.open_session(t2);
+    const session_id s1 = r.open_session(t1, switchboard::protocol::line_event_encoder::instance());
+    const session_id s2 = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(s1, "alice") == status::ok);
 
     CHECK(r.register_name(s2, "alice") == status::name_taken);
@@ -96,8 +97,8 @@ TEST_CASE("router_register: close_session releases the name, closing twice is un
           "[router][register]") {
     router r;
     in_memory_transport t1, t2;
-    const session_id s1 = r.open_session(t1);
-    const session_id s2 = r.open_session(t2);
+    const session_id s1 = r.open_session(t1, switchboard::protocol::line_event_encoder::instance());
+    const session_id s2 = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(s1, "alice") == status::ok);
 
     CHECK(r.close_session(s1) == status::ok);
@@ -130,12 +131,12 @@ TEST_CASE("router_register: the stale disconnect does not release the new owner'
           "[router][register]") {
     router r;
     in_memory_transport t1, t2, t3;
-    const session_id s1 = r.open_session(t1);
+    const session_id s1 = r.open_session(t1, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(s1, "alice") == status::ok);
     REQUIRE(r.close_session(s1) == status::ok);
 
     // alice reconnects; the new session reuses the freed slot.
-    const session_id s2 = r.open_session(t2);
+    const session_id s2 = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     CHECK(s2.index() == s1.index());
     CHECK(s2.generation() != s1.generation());
     CHECK(s2 != s1);
@@ -151,7 +152,7 @@ TEST_CASE("router_register: the stale disconnect does not release the new owner'
     CHECK(r.session_count() == 1);
 
     // alice is still routable on the new session.
-    const session_id s3 = r.open_session(t3);
+    const session_id s3 = r.open_session(t3, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(s3, "bob") == status::ok);
     const auto res = r.route(s3, "alice", "still here?");
     CHECK(res.code == status::ok);
@@ -168,11 +169,11 @@ TEST_CASE("router_register: generations of reused slots differ, ids are never re
     router r;
     in_memory_transport t;
     std::vector<session_id> seen;
-    session_id prev = r.open_session(t);
+    session_id prev = r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     seen.push_back(prev);
     for (int i = 0; i < 100; ++i) {
         REQUIRE(r.close_session(prev) == status::ok);
-        const session_id next = r.open_session(t);
+        const session_id next = r.open_session(t, switchboard::protocol::line_event_encoder::instance());
         CHECK(next.index() == prev.index()); // the free slot is reused
         CHECK(next.generation() == prev.generation() + 1);
         CHECK(next.generation() != 0);
@@ -185,12 +186,12 @@ TEST_CASE("router_register: generations of reused slots differ, ids are never re
 
     // Several free slots: ids stay distinct and old ids stay closed.
     in_memory_transport a, b, c;
-    const session_id sa = r.open_session(a);
-    const session_id sb = r.open_session(b);
+    const session_id sa = r.open_session(a, switchboard::protocol::line_event_encoder::instance());
+    const session_id sb = r.open_session(b, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.close_session(sa) == status::ok);
     REQUIRE(r.close_session(sb) == status::ok);
-    const session_id sc = r.open_session(c);
-    const session_id sd = r.open_session(a);
+    const session_id sc = r.open_session(c, switchboard::protocol::line_event_encoder::instance());
+    const session_id sd = r.open_session(a, switchboard::protocol::line_event_encoder::instance());
     CHECK(sc != sa);
     CHECK(sc != sb);
     CHECK(sd != sa);
@@ -222,7 +223,7 @@ TEST_CASE("router_register: users() lists folded names in ascending byte order",
     const char* names[] = {"Zed", "_a", "a", "-x", ".y", "0z"};
     std::vector<session_id> ids;
     for (std::size_t i = 0; i < 6; ++i) {
-        ids.push_back(r.open_session(ts[i]));
+        ids.push_back(r.open_session(ts[i], switchboard::protocol::line_event_encoder::instance()));
         REQUIRE(r.register_name(ids[i], names[i]) == status::ok);
     }
     CHECK(r.users() == std::vector<std::string_view>{"-x", ".y", "0z", "_a", "a", "zed"});
@@ -236,8 +237,8 @@ TEST_CASE("router_register: disconnect asks the transport to close and keeps the
           "[router][register]") {
     router r;
     in_memory_transport t1, t2;
-    const session_id s1 = r.open_session(t1);
-    const session_id s2 = r.open_session(t2);
+    const session_id s1 = r.open_session(t1, switchboard::protocol::line_event_encoder::instance());
+    const session_id s2 = r.open_session(t2, switchboard::protocol::line_event_encoder::instance());
     CHECK(r.disconnect(s1) == status::ok);
     CHECK(t1.closed());
     CHECK(t1.closed_with() == switchboard::close_mode::after_flush);

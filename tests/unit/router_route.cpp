@@ -2,6 +2,7 @@
 // calling back into the router from it), result codes and counters.
 #include <switchboard/in_memory_transport.hpp>
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -24,8 +25,8 @@ namespace {
 struct two_users {
     router r;
     in_memory_transport ta, tb;
-    session_id a = r.open_session(ta);
-    session_id b = r.open_session(tb);
+    session_id a = r.open_session(ta, switchboard::protocol::line_event_encoder::instance());
+    session_id b = r.open_session(tb, switchboard::protocol::line_event_encoder::instance());
     two_users() {
         REQUIRE(r.register_name(a, "Alice") == status::ok);
         REQUIRE(r.register_name(b, "bob") == status::ok);
@@ -49,10 +50,10 @@ TEST_CASE("router_route: text is passed byte for byte", "[router][route]") {
     const std::string text = "\ttabs\tand trailing spaces   h\xC3\xA9llo \xF0\x9F\x98\x80";
     REQUIRE(f.r.route(f.a, "bob", text).ok());
     CHECK(f.tb.take_bytes() == "msg alice " + text + "\n");
-    // The router does not validate text (the protocol layer does): opaque bytes pass.
+    // Text outside the text contract is refused, not passed (tests/unit/host_text.cpp).
     const std::string opaque("a\0b\xFF", 4);
-    REQUIRE(f.r.route(f.a, "bob", opaque).ok());
-    CHECK(f.tb.take_bytes() == "msg alice " + opaque + "\n");
+    CHECK(f.r.route(f.a, "bob", opaque).code == status::invalid_text);
+    CHECK(f.tb.received().empty());
 }
 
 TEST_CASE("router_route: a session may message itself", "[router][route]") {
@@ -77,7 +78,7 @@ TEST_CASE("router_route: messages from one sender to one recipient arrive in ord
 TEST_CASE("router_route: error codes", "[router][route]") {
     two_users f;
     in_memory_transport tc;
-    const session_id c = f.r.open_session(tc); // not registered
+    const session_id c = f.r.open_session(tc, switchboard::protocol::line_event_encoder::instance()); // not registered
     CHECK(f.r.route(c, "bob", "hi").code == status::not_registered);
     CHECK(f.r.route(c, "b@d", "hi").code == status::not_registered); // not-registered first
     CHECK(f.r.route(f.a, "b@d", "hi").code == status::invalid_name);
@@ -117,7 +118,7 @@ TEST_CASE("router_route: user-not-found handler receives (from, folded target, t
     CHECK(f.r.route(f.a, "b@d", "x").code == status::invalid_name);
     CHECK(f.r.route(f.a, "bob", "x").ok());
     in_memory_transport tc;
-    const session_id c = f.r.open_session(tc);
+    const session_id c = f.r.open_session(tc, switchboard::protocol::line_event_encoder::instance());
     CHECK(f.r.route(c, "nobody", "x").code == status::not_registered);
     CHECK(calls.size() == 1);
 
@@ -145,7 +146,7 @@ TEST_CASE("router_route: the user-not-found handler may call back into the route
     // The handler may even close the sender and open new sessions (growing the session table).
     std::deque<in_memory_transport> extra;
     r.on_user_not_found([&](session_id from, std::string_view, std::string_view) {
-        for (int i = 0; i < 100; ++i) (void)r.open_session(extra.emplace_back());
+        for (int i = 0; i < 100; ++i) (void)r.open_session(extra.emplace_back(), switchboard::protocol::line_event_encoder::instance());
         CHECK(r.close_session(from) == status::ok);
     });
     CHECK(r.route(f.a, "ghost", "x").code == status::user_not_found);
@@ -200,7 +201,7 @@ TEST_CASE("router_route: after the recipient disconnects, routing to it is user-
     REQUIRE(f.r.close_session(f.b) == status::ok);
     CHECK(f.r.route(f.a, "bob", "hi").code == status::user_not_found);
     in_memory_transport t;
-    const session_id b2 = f.r.open_session(t);
+    const session_id b2 = f.r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(f.r.register_name(b2, "BOB") == status::ok);
     CHECK(f.r.route(f.a, "bob", "again").ok());
     CHECK(t.take_lines() == lines{"msg alice again"});
@@ -211,7 +212,7 @@ TEST_CASE("router: the user-not-found handler may replace itself from inside the
           "[router][route][reentrancy]") {
     switchboard::router r;
     switchboard::in_memory_transport t;
-    const auto s = r.open_session(t);
+    const auto s = r.open_session(t, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(s, "alice") == switchboard::status::ok);
     int first = 0, second = 0;
     r.on_user_not_found([&](switchboard::session_id, std::string_view, std::string_view) {

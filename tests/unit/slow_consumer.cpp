@@ -2,6 +2,7 @@
 // the router counts the drop and keeps serving everyone else.
 #include <switchboard/in_memory_transport.hpp>
 #include <switchboard/router.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -64,9 +65,9 @@ TEST_CASE("slow_consumer: the router counts the drop and keeps serving others", 
     in_memory_transport fast;
     in_memory_transport slow(64); // stops "reading": nobody takes its bytes
     in_memory_transport other;
-    const session_id f = r.open_session(fast);
-    const session_id s = r.open_session(slow);
-    const session_id o = r.open_session(other);
+    const session_id f = r.open_session(fast, switchboard::protocol::line_event_encoder::instance());
+    const session_id s = r.open_session(slow, switchboard::protocol::line_event_encoder::instance());
+    const session_id o = r.open_session(other, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(f, "fast") == status::ok);
     REQUIRE(r.register_name(s, "slow") == status::ok);
     REQUIRE(r.register_name(o, "other") == status::ok);
@@ -104,9 +105,9 @@ TEST_CASE("slow_consumer: the router counts the drop and keeps serving others", 
 TEST_CASE("slow_consumer: a slow member of a room is dropped from a fan-out, others get it", "[slow]") {
     router r;
     in_memory_transport a, b, c(30);
-    const session_id sa = r.open_session(a);
-    const session_id sb = r.open_session(b);
-    const session_id sc = r.open_session(c);
+    const session_id sa = r.open_session(a, switchboard::protocol::line_event_encoder::instance());
+    const session_id sb = r.open_session(b, switchboard::protocol::line_event_encoder::instance());
+    const session_id sc = r.open_session(c, switchboard::protocol::line_event_encoder::instance());
     REQUIRE(r.register_name(sa, "a") == status::ok);
     REQUIRE(r.register_name(sb, "b") == status::ok);
     REQUIRE(r.register_name(sc, "c") == status::ok);

@@ -1,6 +1,7 @@
 // The router's user and room indexes (open addressing, backward-shift deletion) checked against a
 // std::map model under random churn: every name finds exactly its owner, freed names are gone.
 #include <switchboard/switchboard.hpp>
+#include <switchboard/protocol/line.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -23,7 +24,7 @@ TEST_CASE("user index: random register/close/find churn matches a std::map model
         const std::string n = "u" + std::to_string(rng() % 3000);
         if (op == 0 || open.empty()) {
             transports.push_back(std::make_unique<in_memory_transport>());
-            const session_id s = r.open_session(*transports.back());
+            const session_id s = r.open_session(*transports.back(), switchboard::protocol::line_event_encoder::instance());
             const status st = r.register_name(s, n);
             if (model.count(n)) {
                 REQUIRE(st == status::name_taken);
@@ -59,7 +60,7 @@ TEST_CASE("room index: random join/leave churn keeps room sizes and lookups righ
     std::vector<session_id> ids;
     for (int i = 0; i < sessions; ++i) {
         transports.push_back(std::make_unique<in_memory_transport>());
-        ids.push_back(r.open_session(*transports.back()));
+        ids.push_back(r.open_session(*transports.back(), switchboard::protocol::line_event_encoder::instance()));
         REQUIRE(r.register_name(ids.back(), "s" + std::to_string(i)) == status::ok);
     }
     std::map<std::string, std::vector<bool>> model;

@@ -322,7 +322,7 @@ public:
         }
         {
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
-            id_ = server_->routes.open_session(*this);
+            id_ = server_->routes.open_session(*this, protocol::line_event_encoder::instance());
             session_open_ = true;
             session_.emplace(server_->routes, id_, server_->session_options);
             session_->greet(server_->options.greeting);

@@ -12,6 +12,7 @@
 #include "../names.hpp"
 #include "../payload.hpp"
 #include "../status.hpp"
+#include "../text.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,10 @@
 #include <vector>
 
 namespace switchboard::protocol {
+
+/// @brief The message text contract (see `switchboard::is_valid_text`, text.hpp); the line
+/// protocol carries exactly the texts it accepts, one line each.
+using switchboard::is_valid_text;
 
 /// @brief Default longest accepted line, in bytes, terminator (LF or CRLF) excluded.
 inline constexpr std::size_t default_max_line = 4096;
@@ -134,63 +139,6 @@ private:
     std::size_t max_line_;
     bool discarding_ = false;
 };
-
-/// @brief True when `text` may be relayed to other users' terminals.
-///
-/// Valid UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, nothing above U+10FFFF)
-/// with no control byte except TAB: 0x00-0x08, 0x0A-0x1F and 0x7F are refused, so no bare CR or
-/// escape sequence reaches another user. Empty text is valid here (emptiness is a usage error).
-/// @note Thread-safe (pure function). Runs in one pass; ASCII is checked 8 bytes at a time.
-[[nodiscard]] inline bool is_valid_text(std::string_view text) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-    const auto* const end = p + text.size();
-    while (p < end) {
-        // Fast path: 8 bytes of printable ASCII (0x20..0x7E) or TAB at a time.
-        while (end - p >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, p, 8);
-            constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-            if ((w & high) != 0) break; // a non-ASCII byte: UTF-8 slow path
-            // "Has a byte below 0x20" and "has a zero byte" tests from the bit-twiddling hacks:
-            // exact for ASCII words. A control byte may be a TAB: the slow path decides.
-            if (((w - 0x20 * ones) & ~w & high) != 0) break;
-            const std::uint64_t x = w ^ (0x7F * ones); // DEL lanes become zero
-            if (((x - ones) & ~x & high) != 0) return false;
-            p += 8;
-        }
-        if (p >= end) break;
-        const unsigned char c = *p;
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
-            ++p;
-            continue;
-        }
-        std::size_t len;
-        std::uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1Fu;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07u;
-        } else {
-            return false; // continuation byte, C0/C1 overlong lead, or > U+10FFFF lead
-        }
-        if (static_cast<std::size_t>(end - p) < len) return false;
-        for (std::size_t i = 1; i < len; ++i) {
-            if ((p[i] & 0xC0u) != 0x80u) return false;
-            cp = (cp << 6) | (p[i] & 0x3Fu);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        p += len;
-    }
-    return true;
-}
 
 /// @brief The command a line asks for.
 enum class command_kind : std::uint8_t {
@@ -307,6 +255,10 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 }
 
 /// @brief Builds a line from parts: their bytes joined by single spaces, then LF.
+///
+/// Always exactly one line: a control byte in a part (LF, CR, ESC, ... — anything
+/// `is_valid_text()` refuses for being below 0x20 but TAB, or 0x7F) is written as `?`, so an
+/// echoed argument or a host's notice text can never end the line early or start another one.
 /// @param parts views to join; empty views are skipped (no double space).
 /// @param lower_from index of the first part to ASCII-lowercase (for `unknown-command <word>`);
 ///        parts before it are copied as they are. Pass `SIZE_MAX` to lowercase nothing.
@@ -323,11 +275,10 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
             const bool lower = i++ >= lower_from;
             if (s.empty()) continue;
             if (written++) *out++ = ' ';
-            if (lower) {
-                for (char ch : s) *out++ = fold_ascii(ch);
-            } else {
-                std::memcpy(out, s.data(), s.size());
-                out += s.size();
+            for (char ch : s) {
+                const auto byte = static_cast<unsigned char>(ch);
+                if ((byte < 0x20 && ch != '\t') || byte == 0x7F) *out++ = '?';
+                else *out++ = lower ? fold_ascii(ch) : ch;
             }
         }
         *out = '\n';
@@ -376,34 +327,46 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
     });
 }
 
-/// @brief The line protocol v1 encoder of routed events:
+/// @brief The line protocol v1 format of routed events:
 /// `msg <from> <text>`, `room <room> <from> <text>`, `join <room> <user>`, `leave <room> <user>`.
+///
+/// It emits exactly one line per event or nothing: it refuses (returns an empty payload) an event
+/// whose text breaks the text contract (`is_message_text()`: empty, invalid UTF-8, LF, CR or
+/// another control byte) or whose user or room is not a valid name, so no caller — the router or
+/// a host calling it directly — can make it forge a second line (docs/security.md, "The API
+/// path").
 ///
 /// Thread safety: stateless; one instance may be shared by any number of routers and threads.
 class line_event_encoder final : public event_encoder {
 public:
     /// @brief Encodes `e` as one LF-terminated line (text byte for byte).
+    /// @return the line; empty when `e` is refused (see the class comment).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] payload encode(const event& e) const override {
+        if (!is_valid_name(e.user)) return {};
         switch (e.kind) {
-        case event_kind::direct_message: return words({"msg", e.user, e.text});
-        case event_kind::room_message: return words({"room", e.room, e.user, e.text});
-        case event_kind::member_joined: return words({"join", e.room, e.user});
-        case event_kind::member_left: return words({"leave", e.room, e.user});
+        case event_kind::direct_message:
+            if (!is_message_text(e.text)) return {};
+            return words({"msg", e.user, e.text});
+        case event_kind::room_message:
+            if (!is_valid_name(e.room) || !is_message_text(e.text)) return {};
+            return words({"room", e.room, e.user, e.text});
+        case event_kind::member_joined:
+            if (!is_valid_name(e.room)) return {};
+            return words({"join", e.room, e.user});
+        case event_kind::member_left:
+            if (!is_valid_name(e.room)) return {};
+            return words({"leave", e.room, e.user});
         }
         return {};
     }
 
 private:
-    // encode_line() for the common case, on every message: every word non-empty, none folded.
+    // The words of a checked event (each non-empty), joined by spaces, then LF.
     template <std::size_t N>
     static payload words(const std::string_view (&w)[N]) {
         std::size_t size = N; // N - 1 spaces and the LF
-        for (const std::string_view s : w) {
-            if (s.empty()) return encode_line({w[0], N > 1 ? w[1] : std::string_view{}, N > 2 ? w[2] : std::string_view{},
-                                               N > 3 ? w[3] : std::string_view{}});
-            size += s.size();
-        }
+        for (const std::string_view s : w) size += s.size();
         return payload::build(size, [&](char* out) {
             for (std::size_t i = 0; i < N; ++i) {
                 std::memcpy(out, w[i].data(), w[i].size());
@@ -414,7 +377,8 @@ private:
     }
 
 public:
-    /// @brief A process-wide instance, the default encoder of `router`.
+    /// @brief The process-wide instance: the format to name in `router::open_session()` for a
+    /// line-protocol session.
     [[nodiscard]] static const line_event_encoder& instance() noexcept {
         static const line_event_encoder encoder;
         return encoder;

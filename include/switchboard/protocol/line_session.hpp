@@ -216,11 +216,8 @@ private:
         if (!router_->is_registered(id_)) return fail(status::not_registered, {});
         name n;
         if (!name::parse(c.target, n)) return fail(status::invalid_name, c.target);
+        // The router checks the text (status::invalid_text) before the command's own outcome.
         const bool has_text = c.kind == command_kind::msg || c.kind == command_kind::say;
-        if (has_text && !is_valid_text(c.text)) {
-            reply(encode_error("invalid-text"));
-            return true;
-        }
         status st = status::ok;
         switch (c.kind) {
         case command_kind::msg: st = router_->route(id_, n, c.text).code; break;
@@ -229,6 +226,7 @@ private:
         case command_kind::leave: st = router_->leave(id_, n); break;
         default: break;
         }
+        if (st == status::invalid_text) return fail(st, {});
         if (st != status::ok) return fail(st, n.view());
         if (!has_text) reply(encode_ok(c.kind, n.view()));
         return true;

@@ -1,0 +1,13 @@
+/// @file
+/// @brief Forward declarations of the line protocol's types (the core's are in `../fwd.hpp`).
+#pragma once
+
+namespace switchboard::protocol {
+
+class line_framer;
+struct line_command;
+class line_event_encoder;
+struct line_session_options;
+class line_session;
+
+} // namespace switchboard::protocol

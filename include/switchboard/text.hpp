@@ -1,0 +1,85 @@
+/// @file
+/// @brief The message text contract: what text `router::route()` and `router::publish()` accept,
+/// for every wire format.
+///
+/// A message text is non-empty, valid UTF-8 (RFC 3629) and holds no control character but TAB.
+/// Every built-in wire format carries every such text as exactly one event (the line protocol
+/// as one line; formats with escaping escape it), so a text a host forwards can never forge a
+/// second event for any recipient, and every member of a room sees the same message whatever
+/// its format. The router checks the contract once per call (`status::invalid_text`, nothing
+/// delivered); encoders check their own framing again (docs/security.md, "The API path").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace switchboard {
+
+/// @brief True when `text` may be relayed to other users: the bytes rule of the message text
+/// contract (see the file comment).
+///
+/// Valid UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, nothing above U+10FFFF)
+/// with no control byte except TAB: 0x00-0x08, 0x0A-0x1F and 0x7F are refused, so no LF, bare CR
+/// or escape sequence reaches another user. Empty text passes this check; `is_message_text()`
+/// adds the non-empty rule.
+/// @note Thread-safe (pure function). Runs in one pass; ASCII is checked 8 bytes at a time.
+[[nodiscard]] inline bool is_valid_text(std::string_view text) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* const end = p + text.size();
+    while (p < end) {
+        // Fast path: 8 bytes of printable ASCII (0x20..0x7E) or TAB at a time.
+        while (end - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+            if ((w & high) != 0) break; // a non-ASCII byte: UTF-8 slow path
+            // "Has a byte below 0x20" and "has a zero byte" tests from the bit-twiddling hacks:
+            // exact for ASCII words. A control byte may be a TAB: the slow path decides.
+            if (((w - 0x20 * ones) & ~w & high) != 0) break;
+            const std::uint64_t x = w ^ (0x7F * ones); // DEL lanes become zero
+            if (((x - ones) & ~x & high) != 0) return false;
+            p += 8;
+        }
+        if (p >= end) break;
+        const unsigned char c = *p;
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
+            ++p;
+            continue;
+        }
+        std::size_t len;
+        std::uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1Fu;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0Fu;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07u;
+        } else {
+            return false; // continuation byte, C0/C1 overlong lead, or > U+10FFFF lead
+        }
+        if (static_cast<std::size_t>(end - p) < len) return false;
+        for (std::size_t i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0u) != 0x80u) return false;
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+/// @brief True when `text` is a valid message text: non-empty and `is_valid_text()`.
+/// @note Thread-safe (pure function).
+[[nodiscard]] inline bool is_message_text(std::string_view text) noexcept {
+    return !text.empty() && is_valid_text(text);
+}
+
+} // namespace switchboard
