@@ -40,6 +40,9 @@ struct route_result {
     status code = status::ok;     ///< `ok`, or why nothing was sent.
     std::uint32_t delivered = 0;  ///< Sessions whose transport queued the payload.
     std::uint32_t dropped = 0;    ///< Sessions whose transport refused it (closing, slow consumer).
+    std::uint32_t deferred = 0;   ///< Deliveries queued behind the one in progress, for a call
+                                  ///< made from a callback (see `router`, "Ordering"); their
+                                  ///< outcome is counted in `router_counters` when they happen.
 
     /// @brief True when `code == status::ok` (even if no session was a target, e.g. an empty room).
     [[nodiscard]] bool ok() const noexcept { return code == status::ok; }
@@ -65,11 +68,11 @@ struct router_options {
     /// @brief Members one room may hold (1 or more; default unbounded). A further `join()`
     /// returns `status::room_full`.
     std::size_t max_room_members = std::numeric_limits<std::size_t>::max();
-    /// @brief How deeply router calls may nest through callbacks (a transport's `deliver()` or
-    /// the user-not-found handler calling back into the router, which delivers again, ...);
-    /// 1 or more, default 16. A call that would go deeper returns `status::depth_exceeded` and
-    /// does nothing, so a self-feeding loop (a bot answering every message with a message) ends
-    /// instead of overflowing the stack.
+    /// @brief How many callbacks deep a chain of causes may go (a transport's `deliver()` or the
+    /// user-not-found handler calling back into the router, whose delivery calls back again,
+    /// ...); 1 or more, default 16. A call that would go deeper returns `status::depth_exceeded`
+    /// and does nothing, so a self-feeding loop (a bot answering every message with a message)
+    /// ends instead of running forever.
     std::size_t max_callback_depth = 16;
 };
 
@@ -111,8 +114,14 @@ using authorizer =
 /// refusal is `status::invalid_text` and nobody receives anything (docs/security.md, "The API
 /// path").
 ///
-/// Ordering: payloads from one call reach each transport in call order, so messages from one
-/// session to one recipient, direct or through one room, arrive in the order they were sent.
+/// Ordering (docs/design.md, "Ordering and re-entrancy"): payloads from one call reach each
+/// transport in call order, so messages from one session to one recipient, direct or through
+/// one room, arrive in the order they were sent. Deliveries caused from inside a callback (a bot
+/// answering from its `deliver()`, a bounce from the user-not-found handler) are decided at once
+/// — the call's checks, lookups and encoding run and its status is final — but delivered after
+/// the delivery in progress has reached every recipient, in the order they were caused. So every
+/// member of a room sees the room's events in one order, and every session sees an effect after
+/// its cause. With `hold()`, a host's reply to a command also comes before the command's effects.
 ///
 /// Thread safety: not thread-safe. All calls on one router must be serialised by the host (one
 /// thread, a mutex, or a strand); `asio::tcp_server` holds a mutex for it. Distinct routers are
@@ -120,11 +129,14 @@ using authorizer =
 ///
 /// Re-entrancy: every callback — a transport's `deliver()` and `close()`, the user-not-found
 /// handler — may call back into the router: route, send, register, join, leave, open or close
-/// sessions, including the session being delivered to. The router finishes its own changes before
-/// it calls out, and a fan-out delivers to the members the room had when the call began, skipping
-/// any session closed meanwhile (so no transport is used after its `close_session()`). Nesting is
-/// bounded by `router_options::max_callback_depth`: deeper calls return `status::depth_exceeded`.
-/// The authorizer is the exception: it must not call back.
+/// sessions, including the session being delivered to. State changes (names, memberships,
+/// sessions) take effect at once; deliveries and `disconnect()` are queued as above, so a call made
+/// from a callback returns `ok` with `route_result::deferred` set instead of `delivered`. The
+/// router finishes its own changes before it calls out, and a fan-out delivers to the members the
+/// room had when the call was made, skipping any session closed meanwhile (so no transport is used
+/// after its `close_session()`). Causal depth is bounded by `router_options::max_callback_depth`:
+/// a call caused through more callbacks than that returns `status::depth_exceeded`, so two bots
+/// answering each other stop. The authorizer is the exception: it must not call back.
 class router {
 public:
     /// @brief Called when `route()` finds no session for the target user.
@@ -204,6 +216,7 @@ public:
         slot->next_free = free_session_;
         free_session_ = s.index();
         --open_sessions_;
+        settle();
         return status::ok;
     }
 
@@ -215,10 +228,18 @@ public:
     status disconnect(session_id s, close_mode mode = close_mode::after_flush) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        if (depth_ >= max_depth_) return status::depth_exceeded;
+        const std::uint32_t d = call_depth();
+        if (d >= max_depth_) return status::depth_exceeded;
+        if (depth_ > 0) { // from a callback: after the deliveries already caused
+            defer(s, payload{}, d, true, mode);
+            return status::ok;
+        }
         transport* const t = slot->t;
-        const callback_scope scope(*this);
-        t->close(mode);
+        {
+            const callback_scope scope(*this, 0);
+            t->close(mode);
+        }
+        settle();
         return status::ok;
     }
 
@@ -234,12 +255,49 @@ public:
     status send(session_id s, const payload& bytes) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        if (depth_ >= max_depth_) return status::depth_exceeded;
+        const std::uint32_t d = call_depth();
+        if (d >= max_depth_) return status::depth_exceeded;
+        if (depth_ > 0) {
+            defer(s, bytes, d, false, close_mode::after_flush);
+            return status::ok;
+        }
         transport* const t = slot->t;
-        const callback_scope scope(*this);
-        count(t->deliver(bytes));
+        {
+            const callback_scope scope(*this, 0);
+            count(t->deliver(bytes));
+        }
+        settle();
         return status::ok;
     }
+
+    /// @brief Keeps the deliveries that callbacks cause queued until it is destroyed (see
+    /// `router::hold()`). Movable, not copyable.
+    class hold_guard {
+    public:
+        hold_guard(hold_guard&& other) noexcept : r_(other.r_) { other.r_ = nullptr; }
+        hold_guard& operator=(hold_guard&&) = delete;
+        hold_guard(const hold_guard&) = delete;
+        hold_guard& operator=(const hold_guard&) = delete;
+        /// @brief Releases the hold; the last one runs the queued deliveries.
+        ~hold_guard() {
+            if (r_ && --r_->holds_ == 0) r_->settle();
+        }
+
+    private:
+        friend class router;
+        explicit hold_guard(router& r) noexcept : r_(&r) { ++r_->holds_; }
+        router* r_;
+    };
+
+    /// @brief Holds the effects of the next calls: what callbacks cause (a bot's answer, a
+    /// bounce) stays queued until the returned guard is destroyed, while the host's own calls and
+    /// replies (`send()`) still go out at once. A protocol layer holds around each command, so
+    /// that its reply reaches the client before the events the command caused (`ok join lobby`
+    /// before the bot's welcome). Holds nest; the last one released runs the queue.
+    /// @return the guard; keep it for the duration of the command.
+    /// @note Thread safety: as every router call, under the host's serialisation; destroy the
+    ///       guard under it too.
+    [[nodiscard]] hold_guard hold() noexcept { return hold_guard(*this); }
 
     // ---- user names -----------------------------------------------------------------------
 
@@ -355,7 +413,8 @@ public:
         if (!slot) return {status::unknown_session};
         if (!slot->registered) return {status::not_registered};
         if (!is_message_text(text)) return {status::invalid_text};
-        if (depth_ >= max_depth_) return {status::depth_exceeded};
+        const std::uint32_t d = call_depth();
+        if (d >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t target = find_user(to);
         if (target == npos) {
             ++counters_.user_not_found;
@@ -365,7 +424,7 @@ public:
                 const bool outermost = !in_not_found_handler_;
                 in_not_found_handler_ = true;
                 {
-                    const callback_scope scope(*this);
+                    const callback_scope scope(*this, d);
                     on_user_not_found_(from, to.view(), text);
                 }
                 if (outermost) {
@@ -375,6 +434,7 @@ public:
                         replacement_handler_.reset();
                     }
                 }
+                settle();
             }
             return {status::user_not_found};
         }
@@ -382,13 +442,19 @@ public:
         const payload bytes =
             formats_[recipient.format]->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
         if (bytes.empty()) return {status::invalid_text};
-        transport* const t = recipient.t;
         route_result r;
+        ++counters_.routed;
+        if (depth_ > 0) { // from a callback: after the deliveries already caused
+            defer(session_id::make(target, recipient.generation), bytes, d, false, close_mode::after_flush);
+            r.deferred = 1;
+            return r;
+        }
+        transport* const t = recipient.t;
         {
-            const callback_scope scope(*this);
+            const callback_scope scope(*this, 0);
             tally(r, t->deliver(bytes));
         }
-        ++counters_.routed;
+        settle();
         return r;
     }
 
@@ -419,7 +485,7 @@ public:
     [[nodiscard]] status join(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
         if (room.empty()) return status::invalid_name;
-        if (depth_ >= max_depth_) return status::depth_exceeded;
+        if (call_depth() >= max_depth_) return status::depth_exceeded;
         std::uint32_t ri;
         const std::uint32_t found = find_room(room);
         if (found != npos && membership_of(sessions_[s.index()], found) != npos) return status::already_member;
@@ -443,9 +509,11 @@ public:
         ++r.per_format[slot.format];
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
         // Tell the others last, when the membership is complete (their callbacks see it).
-        if (found != npos)
-            fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
-                    s.index());
+        if (found != npos) {
+            (void)fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
+                          s.index());
+            settle();
+        }
         return status::ok;
     }
 
@@ -462,12 +530,13 @@ public:
     /// @brief As above, with a folded room name.
     status leave(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
-        if (depth_ >= max_depth_) return status::depth_exceeded;
+        if (call_depth() >= max_depth_) return status::depth_exceeded;
         const std::uint32_t ri = find_room(room);
         if (ri == npos) return status::not_member;
         const std::uint32_t j = membership_of(sessions_[s.index()], ri);
         if (j == npos) return status::not_member;
         remove_membership(s.index(), j, true);
+        settle();
         return status::ok;
     }
 
@@ -493,7 +562,7 @@ public:
                                        fanout_scope scope = fanout_scope::except_sender) {
         if (const status st = check_registered(from); st != status::ok) return {st};
         if (!is_message_text(text)) return {status::invalid_text};
-        if (depth_ >= max_depth_) return {status::depth_exceeded};
+        if (call_depth() >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t ri = find_room(room);
         if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
@@ -501,6 +570,7 @@ public:
         route_result r = fan_out(ri, event{event_kind::room_message, room.view(), slot.user.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
         if (r.ok()) ++counters_.routed;
+        settle();
         return r;
     }
 
@@ -666,7 +736,7 @@ private:
             r.next_free = free_room_;
             free_room_ = m.room;
         } else if (notify) {
-            fan_out(m.room, event{event_kind::member_left, r.id.view(), sessions_[si].user.view(), {}}, npos);
+            (void)fan_out(m.room, event{event_kind::member_left, r.id.view(), sessions_[si].user.view(), {}}, npos);
         }
     }
 
@@ -690,11 +760,21 @@ private:
             }
         }
         route_result r;
+        if (depth_ > 0) { // from a callback: queue each delivery behind the ones already caused
+            const std::uint32_t d = call_depth();
+            for (const member& m : rooms_[ri].members) {
+                if (m.session == skip) continue;
+                defer(session_id::make(m.session, sessions_[m.session].generation), bytes[m.format()], d, false,
+                      close_mode::after_flush);
+                ++r.deferred;
+            }
+            return r;
+        }
         const std::size_t f = frames_.size();
         if (frames_.size() == frames_.capacity()) ++layout_epoch_; // frames_ will move
         const std::size_t end = rooms_[ri].members.size();
         frames_.push_back(fanout_frame{ri, skip, 0, end, false});
-        const callback_scope scope(*this);
+        const callback_scope scope(*this, 0);
         // Pointers cached until a callback changes the layout (layout_epoch_): then re-read.
         fanout_frame* fr = &frames_[f];
         const member* data = rooms_[ri].members.data();
@@ -740,17 +820,55 @@ private:
         }
     }
 
-    // Marks a call out of the router (a delivery, a close, the user-not-found handler) for the
-    // nesting bound and for fan-outs to skip sessions closed inside it.
+    // Marks a call out of the router (a delivery, a close, the user-not-found handler) made on
+    // behalf of a call at causal depth `call_depth`: router calls made inside it are deferred and
+    // run at call_depth + 1 (see call_depth()), and fan-outs skip sessions closed inside it.
     struct callback_scope {
-        explicit callback_scope(router& r) noexcept : r_(r) { ++r_.depth_; }
+        callback_scope(router& r, std::uint32_t call_depth) noexcept : r_(r), saved_(r.generation_) {
+            ++r_.depth_;
+            r_.generation_ = call_depth;
+        }
         ~callback_scope() {
+            r_.generation_ = saved_;
             if (--r_.depth_ == 0) r_.closed_in_callback_.clear();
         }
         callback_scope(const callback_scope&) = delete;
         callback_scope& operator=(const callback_scope&) = delete;
         router& r_;
+        std::uint32_t saved_;
     };
+
+    // The causal depth of a call being made now: 0 for the host's own call, else one more than
+    // the call whose callback is running (bounded by max_depth_: a bot loop ends).
+    std::uint32_t call_depth() const noexcept { return depth_ == 0 ? 0 : generation_ + 1; }
+
+    // Queues a delivery (or a close) behind those already queued; see drain().
+    void defer(session_id target, const payload& bytes, std::uint32_t call_depth, bool is_close, close_mode mode) {
+        pending_.push_back(pending{target, bytes, call_depth, mode, is_close});
+    }
+
+    // Runs the deferred deliveries in the order they were caused, when the host's call (or its
+    // hold) ends. Callbacks run meanwhile append behind; a session closed meanwhile is skipped.
+    void settle() noexcept {
+        if (depth_ != 0 || holds_ != 0 || draining_ || pending_head_ == pending_.size()) return;
+        draining_ = true;
+        while (pending_head_ < pending_.size()) {
+            pending p = std::move(pending_[pending_head_++]);
+            session_slot* slot = find_slot(p.target);
+            if (!slot) {
+                if (!p.is_close) count(delivery::closed);
+                continue;
+            }
+            transport* const t = slot->t;
+            const callback_scope scope(*this, p.call_depth);
+            if (p.is_close) t->close(p.mode);
+            else count(t->deliver(p.bytes));
+        }
+        pending_.clear();
+        pending_head_ = 0;
+        if (pending_.capacity() > 4096) pending_.shrink_to_fit(); // a burst does not pin memory
+        draining_ = false;
+    }
 
     void tally(route_result& r, delivery d) noexcept {
         if (d == delivery::queued) ++r.delivered;
@@ -768,6 +886,18 @@ private:
     std::size_t max_room_members_;
     std::uint32_t max_depth_;
     std::uint32_t depth_ = 0;                          // calls out of the router in progress
+    std::uint32_t generation_ = 0;                     // causal depth of the callback running
+    std::uint32_t holds_ = 0;                          // hold_guards alive
+    bool draining_ = false;                            // inside settle()
+    struct pending {                                   // a deferred delivery or close
+        session_id target;
+        payload bytes;
+        std::uint32_t call_depth;
+        close_mode mode;
+        bool is_close;
+    };
+    std::vector<pending> pending_;                     // deferred, in causal order, from pending_head_
+    std::size_t pending_head_ = 0;
     struct fanout_frame {        // one fan-out in progress (see fan_out())
         std::uint32_t room;
         std::uint32_t skip;

@@ -15,6 +15,7 @@
 #include "router.hpp"
 #include "session_id.hpp"
 #include "status.hpp"
+#include "structured_format.hpp"
 #include "text.hpp"
 #include "transport.hpp"
 #include "version.hpp"

@@ -44,7 +44,7 @@ enum class close_mode : std::uint8_t {
 /// - `deliver()` must not block: queue the payload (keep the `payload` copy, do not copy the
 ///   bytes) and return. Payloads of one session must be written in the order of the `deliver()`
 ///   calls. It may call back into the router (a bot answering, a host-side filter); the router
-///   allows that, bounded by `router_options::max_callback_depth` (see `router`, "Re-entrancy").
+///   allows that (docs/design.md, "Ordering and re-entrancy": its deliveries are queued behind the current one).
 ///   A network adapter normally does not: it queues and returns.
 /// - `deliver()` bounds its queue: past the bound it returns `delivery::slow_consumer` and closes
 ///   itself, so one client that stops reading cannot grow the server's memory.

@@ -53,7 +53,8 @@ enum class input_result : std::uint8_t {
 /// reads to `on_input()`, calls `on_end_of_input()` when the peer half-closes, and closes the
 /// session in the router when the connection ends. All replies (`ok ...`, `err ...`, `who ...`,
 /// `* ...`) go through `router::send()` to the session's own transport, so they are ordered with
-/// the messages routed to the session.
+/// the messages routed to the session; each command runs under `router::hold()`, so its reply
+/// comes before any event the command caused (a bot answering from its callback).
 ///
 /// Checks run in the order the protocol fixes: rate-limited -> usage -> not-registered ->
 /// invalid-name -> invalid-text -> the command's own outcome.
@@ -180,6 +181,9 @@ private:
     // Returns false to stop reading this input (after /quit).
     bool handle_line(std::string_view line) {
         if (line.empty()) return true;
+        // The reply to this command goes out before the events the command caused (a bot's
+        // answer to a join or a message): router::hold(), docs/design.md "Ordering and re-entrancy".
+        const router::hold_guard held = router_->hold();
         const line_command c = parse_command(line);
         if (c.kind != command_kind::quit && !limiter_.try_acquire(now_)) {
             if (counters_) ++counters_->rate_limited;
