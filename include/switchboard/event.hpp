@@ -11,6 +11,8 @@
 
 namespace switchboard {
 
+class router;
+
 /// @brief Kind of a routed event.
 enum class event_kind : std::uint8_t {
     direct_message, ///< A 1:1 message: `user` is the sender, `text` the body.
@@ -58,6 +60,15 @@ public:
     ///         when this format cannot carry the event as exactly one event (refused).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] virtual payload encode(const event& e) const = 0;
+
+private:
+    friend class router;
+
+    /// @brief What the router calls, for events it built itself: their names are valid names
+    /// and their text met the text contract (text.hpp), checked by the router just before. An
+    /// encoder may override it to skip checks it would repeat (the line encoder does); the
+    /// default calls `encode()`. Private: only the router, which checks first, can reach it.
+    [[nodiscard]] virtual payload encode_checked(const event& e) const { return encode(e); }
 };
 
 /// @brief Most distinct formats (`event_encoder` objects) one router serves at once.

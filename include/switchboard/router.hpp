@@ -412,10 +412,10 @@ public:
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (!slot->registered) return {status::not_registered};
+        const std::uint32_t target = find_user(to); // no side effect: the check order holds
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t d = call_depth();
         if (d >= max_depth_) return {status::depth_exceeded};
-        const std::uint32_t target = find_user(to);
         if (target == npos) {
             ++counters_.user_not_found;
             if (on_user_not_found_) {
@@ -440,7 +440,7 @@ public:
         }
         const session_slot& recipient = sessions_[target];
         const payload bytes =
-            formats_[recipient.format]->encode(event{event_kind::direct_message, {}, slot->user.view(), text});
+            formats_[recipient.format]->encode_checked(event{event_kind::direct_message, {}, slot->user.view(), text});
         if (bytes.empty()) return {status::invalid_text};
         route_result r;
         ++counters_.routed;
@@ -755,7 +755,7 @@ private:
             const std::uint32_t skip_format = skip == npos ? npos : sessions_[skip].format;
             for (std::uint32_t f = 0; f < format_count_; ++f) {
                 if (room.per_format[f] == (f == skip_format ? 1u : 0u)) continue; // no recipient
-                bytes[f] = formats_[f]->encode(e);
+                bytes[f] = formats_[f]->encode_checked(e);
                 if (bytes[f].empty()) return {status::invalid_text};
             }
         }
@@ -850,7 +850,9 @@ private:
     // Runs the deferred deliveries in the order they were caused, when the host's call (or its
     // hold) ends. Callbacks run meanwhile append behind; a session closed meanwhile is skipped.
     void settle() noexcept {
-        if (depth_ != 0 || holds_ != 0 || draining_ || pending_head_ == pending_.size()) return;
+        if (pending_head_ != pending_.size() && depth_ == 0 && holds_ == 0 && !draining_) drain();
+    }
+    void drain() noexcept {
         draining_ = true;
         while (pending_head_ < pending_.size()) {
             pending p = std::move(pending_[pending_head_++]);
