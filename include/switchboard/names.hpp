@@ -73,6 +73,17 @@ constexpr bool is_little_endian() noexcept {
     return false; // unknown: the byte-by-byte store is right everywhere
 #endif
 }
+
+// A 64-bit hash as a std::size_t, for the standard containers. Where std::size_t holds 64 bits
+// (LP64, LLP64) this is an implicit conversion: a cast there would be to the same type
+// (-Wuseless-cast, g++). Where it is narrower (32-bit targets) the low bits are kept.
+[[nodiscard]] constexpr std::size_t hash_to_size(std::uint64_t h) noexcept {
+#if SIZE_MAX >= UINT64_MAX
+    return h;
+#else
+    return static_cast<std::size_t>(h);
+#endif
+}
 } // namespace detail
 
 /// @brief A valid, case-folded user or room name, held inline in 41 bytes.
@@ -168,7 +179,7 @@ private:
 struct name_hash {
     /// @brief Returns `n.hash()`.
     [[nodiscard]] std::size_t operator()(const name& n) const noexcept {
-        return static_cast<std::size_t>(n.hash());
+        return detail::hash_to_size(n.hash());
     }
 };
 
@@ -179,6 +190,6 @@ template <>
 struct std::hash<switchboard::name> {
     /// @brief Returns `n.hash()`.
     std::size_t operator()(const switchboard::name& n) const noexcept {
-        return static_cast<std::size_t>(n.hash());
+        return switchboard::detail::hash_to_size(n.hash());
     }
 };

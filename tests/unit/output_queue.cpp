@@ -48,7 +48,7 @@ TEST_CASE("output_queue: a payload over copy_max is shared, not copied", "[outpu
     q.push(big);
     CHECK(big.use_count() == 2);
     CHECK(q.referenced() == 1);
-    output_queue::buffer b[4];
+    output_queue::buffer b[4]{}; // {}: see "gathered bytes stay put" below
     REQUIRE(q.gather(b, 4) == 1);
     CHECK(b[0].data == big.data()); // the bytes written are the payload's own
     CHECK(b[0].size == 100);
@@ -105,13 +105,16 @@ TEST_CASE("output_queue: partial consumption resumes mid-run", "[output_queue]")
 TEST_CASE("output_queue: gathered bytes stay put while more is appended", "[output_queue]") {
     output_queue q(1024);
     q.push(payload::copy_of("first line\n"));
-    output_queue::buffer before[1];
+    // The buffers are value-initialised: gather() writes only the runs it returns, and GCC (-O2,
+    // -Wmaybe-uninitialized) cannot see that REQUIRE ends the test when it returns 0 (Catch2's
+    // failure path is out of line), so an uninitialised array is a read it cannot rule out.
+    output_queue::buffer before[1]{};
     REQUIRE(q.gather(before, 1) == 1);
     const char* const data = before[0].data;
     // Enough to fill the first chunk and allocate several more (and grow the block list).
     for (int i = 0; i < 5000; ++i) q.push(payload::copy_of(std::string(90, 'y')));
     CHECK(std::string(data, before[0].size) == "first line\n");
-    output_queue::buffer after[1];
+    output_queue::buffer after[1]{};
     REQUIRE(q.gather(after, 1) == 1);
     CHECK(after[0].data == data);
 }
@@ -206,7 +209,7 @@ TEST_CASE("output_queue: written chunks go back to the pool and are reused", "[o
     chunk_pool pool(1 << 20);
     output_queue q(1024, &pool);
     q.push(payload::copy_of("hello\n"));
-    output_queue::buffer first[1];
+    output_queue::buffer first[1]{}; // {}: see "gathered bytes stay put" above
     REQUIRE(q.gather(first, 1) == 1);
     const char* const chunk = first[0].data;
     q.consume(6);
@@ -214,7 +217,7 @@ TEST_CASE("output_queue: written chunks go back to the pool and are reused", "[o
     CHECK(pool.free_bytes() == output_queue::min_chunk);
     q.push(payload::copy_of("again\n"));
     CHECK(pool.free_bytes() == 0);
-    output_queue::buffer second[1];
+    output_queue::buffer second[1]{};
     REQUIRE(q.gather(second, 1) == 1);
     CHECK(second[0].data == chunk);
     CHECK(std::string(second[0].data, second[0].size) == "again\n");

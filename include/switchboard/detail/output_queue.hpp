@@ -198,7 +198,8 @@ public:
     /// @brief Fills `out` with the first queued runs, in order.
     /// @param out room for `max` buffers
     /// @param max 1 or more
-    /// @return how many buffers were filled: 0 when the queue is empty, else 1 to `max`
+    /// @return how many buffers were filled: 0 when the queue is empty, else 1 to `max`; the
+    ///         entries of `out` from that count on are not written.
     std::size_t gather(buffer* out, std::size_t max) noexcept {
         sync_tail();
         std::size_t filled = 0;
