@@ -627,7 +627,7 @@ private:
             packed = (packed & ~max_in_session) | static_cast<std::uint32_t>(j);
         }
     };
-    struct target {          // a recipient left to a frozen fan-out
+    struct frozen_target {   // a recipient left to a frozen fan-out
         transport* t;
         std::uint8_t format;
     };
@@ -792,8 +792,8 @@ private:
             tally(r, m.t->deliver(bytes[m.format()]));
         }
         if (frames_[f].frozen) {
-            const std::vector<target>& rest = snapshots_[f]; // a deque: never moves
-            for (const target& t : rest) {
+            const std::vector<frozen_target>& rest = snapshots_[f]; // a deque: never moves
+            for (const frozen_target& t : rest) {
                 if (!closed_in_callback_.empty() &&
                     std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t.t) != closed_in_callback_.end())
                     continue;
@@ -811,11 +811,11 @@ private:
             fanout_frame& fr = frames_[f];
             if (fr.frozen) continue;
             while (snapshots_.size() <= f) snapshots_.emplace_back();
-            std::vector<target>& rest = snapshots_[f];
+            std::vector<frozen_target>& rest = snapshots_[f];
             rest.clear();
             const std::vector<member>& members = rooms_[fr.room].members;
             for (std::size_t i = fr.next; i < fr.end; ++i)
-                if (members[i].session != fr.skip) rest.push_back(target{members[i].t, members[i].format()});
+                if (members[i].session != fr.skip) rest.push_back(frozen_target{members[i].t, members[i].format()});
             fr.frozen = true;
         }
     }
@@ -909,7 +909,7 @@ private:
     };
     std::vector<fanout_frame> frames_;                 // fan-outs in progress, innermost last
     std::uint64_t layout_epoch_ = 0;                   // bumped when member lists or frames_ may move
-    std::deque<std::vector<target>> snapshots_;        // targets left to frozen fan-outs
+    std::deque<std::vector<frozen_target>> snapshots_;        // targets left to frozen fan-outs
     std::vector<transport*> closed_in_callback_;       // sessions closed inside a callback
     authorizer authorizer_;
     std::vector<session_slot> sessions_;
