@@ -63,7 +63,7 @@ users_fixture* build_users(const std::size_t& users) {
     for (std::size_t i = 0; i < users; ++i) {
         const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, f->names[i]) == status::ok, "register_name");
-        f->baseline.emplace(f->names[i], s.value);
+        f->baseline.emplace(f->names[i], s.value());
     }
     return f.release();
 }

@@ -54,7 +54,7 @@ fixture* build(const key& k) {
     for (std::size_t i = 0; i < users; ++i) {
         const session_id s = f->r.open_session(f->transports[i], switchboard::protocol::line_event_encoder::instance());
         require(f->r.register_name(s, f->names[i]) == switchboard::status::ok, "register_name");
-        f->baseline.emplace(f->names[i], s.value);
+        f->baseline.emplace(f->names[i], s.value());
     }
     for (std::uint32_t i : shuffled_indices(users)) {
         f->query_names.push_back(*name::parse(f->names[i]));

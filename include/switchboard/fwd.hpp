@@ -9,7 +9,7 @@ class name;
 class transport;
 class event_encoder;
 struct event;
-struct session_id;
+class session_id;
 struct route_result;
 struct router_options;
 class router;

@@ -114,33 +114,22 @@ using authorizer =
 /// refusal is `status::invalid_text` and nobody receives anything (docs/security.md, "The API
 /// path").
 ///
-/// Ordering (docs/design.md, "Ordering and re-entrancy"): payloads from one call reach each
-/// transport in call order, so messages from one session to one recipient, direct or through
-/// one room, arrive in the order they were sent. Deliveries caused from inside a callback (a bot
-/// answering from its `deliver()`, a bounce from the user-not-found handler) are decided at once
-/// — the call's checks, lookups and encoding run and its status is final — but delivered after
-/// the delivery in progress has reached every recipient, in the order they were caused. So every
-/// member of a room sees the room's events in one order, and every session sees an effect after
-/// its cause. With `hold()`, a host's reply to a command also comes before the command's effects.
+/// Ordering and re-entrancy (the contract is docs/design.md, "Ordering and re-entrancy"): every
+/// callback — a transport's `deliver()` and `close()`, the user-not-found handler — may call back
+/// into the router. Such a call is decided at once (its status is final) but its deliveries run
+/// after the delivery in progress has reached every recipient (`route_result::deferred`), so every
+/// member of a room sees one order and every session sees an effect after its cause; `hold()`
+/// puts a host's reply before the effects of its command. Causal depth is bounded by
+/// `router_options::max_callback_depth`. The authorizer and encoders must not call back.
 ///
-/// Thread safety: not thread-safe. All calls on one router must be serialised by the host (one
-/// thread, a mutex, or a strand); `asio::tcp_server` holds a mutex for it. Distinct routers are
-/// independent. Transports are called on the calling thread, under the host's serialisation.
-///
-/// Re-entrancy: every callback — a transport's `deliver()` and `close()`, the user-not-found
-/// handler — may call back into the router: route, send, register, join, leave, open or close
-/// sessions, including the session being delivered to. State changes (names, memberships,
-/// sessions) take effect at once; deliveries and `disconnect()` are queued as above, so a call made
-/// from a callback returns `ok` with `route_result::deferred` set instead of `delivered`. The
-/// router finishes its own changes before it calls out, and a fan-out delivers to the members the
-/// room had when the call was made, skipping any session closed meanwhile (so no transport is used
-/// after its `close_session()`). Causal depth is bounded by `router_options::max_callback_depth`:
-/// a call caused through more callbacks than that returns `status::depth_exceeded`, so two bots
-/// answering each other stop. The authorizer is the exception: it must not call back.
+/// Thread safety (docs/design.md, "Threading model"): not thread-safe. All calls on one router
+/// must be serialised by the host (one thread, a mutex, or a strand); transports are called on
+/// the calling thread, under that serialisation. Distinct routers are independent.
 class router {
 public:
     /// @brief Called when `route()` finds no session for the target user.
-    /// Arguments: the sending session, the folded target name, the message text (opaque bytes).
+    /// Arguments: the sending session, the folded target name, the message text (it met the text
+    /// contract, text.hpp).
     /// The views are valid only during the call.
     using user_not_found_handler =
         std::function<void(session_id from, std::string_view target, std::string_view text)>;

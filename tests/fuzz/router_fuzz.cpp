@@ -370,7 +370,7 @@ private:
                         : " bound " + std::to_string(sl.tm.bound)));
         FUZZ_CHECK(static_cast<bool>(sl.id));
         FUZZ_CHECK(sl.id.generation() != 0);
-        FUZZ_CHECK_MSG(issued_.insert(sl.id.value).second,
+        FUZZ_CHECK_MSG(issued_.insert(sl.id.value()).second,
                        "open_session returned an id it had returned before: " + id_text(sl.id));
         FUZZ_CHECK(r_.session_count() == before + 1);
         FUZZ_CHECK(r_.is_open(sl.id));

@@ -207,10 +207,10 @@ TEST_CASE("router_register: session_id packing and hashing", "[router][register]
     const session_id id = session_id::make(7, 3);
     CHECK(id.index() == 7);
     CHECK(id.generation() == 3);
-    CHECK(id.value == ((std::uint64_t{3} << 32) | 7));
+    CHECK(id.value() == ((std::uint64_t{3} << 32) | 7));
     CHECK(static_cast<bool>(id));
     CHECK_FALSE(static_cast<bool>(session_id{}));
-    CHECK(std::hash<session_id>{}(id) == std::hash<std::uint64_t>{}(id.value));
+    CHECK(std::hash<session_id>{}(id) == std::hash<std::uint64_t>{}(id.value()));
     CHECK(session_id::make(7, 3) == id);
     CHECK(session_id::make(7, 4) != id);
     CHECK(session_id::make(0xFFFFFFFFu, 0xFFFFFFFFu).index() == 0xFFFFFFFFu);

@@ -21,8 +21,8 @@ namespace switchboard::detail {
 /// Why: fan-out batches output. A read of 256 room messages to 1000 members queues about 23 MB
 /// before the first write; once written, it is freed, and the next read allocates it again. Left
 /// to malloc, the freed top of the heap is given back to the kernel (glibc trims above 128 KiB)
-/// and every page faults in again on the next burst: measured, that cost 15-30% of fan-out
-/// throughput. The pool keeps up to `max_bytes` of free chunks instead, and `trim()`, called
+/// and every page faults in again on the next burst (docs/performance.md has what that cost).
+/// The pool keeps up to `max_bytes` of free chunks instead, and `trim()`, called
 /// periodically, frees the chunks that no queue took since the previous `trim()`, so an idle
 /// server gives the memory back within two periods.
 ///
