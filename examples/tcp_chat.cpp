@@ -48,7 +48,9 @@ limits (docs/security.md; 0 turns a limit off):
 TLS (TLS 1.2 or newer; plain TCP when not given):
   --tls-cert FILE     PEM certificate chain (server certificate first)
   --tls-key FILE      PEM private key of that certificate
-                      connect with: ncat --ssl HOST PORT, or openssl s_client -quiet -connect HOST:PORT
+                      connect with: ncat --ssl --ssl-verify --ssl-trustfile CA HOST PORT, or
+                      openssl s_client -quiet -CAfile CA -verify_hostname HOST -connect HOST:PORT
+                      (CA: your CA's certificate; a self-signed certificate is its own CA)
 
 identity:
   --users FILE        names listed in FILE need their secret: /register <user> <secret>
@@ -172,9 +174,18 @@ int serve(Server& server, asio::io_context& io, const settings& s, const asio::i
         return 1;
     }
     const auto at = server.local_endpoint();
+    // Bound to every address (0.0.0.0 or ::): a client on this machine connects to loopback.
+    const auto reach = at.address().is_unspecified()
+                           ? (at.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                                                   : asio::ip::address(asio::ip::address_v4::loopback()))
+                           : at.address();
     std::cerr << "tcp_chat: listening on " << at << (s.tls_cert.empty() ? "" : " (TLS)") << " with " << s.threads
-              << " thread(s); connect with: "
-              << (s.tls_cert.empty() ? "nc " : "ncat --ssl ") << at.address() << " " << at.port() << "\n";
+              << " thread(s); connect with: ";
+    if (s.tls_cert.empty())
+        std::cerr << "nc " << reach << " " << at.port() << "\n";
+    else // verify the server: a self-signed certificate is its own trust file
+        std::cerr << "ncat --ssl --ssl-verify --ssl-trustfile " << s.tls_cert << " localhost " << at.port()
+                  << " (the name must match the certificate; use your CA file for a CA-signed one)\n";
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const std::error_code& e, int signo) {
