@@ -263,6 +263,7 @@ public:
     /// `router::hold()`). Movable, not copyable.
     class hold_guard {
     public:
+        /// @brief Takes over the hold of `other`, which then releases nothing.
         hold_guard(hold_guard&& other) noexcept : r_(other.r_) { other.r_ = nullptr; }
         hold_guard& operator=(hold_guard&&) = delete;
         hold_guard(const hold_guard&) = delete;
@@ -293,6 +294,9 @@ public:
     /// @brief Gives session `s` the user name `user` (validated and folded), if the authorizer
     /// (see `set_authorizer()`; by default none, which allows every valid name) accepts
     /// `credential`.
+    /// @param s the session to name.
+    /// @param user the name as the client sent it, any case; validated and folded here
+    ///        (`name::parse`: 1 to 40 bytes of `[A-Za-z0-9_.-]`).
     /// @param credential opaque bytes handed to the authorizer (a secret, a token); never stored.
     /// @return `ok`; `unknown_session`; `invalid_name`; `already_registered` when `s` holds a name
     ///         (even the same); the authorizer's refusal (normally `auth_failed`); `name_taken`
@@ -380,6 +384,8 @@ public:
     /// recipient gets the event `direct_message{user = name of from, text}`. A session may
     /// message itself. The sender is always the registered name of `from`: callers cannot name
     /// another sender.
+    /// @param from the sending session; must hold a user name.
+    /// @param to the recipient's user name, any case (validated and folded here).
     /// @param text the message text; must meet the text contract (text.hpp).
     /// @return `ok` (`delivered` 1, or `dropped` 1 when the recipient's transport refused);
     ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
@@ -531,6 +537,8 @@ public:
 
     /// @brief Sends `text` from member `from` to the members of `room`: each gets
     /// `room_message{room, user = name of from, text}`, encoded once and shared.
+    /// @param from the sending session; must hold a user name and be a member of `room`.
+    /// @param room the room's name, any case (validated and folded here).
     /// @param text the message text; must meet the text contract (text.hpp).
     /// @param scope `except_sender` (default) or `all_members`.
     /// @return `ok` with counts; `unknown_session`; `not_registered`; `invalid_name`;
