@@ -233,6 +233,7 @@ public:
     }
 
     /// @brief True when `s` is open.
+    /// @param s any id; a stale or null one is simply not open.
     [[nodiscard]] bool is_open(session_id s) const noexcept { return find_slot(s) != nullptr; }
 
     /// @brief Hands raw bytes to one session (replies and notices from the host or protocol).
@@ -332,9 +333,12 @@ public:
 
     /// @brief Installs the check run by `register_name()` (see `authorizer`); an empty function
     /// removes it, so every valid name is allowed (the default).
+    /// @param a the check; called under the router's serialisation, must not call back into the
+    ///        router.
     void set_authorizer(authorizer a) { authorizer_ = std::move(a); }
 
     /// @brief The folded user name of `s`; empty when `s` has none or is not open.
+    /// @param s the session.
     /// @note The view is valid until `s` is closed.
     [[nodiscard]] std::string_view name_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
@@ -342,18 +346,21 @@ public:
     }
 
     /// @brief The wire format `s` was opened with; null when `s` is not open.
+    /// @param s the session.
     [[nodiscard]] const event_encoder* format_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot ? formats_[slot->format] : nullptr;
     }
 
     /// @brief True when `s` is open and holds a user name.
+    /// @param s the session.
     [[nodiscard]] bool is_registered(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot && slot->registered;
     }
 
     /// @brief The session holding a user name.
+    /// @param user the name, any case (validated and folded here).
     /// @return the session, or a null id when nobody holds the name or it is invalid.
     [[nodiscard]] session_id find(std::string_view user) const noexcept {
         const auto n = name::parse(user);
@@ -456,6 +463,8 @@ public:
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
     /// Called from inside the handler, the replacement takes effect when the handler returns.
+    /// @param handler see `user_not_found_handler`; it may call back into the router (its
+    ///        deliveries are deferred: docs/design.md, "Ordering and re-entrancy").
     void on_user_not_found(user_not_found_handler handler) {
         if (in_not_found_handler_) replacement_handler_ = std::move(handler);
         else on_user_not_found_ = std::move(handler);
@@ -465,6 +474,8 @@ public:
 
     /// @brief Adds session `s` to `room`, creating the room on first join. Each member already
     /// there gets `member_joined{room, user}`; the joining session does not.
+    /// @param s the joining session; must hold a user name.
+    /// @param room the room's name, any case (validated and folded here).
     /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `already_member`;
     ///         `too_many_rooms` when `s` is in `router_options::max_rooms_per_session` rooms;
     ///         `room_full` when the room has `router_options::max_room_members` members —
@@ -514,6 +525,8 @@ public:
 
     /// @brief Removes session `s` from `room`; each remaining member gets `member_left`. The room
     /// is deleted when its last member leaves.
+    /// @param s the leaving session.
+    /// @param room the room's name, any case (validated and folded here).
     /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `not_member` (also for
     ///         a room that does not exist); `depth_exceeded`.
     status leave(session_id s, std::string_view room) {
@@ -572,6 +585,8 @@ public:
     }
 
     /// @brief True when `s` is open and a member of `room`.
+    /// @param s the session.
+    /// @param room the folded room name (`name::parse`).
     [[nodiscard]] bool is_member(session_id s, const name& room) const noexcept {
         const session_slot* slot = find_slot(s);
         if (!slot) return false;
@@ -580,12 +595,14 @@ public:
     }
 
     /// @brief Number of members of `room` (0 when it does not exist).
+    /// @param room the folded room name (`name::parse`).
     [[nodiscard]] std::size_t room_size(const name& room) const noexcept {
         const std::uint32_t ri = find_room(room);
         return ri == npos ? 0 : rooms_[ri].members.size();
     }
 
     /// @brief Number of rooms `s` is in (0 when `s` is not open).
+    /// @param s the session.
     [[nodiscard]] std::size_t rooms_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot ? slot->rooms.size() : 0;
