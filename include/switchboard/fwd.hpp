@@ -18,4 +18,5 @@ struct router_options;
 class router;
 class in_memory_transport;
 
+
 } // namespace switchboard
