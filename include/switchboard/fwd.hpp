@@ -2,6 +2,9 @@
 /// @brief Forward declarations of the public types, for headers that only name them.
 #pragma once
 
+/// @brief The switchboard core: the router, sessions, names, payloads, transports and wire
+/// formats as interfaces; no I/O (docs/design.md, "The sans-I/O core"). The TCP and TLS adapters
+/// (asio/) live here too; internals are in `switchboard::detail`, which is not part of the API.
 namespace switchboard {
 
 class payload;

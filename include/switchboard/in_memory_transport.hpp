@@ -31,6 +31,7 @@ public:
         : max_queued_bytes_(max_queued_bytes) {}
 
     /// @brief Keeps `bytes` (shared, not copied).
+    /// @param bytes the payload; counts in full against the bound until taken.
     /// @return `queued`; `closed` after `close()`; `slow_consumer` when the bound would be
     ///         exceeded (the transport is then closed, as with `close_mode::abort`).
     delivery deliver(const payload& bytes) noexcept override {
@@ -50,6 +51,7 @@ public:
     }
 
     /// @brief Records the request; later deliveries return `delivery::closed`.
+    /// @param mode recorded the first time only (see `closed_with()`).
     void close(close_mode mode) noexcept override {
         if (!closed_) close_mode_ = mode;
         closed_ = true;

@@ -233,6 +233,7 @@ public:
     }
 
     /// @brief True when `s` is open.
+    /// @param s any id; a stale or null one is simply not open.
     [[nodiscard]] bool is_open(session_id s) const noexcept { return find_slot(s) != nullptr; }
 
     /// @brief Hands raw bytes to one session (replies and notices from the host or protocol).
@@ -263,6 +264,7 @@ public:
     /// `router::hold()`). Movable, not copyable.
     class hold_guard {
     public:
+        /// @brief Takes over the hold of `other`, which then releases nothing.
         hold_guard(hold_guard&& other) noexcept : r_(other.r_) { other.r_ = nullptr; }
         hold_guard& operator=(hold_guard&&) = delete;
         hold_guard(const hold_guard&) = delete;
@@ -293,6 +295,9 @@ public:
     /// @brief Gives session `s` the user name `user` (validated and folded), if the authorizer
     /// (see `set_authorizer()`; by default none, which allows every valid name) accepts
     /// `credential`.
+    /// @param s the session to name.
+    /// @param user the name as the client sent it, any case; validated and folded here
+    ///        (`name::parse`: 1 to 40 bytes of `[A-Za-z0-9_.-]`).
     /// @param credential opaque bytes handed to the authorizer (a secret, a token); never stored.
     /// @return `ok`; `unknown_session`; `invalid_name`; `already_registered` when `s` holds a name
     ///         (even the same); the authorizer's refusal (normally `auth_failed`); `name_taken`
@@ -328,9 +333,12 @@ public:
 
     /// @brief Installs the check run by `register_name()` (see `authorizer`); an empty function
     /// removes it, so every valid name is allowed (the default).
+    /// @param a the check; called under the router's serialisation, must not call back into the
+    ///        router.
     void set_authorizer(authorizer a) { authorizer_ = std::move(a); }
 
     /// @brief The folded user name of `s`; empty when `s` has none or is not open.
+    /// @param s the session.
     /// @note The view is valid until `s` is closed.
     [[nodiscard]] std::string_view name_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
@@ -338,18 +346,21 @@ public:
     }
 
     /// @brief The wire format `s` was opened with; null when `s` is not open.
+    /// @param s the session.
     [[nodiscard]] const event_encoder* format_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot ? formats_[slot->format] : nullptr;
     }
 
     /// @brief True when `s` is open and holds a user name.
+    /// @param s the session.
     [[nodiscard]] bool is_registered(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot && slot->registered;
     }
 
     /// @brief The session holding a user name.
+    /// @param user the name, any case (validated and folded here).
     /// @return the session, or a null id when nobody holds the name or it is invalid.
     [[nodiscard]] session_id find(std::string_view user) const noexcept {
         const auto n = name::parse(user);
@@ -380,6 +391,8 @@ public:
     /// recipient gets the event `direct_message{user = name of from, text}`. A session may
     /// message itself. The sender is always the registered name of `from`: callers cannot name
     /// another sender.
+    /// @param from the sending session; must hold a user name.
+    /// @param to the recipient's user name, any case (validated and folded here).
     /// @param text the message text; must meet the text contract (text.hpp).
     /// @return `ok` (`delivered` 1, or `dropped` 1 when the recipient's transport refused);
     ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
@@ -450,6 +463,8 @@ public:
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
     /// Called from inside the handler, the replacement takes effect when the handler returns.
+    /// @param handler see `user_not_found_handler`; it may call back into the router (its
+    ///        deliveries are deferred: docs/design.md, "Ordering and re-entrancy").
     void on_user_not_found(user_not_found_handler handler) {
         if (in_not_found_handler_) replacement_handler_ = std::move(handler);
         else on_user_not_found_ = std::move(handler);
@@ -459,6 +474,8 @@ public:
 
     /// @brief Adds session `s` to `room`, creating the room on first join. Each member already
     /// there gets `member_joined{room, user}`; the joining session does not.
+    /// @param s the joining session; must hold a user name.
+    /// @param room the room's name, any case (validated and folded here).
     /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `already_member`;
     ///         `too_many_rooms` when `s` is in `router_options::max_rooms_per_session` rooms;
     ///         `room_full` when the room has `router_options::max_room_members` members —
@@ -508,6 +525,8 @@ public:
 
     /// @brief Removes session `s` from `room`; each remaining member gets `member_left`. The room
     /// is deleted when its last member leaves.
+    /// @param s the leaving session.
+    /// @param room the room's name, any case (validated and folded here).
     /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `not_member` (also for
     ///         a room that does not exist); `depth_exceeded`.
     status leave(session_id s, std::string_view room) {
@@ -531,6 +550,8 @@ public:
 
     /// @brief Sends `text` from member `from` to the members of `room`: each gets
     /// `room_message{room, user = name of from, text}`, encoded once and shared.
+    /// @param from the sending session; must hold a user name and be a member of `room`.
+    /// @param room the room's name, any case (validated and folded here).
     /// @param text the message text; must meet the text contract (text.hpp).
     /// @param scope `except_sender` (default) or `all_members`.
     /// @return `ok` with counts; `unknown_session`; `not_registered`; `invalid_name`;
@@ -564,6 +585,8 @@ public:
     }
 
     /// @brief True when `s` is open and a member of `room`.
+    /// @param s the session.
+    /// @param room the folded room name (`name::parse`).
     [[nodiscard]] bool is_member(session_id s, const name& room) const noexcept {
         const session_slot* slot = find_slot(s);
         if (!slot) return false;
@@ -572,12 +595,14 @@ public:
     }
 
     /// @brief Number of members of `room` (0 when it does not exist).
+    /// @param room the folded room name (`name::parse`).
     [[nodiscard]] std::size_t room_size(const name& room) const noexcept {
         const std::uint32_t ri = find_room(room);
         return ri == npos ? 0 : rooms_[ri].members.size();
     }
 
     /// @brief Number of rooms `s` is in (0 when `s` is not open).
+    /// @param s the session.
     [[nodiscard]] std::size_t rooms_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         return slot ? slot->rooms.size() : 0;

@@ -35,6 +35,7 @@ namespace switchboard {
 class structured_format final : public event_encoder {
 public:
     /// @brief Encodes `e` into one payload that `decode()` reads back.
+    /// @param e the event; its views are read during the call only.
     /// @return the payload; empty (refused) when `e.room` or `e.user` is longer than 255 bytes or
     ///         `e.text` longer than 2^32 - 1 - 8 - 510 bytes (never for events the router makes:
     ///         names are at most 40 bytes and texts are bounded by the host's limits).

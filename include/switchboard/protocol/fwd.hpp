@@ -2,6 +2,8 @@
 /// @brief Forward declarations of the line protocol's types (the core's are in `../fwd.hpp`).
 #pragma once
 
+/// @brief The line protocol v1 (docs/protocol.md), sans-I/O: its codec (line.hpp) and its
+/// per-connection server logic (line_session.hpp).
 namespace switchboard::protocol {
 
 class line_framer;

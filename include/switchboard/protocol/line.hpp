@@ -286,6 +286,8 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 }
 
 /// @brief `ok <verb> [<name>]` — success reply to the sender.
+/// @param verb the command that succeeded (its protocol word, e.g. `join`).
+/// @param folded_name the user or room name it applied to, folded; empty for none.
 /// @throws std::bad_alloc when memory runs out.
 [[nodiscard]] inline payload encode_ok(command_kind verb, std::string_view folded_name = {}) {
     return encode_line({"ok", to_string(verb), folded_name});
@@ -301,16 +303,20 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 
 /// @brief `err <code> [<argument>]` for the protocol-only codes that are not router statuses:
 /// `usage`, `invalid-text`, `line-too-long`, `unknown-command`.
+/// @param code the error token, written as given.
+/// @param argument the argument that follows it; empty for none.
 /// @throws std::bad_alloc when memory runs out.
 [[nodiscard]] inline payload encode_error(std::string_view code, std::string_view argument = {}) {
     return encode_line({"err", code, argument});
 }
 
 /// @brief `* <text>` — an informational line (greeting, notices); never a reply to a command.
+/// @param text the notice; a control byte in it is written as `?` (see `encode_line()`).
 /// @throws std::bad_alloc when memory runs out.
 [[nodiscard]] inline payload encode_info(std::string_view text) { return encode_line({"*", text}); }
 
 /// @brief `who <u1> <u2> ...` from names already in ascending byte order (`who` when empty).
+/// @param sorted_names folded user names, as `router::users()` returns them.
 /// @throws std::bad_alloc when memory runs out.
 [[nodiscard]] inline payload encode_who(const std::vector<std::string_view>& sorted_names) {
     std::size_t size = 4;
@@ -340,6 +346,7 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 class line_event_encoder final : public event_encoder {
 public:
     /// @brief Encodes `e` as one LF-terminated line (text byte for byte).
+    /// @param e the event; its views are read during the call only.
     /// @return the line; empty when `e` is refused (see the class comment).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] payload encode(const event& e) const override {

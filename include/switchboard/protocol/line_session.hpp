@@ -107,6 +107,8 @@ public:
     /// line, keeps the rest of `bytes` (at most one read's worth) and returns `paused`. This
     /// bounds the replies one read can produce — a chunk of thousands of `/who` lines costs one
     /// line's work past the point where the client stopped reading, not thousands.
+    /// @param bytes what was read, any size (see the overload above).
+    /// @param now the time the bytes were read (see the overload above).
     /// @param pause `bool()`: true to stop after the current line. Called under the router's
     ///        serialisation; must not call back into the router.
     /// @return `quit`, `paused` (call `resume()` later) or `keep_reading`.
