@@ -206,6 +206,25 @@ TEST_CASE("lifecycle: close during a write", "[lifecycle]") {
     CHECK(alice->take() == "err user-not-found bob\n");
 }
 
+TEST_CASE("lifecycle: an abort during a write keeps the write's buffers valid until it returns", "[lifecycle]") {
+    engine e;
+    auto alice = e.client("alice");
+    auto bob = e.client("bob");
+    bob->hold_writes = true;
+    const std::string big = repeat("z", 2000); // over copy_max_bytes: the write reads the shared payload
+    alice->feed("/msg bob " + big + "\n");
+    e.settle();
+    REQUIRE(bob->write_handler);
+    e.server->with_router([](switchboard::router& r) { (void)r.disconnect(r.find("bob"), close_mode::abort); });
+    bob->release_writes(); // the stream reads the buffers now, after the abort (ASan: no use after free)
+    e.settle();
+    CHECK(bob->take() == "msg alice " + big + "\n");
+    CHECK(bob->closed);
+    REQUIRE(e.ended_for("bob"));
+    CHECK(e.ended_for("bob")->reason == disconnect_reason::closed);
+    CHECK(e.server->connection_count() == 1);
+}
+
 TEST_CASE("lifecycle: EOF mid-line processes the unterminated line, then closes", "[lifecycle]") {
     engine e;
     auto bob = e.client("bob");
@@ -352,11 +371,26 @@ TEST_CASE("lifecycle: an error at any operation of a session ends it exactly onc
         if (alice->ops < k) completed = true;
         const ended* a = e.ended_for("alice");
         if (completed) {
-            CHECK(alice->take() == "ok register alice\nok join lobby\nok quit\n");
+            CHECK(alice->written == "ok register alice\nok join lobby\nok quit\n");
             REQUIRE(a);
             CHECK(a->reason == disconnect_reason::quit);
         }
         CHECK(alice->closed);
+        const std::string full = "ok register alice\nok join lobby\nok quit\n";
+        const std::string got = alice->take();
+        CHECK(full.compare(0, got.size(), got) == 0); // a prefix of the replies, never garbage
+        if (!completed) {
+            REQUIRE(alice->failed);
+            const std::string kind = alice->failed;
+            INFO("failed operation: " << kind);
+            if (kind != "write") { // input failed before /quit was read: the session dies of it
+                CHECK(got != full);
+                if (a) CHECK(a->reason == disconnect_reason::error);
+                if (a) CHECK(a->error == asio::error::connection_reset);
+            } else if (a && a->reason != disconnect_reason::quit) {
+                CHECK(a->reason == disconnect_reason::error);
+            }
+        }
         std::size_t alice_ends = 0;
         for (const auto& d : e.disconnects) alice_ends += d.user != "bob";
         CHECK(alice_ends <= 1); // at most one (none when the handshake failed)

@@ -8,6 +8,7 @@
 
 #include <switchboard/asio/tcp_server.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace sbtest {
 
@@ -42,13 +44,14 @@ struct fake_peer {
 
     // ---- what happened ---------------------------------------------------------------------------
     std::size_t ops = 0, waits = 0, reads = 0, writes = 0;
+    const char* failed = nullptr; // the kind of operation that failed: handshake, wait, read, write
     bool prepared = false, closed = false;
     asio::ip::tcp::endpoint endpoint{asio::ip::make_address("192.0.2.1"), 40000};
 
     // Pending operations.
     std::function<void(const std::error_code&)> wait_handler;
     std::function<void(const std::error_code&, std::size_t)> write_handler;
-    std::string write_pending; // bytes of the held write
+    std::vector<asio::const_buffer> write_pending; // the held write's buffers, read when released
 
     /// Queues input; a pending readiness wait completes.
     void feed(std::string chunk) {
@@ -69,8 +72,14 @@ struct fake_peer {
     void release_writes() {
         hold_writes = false;
         if (!write_handler) return;
-        written += write_pending;
-        const std::size_t n = write_pending.size();
+        // Like a kernel that takes the bytes only now: the buffers must still be valid.
+        std::size_t n = 0;
+        for (const auto& b : write_pending) {
+            const std::size_t take = std::min(b.size(), write_limit - n);
+            written.append(static_cast<const char*>(b.data()), take);
+            n += take;
+            if (n == write_limit) break;
+        }
         write_pending.clear();
         auto h = std::move(write_handler);
         write_handler = nullptr;
@@ -85,10 +94,11 @@ struct fake_peer {
     }
 
     // One more operation: the injected error when it is the k-th.
-    std::error_code step() {
+    std::error_code step(const char* kind) {
         ++ops;
-        if (fail_at != 0 && ops == fail_at) return fail_error;
-        return {};
+        if (fail_at == 0 || ops != fail_at) return {};
+        failed = kind;
+        return fail_error;
     }
 
     void wake_reader() {
@@ -118,14 +128,14 @@ public:
 
     template <class Handler>
     void async_handshake(Handler&& h) {
-        const std::error_code ec = peer_->step();
+        const std::error_code ec = peer_->step("handshake");
         asio::post(peer_->io, [h = std::forward<Handler>(h), ec]() mutable { h(ec); });
     }
 
     template <class Handler>
     void async_wait_readable(Handler&& h) {
         ++peer_->waits;
-        std::error_code ec = peer_->step();
+        std::error_code ec = peer_->step("wait");
         if (!ec && peer_->closed) ec = asio::error::operation_aborted;
         const bool ready = !peer_->input.empty() || peer_->eof || peer_->read_error;
         if (ec || ready) {
@@ -137,7 +147,7 @@ public:
 
     std::size_t read_some(char* data, std::size_t size, std::error_code& ec) {
         ++peer_->reads;
-        ec = peer_->step();
+        ec = peer_->step("read");
         if (ec) return 0;
         if (peer_->closed) {
             ec = asio::error::bad_descriptor;
@@ -160,21 +170,21 @@ public:
     template <class Handler>
     void async_write_some(const asio::const_buffer* buffers, std::size_t count, Handler&& h) {
         ++peer_->writes;
-        std::error_code ec = peer_->step();
+        std::error_code ec = peer_->step("write");
         if (!ec && peer_->closed) ec = asio::error::bad_descriptor;
         if (ec) {
             asio::post(peer_->io, [h = std::forward<Handler>(h), ec]() mutable { h(ec, 0); });
+            return;
+        }
+        if (peer_->hold_writes) {
+            peer_->write_pending.assign(buffers, buffers + count);
+            peer_->write_handler = std::forward<Handler>(h);
             return;
         }
         std::string bytes;
         for (std::size_t i = 0; i < count && bytes.size() < peer_->write_limit; ++i) {
             const std::size_t take = std::min(buffers[i].size(), peer_->write_limit - bytes.size());
             bytes.append(static_cast<const char*>(buffers[i].data()), take);
-        }
-        if (peer_->hold_writes) {
-            peer_->write_pending = std::move(bytes);
-            peer_->write_handler = std::forward<Handler>(h);
-            return;
         }
         const std::size_t n = bytes.size();
         peer_->written += bytes;
