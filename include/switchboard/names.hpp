@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <string_view>
 
@@ -164,11 +165,21 @@ private:
     std::uint8_t size_ = 0;
 };
 
+namespace detail {
+// The 64-bit hash as a size_t: truncated where size_t is narrower, and no cast at all where it is
+// the same type (g++ -Wuseless-cast).
+template <class Hash>
+[[nodiscard]] constexpr std::size_t to_size_hash(Hash h) noexcept {
+    if constexpr (std::is_same_v<Hash, std::size_t>) return h;
+    else return static_cast<std::size_t>(h);
+}
+} // namespace detail
+
 /// @brief Hash functor for `name`, usable with standard unordered containers.
 struct name_hash {
     /// @brief Returns `n.hash()`.
     [[nodiscard]] std::size_t operator()(const name& n) const noexcept {
-        return static_cast<std::size_t>(n.hash());
+        return detail::to_size_hash(n.hash());
     }
 };
 
@@ -179,6 +190,6 @@ template <>
 struct std::hash<switchboard::name> {
     /// @brief Returns `n.hash()`.
     std::size_t operator()(const switchboard::name& n) const noexcept {
-        return static_cast<std::size_t>(n.hash());
+        return switchboard::detail::to_size_hash(n.hash());
     }
 };

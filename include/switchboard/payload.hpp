@@ -177,7 +177,8 @@ public:
     }
     /// @brief Takes the buffer of `other`, releasing the current one.
     payload& operator=(payload&& other) noexcept {
-        payload(std::move(other)).swap(*this);
+        payload taken(std::move(other)); // a named temporary: g++ -Wuseless-cast flags payload(...)
+        taken.swap(*this);
         return *this;
     }
     /// @brief Releases this reference; the last one frees the buffer.

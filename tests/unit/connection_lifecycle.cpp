@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -90,6 +91,60 @@ struct engine {
     std::vector<std::shared_ptr<fake_peer>> peers;
     int connects = 0;
     std::vector<ended> disconnects;
+};
+
+// A Protocol policy with a handshake and a farewell, the shape a WebSocket policy has: the
+// client must open with "HELLO\n" (answered "WELCOME\n" before any router session exists, or
+// "DENIED\n" and a close), then speaks the line protocol; a graceful close ends with "BYE\n".
+class hello_protocol {
+public:
+    using config = switchboard::protocol::line_protocol::config;
+    static constexpr bool has_handshake = true;
+    static const switchboard::event_encoder& format() noexcept { return switchboard::protocol::line_protocol::format(); }
+    static std::string_view refusal(switchboard::protocol::refusal_reason) noexcept { return "BUSY\n"; }
+    static switchboard::protocol::line_counters counters(const config& c) noexcept { return c.totals; }
+
+    explicit hello_protocol(config& c) noexcept : lines_(c) {}
+
+    template <class Emit>
+    switchboard::protocol::handshake_result handshake(std::string_view bytes, config&, Emit&& emit) {
+        using kind = switchboard::protocol::handshake_result::kind;
+        const std::size_t wanted = 6 - seen_;
+        const std::string_view part = bytes.substr(0, wanted);
+        if (std::string_view("HELLO\n").substr(seen_, part.size()) != part) {
+            emit(switchboard::payload::copy_of("DENIED\n"));
+            return {kind::refused, 0};
+        }
+        seen_ += part.size();
+        if (seen_ < 6) return {kind::more, bytes.size()};
+        emit(switchboard::payload::copy_of("WELCOME\n"));
+        return {kind::accepted, part.size()};
+    }
+    void open(switchboard::router& r, switchboard::session_id id, config& c) {
+        lines_.open(r, id, c);
+        opened_.store(true, std::memory_order_release);
+    }
+    template <class Pause>
+    switchboard::protocol::input_result on_input(std::string_view b, std::chrono::nanoseconds now, Pause&& p) {
+        return lines_.on_input(b, now, std::forward<Pause>(p));
+    }
+    template <class Pause>
+    switchboard::protocol::input_result resume(std::chrono::nanoseconds now, Pause&& p) {
+        return lines_.resume(now, std::forward<Pause>(p));
+    }
+    void on_end_of_input() { lines_.on_end_of_input(); }
+    static void notify(switchboard::router& r, switchboard::session_id id, switchboard::protocol::session_notice n) noexcept {
+        switchboard::protocol::line_protocol::notify(r, id, n);
+    }
+    // Called under the connection's output mutex, not the router's: reads an atomic only.
+    switchboard::payload farewell() const {
+        return opened_.load(std::memory_order_acquire) ? switchboard::payload::copy_of("BYE\n") : switchboard::payload{};
+    }
+
+private:
+    switchboard::protocol::line_protocol lines_;
+    std::size_t seen_ = 0;
+    std::atomic<bool> opened_{false};
 };
 
 std::string repeat(const std::string& s, int n) {
@@ -399,4 +454,49 @@ TEST_CASE("lifecycle: an error at any operation of a session ends it exactly onc
         CHECK(e.ended_for("bob") == nullptr);
     }
     CHECK(completed);
+}
+
+TEST_CASE("lifecycle: a protocol with a handshake opens the session only once it accepts", "[lifecycle]") {
+    asio::io_context io;
+    switchboard::router routes;
+    switchboard::tcp_server_options o;
+    o.register_timeout = std::chrono::milliseconds{0};
+    o.greeting = "hi";
+    switchboard::basic_tcp_server<fake_stream, hello_protocol> server(io, routes, o);
+    std::vector<disconnect_reason> ends;
+    server.on_disconnect([&](const switchboard::tcp_connection_info& i) { ends.push_back(i.reason); });
+    const auto settle = [&] {
+        for (int i = 0; i < 4; ++i) {
+            io.restart();
+            io.poll();
+        }
+    };
+
+    auto good = std::make_shared<fake_peer>(io);
+    REQUIRE(server.adopt(fake_stream(good)));
+    good->feed("HEL");
+    settle();
+    CHECK(routes.session_count() == 0); // no session before the handshake completes
+    CHECK(good->written.empty());
+    good->feed("LO\n/register alice\n"); // the rest of the chunk is the first protocol input
+    settle();
+    CHECK(routes.session_count() == 1);
+    CHECK(good->take() == "WELCOME\n* hi\nok register alice\n");
+    good->feed("/quit\n");
+    settle();
+    CHECK(good->take() == "ok quit\nBYE\n"); // the farewell ends a graceful close
+    CHECK(good->closed);
+
+    auto bad = std::make_shared<fake_peer>(io);
+    REQUIRE(server.adopt(fake_stream(bad)));
+    bad->feed("GET / HTTP/1.1\r\n");
+    settle();
+    CHECK(bad->take() == "DENIED\n"); // flushed before the close
+    CHECK(bad->closed);
+    CHECK(routes.session_count() == 0);
+    REQUIRE(ends.size() == 1); // only the session that existed is reported
+    CHECK(ends[0] == disconnect_reason::quit);
+    CHECK(server.connection_count() == 0);
+    server.stop();
+    settle();
 }

@@ -250,6 +250,9 @@ private:
         std::shared_ptr<connection_type> c;
         {
             std::lock_guard<std::mutex> lock(s->connections_mutex);
+            // Checked under the mutex: stop() sets `stopped` before it takes its snapshot under the
+            // same mutex, so a connection is either in the snapshot or never admitted.
+            if (s->stopped) return false;
             const auto refusal = s->limits.admit(peer.address(), s->connections.size());
             if (refusal) {
                 (*refusal == protocol::refusal_reason::server_full ? s->refused_full : s->refused_per_address)

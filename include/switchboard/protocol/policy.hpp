@@ -20,7 +20,7 @@
 /// | `template <class Pause> input_result resume(std::chrono::nanoseconds now, Pause&& pause)` | output drained after `paused`: continue with the held input. |
 /// | `void on_end_of_input()` | the peer half-closed: process an unfinished last message if the protocol allows it. |
 /// | `void notify(router&, session_id, session_notice)` | tell the client why the server is about to close it (a timeout), through `router::send()`. |
-/// | `payload farewell() const` | bytes queued as the last output of a graceful close (WebSocket: a close frame); empty for none. |
+/// | `payload farewell() const` | bytes queued as the last output of a graceful close (WebSocket: a close frame once the upgrade was accepted); empty for none. Called under the connection's output mutex, not the router's: it may read only state fixed at `open()` or atomics. |
 /// | `static auto counters(const config&)` | a value with `rate_limited` and `line_too_long` (monotonic totals) for the server's counters. |
 ///
 /// What a WebSocket policy would implement: `has_handshake = true`; `handshake()` parses the

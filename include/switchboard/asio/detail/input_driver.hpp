@@ -5,7 +5,7 @@
 /// while the connection's own output is backed up and resumes when it drained. Internal.
 #pragma once
 
-#include "../../protocol/line_session.hpp"
+#include "../../protocol/policy.hpp"
 #include "../server_options.hpp"
 
 #include <asio/post.hpp>
