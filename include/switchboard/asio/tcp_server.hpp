@@ -148,7 +148,7 @@ public:
     /// @return true when it is served; false when the server is stopped or a connection limit
     ///         refused it (the stream is then closed, without the protocol's refusal bytes).
     /// @throws std::bad_alloc when memory runs out.
-    bool adopt(Stream&& stream) {
+    [[nodiscard]] bool adopt(Stream&& stream) {
         std::error_code ec;
         const ::asio::ip::tcp::endpoint peer = stream.remote_endpoint(ec);
         if (state_->stopped) return false;
@@ -159,7 +159,7 @@ public:
     /// of the handshake runs first). Only for streams built from a socket.
     template <class S = Stream, std::enable_if_t<std::is_constructible_v<S, ::asio::ip::tcp::socket&&,
                                                                          typename S::context_type*>, int> = 0>
-    bool adopt(::asio::ip::tcp::socket&& socket) {
+    [[nodiscard]] bool adopt(::asio::ip::tcp::socket&& socket) {
         return adopt(Stream(std::move(socket), state_->context));
     }
 
