@@ -119,7 +119,7 @@ using tls_stream = ::switchboard::tls_stream;
 ///   bounded by `tcp_server_options::register_timeout` (it counts from accept).
 /// - reads go through a 16 KiB buffer per connection and queued output is copied into one buffer
 ///   per write (up to 64 KiB), since the TLS engine encrypts one buffer at a time;
-/// - over a connection limit the connection is closed without the `* server full` line (the
+/// - over a connection limit the connection is closed without the protocol's refusal bytes (the
 ///   client expects a handshake);
 /// - the server closes connections without sending a TLS close_notify, and accepts a peer that
 ///   closes without one as an ordinary end of input (the line protocol ends with `/quit`).
