@@ -12,30 +12,101 @@
 #include <asio/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include <algorithm>
+#include <cstddef>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 #include <system_error>
 #include <utility>
 
 namespace switchboard {
 
-namespace detail {
-
-// The stream of a TLS connection: asio::ssl::stream over the TCP socket. The server side of the
-// handshake runs before the connection becomes a router session.
-struct tls_stream {
-    using socket_type = ::asio::ssl::stream<::asio::ip::tcp::socket>;
+/// @brief The TLS stream (the Stream policy of `tls_server`, see asio/stream.hpp):
+/// `asio::ssl::stream` over the TCP socket. The server side of the handshake runs before the
+/// connection becomes a router session. Reads go through the TLS engine into a 16 KiB buffer of
+/// the connection's own (allocated on the first read); a gathered write is copied into one buffer
+/// of up to 64 KiB (the engine encrypts one buffer at a time, copying it anyway).
+///
+/// Thread safety: one connection's operations run on its strand (the socket's executor).
+class tls_stream {
+public:
+    /// @brief The server's `asio::ssl::context` (certificate, key, versions).
     using context_type = ::asio::ssl::context;
-    static constexpr bool is_tls = true;
-    static socket_type make(::asio::ip::tcp::socket&& s, context_type* c) { return socket_type(std::move(s), *c); }
-    static ::asio::ip::tcp::socket& lowest(socket_type& s) noexcept { return s.next_layer(); }
-    template <class Handler>
-    static void handshake(socket_type& s, Handler&& h) {
-        s.async_handshake(::asio::ssl::stream_base::server, std::forward<Handler>(h));
+    /// @brief The socket's executor: the connection's strand.
+    using executor_type = ::asio::ip::tcp::socket::executor_type;
+    /// @brief Records must go through the TLS engine, whose state cannot be shared with a
+    /// synchronous read: reads are asynchronous, into the stream's own buffer.
+    static constexpr bool readiness_reads = false;
+    /// @brief Unused (reads are not readiness-based).
+    static constexpr bool short_read_drains = false;
+    /// @brief Bytes read per read (one TLS record holds at most 16 KiB).
+    static constexpr std::size_t read_bytes = 16 * 1024;
+    /// @brief Bytes copied per write, at most.
+    static constexpr std::size_t write_bytes = 64 * 1024;
+
+    /// @brief Wraps an accepted socket; `context` must outlive the stream.
+    tls_stream(::asio::ip::tcp::socket&& socket, context_type* context) : stream_(std::move(socket), *context) {}
+
+    /// @brief The connection's strand.
+    [[nodiscard]] executor_type get_executor() noexcept { return stream_.next_layer().get_executor(); }
+    /// @brief Non-blocking mode, `TCP_NODELAY` and keepalive per `o` (errors ignored).
+    void prepare(const tcp_server_options& o) noexcept { detail::prepare_socket(stream_.next_layer(), o); }
+    /// @brief The peer's address and port.
+    [[nodiscard]] ::asio::ip::tcp::endpoint remote_endpoint(std::error_code& ec) const {
+        return stream_.next_layer().remote_endpoint(ec);
     }
-    // The peer closed TCP without a TLS close_notify (RFC 8446, section 6.1).
-    static bool is_truncation(const std::error_code& ec) noexcept { return ec == ::asio::ssl::error::stream_truncated; }
+    /// @brief The server side of the TLS handshake.
+    template <class Handler>
+    void async_handshake(Handler&& h) {
+        stream_.async_handshake(::asio::ssl::stream_base::server, std::forward<Handler>(h));
+    }
+    /// @brief Reads decrypted bytes into the stream's buffer; `h(error_code, std::string_view)`.
+    template <class Handler>
+    void async_read_some(Handler&& h) {
+        if (!read_buffer_) read_buffer_.reset(new char[read_bytes]);
+        stream_.async_read_some(::asio::buffer(read_buffer_.get(), read_bytes),
+                                [this, h = std::forward<Handler>(h)](const std::error_code& ec, std::size_t n) mutable {
+                                    h(ec, std::string_view(read_buffer_.get(), n));
+                                });
+    }
+    /// @brief Copies up to `write_bytes` of the gathered buffers into one, and writes it.
+    template <class Handler>
+    void async_write_some(const ::asio::const_buffer* buffers, std::size_t count, Handler&& h) {
+        staging_.clear();
+        for (std::size_t i = 0; i < count && staging_.size() < write_bytes; ++i) {
+            const char* data = static_cast<const char*>(buffers[i].data());
+            const std::size_t take = std::min(buffers[i].size(), write_bytes - staging_.size());
+            staging_.insert(staging_.end(), data, data + take);
+        }
+        stream_.async_write_some(::asio::buffer(staging_), std::forward<Handler>(h));
+    }
+    /// @brief Closes the TCP socket without a TLS close_notify; idempotent.
+    void close() noexcept { detail::close_socket(stream_.next_layer()); }
+    /// @brief EOF, or a peer that closed TCP without a TLS close_notify (RFC 8446, section 6.1):
+    /// an ordinary end of input (the line protocol has its own end, `/quit`).
+    [[nodiscard]] static bool is_end_of_stream(const std::error_code& ec) noexcept {
+        return ec == ::asio::error::eof || ec == ::asio::ssl::error::stream_truncated;
+    }
+    /// @brief A TLS client expects a handshake, not plaintext: just closes.
+    static void refuse(::asio::ip::tcp::socket& socket, std::string_view) noexcept {
+        std::error_code ignored;
+        socket.shutdown(::asio::ip::tcp::socket::shutdown_send, ignored);
+        socket.close(ignored);
+    }
+
+private:
+    ::asio::ssl::stream<::asio::ip::tcp::socket> stream_;
+    std::unique_ptr<char[]> read_buffer_; // strand only
+    std::vector<char> staging_;           // strand only
 };
 
+static_assert(check_stream_policy<tls_stream>(), "tls_stream is a Stream policy");
+
+namespace detail {
+/// @brief The former name of `tls_stream` (kept for source compatibility).
+using tls_stream = ::switchboard::tls_stream;
 } // namespace detail
 
 /// @brief A TLS server speaking the line protocol v1: `basic_tcp_server` over `asio::ssl`.
@@ -48,11 +119,11 @@ struct tls_stream {
 ///   bounded by `tcp_server_options::register_timeout` (it counts from accept).
 /// - reads go through a 16 KiB buffer per connection and queued output is copied into one buffer
 ///   per write (up to 64 KiB), since the TLS engine encrypts one buffer at a time;
-/// - over a connection limit the connection is closed without the `* server full` line (the
+/// - over a connection limit the connection is closed without the protocol's refusal bytes (the
 ///   client expects a handshake);
 /// - the server closes connections without sending a TLS close_notify, and accepts a peer that
 ///   closes without one as an ordinary end of input (the line protocol ends with `/quit`).
-using tls_server = basic_tcp_server<detail::tls_stream>;
+using tls_server = basic_tcp_server<tls_stream>;
 
 /// @brief An `asio::ssl::context` for a `tls_server`: TLS 1.2 or newer only (RFC 8996 deprecates
 /// 1.0 and 1.1), no TLS compression, OpenSSL's default cipher suites, and the certificate chain
