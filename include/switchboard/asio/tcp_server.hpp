@@ -97,7 +97,13 @@ public:
 
     /// @brief A server whose connections use `context` (TLS: certificate, key, protocol versions;
     /// see `make_tls_context()` in tls_server.hpp); otherwise as above.
+    /// @param io the application's io_context; must outlive the server's handlers.
     /// @param context must outlive the server's handlers; shared by all its connections.
+    /// @param r the router; must outlive the server's handlers.
+    /// @param options limits and greeting (see `tcp_server_options`).
+    /// @param router_mutex the mutex that serialises calls on `r`, when the application shares
+    ///        `r` with other code; null for a mutex of the server's own.
+    /// @throws std::bad_alloc when memory runs out.
     template <class S = Stream, std::enable_if_t<!std::is_void_v<typename S::context_type>, int> = 0>
     basic_tcp_server(::asio::io_context& io, typename S::context_type& context, router& r,
                      tcp_server_options options = {}, std::mutex* router_mutex = nullptr)
