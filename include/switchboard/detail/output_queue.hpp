@@ -271,7 +271,7 @@ private:
     // Room for one more block, growing geometrically (reserve(size() + 1) would reallocate the
     // list on every new block).
     void reserve_block() {
-        if (blocks_.size() == blocks_.capacity()) blocks_.reserve(std::max<std::size_t>(4, blocks_.capacity() * 2));
+        if (blocks_.size() == blocks_.capacity()) blocks_.reserve(std::max<std::size_t>(1, blocks_.capacity() * 2));
     }
 
     // While the last block is a chunk being filled, its fill level lives in tail_ (so that a
