@@ -393,7 +393,8 @@ public:
     /// another sender.
     /// @param from the sending session; must hold a user name.
     /// @param to the recipient's user name, any case (validated and folded here).
-    /// @param text the message text; must meet the text contract (text.hpp).
+    /// @param text the message text; must meet the text contract (text.hpp); its length is not
+    ///        bounded here (the host bounds what it forwards).
     /// @return `ok` (`delivered` 1, or `dropped` 1 when the recipient's transport refused);
     ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
     ///         `invalid_text` when `text` breaks the text contract or the recipient's format
@@ -552,7 +553,8 @@ public:
     /// `room_message{room, user = name of from, text}`, encoded once and shared.
     /// @param from the sending session; must hold a user name and be a member of `room`.
     /// @param room the room's name, any case (validated and folded here).
-    /// @param text the message text; must meet the text contract (text.hpp).
+    /// @param text the message text; must meet the text contract (text.hpp); its length is not
+    ///        bounded here (the host bounds what it forwards).
     /// @param scope `except_sender` (default) or `all_members`.
     /// @return `ok` with counts; `unknown_session`; `not_registered`; `invalid_name`;
     ///         `invalid_text` when `text` breaks the text contract or a recipient's format refuses

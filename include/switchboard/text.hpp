@@ -2,7 +2,11 @@
 /// @brief The message text contract: what text `router::route()` and `router::publish()` accept,
 /// for every wire format.
 ///
-/// A message text is non-empty, valid UTF-8 (RFC 3629) and holds no control character but TAB.
+/// A message text is non-empty, valid UTF-8 (RFC 3629) and holds no C0 control byte but TAB
+/// (0x00-0x08, 0x0A-0x1F) and no DEL (0x7F). C1 controls (U+0080-U+009F) and format characters
+/// such as U+202E are valid UTF-8 and pass: they cannot break any framing, and a client that
+/// renders text filters what it does not want shown. The router puts no bound on a text's length:
+/// a host bounds what it forwards (the line protocol bounds its input lines by `max_line`).
 /// Every built-in wire format carries every such text as exactly one event (the line protocol
 /// as one line; formats with escaping escape it), so a text a host forwards can never forge a
 /// second event for any recipient, and every member of a room sees the same message whatever
