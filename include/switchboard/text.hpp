@@ -3,9 +3,10 @@
 /// for every wire format.
 ///
 /// A message text is non-empty, valid UTF-8 (RFC 3629) and holds no C0 control byte but TAB
-/// (0x00-0x08, 0x0A-0x1F) and no DEL (0x7F). C1 controls (U+0080-U+009F) and format characters
-/// such as U+202E are valid UTF-8 and pass: they cannot break any framing, and a client that
-/// renders text filters what it does not want shown. The router puts no bound on a text's length:
+/// (0x00-0x08, 0x0A-0x1F), no DEL (0x7F) and none of Unicode's line breaks NEL (U+0085), LINE
+/// SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029). Other C1 controls (U+0080-U+009F) and
+/// format characters such as U+202E are valid UTF-8 and pass: they cannot break any framing,
+/// and a client that renders text filters what it does not want shown. The router puts no bound on a text's length:
 /// a host bounds what it forwards (the line protocol bounds its input lines by `max_line`).
 /// Every built-in wire format carries every such text as exactly one event (the line protocol
 /// as one line; formats with escaping escape it), so a text a host forwards can never forge a
@@ -31,7 +32,8 @@ namespace switchboard {
 ///
 /// Valid UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, nothing above U+10FFFF)
 /// with no control byte except TAB: 0x00-0x08, 0x0A-0x1F and 0x7F are refused, so no LF, bare CR
-/// or escape sequence reaches another user. Empty text passes this check; `is_message_text()`
+/// or escape sequence reaches another user; nor do NEL (U+0085), U+2028 or U+2029, which
+/// Unicode-aware clients treat as line breaks. Empty text passes this check; `is_message_text()`
 /// adds the non-empty rule.
 /// @note Thread-safe (pure function). Runs in one pass; ASCII is checked 8 bytes at a time.
 [[nodiscard]] inline bool is_valid_text(std::string_view text) noexcept {
@@ -100,6 +102,9 @@ namespace switchboard {
         if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
             (cp >= 0xD800 && cp <= 0xDFFF))
             return false;
+        // Unicode's own line breaks (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR): a client that
+        // splits lines the Unicode way would see a second line (UAX #14; Python's splitlines()).
+        if (cp == 0x85 || cp == 0x2028 || cp == 0x2029) return false;
         p += len;
     }
     return true;

@@ -134,7 +134,7 @@ private:
 };
 
 // Well-formed UTF-8 by the table of the Unicode standard (ch. 3, table 3-7), minus control bytes
-// other than TAB. Deliberately byte-by-byte: is_valid_text() has an 8-byte fast path.
+// other than TAB and minus Unicode's line breaks NEL, U+2028 and U+2029. Deliberately byte-by-byte: is_valid_text() has an 8-byte fast path.
 inline bool reference_valid_text(std::string_view text) {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
@@ -147,12 +147,14 @@ inline bool reference_valid_text(std::string_view text) {
             i += 1;
         } else if (c >= 0xC2 && c <= 0xDF) {
             if (!in(i + 1, 0x80, 0xBF)) return false;
+            if (c == 0xC2 && p[i + 1] == 0x85) return false; // NEL, a Unicode line break
             i += 2;
         } else if (c == 0xE0) {
             if (!in(i + 1, 0xA0, 0xBF) || !in(i + 2, 0x80, 0xBF)) return false;
             i += 3;
         } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
             if (!in(i + 1, 0x80, 0xBF) || !in(i + 2, 0x80, 0xBF)) return false;
+            if (c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) return false; // U+2028/9
             i += 3;
         } else if (c == 0xED) {
             if (!in(i + 1, 0x80, 0x9F) || !in(i + 2, 0x80, 0xBF)) return false;

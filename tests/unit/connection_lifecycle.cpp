@@ -500,3 +500,27 @@ TEST_CASE("lifecycle: a protocol with a handshake opens the session only once it
     server.stop();
     settle();
 }
+
+TEST_CASE("lifecycle: the output bound counts chunks whole (alternating large and small payloads)",
+          "[lifecycle][output]") {
+    // Before the fix, 1100-byte and 2-byte payloads alternating to a reader that never reads held
+    // about 4.7 times the bound: each small payload opened a chunk of up to 64 KiB charged 2 bytes.
+    switchboard::detail::chunk_pool pool(0);
+    switchboard::detail::output_pump pump(1024, &pool);
+    const std::size_t bound = 256 * 1024;
+    const switchboard::payload big = switchboard::payload::copy_of(std::string(1100, 'A'));
+    const switchboard::payload small = switchboard::payload::copy_of("x\n");
+    std::size_t accepted = 0;
+    for (int i = 0; i < 10000; ++i) {
+        if (pump.offer(i % 2 == 0 ? big : small, bound) ==
+            switchboard::detail::output_pump::offer_result::over_bound)
+            break;
+        ++accepted;
+    }
+    CHECK(accepted < 10000);
+    CHECK(pump.queued() <= bound + switchboard::detail::output_queue::max_chunk);
+    // Each pair holds one referenced payload and one smallest chunk, all of it charged.
+    const std::size_t per_pair = 1100 + switchboard::detail::output_pump::message_overhead +
+                                 switchboard::detail::output_queue::min_chunk;
+    CHECK(accepted / 2 <= bound / per_pair + 1);
+}

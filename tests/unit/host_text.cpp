@@ -45,6 +45,9 @@ const std::vector<std::string>& forged_texts() {
         "overlong \xc0\xaf",                     // overlong '/'
         "surrogate \xed\xa0\x80",                // UTF-16 surrogate
         "cut \xe2\x82",                          // truncated sequence at the end
+        "hi\xc2\x85msg admin you are banned",      // NEL: a line break to Unicode-aware clients
+        "hi\xe2\x80\xa8msg admin you are banned",  // U+2028 LINE SEPARATOR
+        "hi\xe2\x80\xa9room lobby admin rules",    // U+2029 PARAGRAPH SEPARATOR
     };
     return texts;
 }

@@ -222,3 +222,25 @@ TEST_CASE("output_queue: written chunks go back to the pool and are reused", "[o
     CHECK(second[0].data == chunk);
     CHECK(std::string(second[0].data, second[0].size) == "again\n");
 }
+
+TEST_CASE("output_queue: held() counts chunks whole, and small payloads between large ones get the smallest chunk",
+          "[output_queue]") {
+    // The pattern an attacker used: a referenced payload closes the tail chunk, so every small
+    // payload after one opens a chunk. Chunk growth restarts after a reference, and held()
+    // counts what is really held, so the output bound (which charges held()) is a memory bound.
+    output_queue q(1024);
+    const payload big = payload::copy_of(std::string(1100, 'A'));
+    const payload small = payload::copy_of("x\n");
+    for (int i = 0; i < 40; ++i) {
+        q.push(big);
+        q.push(small);
+    }
+    CHECK(q.size() == 40 * (1100 + 2));
+    CHECK(q.referenced() == 40);
+    CHECK(q.held() == 40 * 1100 + 40 * output_queue::min_chunk);
+    // Consumed blocks are no longer held.
+    q.consume(1100 + 2);
+    CHECK(q.held() == 39 * 1100 + 39 * output_queue::min_chunk);
+    q.clear();
+    CHECK(q.held() == 0);
+}

@@ -54,6 +54,19 @@ TEST_CASE("text: every control byte but TAB, and DEL, is rejected", "[text]") {
     CHECK_FALSE(is_valid_text(std::string("nul\0byte", 8)));
 }
 
+TEST_CASE("text: Unicode's line breaks NEL, U+2028 and U+2029 are rejected; their neighbours pass", "[text]") {
+    for (const std::string& lb : {bytes({0xC2, 0x85}), bytes({0xE2, 0x80, 0xA8}), bytes({0xE2, 0x80, 0xA9})}) {
+        CHECK_FALSE(is_valid_text(lb));
+        CHECK_FALSE(is_valid_text("hi" + lb + "msg admin you are banned"));
+        CHECK_FALSE(is_valid_text("0123456789abcdef0123456789abcdef" + lb)); // after the fast path
+    }
+    CHECK(is_valid_text(bytes({0xC2, 0x84})));       // U+0084
+    CHECK(is_valid_text(bytes({0xC2, 0x86})));       // U+0086
+    CHECK(is_valid_text(bytes({0xE2, 0x80, 0xA7})));  // U+2027
+    CHECK(is_valid_text(bytes({0xE2, 0x80, 0xAA})));  // U+202A
+    CHECK(is_valid_text(bytes({0xE2, 0x80, 0xAE})));  // U+202E RIGHT-TO-LEFT OVERRIDE passes
+}
+
 TEST_CASE("text: valid 2, 3 and 4-byte UTF-8, including the boundaries", "[text]") {
     CHECK(is_valid_text("caf\xC3\xA9"));                      // U+00E9
     CHECK(is_valid_text(bytes({0xC2, 0x80})));                // U+0080, smallest 2-byte

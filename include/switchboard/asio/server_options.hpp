@@ -57,9 +57,10 @@ struct tcp_server_options {
     /// @brief Longest accepted line in bytes, terminator excluded (1 or more). Longer lines get
     /// `err line-too-long`; at most this many bytes (+1) are buffered per connection.
     std::size_t max_line = protocol::default_max_line;
-    /// @brief Output bound per connection, in bytes accepted for it and not yet taken by the
-    /// kernel, each payload queued by reference (longer than `copy_max_bytes`) counting 64 bytes
-    /// more for its bookkeeping. 1 or more. While more than half of it waits, the server stops reading that
+    /// @brief Output bound per connection, in bytes of memory its queue holds for output not yet
+    /// taken by the kernel: every write chunk counted whole (4-64 KiB, used or not), every
+    /// payload queued by reference (longer than `copy_max_bytes`) counted whole plus 64 bytes of
+    /// bookkeeping. 1 or more; the charge may pass it by one chunk's unused room. While more than half of it waits, the server stops reading that
     /// client's input (its own replies throttle it through TCP); keep it well above
     /// `read_chunk_bytes` so one chunk of commands cannot overshoot it with replies.
     /// A client that stops reading is disconnected (`slow_consumer`) when a delivery would
@@ -86,7 +87,7 @@ struct tcp_server_options {
     /// (so that a burst of small messages leaves in one write); longer ones are queued by
     /// reference, shared with every other recipient (zero-copy fan-out). 0 references every
     /// payload; at most 64 KiB is used. Default 1 KiB. Memory per connection stays within
-    /// `max_output_bytes` plus two write chunks (at most 64 KiB each).
+    /// `max_output_bytes` plus one write chunk (at most 64 KiB): chunks count whole against it.
     std::size_t copy_max_bytes = 1024;
     /// @brief Written-out write chunks (4-64 KiB each) the server keeps for reuse, at most this
     /// many bytes in all; chunks left unused for a second are freed. Fan-out queues megabytes per

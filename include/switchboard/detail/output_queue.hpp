@@ -180,6 +180,10 @@ public:
             close_tail();
             blocks_.push_back(block{p, nullptr, p.data(), 0, n, n});
             ++referenced_;
+            held_ += n;
+            // The chunk closed early: the next one starts small again, so that small payloads
+            // between large ones do not each get a chunk grown for a burst.
+            last_chunk_ = 0;
         } else {
             std::size_t capacity = std::clamp(last_chunk_ * 2, min_chunk, max_chunk);
             while (capacity < n) capacity *= 2;
@@ -188,6 +192,7 @@ public:
             close_tail();
             blocks_.push_back(block{payload{}, chunk, chunk, 0, 0, capacity});
             last_chunk_ = capacity;
+            held_ += capacity;
             std::memcpy(chunk, p.data(), n);
             tail_ = chunk + n;
             tail_room_ = capacity - n;
@@ -244,6 +249,7 @@ public:
         head_ = 0;
         size_ = 0;
         referenced_ = 0;
+        held_ = 0;
         last_chunk_ = 0;
         tail_ = nullptr;
         tail_room_ = 0;
@@ -253,6 +259,10 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     /// @brief Payloads held by reference (not copied) and not yet wholly consumed.
     [[nodiscard]] std::size_t referenced() const noexcept { return referenced_; }
+    /// @brief Memory the queue holds, in bytes: the whole capacity of every chunk it holds (used
+    /// or not) plus the whole size of every payload it references. What a bound on a queue's
+    /// memory must count: `size()` alone misses the unused room of chunks closed early.
+    [[nodiscard]] std::size_t held() const noexcept { return held_; }
     /// @brief True when no byte is queued.
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
     /// @brief True when a payload of `bytes` bytes would be referenced rather than copied.
@@ -287,10 +297,12 @@ private:
 
     void release(block& b) noexcept {
         if (!b.shared.empty()) {
+            held_ -= b.shared.size();
             b.shared = payload{};
             --referenced_;
         }
         if (b.chunk) {
+            held_ -= b.capacity;
             if (pool_) pool_->release(b.chunk, b.capacity);
             else delete[] b.chunk;
             b.chunk = nullptr;
@@ -302,6 +314,7 @@ private:
     std::size_t head_ = 0;
     std::size_t size_ = 0;
     std::size_t referenced_ = 0;
+    std::size_t held_ = 0;       // see held()
     std::size_t last_chunk_ = 0; // capacity of the last chunk allocated since the queue was empty
     char* tail_ = nullptr;       // next free byte of the last block, when it is a chunk
     std::size_t tail_room_ = 0;  // free bytes after tail_

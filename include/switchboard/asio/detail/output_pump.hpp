@@ -45,7 +45,9 @@ public:
     /// @param pool the server's chunk pool; must outlive the pump.
     output_pump(std::size_t copy_max, chunk_pool* pool) noexcept : out_(copy_max, pool) {}
 
-    /// @brief Queues `bytes` if they fit within `bound` (bytes charged, see `message_overhead`).
+    /// @brief Queues `bytes` if they fit within `bound`: what the queue holds (`charge()`) plus
+    /// the payload's bytes and overhead. The charge after the push may pass the bound by the
+    /// unused room of one new chunk (at most `output_queue::max_chunk`).
     offer_result offer(const payload& bytes, std::size_t bound) noexcept {
         const std::size_t cost = bytes.size() + (out_.references(bytes.size()) ? message_overhead : 0);
         const std::size_t queued = queued_.load(std::memory_order_relaxed);
@@ -55,7 +57,7 @@ public:
         } catch (...) {
             return offer_result::over_bound;
         }
-        queued_.store(queued + cost, std::memory_order_relaxed);
+        queued_.store(charge(), std::memory_order_relaxed);
         return claim_writer() ? offer_result::start_writer : offer_result::queued;
     }
 
@@ -80,7 +82,7 @@ public:
     /// @return the bytes still charged against the bound.
     std::size_t written(std::size_t n) noexcept {
         out_.consume(n);
-        const std::size_t left = out_.size() + out_.referenced() * message_overhead;
+        const std::size_t left = charge();
         queued_.store(left, std::memory_order_relaxed);
         return left;
     }
@@ -104,8 +106,13 @@ public:
     [[nodiscard]] static bool may_resume(std::size_t left, std::size_t bound) noexcept { return left <= bound / 4; }
 
 private:
+    // The memory the queue holds (whole chunks, whole referenced payloads) plus the bookkeeping
+    // of each reference: an early-closed chunk counts whole, so alternating large and small
+    // messages cannot hold several times the bound.
+    std::size_t charge() const noexcept { return out_.held() + out_.referenced() * message_overhead; }
+
     output_queue out_;
-    std::atomic<std::size_t> queued_{0}; // charged for out_ (bytes + message_overhead per reference)
+    std::atomic<std::size_t> queued_{0}; // charge() of out_, readable without the lock
     bool writing_ = false;
 };
 
