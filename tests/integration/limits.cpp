@@ -202,3 +202,21 @@ TEST_CASE("limits: 100 clients that never read are each cut at the output bound;
     INFO("sent to the 100 silent clients in total: " << total_sent << " bytes");
     CHECK(total_sent < std::size_t{silent_count} * (std::size_t{10} << 20));
 }
+
+TEST_CASE("limits: a connection closing gracefully that never reads is cut after drain_timeout",
+          "[integration][limits][timeout]") {
+    // An attacker's try: 5 unregistered clients that pipeline megabytes of commands and never read
+    // held their --max-conns slots for about 2 minutes after the register timeout, because the
+    // timeout only started a drain that TCP alone ended. drain_timeout bounds the drain.
+    switchboard::tcp_server_options o;
+    o.register_timeout = 200ms;
+    o.drain_timeout = 300ms;
+    o.max_output_bytes = 64 * 1024;
+    test_server server(1, o);
+    client c(server.port(), 2048); // a small receive window, and it never reads
+    std::string lines;
+    for (int i = 0; i < (2 << 20); ++i) lines += "x\n"; // 4 MB of commands, each answered
+    (void)c.try_send(lines, deadline_in(1s)); // the server stops reading once its replies back up
+    CHECK(server.wait_disconnect("", deadline_in(3s)) == disconnect_reason::register_timeout);
+    CHECK(wait_until([&] { return server.connection_count() == 0; }, deadline_in(5s)));
+}

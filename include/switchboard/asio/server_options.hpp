@@ -81,6 +81,12 @@ struct tcp_server_options {
     std::chrono::milliseconds accept_retry_max{1000};
     /// @brief How long `stop()` lets connections flush queued output before cutting them.
     std::chrono::milliseconds stop_timeout{1000};
+    /// @brief How long a connection that is closing gracefully (after `/quit`, EOF, a register or
+    /// idle timeout, a kick) may take to flush its queued output before it is cut. Without it, a
+    /// client that stops reading holds its connection slot until TCP gives up on it (minutes).
+    /// 0 turns it off. Default 10 s. Checked by the timeout sweep, so it fires up to a quarter of
+    /// the shortest timeout late (at most 1 s).
+    std::chrono::milliseconds drain_timeout{10000};
     /// @brief Set `TCP_NODELAY` on accepted sockets (default on: chat lines are latency-bound).
     bool no_delay = true;
     /// @brief Payloads of at most this many bytes are copied into the connection's write buffer

@@ -101,6 +101,8 @@ public:
         switch (life_.request_close(mode, why, ec)) {
         case lifecycle_action::none: return;
         case lifecycle_action::drain: {
+            drain_started_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                                 std::memory_order_relaxed);
             const payload bye = protocol_.farewell(); // the protocol's last words, if it has any
             bool wake = false;
             if (!bye.empty() &&
@@ -236,8 +238,17 @@ public:
     // ---- the timeout sweep (acceptor strand) -----------------------------------------------------
 
     /// @brief Closes the connection, after the protocol's notice, when it has been unregistered or
-    /// idle too long. Never concurrently with itself.
+    /// idle too long; cuts it when it has been closing gracefully for longer than `drain_timeout`
+    /// without flushing. Never concurrently with itself.
     void check_timeouts(std::chrono::steady_clock::time_point now) {
+        const auto drain_started = drain_started_.load(std::memory_order_relaxed);
+        if (drain_started != 0) { // closing gracefully: only the drain deadline is left to check
+            const auto limit = server_->options.drain_timeout;
+            if (limit.count() > 0 &&
+                now - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(drain_started)) >= limit)
+                close_request(close_mode::abort, disconnect_reason::slow_consumer); // the first reason stays
+            return;
+        }
         if (timed_out_) return;
         const std::chrono::steady_clock::time_point last{
             std::chrono::steady_clock::duration(last_input_.load(std::memory_order_relaxed))};
@@ -348,6 +359,7 @@ private:
     session_state session_ = session_state::none;            // guarded by the router mutex
     const std::chrono::steady_clock::time_point connected_at_;
     std::atomic<std::chrono::steady_clock::rep> last_input_; // time of the last read, for idle_timeout
+    std::atomic<std::chrono::steady_clock::rep> drain_started_{0}; // entered draining (0: not), for drain_timeout
     session_id id_;                                          // written once, under the router mutex
     Protocol protocol_;                                      // guarded by the router mutex
 };

@@ -38,7 +38,7 @@ timeout_due(bool registered, std::chrono::steady_clock::time_point connected_at,
 /// once a second for the pool alone; zero when there is nothing to do.
 [[nodiscard]] inline std::chrono::milliseconds sweep_period(const tcp_server_options& o) noexcept {
     std::chrono::milliseconds shortest{0};
-    for (const auto t : {o.register_timeout, o.idle_timeout})
+    for (const auto t : {o.register_timeout, o.idle_timeout, o.drain_timeout})
         if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
     const std::chrono::milliseconds most{1000};
     if (shortest.count() == 0) return o.write_pool_bytes == 0 ? std::chrono::milliseconds{0} : most;
@@ -53,7 +53,7 @@ void sweep(const std::shared_ptr<State>& s) {
     const tcp_server_options& o = s->options;
     if (s->stopped) return;
     const auto now = std::chrono::steady_clock::now();
-    if (o.register_timeout.count() > 0 || o.idle_timeout.count() > 0)
+    if (o.register_timeout.count() > 0 || o.idle_timeout.count() > 0 || o.drain_timeout.count() > 0)
         for (const auto& c : s->snapshot()) c->check_timeouts(now);
     if (o.write_pool_bytes > 0 && now - s->last_pool_trim >= std::chrono::seconds{1}) {
         s->write_pool.trim();
