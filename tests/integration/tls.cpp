@@ -20,7 +20,7 @@ const std::string data_dir = SWITCHBOARD_TEST_DATA_DIR;
 
 using tls_test_server = basic_test_server<switchboard::tls_server>;
 
-asio::ssl::context server_context() {
+switchboard::net::ssl::context server_context() {
     return switchboard::make_tls_context(data_dir + "/tls-test-cert.pem", data_dir + "/tls-test-key.pem");
 }
 

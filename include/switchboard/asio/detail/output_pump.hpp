@@ -13,7 +13,7 @@
 #include "../../payload.hpp"
 #include "lifecycle.hpp"
 
-#include <asio/buffer.hpp>
+#include "../backend.hpp"
 
 #include <array>
 #include <atomic>
@@ -138,17 +138,17 @@ public:
                 return;
             }
         }
-        std::array<::asio::const_buffer, output_pump::max_write_buffers> buffers;
-        for (std::size_t i = 0; i < count; ++i) buffers[i] = ::asio::const_buffer(runs[i].data, runs[i].size);
+        std::array<net::const_buffer, output_pump::max_write_buffers> buffers;
+        for (std::size_t i = 0; i < count; ++i) buffers[i] = net::const_buffer(runs[i].data, runs[i].size);
         c.stream().async_write_some(buffers.data(), count,
-                                    [self = c.self()](const std::error_code& ec, std::size_t n) {
+                                    [self = c.self()](const net_error_code& ec, std::size_t n) {
                                         self->on_written(ec, n);
                                     });
     }
 
     // Releases what the stream took and lowers the queued count by it, so a client that reads is
     // measured by what is really still waiting for it. A failed write cuts the connection.
-    void on_written(const std::error_code& ec, std::size_t written) {
+    void on_written(const net_error_code& ec, std::size_t written) {
         Connection& c = conn();
         std::size_t left = 0;
         {
