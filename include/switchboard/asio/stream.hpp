@@ -19,6 +19,7 @@
 /// | `static constexpr bool short_read_drains` | readiness reads: a read shorter than asked means drained, so wait at once (Linux epoll) instead of reading until `would_block` |
 /// | `void async_write_some(const asio::const_buffer* b, std::size_t n, H)` | one gathered write of up to n buffers (they stay valid until the handler runs); `h(error_code, bytes_written)`, a short count is fine |
 /// | `void close() noexcept` | shutdown and close, idempotent; pending operations complete with `operation_aborted` |
+/// | `void async_shutdown(H)` (optional) | the stream's graceful end after a drain (`/quit`, EOF, a kick, `stop()`, a timeout; never after an abort), before `close()`: `h()` when done, bounded in time by the stream (TLS: sends close_notify). Without it, `close()` follows the drain at once |
 /// | `static bool is_end_of_stream(const net_error_code&) noexcept` | the peer's orderly end (EOF; TLS: also a missing close_notify) |
 /// | `static void refuse(asio::ip::tcp::socket&, std::string_view bytes) noexcept` | a socket over a limit: best effort write of the protocol's refusal, then close (TLS writes nothing) |
 ///
@@ -101,6 +102,12 @@ struct has_stream_io<S, std::void_t<decltype(std::declval<S&>().get_executor()),
                                     decltype(std::declval<const S&>().remote_endpoint(std::declval<net_error_code&>())),
                                     decltype(std::declval<S&>().close()),
                                     decltype(S::is_end_of_stream(std::declval<const net_error_code&>()))>>
+    : std::true_type {};
+
+template <class S, class = void>
+struct has_async_shutdown : std::false_type {};
+template <class S>
+struct has_async_shutdown<S, std::void_t<decltype(std::declval<S&>().async_shutdown(std::declval<void (*)()>()))>>
     : std::true_type {};
 
 template <class S, class = void>

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -58,7 +59,10 @@ public:
     /// @brief The connection's strand.
     [[nodiscard]] executor_type get_executor() noexcept { return stream_.next_layer().get_executor(); }
     /// @brief Non-blocking mode, `TCP_NODELAY` and keepalive per `o` (errors ignored).
-    void prepare(const tcp_server_options& o) noexcept { detail::prepare_socket(stream_.next_layer(), o); }
+    void prepare(const tcp_server_options& o) noexcept {
+        detail::prepare_socket(stream_.next_layer(), o);
+        shutdown_timeout_ = o.stop_timeout;
+    }
     /// @brief The peer's address and port.
     [[nodiscard]] net::ip::tcp::endpoint remote_endpoint(net_error_code& ec) const {
         return stream_.next_layer().remote_endpoint(ec);
@@ -88,7 +92,32 @@ public:
         }
         stream_.async_write_some(net::buffer(staging_), std::forward<Handler>(h));
     }
-    /// @brief Closes the TCP socket without a TLS close_notify; idempotent.
+    /// @brief The TLS shutdown at the end of a graceful close: sends close_notify and waits for
+    /// the peer's, for at most `tcp_server_options::stop_timeout` (1 s by default); then `h()`.
+    /// A pending read is cancelled first (the shutdown reads the peer's reply itself). A peer
+    /// that never answers, or is gone, costs at most that deadline; errors are ignored (the
+    /// connection closes either way).
+    template <class Handler>
+    void async_shutdown(Handler&& h) {
+        // Both handlers share the caller's handler (which keeps the connection, and so this
+        // stream, alive) until the second of them has run: `this` stays valid in both.
+        auto done = std::make_shared<std::decay_t<Handler>>(std::forward<Handler>(h));
+        net_error_code ignored;
+        stream_.next_layer().cancel(ignored);
+        if (!shutdown_timer_) shutdown_timer_ = std::make_unique<net::steady_timer>(get_executor());
+        shutdown_timer_->expires_after(shutdown_timeout_);
+        shutdown_timer_->async_wait([this, done](const net_error_code& ec) {
+            if (ec) return; // cancelled: the shutdown finished in time
+            net_error_code cancel_error;
+            stream_.next_layer().cancel(cancel_error); // the shutdown completes with operation_aborted
+        });
+        stream_.async_shutdown([this, done](const net_error_code&) {
+            shutdown_timer_->cancel();
+            (*done)();
+        });
+    }
+    /// @brief Closes the TCP socket (after `async_shutdown()` on a graceful close, at once on an
+    /// abort); idempotent.
     void close() noexcept { detail::close_socket(stream_.next_layer()); }
     /// @brief EOF, or a peer that closed TCP without a TLS close_notify (RFC 8446, section 6.1):
     /// an ordinary end of input (the line protocol has its own end, `/quit`).
@@ -106,6 +135,8 @@ private:
     net::ssl::stream<net::ip::tcp::socket> stream_;
     std::unique_ptr<char[]> read_buffer_; // strand only
     std::vector<char> staging_;           // strand only
+    std::unique_ptr<net::steady_timer> shutdown_timer_; // strand only; made by the first shutdown
+    std::chrono::milliseconds shutdown_timeout_{1000};  // tcp_server_options::stop_timeout
 };
 
 static_assert(check_stream_policy<tls_stream>(), "tls_stream is a Stream policy");
@@ -127,8 +158,11 @@ using tls_stream = ::switchboard::tls_stream;
 ///   per write (up to 64 KiB), since the TLS engine encrypts one buffer at a time;
 /// - over a connection limit the connection is closed without the protocol's refusal bytes (the
 ///   client expects a handshake);
-/// - the server closes connections without sending a TLS close_notify, and accepts a peer that
-///   closes without one as an ordinary end of input (the line protocol ends with `/quit`).
+/// - a graceful close (`/quit`, a kick or timeout after flushing, `stop()`) ends with the TLS
+///   shutdown: the server sends close_notify and waits for the peer's for at most
+///   `tcp_server_options::stop_timeout`, then closes the socket; an abort (slow consumer, socket
+///   error) closes at once. A peer that closes without close_notify is an ordinary end of input
+///   (the line protocol ends with `/quit`).
 using tls_server = basic_tcp_server<tls_stream>;
 
 /// @brief An `asio::ssl::context` for a `tls_server`: TLS 1.2 or newer only (RFC 8996 deprecates

@@ -132,6 +132,20 @@ public:
             net::post(server_->acceptor.get_executor(), [s = server_] { s->stop_timer.cancel(); });
     }
 
+    /// @brief The end of a drain (the writer found nothing left): the stream's graceful close
+    /// (TLS: close_notify, bounded by the stream's own deadline), then `finish()`. A stream without
+    /// `async_shutdown` (plain TCP) goes to `finish()` at once. Aborts never come here.
+    void finish_gracefully() {
+        if constexpr (has_async_shutdown<Stream>::value) {
+            try {
+                stream_.async_shutdown([self = self()] { self->finish(); });
+                return;
+            } catch (...) { // out of memory: close without it
+            }
+        }
+        finish();
+    }
+
     // ---- start, handshake, session ---------------------------------------------------------------
 
     /// @brief Socket options, then the stream's handshake; runs on the strand.

@@ -116,7 +116,7 @@ private:
 ///
 /// `Connection` provides: `out_mutex()`, `pump()`, `life()`, `stream()`, `self()` (a
 /// `shared_ptr` to itself), `post(f)` (to its strand), `after_write(left)` (resume paused input)
-/// and `finish()` (the end of the close path).
+/// and `finish_gracefully()` (the end of a drain: the stream's graceful close, then `finish()`).
 template <class Connection>
 class write_loop {
 public:
@@ -134,7 +134,7 @@ public:
             }
             count = c.pump().gather(runs.data(), runs.size());
             if (count == 0) {
-                if (c.life().drained() == lifecycle_action::cut) c.post([self = c.self()] { self->finish(); });
+                if (c.life().drained() == lifecycle_action::cut) c.post([self = c.self()] { self->finish_gracefully(); });
                 return;
             }
         }
