@@ -7,7 +7,7 @@
 ///
 /// | | standalone Asio (default) | Boost.Asio (`SWITCHBOARD_USE_BOOST_ASIO`) |
 /// |---|---|---|
-/// | `switchboard::net` | `::asio` | `::boost::asio` |
+/// | `switchboard::net` | `asio` | `boost::asio` |
 /// | `switchboard::net_error_code` | `std::error_code` | `boost::system::error_code` |
 /// | the application's io_context | `asio::io_context` | `boost::asio::io_context` |
 /// | TLS | `asio::ssl` | `boost::asio::ssl` |
@@ -59,7 +59,7 @@
 namespace switchboard {
 
 #if defined(SWITCHBOARD_USE_BOOST_ASIO)
-/// @brief The Asio the connection engine runs on: `::boost::asio` here (`SWITCHBOARD_USE_BOOST_ASIO`).
+/// @brief The Asio the connection engine runs on: `boost::asio` here (`SWITCHBOARD_USE_BOOST_ASIO`).
 namespace net = ::boost::asio;
 /// @brief The error code of Asio's completion handlers: `boost::system::error_code` here
 /// (it converts to `std::error_code`, which the public hooks report).
@@ -67,7 +67,7 @@ using net_error_code = ::boost::system::error_code;
 /// @brief True when the engine runs on Boost.Asio.
 inline constexpr bool uses_boost_asio = true;
 #else
-/// @brief The Asio the connection engine runs on: standalone `::asio` (the default).
+/// @brief The Asio the connection engine runs on: standalone `asio` (the default).
 namespace net = ::asio;
 /// @brief The error code of Asio's completion handlers: `std::error_code` with standalone Asio.
 using net_error_code = std::error_code;
