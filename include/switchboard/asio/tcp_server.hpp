@@ -1,5 +1,6 @@
 /// @file
-/// @brief `switchboard::tcp_server`: the plain-TCP adapter on standalone Asio — the public facade
+/// @brief `switchboard::tcp_server`: the plain-TCP adapter on Asio (standalone, or Boost.Asio with
+/// `SWITCHBOARD_USE_BOOST_ASIO`, see backend.hpp) — the public facade
 /// of the connection engine. It owns an acceptor and its connections and plugs each connection
 /// into a `router` as a session, speaking the line protocol v1 by default.
 ///
