@@ -30,6 +30,9 @@ static_assert(!switchboard::uses_boost_asio);
 #endif
 #endif
 static_assert(std::is_same_v<switchboard::net::io_context, app_io_context>);
+#if defined(__linux__) // epoll: a short read means drained, with either backend (ASIO_HAS_EPOLL / BOOST_ASIO_HAS_EPOLL)
+static_assert(switchboard::plain_stream::short_read_drains);
+#endif
 
 using namespace switchboard_test;
 

@@ -146,7 +146,7 @@ public:
     using executor_type = net::ip::tcp::socket::executor_type;
     /// @brief Reads wait for readability, then read into the engine's per-thread buffer.
     static constexpr bool readiness_reads = true;
-#if defined(ASIO_HAS_EPOLL)
+#if defined(ASIO_HAS_EPOLL) || defined(BOOST_ASIO_HAS_EPOLL)
     /// @brief On Linux a short read means drained: Asio's wait re-arms the descriptor with
     /// `EPOLL_CTL_MOD`, which reports data that arrived in between (epoll(7)).
     static constexpr bool short_read_drains = true;
