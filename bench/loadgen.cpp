@@ -15,10 +15,7 @@
 // with memchr and checked in place, payloads built from a template with only the digits
 // rewritten, one timestamp per write batch and per read, one write system call per batch of
 // messages, and a log-linear latency histogram instead of a list of samples.
-#ifndef ASIO_STANDALONE
-#define ASIO_STANDALONE
-#endif
-#include <asio.hpp>
+#include <asio.hpp> // standalone Asio defines ASIO_STANDALONE itself (asio/detail/config.hpp)
 
 #include <netinet/in.h>
 #include <sys/resource.h>

@@ -47,7 +47,7 @@ void write_all(int fd, const std::string& s) {
     limit.rlim_cur = 32;
     if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(4);
     try {
-        ::asio::io_context io(1);
+        switchboard::net::io_context io(1);
         switchboard::router router;
         switchboard::tcp_server_options options;
         options.accept_retry_min = std::chrono::milliseconds(5);
@@ -55,15 +55,15 @@ void write_all(int fd, const std::string& s) {
         switchboard::tcp_server server(io, router, options);
         std::size_t accept_errors = 0;
         server.on_accept_error([&](const std::error_code&) { ++accept_errors; });
-        server.listen({::asio::ip::make_address("127.0.0.1"), 0});
+        server.listen({switchboard::net::ip::make_address("127.0.0.1"), 0});
         write_all(replies, std::to_string(server.local_endpoint().port()) + "\n");
 
-        ::asio::posix::stream_descriptor control(io, commands);
-        ::asio::steady_timer window(io);
+        switchboard::net::posix::stream_descriptor control(io, commands);
+        switchboard::net::steady_timer window(io);
         char command = 0;
         long cpu_before = 0;
         std::function<void()> next_command = [&] {
-            auto on_command = [&](const std::error_code& ec, std::size_t) {
+            auto on_command = [&](const switchboard::net_error_code& ec, std::size_t) {
                 if (ec || command == 'q') {
                     server.stop();
                     control.close();
@@ -76,7 +76,7 @@ void write_all(int fd, const std::string& s) {
                 } else if (command == 'm') {
                     cpu_before = cpu_microseconds();
                     window.expires_after(std::chrono::seconds(1)); // the measured window
-                    window.async_wait([&](const std::error_code&) {
+                    window.async_wait([&](const switchboard::net_error_code&) {
                         write_all(replies, std::to_string(cpu_microseconds() - cpu_before) + "\n");
                         next_command();
                     });
@@ -84,7 +84,7 @@ void write_all(int fd, const std::string& s) {
                     ::_exit(5);
                 }
             };
-            ::asio::async_read(control, ::asio::buffer(&command, 1), on_command);
+            switchboard::net::async_read(control, switchboard::net::buffer(&command, 1), on_command);
         };
         next_command();
         io.run();

@@ -108,7 +108,7 @@ public:
             std::lock_guard<std::mutex> lock(mutex_);
             ++accept_errors_;
         });
-        server_.listen({::asio::ip::make_address("127.0.0.1"), 0});
+        server_.listen({switchboard::net::ip::make_address("127.0.0.1"), 0});
         port_ = server_.local_endpoint().port();
         REQUIRE(port_ != 0);
         threads_.reserve(threads);
@@ -193,7 +193,7 @@ public:
     }
 
 private:
-    ::asio::io_context io_;
+    switchboard::net::io_context io_;
     switchboard::router router_;
     Server server_;
     unsigned short port_ = 0;

@@ -8,6 +8,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -20,7 +22,7 @@ const std::string data_dir = SWITCHBOARD_TEST_DATA_DIR;
 
 using tls_test_server = basic_test_server<switchboard::tls_server>;
 
-asio::ssl::context server_context() {
+switchboard::net::ssl::context server_context() {
     return switchboard::make_tls_context(data_dir + "/tls-test-cert.pem", data_dir + "/tls-test-key.pem");
 }
 
@@ -101,6 +103,33 @@ public:
 
     // Closes the TCP write side without a TLS close_notify.
     void shutdown_write_without_close_notify() { ::shutdown(fd_, SHUT_WR); }
+
+    // How the server ended the TLS session, read within 5 s: "close_notify" (SSL_read returned 0
+    // with SSL_ERROR_ZERO_RETURN), "unexpected eof" (TCP closed without close_notify: OpenSSL 3's
+    // SSL_R_UNEXPECTED_EOF_WHILE_READING), "data" or another error.
+    std::string read_end() {
+        char buffer[256];
+        const int n = SSL_read(ssl_, buffer, sizeof buffer);
+        if (n > 0) return "data";
+        const int e = SSL_get_error(ssl_, n);
+        const unsigned long reason = ERR_peek_error();
+        ERR_clear_error();
+        if (e == SSL_ERROR_ZERO_RETURN) return "close_notify";
+        if (e == SSL_ERROR_SSL && ERR_GET_REASON(reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return "unexpected eof";
+        return "error " + std::to_string(e);
+    }
+
+    // Without answering the server's close_notify: true when the server closes TCP (EOF or reset
+    // on the raw socket) before `deadline`.
+    bool tcp_closed_before(clock::time_point deadline) {
+        for (;;) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, ms_until(deadline)) <= 0) return false;
+            char buffer[256];
+            const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+            if (n <= 0) return true;
+        }
+    }
 
 private:
     int fd_ = -1;
@@ -214,4 +243,65 @@ TEST_CASE("tls: a TLS client that never reads is cut as a slow consumer; others 
     CHECK(server.wait_disconnect("silent") == disconnect_reason::slow_consumer);
     sender.send("@other still here\n");
     CHECK(other.read_line() == "msg sender still here");
+}
+
+TEST_CASE("tls: a graceful close sends close_notify (after /quit, a kick and stop), an abort does not", "[integration][tls]") {
+    auto context = server_context();
+    tls_test_server server(1, {}, context);
+    tls_client quitter(server.port()), kicked(server.port()), stopped(server.port());
+    tls_registered(quitter, "alice");
+    tls_registered(kicked, "bob");
+    tls_registered(stopped, "carol");
+
+    quitter.send("/quit\n");
+    CHECK(quitter.read_line() == "ok quit");
+    CHECK(quitter.read_end() == "close_notify");
+
+    server.with_router([](switchboard::router& r) { (void)r.disconnect(r.find("bob"), switchboard::close_mode::after_flush); });
+    CHECK(kicked.read_end() == "close_notify");
+
+    CHECK(server.stop_and_join());
+    CHECK(stopped.read_end() == "close_notify");
+}
+
+TEST_CASE("tls: a peer that never answers close_notify is closed after stop_timeout", "[integration][tls]") {
+    auto context = server_context();
+    switchboard::tcp_server_options options;
+    options.stop_timeout = std::chrono::milliseconds(200);
+    tls_test_server server(1, options, context);
+    tls_client silent(server.port());
+    tls_registered(silent, "dave");
+    silent.send("/quit\n");
+    CHECK(silent.read_line() == "ok quit");
+    CHECK(silent.read_end() == "close_notify"); // and the client never sends its own
+    const auto start = clock::now();
+    CHECK(silent.tcp_closed_before(deadline_in()));
+    CHECK(clock::now() - start < std::chrono::seconds(3));
+    CHECK(wait_until([&] { return server.connection_count() == 0; }, deadline_in()));
+}
+
+TEST_CASE("tls: openssl s_client ends a /quit session without an unexpected-eof error", "[integration][tls]") {
+    if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+        WARN("openssl (the command) not installed: s_client check skipped");
+        return;
+    }
+    auto context = server_context();
+    tls_test_server server(1, {}, context);
+    const std::string err = "/tmp/switchboard-s_client-" + std::to_string(::getpid()) + ".err";
+    // -quiet implies -ign_eof: s_client reads until the server ends the session.
+    const std::string command = "printf '/register erin\\n/quit\\n' | timeout 10 openssl s_client -quiet -CAfile " +
+                                data_dir + "/tls-test-cert.pem -verify_hostname localhost -connect 127.0.0.1:" +
+                                std::to_string(server.port()) + " >/dev/null 2>" + err;
+    const int status = std::system(command.c_str());
+    std::string stderr_text;
+    if (FILE* f = std::fopen(err.c_str(), "r")) {
+        char buffer[4096];
+        std::size_t n;
+        while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) stderr_text.append(buffer, n);
+        std::fclose(f);
+    }
+    std::remove(err.c_str());
+    INFO("s_client stderr: " << stderr_text);
+    CHECK(stderr_text.find("unexpected eof") == std::string::npos);
+    CHECK(status == 0);
 }

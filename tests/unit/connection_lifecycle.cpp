@@ -523,4 +523,37 @@ TEST_CASE("lifecycle: the output bound counts chunks whole (alternating large an
     const std::size_t per_pair = 1100 + switchboard::detail::output_pump::message_overhead +
                                  switchboard::detail::output_queue::min_chunk;
     CHECK(accepted / 2 <= bound / per_pair + 1);
+
+TEST_CASE("lifecycle: a graceful close ends with the stream's async_shutdown, then close(); an abort skips it",
+          "[lifecycle]") {
+    engine e;
+    auto alice = e.client("alice");
+    auto bob = e.client("bob");
+    auto carol = e.client("carol");
+    auto dave = e.client("dave");
+
+    alice->feed("/quit\n"); // graceful: the reply is written, then the shutdown, then close()
+    e.settle();
+    CHECK(alice->take() == "ok quit\n");
+    CHECK(alice->shutdowns == 1);
+    CHECK(alice->closed);
+    CHECK(alice->closed_after_shutdown);
+    CHECK_FALSE(alice->used_after_shutdown);
+
+    bob->fail_reads(asio::error::connection_reset); // abort: no shutdown
+    e.settle();
+    CHECK(bob->closed);
+    CHECK(bob->shutdowns == 0);
+
+    e.server->with_router([](switchboard::router& r) { (void)r.disconnect(r.find("carol"), switchboard::close_mode::abort); });
+    e.settle();
+    CHECK(carol->closed);
+    CHECK(carol->shutdowns == 0);
+
+    e.server->stop(); // graceful for every connection
+    e.settle();
+    CHECK(dave->closed);
+    CHECK(dave->shutdowns == 1);
+    CHECK(dave->closed_after_shutdown);
+    CHECK(e.server->connection_count() == 0);
 }

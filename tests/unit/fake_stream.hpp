@@ -44,6 +44,10 @@ struct fake_peer {
 
     // ---- what happened ---------------------------------------------------------------------------
     std::size_t ops = 0, waits = 0, reads = 0, writes = 0;
+    std::size_t shutdowns = 0;          // graceful ends (async_shutdown: TLS close_notify)
+    bool closed_after_shutdown = false; // close() came after a completed shutdown
+    bool shutdown_done = false;
+    bool used_after_shutdown = false;   // a read, wait or write after the shutdown began
     const char* failed = nullptr; // the kind of operation that failed: handshake, wait, read, write
     bool prepared = false, closed = false;
     asio::ip::tcp::endpoint endpoint{asio::ip::make_address("192.0.2.1"), 40000};
@@ -147,6 +151,7 @@ public:
 
     std::size_t read_some(char* data, std::size_t size, std::error_code& ec) {
         ++peer_->reads;
+        if (peer_->shutdowns) peer_->used_after_shutdown = true;
         ec = peer_->step("read");
         if (ec) return 0;
         if (peer_->closed) {
@@ -170,6 +175,7 @@ public:
     template <class Handler>
     void async_write_some(const asio::const_buffer* buffers, std::size_t count, Handler&& h) {
         ++peer_->writes;
+        if (peer_->shutdowns) peer_->used_after_shutdown = true;
         std::error_code ec = peer_->step("write");
         if (!ec && peer_->closed) ec = asio::error::bad_descriptor;
         if (ec) {
@@ -191,8 +197,19 @@ public:
         asio::post(peer_->io, [h = std::forward<Handler>(h), n]() mutable { h(std::error_code{}, n); });
     }
 
+    // The graceful end (TLS: close_notify): counted; completes at once.
+    template <class Handler>
+    void async_shutdown(Handler&& h) {
+        ++peer_->shutdowns;
+        asio::post(peer_->io, [p = peer_, h = std::forward<Handler>(h)]() mutable {
+            p->shutdown_done = true;
+            h();
+        });
+    }
+
     void close() noexcept {
         if (peer_->closed) return;
+        peer_->closed_after_shutdown = peer_->shutdown_done;
         peer_->closed = true;
         if (peer_->wait_handler) {
             auto h = std::move(peer_->wait_handler);

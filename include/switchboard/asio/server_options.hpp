@@ -3,13 +3,10 @@
 /// `tcp_server_counters` and `tcp_connection_info`. Included by `tcp_server.hpp` (the facade) and
 /// by the engine's internals; include `tcp_server.hpp` rather than this header.
 ///
-/// Requires standalone Asio (`ASIO_STANDALONE`, Debian `libasio-dev`).
+/// Requires Asio: standalone (Debian `libasio-dev`) or Boost.Asio (see backend.hpp).
 #pragma once
 
-#ifndef ASIO_STANDALONE
-#define ASIO_STANDALONE
-#endif
-#include <asio/ip/tcp.hpp>
+#include "backend.hpp"
 
 #include "../protocol/line.hpp"
 #include "../rate_limiter.hpp"
@@ -151,7 +148,7 @@ struct tcp_server_counters {
 /// @brief What the connect/disconnect hooks are told.
 struct tcp_connection_info {
     session_id session;            ///< The router session of the connection.
-    ::asio::ip::tcp::endpoint peer; ///< Remote address and port.
+    net::ip::tcp::endpoint peer; ///< Remote address and port.
     std::string_view user;          ///< Registered name at disconnect (empty if none / on connect).
     disconnect_reason reason = disconnect_reason::peer_closed; ///< Meaningful on disconnect only.
     std::error_code error;          ///< The socket error for `disconnect_reason::error`.

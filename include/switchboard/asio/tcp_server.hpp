@@ -1,5 +1,6 @@
 /// @file
-/// @brief `switchboard::tcp_server`: the plain-TCP adapter on standalone Asio — the public facade
+/// @brief `switchboard::tcp_server`: the plain-TCP adapter on Asio (standalone, or Boost.Asio with
+/// `SWITCHBOARD_USE_BOOST_ASIO`, see backend.hpp) — the public facade
 /// of the connection engine. It owns an acceptor and its connections and plugs each connection
 /// into a `router` as a session, speaking the line protocol v1 by default.
 ///
@@ -15,15 +16,20 @@
 /// - detail/timeout_sweep.hpp: register and idle timeouts, pool trimming;
 /// - detail/server_state.hpp, detail/connection.hpp: what ties them together.
 ///
-/// Requires standalone Asio (`ASIO_STANDALONE`, Debian `libasio-dev`) and threads; link the
-/// `switchboard::asio` CMake target (meson: `switchboard_asio_dep`). The core headers never
-/// include this one.
+/// Requires Asio and threads: standalone Asio by default (Debian `libasio-dev`; link the
+/// `switchboard::asio` CMake target, meson `switchboard_asio_dep`), or Boost.Asio with
+/// `SWITCHBOARD_USE_BOOST_ASIO` (`switchboard::boost_asio`, meson `switchboard_boost_asio_dep`;
+/// see backend.hpp). It includes all of Asio (`<asio.hpp>` or `<boost/asio.hpp>`). The core
+/// headers never include this one.
 #pragma once
 
-#ifndef ASIO_STANDALONE
-#define ASIO_STANDALONE
-#endif
+#include "backend.hpp"
+
+#if defined(SWITCHBOARD_USE_BOOST_ASIO)
+#include <boost/asio.hpp>
+#else
 #include <asio.hpp>
+#endif
 
 #include "../protocol/line_protocol.hpp"
 #include "../protocol/policy.hpp"
@@ -91,7 +97,7 @@ public:
     ///        `r` with other code; null for a mutex of the server's own.
     /// @throws std::bad_alloc when memory runs out.
     template <class S = Stream, std::enable_if_t<std::is_void_v<typename S::context_type>, int> = 0>
-    basic_tcp_server(::asio::io_context& io, router& r, tcp_server_options options = {},
+    basic_tcp_server(net::io_context& io, router& r, tcp_server_options options = {},
                      std::mutex* router_mutex = nullptr)
         : state_(std::make_shared<state_type>(io, r, router_mutex, std::move(options), nullptr)) {}
 
@@ -105,7 +111,7 @@ public:
     ///        `r` with other code; null for a mutex of the server's own.
     /// @throws std::bad_alloc when memory runs out.
     template <class S = Stream, std::enable_if_t<!std::is_void_v<typename S::context_type>, int> = 0>
-    basic_tcp_server(::asio::io_context& io, typename S::context_type& context, router& r,
+    basic_tcp_server(net::io_context& io, typename S::context_type& context, router& r,
                      tcp_server_options options = {}, std::mutex* router_mutex = nullptr)
         : state_(std::make_shared<state_type>(io, r, router_mutex, std::move(options), &context)) {}
 
@@ -119,26 +125,27 @@ public:
     /// @param endpoint address and port; port 0 picks a free ephemeral port (see
     ///        `local_endpoint()`).
     /// @param ec set on failure (address in use, permission denied, ...); cleared on success.
-    void listen(const ::asio::ip::tcp::endpoint& endpoint, std::error_code& ec) {
+    void listen(const net::ip::tcp::endpoint& endpoint, std::error_code& ec) {
         auto& acceptor = state_->acceptor;
-        ec.clear();
-        acceptor.open(endpoint.protocol(), ec);
-        if (!ec) acceptor.set_option(::asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor.bind(endpoint, ec);
-        if (!ec) acceptor.listen(::asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            std::error_code ignored;
+        net_error_code e; // Asio's own type (Boost.Asio: boost::system::error_code)
+        acceptor.open(endpoint.protocol(), e);
+        if (!e) acceptor.set_option(net::socket_base::reuse_address(true), e);
+        if (!e) acceptor.bind(endpoint, e);
+        if (!e) acceptor.listen(net::socket_base::max_listen_connections, e);
+        ec = e;
+        if (e) {
+            net_error_code ignored;
             acceptor.close(ignored);
             return;
         }
-        ::asio::post(acceptor.get_executor(), [s = state_] {
+        net::post(acceptor.get_executor(), [s = state_] {
             accept_next(s);
             detail::sweep(s);
         });
     }
 
     /// @brief As above; throws `std::system_error` on failure.
-    void listen(const ::asio::ip::tcp::endpoint& endpoint) {
+    void listen(const net::ip::tcp::endpoint& endpoint) {
         std::error_code ec;
         listen(endpoint, ec);
         if (ec) throw std::system_error(ec, "switchboard::tcp_server::listen");
@@ -155,31 +162,31 @@ public:
     ///         refused it (the stream is then closed, without the protocol's refusal bytes).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] bool adopt(Stream&& stream) {
-        std::error_code ec;
-        const ::asio::ip::tcp::endpoint peer = stream.remote_endpoint(ec);
+        net_error_code ec;
+        const net::ip::tcp::endpoint peer = stream.remote_endpoint(ec);
         if (state_->stopped) return false;
         return admit(state_, std::move(stream), peer, [](Stream& refused, protocol::refusal_reason) { refused.close(); });
     }
 
     /// @brief As above, for a connected socket (plain TCP: the socket itself; TLS: the server side
     /// of the handshake runs first). Only for streams built from a socket.
-    template <class S = Stream, std::enable_if_t<std::is_constructible_v<S, ::asio::ip::tcp::socket&&,
+    template <class S = Stream, std::enable_if_t<std::is_constructible_v<S, net::ip::tcp::socket&&,
                                                                          typename S::context_type*>, int> = 0>
-    [[nodiscard]] bool adopt(::asio::ip::tcp::socket&& socket) {
+    [[nodiscard]] bool adopt(net::ip::tcp::socket&& socket) {
         return adopt(Stream(std::move(socket), state_->context));
     }
 
     /// @brief Starts the timeout sweep without `listen()` (for servers fed only by `adopt()`).
     void start_sweep() {
-        ::asio::post(state_->acceptor.get_executor(), [s = state_] { detail::sweep(s); });
+        net::post(state_->acceptor.get_executor(), [s = state_] { detail::sweep(s); });
     }
 
     /// @brief The bound address (with the real port after listening on port 0); an empty endpoint
     /// when not listening.
-    [[nodiscard]] ::asio::ip::tcp::endpoint local_endpoint() const {
-        std::error_code ec;
+    [[nodiscard]] net::ip::tcp::endpoint local_endpoint() const {
+        net_error_code ec;
         auto ep = state_->acceptor.local_endpoint(ec);
-        return ec ? ::asio::ip::tcp::endpoint{} : ep;
+        return ec ? net::ip::tcp::endpoint{} : ep;
     }
 
     /// @brief Graceful stop: stops accepting, drains every connection (reason `server_stop`: input
@@ -188,14 +195,14 @@ public:
     /// Returns at once; the work completes on the io_context. Calling it again does nothing.
     void stop() {
         if (state_->stopped.exchange(true)) return;
-        ::asio::post(state_->acceptor.get_executor(), [s = state_] {
-            std::error_code ignored;
+        net::post(state_->acceptor.get_executor(), [s = state_] {
+            net_error_code ignored;
             s->acceptor.close(ignored);
             s->retry_timer.cancel();
             s->sweep_timer.cancel();
             for (const auto& c : s->snapshot()) c->close_request(close_mode::after_flush, disconnect_reason::server_stop);
             s->stop_timer.expires_after(s->options.stop_timeout);
-            s->stop_timer.async_wait([s](const std::error_code& ec) {
+            s->stop_timer.async_wait([s](const net_error_code& ec) {
                 if (ec) return;
                 for (const auto& c : s->snapshot()) c->close_request(close_mode::abort, disconnect_reason::server_stop);
             });
@@ -252,7 +259,7 @@ private:
     // Admission, then the connection; its start() runs on its strand (the stream's executor).
     // `refuse(stream_or_socket)` is called for a refused connection. False: refused.
     template <class Source, class Refuse>
-    static bool admit(const state_ptr& s, Source&& source, const ::asio::ip::tcp::endpoint& peer, Refuse&& refuse) {
+    static bool admit(const state_ptr& s, Source&& source, const net::ip::tcp::endpoint& peer, Refuse&& refuse) {
         std::shared_ptr<connection_type> c;
         {
             std::lock_guard<std::mutex> lock(s->connections_mutex);
@@ -276,30 +283,30 @@ private:
         }
         s->accepted.fetch_add(1, std::memory_order_relaxed);
         auto executor = c->stream().get_executor();
-        ::asio::dispatch(executor, [c = std::move(c)] { c->start(); });
+        net::dispatch(executor, [c = std::move(c)] { c->start(); });
         return true;
     }
 
     static Stream make_stream(const state_ptr&, Stream&& stream) { return std::move(stream); }
     template <class S = Stream>
-    static S make_stream(const state_ptr& s, ::asio::ip::tcp::socket&& socket) {
+    static S make_stream(const state_ptr& s, net::ip::tcp::socket&& socket) {
         return S(std::move(socket), s->context);
     }
 
     // Accept loop on the acceptor's strand; each socket gets a strand of its own.
     static void accept_next(const state_ptr& s) {
         if (s->stopped || !s->acceptor.is_open()) return;
-        s->acceptor.async_accept(::asio::make_strand(s->io), [s](const std::error_code& ec,
-                                                                 ::asio::ip::tcp::socket socket) {
-            if (ec == ::asio::error::operation_aborted || s->stopped) return;
+        s->acceptor.async_accept(net::make_strand(s->io), [s](const net_error_code& ec,
+                                                             net::ip::tcp::socket socket) {
+            if (ec == net::error::operation_aborted || s->stopped) return;
             if (ec) return retry_accept(s, ec);
             s->backoff.reset();
-            std::error_code peer_error;
+            net_error_code peer_error;
             const auto peer = socket.remote_endpoint(peer_error);
             if (peer_error) return accept_next(s); // gone already: the socket closes here
             // Over a connection limit: the protocol's refusal, written without waiting (the socket
             // is new, so its send buffer is empty), then close. A TLS stream writes nothing.
-            (void)admit(s, std::move(socket), peer, [](::asio::ip::tcp::socket& refused, protocol::refusal_reason r) {
+            (void)admit(s, std::move(socket), peer, [](net::ip::tcp::socket& refused, protocol::refusal_reason r) {
                 Stream::refuse(refused, Protocol::refusal(r));
             });
             accept_next(s);
@@ -308,10 +315,10 @@ private:
 
     // Out of descriptors or buffers: the pending connection stays in the backlog, so accepting
     // again at once would spin. Wait, doubling the delay, then try again.
-    static void retry_accept(const state_ptr& s, const std::error_code& ec) {
-        if (s->on_accept_error) s->on_accept_error(ec);
+    static void retry_accept(const state_ptr& s, const net_error_code& ec) {
+        if (s->on_accept_error) s->on_accept_error(std::error_code(ec));
         s->retry_timer.expires_after(s->backoff.next());
-        s->retry_timer.async_wait([s](const std::error_code& wait_ec) {
+        s->retry_timer.async_wait([s](const net_error_code& wait_ec) {
             if (!wait_ec) accept_next(s);
         });
     }

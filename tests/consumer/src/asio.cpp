@@ -1,5 +1,5 @@
 // Consumer smoke test for the Asio adapter: built against switchboard::asio /
-// dependency('switchboard-asio'). Proves the include path, ASIO_STANDALONE and threads are
+// dependency('switchboard-asio'). Proves the include path (no Asio macro is needed) and threads are
 // provided by the target; it does not start a server.
 #include <switchboard/asio/tcp_server.hpp>
 

@@ -28,7 +28,7 @@ public:
     /// against its address; or says which limit refuses it.
     /// @return empty when admitted, else the reason of the refusal.
     /// @throws std::bad_alloc when the per-address map cannot grow.
-    std::optional<protocol::refusal_reason> admit(const ::asio::ip::address& address, std::size_t open) {
+    std::optional<protocol::refusal_reason> admit(const net::ip::address& address, std::size_t open) {
         if (max_connections_ != 0 && open >= max_connections_) return protocol::refusal_reason::server_full;
         if (max_per_address_ == 0) return std::nullopt; // no per-address bookkeeping needed
         std::size_t& from_address = per_address_[address];
@@ -38,7 +38,7 @@ public:
     }
 
     /// @brief A connection admitted from `address` is gone.
-    void release(const ::asio::ip::address& address) noexcept {
+    void release(const net::ip::address& address) noexcept {
         const auto it = per_address_.find(address);
         if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
     }
@@ -46,7 +46,7 @@ public:
 private:
     std::size_t max_connections_;
     std::size_t max_per_address_;
-    std::map<::asio::ip::address, std::size_t> per_address_; // open connections per remote address
+    std::map<net::ip::address, std::size_t> per_address_; // open connections per remote address
 };
 
 /// @brief The accept loop's back-off: when `async_accept` fails (EMFILE, ENFILE, ENOBUFS...) the

@@ -25,7 +25,7 @@
 #include "server_state.hpp"
 #include "timeout_sweep.hpp"
 
-#include <asio/post.hpp>
+#include "../backend.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -63,7 +63,7 @@ public:
     /// @param server the server's state (kept alive by the connection).
     /// @param stream the connected stream, moved in.
     /// @param peer the remote endpoint (its address is counted by the admission).
-    connection(std::shared_ptr<state_type> server, Stream&& stream, const ::asio::ip::tcp::endpoint& peer)
+    connection(std::shared_ptr<state_type> server, Stream&& stream, const net::ip::tcp::endpoint& peer)
         : server_(std::move(server)), pump_(server_->options.copy_max_bytes, &server_->write_pool),
           stream_(std::move(stream)), peer_(peer), connected_at_(std::chrono::steady_clock::now()),
           last_input_(connected_at_.time_since_epoch().count()), protocol_(server_->protocol) {}
@@ -131,7 +131,21 @@ public:
             life_.finished();
         }
         if (server_->forget(this, peer_.address()))
-            ::asio::post(server_->acceptor.get_executor(), [s = server_] { s->stop_timer.cancel(); });
+            net::post(server_->acceptor.get_executor(), [s = server_] { s->stop_timer.cancel(); });
+    }
+
+    /// @brief The end of a drain (the writer found nothing left): the stream's graceful close
+    /// (TLS: close_notify, bounded by the stream's own deadline), then `finish()`. A stream without
+    /// `async_shutdown` (plain TCP) goes to `finish()` at once. Aborts never come here.
+    void finish_gracefully() {
+        if constexpr (has_async_shutdown<Stream>::value) {
+            try {
+                stream_.async_shutdown([self = self()] { self->finish(); });
+                return;
+            } catch (...) { // out of memory: close without it
+            }
+        }
+        finish();
     }
 
     // ---- start, handshake, session ---------------------------------------------------------------
@@ -139,13 +153,13 @@ public:
     /// @brief Socket options, then the stream's handshake; runs on the strand.
     void start() {
         stream_.prepare(server_->options);
-        stream_.async_handshake([self = self()](const std::error_code& ec) { self->on_stream_ready(ec); });
+        stream_.async_handshake([self = self()](const net_error_code& ec) { self->on_stream_ready(ec); });
     }
 
     /// @brief The stream is ready (TLS handshake done, or none): the connection becomes a router
     /// session — or, for a protocol with a handshake, starts reading it. A failed handshake, or a
     /// connection closed meanwhile (register timeout, stop), never becomes a session.
-    void on_stream_ready(const std::error_code& ec) {
+    void on_stream_ready(const net_error_code& ec) {
         if (ec) return close_request(close_mode::abort, disconnect_reason::error, ec);
         if constexpr (!Protocol::has_handshake) {
             bool opened = false;
@@ -288,12 +302,12 @@ public:
     /// @brief The lifecycle.
     lifecycle& life() noexcept { return life_; }
     /// @brief The peer's endpoint.
-    [[nodiscard]] const ::asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
+    [[nodiscard]] const net::ip::tcp::endpoint& peer() const noexcept { return peer_; }
     /// @brief Runs `f` on the strand, later. Best effort when memory runs out.
     template <class F>
     void post(F&& f) noexcept {
         try {
-            ::asio::post(stream_.get_executor(), std::forward<F>(f));
+            net::post(stream_.get_executor(), std::forward<F>(f));
         } catch (...) {
         }
     }
@@ -353,7 +367,7 @@ private:
     lifecycle life_;
 
     Stream stream_;                                          // strand only
-    const ::asio::ip::tcp::endpoint peer_;
+    const net::ip::tcp::endpoint peer_;
     std::atomic<bool> registered_{false};                    // the session holds a name (kept while open)
     bool timed_out_ = false;                                 // sweep only (acceptor strand)
     session_state session_ = session_state::none;            // guarded by the router mutex

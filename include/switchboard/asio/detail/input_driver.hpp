@@ -8,7 +8,7 @@
 #include "../../protocol/policy.hpp"
 #include "../server_options.hpp"
 
-#include <asio/post.hpp>
+#include "../backend.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -64,7 +64,7 @@ public:
     // means the socket is drained when the stream says so (Linux epoll): it waits at once,
     // without the read that would fail with EAGAIN. Elsewhere it reads until would_block, as
     // edge-triggered readiness needs.
-    void on_readable(const std::error_code& wait_error) {
+    void on_readable(const net_error_code& wait_error) {
         Connection& c = conn();
         if (input_ == input_state::over) return;
         if (wait_error) return c.end_input(disconnect_reason::error, wait_error);
@@ -73,9 +73,9 @@ public:
         char* const buffer = read_buffer(chunk);
         for (unsigned i = 0; i < std::max(1u, o.reads_per_wakeup); ++i) {
             if (c.input_stopped()) return c.end_input(disconnect_reason::server_stop, {});
-            std::error_code ec;
+            net_error_code ec;
             const std::size_t n = c.stream().read_some(buffer, chunk, ec);
-            if (ec == ::asio::error::would_block || ec == ::asio::error::try_again) return wait_readable();
+            if (ec == net::error::would_block || ec == net::error::try_again) return wait_readable();
             if (Stream::is_end_of_stream(ec)) return c.end_input(disconnect_reason::peer_closed, {});
             if (ec) return c.end_input(disconnect_reason::error, ec);
             if (!read_on_after(c.process_input(std::string_view(buffer, n), false))) return;
@@ -91,7 +91,7 @@ public:
     }
 
     // Streams that read into their own buffer (TLS: records must go through its engine).
-    void on_read(const std::error_code& ec, std::string_view bytes) {
+    void on_read(const net_error_code& ec, std::string_view bytes) {
         Connection& c = conn();
         if (input_ == input_state::over) return;
         if (c.input_stopped()) return c.end_input(disconnect_reason::server_stop, {});
@@ -105,12 +105,12 @@ private:
 
     void wait_readable() {
         conn().stream().async_wait_readable(
-            [self = conn().self()](const std::error_code& ec) { self->on_readable(ec); });
+            [self = conn().self()](const net_error_code& ec) { self->on_readable(ec); });
     }
 
     void read_async() {
         conn().stream().async_read_some(
-            [self = conn().self()](const std::error_code& ec, std::string_view bytes) { self->on_read(ec, bytes); });
+            [self = conn().self()](const net_error_code& ec, std::string_view bytes) { self->on_read(ec, bytes); });
     }
 
     // One read buffer per I/O thread, not per connection: an idle connection holds none.

@@ -13,7 +13,7 @@
 #include "../../payload.hpp"
 #include "lifecycle.hpp"
 
-#include <asio/buffer.hpp>
+#include "../backend.hpp"
 
 #include <array>
 #include <atomic>
@@ -123,7 +123,7 @@ private:
 ///
 /// `Connection` provides: `out_mutex()`, `pump()`, `life()`, `stream()`, `self()` (a
 /// `shared_ptr` to itself), `post(f)` (to its strand), `after_write(left)` (resume paused input)
-/// and `finish()` (the end of the close path).
+/// and `finish_gracefully()` (the end of a drain: the stream's graceful close, then `finish()`).
 template <class Connection>
 class write_loop {
 public:
@@ -141,21 +141,21 @@ public:
             }
             count = c.pump().gather(runs.data(), runs.size());
             if (count == 0) {
-                if (c.life().drained() == lifecycle_action::cut) c.post([self = c.self()] { self->finish(); });
+                if (c.life().drained() == lifecycle_action::cut) c.post([self = c.self()] { self->finish_gracefully(); });
                 return;
             }
         }
-        std::array<::asio::const_buffer, output_pump::max_write_buffers> buffers;
-        for (std::size_t i = 0; i < count; ++i) buffers[i] = ::asio::const_buffer(runs[i].data, runs[i].size);
+        std::array<net::const_buffer, output_pump::max_write_buffers> buffers;
+        for (std::size_t i = 0; i < count; ++i) buffers[i] = net::const_buffer(runs[i].data, runs[i].size);
         c.stream().async_write_some(buffers.data(), count,
-                                    [self = c.self()](const std::error_code& ec, std::size_t n) {
+                                    [self = c.self()](const net_error_code& ec, std::size_t n) {
                                         self->on_written(ec, n);
                                     });
     }
 
     // Releases what the stream took and lowers the queued count by it, so a client that reads is
     // measured by what is really still waiting for it. A failed write cuts the connection.
-    void on_written(const std::error_code& ec, std::size_t written) {
+    void on_written(const net_error_code& ec, std::size_t written) {
         Connection& c = conn();
         std::size_t left = 0;
         {

@@ -10,10 +10,7 @@
 #include "../server_options.hpp"
 #include "admission.hpp"
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
+#include "../backend.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -40,15 +37,15 @@ struct server_state {
     /// @brief The per-server stream context (TLS: `asio::ssl::context`), or void.
     using context_type = typename Stream::context_type;
 
-    server_state(::asio::io_context& ctx, router& r, std::mutex* m, tcp_server_options o, context_type* c)
+    server_state(net::io_context& ctx, router& r, std::mutex* m, tcp_server_options o, context_type* c)
         : io(ctx), routes(r), router_mutex(m ? m : &own_mutex), options(std::move(o)),
           write_pool(options.write_pool_bytes), context(c), protocol(options),
-          acceptor(::asio::make_strand(ctx)), retry_timer(acceptor.get_executor()),
+          acceptor(net::make_strand(ctx)), retry_timer(acceptor.get_executor()),
           stop_timer(acceptor.get_executor()), sweep_timer(acceptor.get_executor()),
           backoff(options.accept_retry_min, options.accept_retry_max),
           limits(options.max_connections, options.max_connections_per_address) {}
 
-    ::asio::io_context& io;
+    net::io_context& io;
     router& routes;
     std::mutex own_mutex;
     std::mutex* router_mutex;
@@ -56,10 +53,10 @@ struct server_state {
     chunk_pool write_pool;                // write chunks of every connection's output queue
     context_type* context;                // TLS: the server's ssl::context
     typename Protocol::config protocol;   // guarded by the router mutex
-    ::asio::ip::tcp::acceptor acceptor;
-    ::asio::steady_timer retry_timer;
-    ::asio::steady_timer stop_timer;
-    ::asio::steady_timer sweep_timer;     // register and idle timeouts, write pool trimming
+    net::ip::tcp::acceptor acceptor;
+    net::steady_timer retry_timer;
+    net::steady_timer stop_timer;
+    net::steady_timer sweep_timer;     // register and idle timeouts, write pool trimming
     std::chrono::steady_clock::time_point last_pool_trim{};
     accept_backoff backoff;               // acceptor strand only
     std::atomic<bool> stopped{false};
@@ -91,7 +88,7 @@ struct server_state {
 
     /// @brief A connection is gone: forgets it and its address.
     /// @return true when it was the last one during a stop (the caller ends the stop timer).
-    bool forget(connection_type* c, const ::asio::ip::address& address) {
+    bool forget(connection_type* c, const net::ip::address& address) {
         std::lock_guard<std::mutex> lock(connections_mutex);
         if (connections.erase(c) != 0) limits.release(address);
         return stopped && connections.empty();

@@ -62,7 +62,7 @@ void sweep(const std::shared_ptr<State>& s) {
     const std::chrono::milliseconds period = sweep_period(o);
     if (period.count() == 0) return;
     s->sweep_timer.expires_after(period);
-    s->sweep_timer.async_wait([s](const std::error_code& ec) {
+    s->sweep_timer.async_wait([s](const net_error_code& ec) {
         if (!ec) sweep(s);
     });
 }
