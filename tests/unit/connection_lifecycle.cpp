@@ -523,6 +523,7 @@ TEST_CASE("lifecycle: the output bound counts chunks whole (alternating large an
     const std::size_t per_pair = 1100 + switchboard::detail::output_pump::message_overhead +
                                  switchboard::detail::output_queue::min_chunk;
     CHECK(accepted / 2 <= bound / per_pair + 1);
+}
 
 TEST_CASE("lifecycle: a graceful close ends with the stream's async_shutdown, then close(); an abort skips it",
           "[lifecycle]") {
