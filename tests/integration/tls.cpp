@@ -210,16 +210,27 @@ TEST_CASE("tls: a client offering only TLS 1.1, and a plain-text client, are ref
     tls_registered(ok, "mallory"); // the name was never taken
 }
 
-TEST_CASE("tls: a peer that closes TCP without close_notify gets its last line processed", "[integration][tls]") {
+TEST_CASE("tls: a peer that closes TCP without close_notify: complete lines count, a cut last line does not",
+          "[integration][tls]") {
+    // An on-path attacker who drops the later records of a line and injects a FIN must not get
+    // its first part delivered as a whole message (an attacker's try: "/msg bob pay carol 1" cut
+    // from a longer line arrived as "msg alice pay carol 1"). Over plain TCP (EOF) and after a
+    // close_notify, an unterminated last line is still processed (tests/integration/framing.cpp).
     auto context = server_context();
     tls_test_server server(1, {}, context);
+    tls_client bob(server.port());
+    REQUIRE(bob.handshake_ok());
+    tls_registered(bob, "bob");
     tls_client c(server.port());
     REQUIRE(c.handshake_ok());
-    c.send("/register carol\n/who");
+    c.send("/register carol\n/msg bob complete line\n");
+    c.send("/msg bob pay carol 1"); // its own record, no LF: then TCP ends without close_notify
     c.shutdown_write_without_close_notify();
     CHECK(c.read_line() == "ok register carol");
-    CHECK(c.read_line() == "who carol");
     CHECK(server.wait_disconnect("carol") == disconnect_reason::peer_closed);
+    CHECK(bob.read_line() == "msg carol complete line");
+    bob.send("/who\n"); // the next line bob gets is the reply: nothing was delivered in between
+    CHECK(bob.read_line() == "who bob");
 }
 
 TEST_CASE("tls: a TLS client that never reads is cut as a slow consumer; others go on", "[integration][tls]") {

@@ -220,11 +220,13 @@ public:
         return r;
     }
 
-    /// @brief Input is over: a half-closed peer's last message is processed, then the connection
-    /// drains (or is cut after an error) and the session is released (its rooms are told).
-    void end_input(disconnect_reason reason, const std::error_code& ec) {
+    /// @brief Input is over: a half-closed peer's unfinished last message is processed when the
+    /// end was clean (`clean_end`: EOF; not a TLS stream cut without close_notify, which may be
+    /// a truncation), then the connection drains (or is cut after an error) and the session is
+    /// released (its rooms are told).
+    void end_input(disconnect_reason reason, const std::error_code& ec, bool clean_end = true) {
         if (!this->end_of_input()) return;
-        if (reason == disconnect_reason::peer_closed) {
+        if (reason == disconnect_reason::peer_closed && clean_end) {
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             if (session_ == session_state::open) {
                 try {

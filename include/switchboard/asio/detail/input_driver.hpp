@@ -76,7 +76,7 @@ public:
             net_error_code ec;
             const std::size_t n = c.stream().read_some(buffer, chunk, ec);
             if (ec == net::error::would_block || ec == net::error::try_again) return wait_readable();
-            if (Stream::is_end_of_stream(ec)) return c.end_input(disconnect_reason::peer_closed, {});
+            if (Stream::is_end_of_stream(ec)) return c.end_input(disconnect_reason::peer_closed, {}, ec == net::error::eof);
             if (ec) return c.end_input(disconnect_reason::error, ec);
             if (!read_on_after(c.process_input(std::string_view(buffer, n), false))) return;
             if (Stream::short_read_drains && n < chunk) return wait_readable();
@@ -95,7 +95,9 @@ public:
         Connection& c = conn();
         if (input_ == input_state::over) return;
         if (c.input_stopped()) return c.end_input(disconnect_reason::server_stop, {});
-        if (Stream::is_end_of_stream(ec)) return c.end_input(disconnect_reason::peer_closed, {});
+        // An end other than a clean EOF (TLS: no close_notify) may be a truncation by someone on
+        // the path: the unfinished last message is dropped, never processed as if complete.
+        if (Stream::is_end_of_stream(ec)) return c.end_input(disconnect_reason::peer_closed, {}, ec == net::error::eof);
         if (ec) return c.end_input(disconnect_reason::error, ec);
         if (read_on_after(c.process_input(bytes, false))) read_async();
     }
