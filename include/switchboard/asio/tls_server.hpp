@@ -183,6 +183,9 @@ using tls_server = basic_tcp_server<tls_stream>;
                             net::ssl::context::single_dh_use,
                         e);
     ec = e;
+    // OpenSSL keeps a read and a write record buffer (about 34 KB together) per connection for
+    // its whole life unless told to free them while idle: most chat connections are idle.
+    if (!ec) SSL_CTX_set_mode(context.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     if (!ec && SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION) != 1)
         ec = std::make_error_code(std::errc::protocol_not_supported);
     if (!ec) context.use_certificate_chain_file(certificate_chain_file, e);
