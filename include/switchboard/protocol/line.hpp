@@ -350,22 +350,11 @@ public:
     /// @return the line; empty when `e` is refused (see the class comment).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] payload encode(const event& e) const override {
-        if (!is_valid_name(e.user)) return {};
-        switch (e.kind) {
-        case event_kind::direct_message:
-            if (!is_message_text(e.text)) return {};
-            return words({"msg", e.user, e.text});
-        case event_kind::room_message:
-            if (!is_valid_name(e.room) || !is_message_text(e.text)) return {};
-            return words({"room", e.room, e.user, e.text});
-        case event_kind::member_joined:
-            if (!is_valid_name(e.room)) return {};
-            return words({"join", e.room, e.user});
-        case event_kind::member_left:
-            if (!is_valid_name(e.room)) return {};
-            return words({"leave", e.room, e.user});
-        }
-        return {};
+        const bool has_room = e.kind != event_kind::direct_message;
+        const bool has_text = e.kind == event_kind::direct_message || e.kind == event_kind::room_message;
+        if (!is_valid_name(e.user) || (has_room && !is_valid_name(e.room)) || (has_text && !is_message_text(e.text)))
+            return {};
+        return encode_checked(e);
     }
 
 private:
