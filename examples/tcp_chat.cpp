@@ -27,7 +27,7 @@ namespace {
 
 constexpr const char* usage_text = R"(usage: tcp_chat [options]
 
-A line-based chat server (switchboard line protocol v1). Connect with: nc HOST PORT
+A line-based chat server (switchboard line protocol v1.2). Connect with: nc HOST PORT
 
 options:
   --host ADDRESS      address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)
@@ -355,6 +355,13 @@ int main(int argc, char** argv) {
         std::cerr << "tcp_chat: offline inbox on (memory, lost at exit): " << s.inbox_max << " messages per user, kept "
                   << s.inbox_ttl_s << " s" << (users ? ", users of --users known from the start" : "") << "\n";
     }
+    if (s.sessions != switchboard::session_policy::exclusive || s.presence_grace_ms != 0)
+        std::cerr << "tcp_chat: sessions "
+                  << (s.sessions == switchboard::session_policy::replace ? "replace"
+                      : s.sessions == switchboard::session_policy::multi
+                          ? "multi (at most " + std::to_string(s.max_sessions) + " per user)"
+                          : std::string("exclusive"))
+                  << ", presence grace " << s.presence_grace_ms << " ms\n";
     switchboard::router router(router_options);
     // Listed names need their secret; others are open unless --users-only. The authorizer runs
     // under the router mutex, so the verification budget below needs no lock of its own.
