@@ -109,11 +109,17 @@ public:
         return it == users_.end() ? 0 : it->second.size();
     }
 
-    void for_each(const name& user, const std::function<void(const stored_message&)>& visit) const override {
+    using inbox_store::for_each;
+
+    void for_each(const name& user, std::uint64_t after,
+                  const std::function<bool(const stored_message&)>& visit) const override {
         const auto it = users_.find(user);
         if (it == users_.end()) return;
         const box& b = it->second;
-        for (std::size_t i = b.head; i < b.messages.size(); ++i) visit(b.messages[i]);
+        auto m = std::upper_bound(b.messages.begin() + static_cast<std::ptrdiff_t>(b.head), b.messages.end(), after,
+                                  [](std::uint64_t seq, const stored_message& x) { return seq < x.seq; });
+        for (; m != b.messages.end(); ++m)
+            if (!visit(*m)) return;
     }
 
     void remove_all(const name& user) override {
