@@ -2065,14 +2065,17 @@ int main(int argc, char** argv) {
               << (o.watchers == 1 ? " watcher" : " watchers") << " (" << with_commas(o.users * o.watchers)
               << " watches), churn " << o.churn << ", warmup " << o.warmup_s << " s, duration " << o.duration_s << " s, "
               << o.threads << (o.threads == 1 ? " thread" : " threads") << "\n";
-            t << "  setup       " << o.watchers << " watchers registered, each watching every user, in "
-              << fixed(setup_s, 2) << " s\n";
+            if (o.watchers)
+                t << "  setup       " << o.watchers << (o.watchers == 1 ? " watcher" : " watchers")
+                  << " registered, each watching every user, in " << fixed(setup_s, 2) << " s\n";
+            else
+                t << "  setup       no watchers: the churn alone (the baseline)\n";
             t << "  transitions " << with_commas(transitions) << " in " << fixed(win_s, 3) << " s (" << with_commas(cycles)
               << " cycles of connect, /register, /quit: online then offline; " << with_commas(sum_cycles())
               << " with warmup)\n";
             t << "  throughput  " << rate_text(tps) << " transitions/s, " << rate_text(eps)
               << " presence events/s delivered"
-              << (ok ? " (each checked: alternating, last seen from this run)\n" : "\n");
+              << (ok && o.watchers ? " (each checked: alternating, last seen from this run)\n" : "\n");
             if (any)
                 t << "  latency     /register sent -> watcher sees online: p50 " << fixed(p50, 1) << " us, p99 "
                   << fixed(p99, 1) << " us, p99.9 " << fixed(p999, 1) << " us, max " << fixed(lat_max, 1) << " us\n";
