@@ -678,7 +678,7 @@ public:
         forget_typing(from.index(), u);
         if (!stop) {
             if (me.typing.size() >= max_typing_notes) me.typing.erase(me.typing.begin()); // oldest
-            me.typing.push_back(typing_note{u, now_});
+            me.typing.push_back(typing_note{to, now_});
         }
         tell_sessions(u, event{stop ? event_kind::typing_stopped : event_kind::typing_started, {},
                                users_slots_[me.user].id.view(), {}});
@@ -944,7 +944,7 @@ private:
         std::uint8_t format;
     };
     struct typing_note {          // a typing start not yet followed by a stop or a message
-        std::uint32_t user;       // the recipient's user slot
+        name user;                // the recipient (by name: its user slot may be forgotten and reused)
         std::int64_t at;          // when (router time)
     };
     static constexpr std::size_t max_typing_notes = 32; // per session; the oldest goes first
@@ -1210,7 +1210,8 @@ private:
 
     void forget_typing(std::uint32_t si, std::uint32_t u) noexcept {
         std::vector<typing_note>& notes = sessions_[si].typing;
-        notes.erase(std::remove_if(notes.begin(), notes.end(), [u](const typing_note& n) { return n.user == u; }),
+        const name& id = users_slots_[u].id;
+        notes.erase(std::remove_if(notes.begin(), notes.end(), [&](const typing_note& n) { return n.user == id; }),
                     notes.end());
     }
 
@@ -1232,9 +1233,11 @@ private:
             }
             std::vector<typing_note> notes = std::move(sessions_[si].typing);
             sessions_[si].typing = {};
-            for (const typing_note& n : notes)
-                if (now_ - n.at < typing_timeout_ms_ && users_slots_[n.user].sessions != 0)
-                    tell_sessions(n.user, event{event_kind::typing_stopped, {}, users_slots_[u].id.view(), {}});
+            for (const typing_note& n : notes) {
+                const std::uint32_t target = now_ - n.at < typing_timeout_ms_ ? find_user(n.user) : npos;
+                if (target != npos && users_slots_[target].sessions != 0)
+                    tell_sessions(target, event{event_kind::typing_stopped, {}, users_slots_[u].id.view(), {}});
+            }
         }
         const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
         sessions_[si].watching = {};
