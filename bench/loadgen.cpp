@@ -558,6 +558,7 @@ struct conn {
     std::string dm_from;         // acked receiver: "<sender> ", after "dm <seq> "
     u64 acked = 0;               // acked receiver: the highest seq acknowledged so far
     bool ack_on = false;         // acked receiver: the server answered `ok ack on`
+    u64 queued_replies = 0;      // acked sender: `ok queued` (the receiver's ack window was full)
     std::vector<std::uint32_t> events; // watcher: presence events seen per user (odd: online)
     std::size_t initial = 0;           // watcher: users whose first state arrived
     std::size_t user = 0;              // subject: the user of the current cycle
@@ -1105,6 +1106,14 @@ struct conn {
                     (starts_with(line, "leave ") && starts_with(line.substr(6), room) &&
                      line.size() > 6 + room.size() && line[6 + room.size()] == ' '))
                     return true;
+            }
+            // --acked: a message that finds its receiver's ack window full (the server hands each
+            // session at most so many unacknowledged messages) is stored and answered
+            // `ok queued <receiver>`; the receiver gets it as it acknowledges.
+            if (rl == role::sender && g->opt.acked && starts_with(line, "ok queued ") &&
+                line.substr(10) == pair->receiver->name) {
+                ++queued_replies;
+                return true;
             }
             if (rl == role::receiver && starts_with(line, acking() ? "dm " : "msg ")) {
                 fail("check failed: " + who() + " got a message from the wrong sender (expected " +

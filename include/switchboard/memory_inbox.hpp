@@ -15,6 +15,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <queue>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -51,11 +52,11 @@ struct memory_inbox_options {
 class memory_inbox final : public inbox_store {
 public:
     /// @brief What each stored message costs beyond its sender and text bytes, counted against
-    /// `max_bytes`: its `stored_message` in the user's deque (80 bytes), its entry in the expiry
-    /// order (64) and the text's heap block header (16). Measured: 1 M messages of 64 bytes from
-    /// 6-byte senders raise the peak RSS by 229 bytes each (bench/presence.cpp, BM_inbox_fill),
-    /// against 230 counted.
-    static constexpr std::size_t message_overhead = 160;
+    /// `max_bytes`: its `stored_message` in the user's vector (80 bytes; up to twice that just
+    /// after the vector grew) and the text's heap block (its header and rounding). Measured:
+    /// 1 M messages of 64 bytes from 6-byte senders raise the peak RSS by 162 bytes each
+    /// (bench/presence.cpp, BM_inbox_fill), against 166 counted.
+    static constexpr std::size_t message_overhead = 96;
 
     /// @brief An empty store.
     /// @param options bounds; read at construction.
@@ -86,7 +87,10 @@ public:
         b.messages.push_back(stored_message{seq, std::string(from), std::string(text), now_ms});
         bytes_ += cost;
         ++count_;
-        expiry_.push_back(expiry_entry{user, seq, now_ms});
+        if (b.size() == 1) {
+            ++non_empty_;
+            track_front(user, b);
+        }
         if (on_durable) on_durable();
         return {status::ok, seq};
     }
@@ -95,7 +99,9 @@ public:
         const auto it = users_.find(user);
         if (it == users_.end() || through == 0 || through >= it->second.next_seq) return status::ack_invalid;
         box& b = it->second;
+        if (b.empty() || b.front().seq > through) return status::ok;
         while (!b.empty() && b.front().seq <= through) pop_front(user, b);
+        track_front(user, b);
         return status::ok;
     }
 
@@ -130,21 +136,21 @@ public:
 
     std::size_t expire(std::int64_t now_ms) override {
         std::size_t dropped = 0;
-        while (!expiry_.empty() && now_ms - expiry_.front().stored_ms >= ttl_ms_) {
-            const expiry_entry e = expiry_.front();
-            expiry_.pop_front();
+        while (!expiry_.empty() && now_ms - expiry_.top().stored_ms >= ttl_ms_) {
+            const expiry_entry e = expiry_.top();
+            expiry_.pop();
             const auto it = users_.find(e.user);
             if (it == users_.end()) continue;
             box& b = it->second;
-            // Messages of a user leave in seq order (acknowledged or expired), so the one this
-            // entry names is at the front or gone already.
-            if (!b.empty() && b.front().seq == e.seq) {
+            if (b.empty() || b.front().seq != e.seq) continue; // that front left meanwhile
+            while (!b.empty() && now_ms - b.front().stored_ms >= ttl_ms_) {
                 pop_front(e.user, b);
                 ++dropped;
             }
+            track_front(e.user, b);
         }
-        // Entries of acknowledged messages wait for their TTL; compact when they dominate.
-        if (expiry_.size() > 2 * count_ + 1024) compact_expiry();
+        // Entries of fronts that left (acknowledged) wait for their time; rebuild when they dominate.
+        if (expiry_.size() > 2 * non_empty_ + 1024) rebuild_expiry();
         return dropped;
     }
 
@@ -164,11 +170,18 @@ private:
         [[nodiscard]] std::size_t size() const noexcept { return messages.size() - head; }
         [[nodiscard]] const stored_message& front() const noexcept { return messages[head]; }
     };
-    struct expiry_entry {
+    struct expiry_entry { // the front message of an inbox, when it became the front
         name user;
         std::uint64_t seq;
         std::int64_t stored_ms;
+        bool operator<(const expiry_entry& o) const noexcept { return stored_ms > o.stored_ms; } // min-heap
     };
+
+    // The front of a user's inbox changed: its TTL is what expire() waits for next. One entry per
+    // front, not per message: an acknowledgement of many messages costs one entry.
+    void track_front(const name& user, const box& b) {
+        if (!b.empty()) expiry_.push(expiry_entry{user, b.front().seq, b.front().stored_ms});
+    }
 
     void pop_front(const name& user, box& b) {
         stored_message& m = b.messages[b.head++];
@@ -178,6 +191,7 @@ private:
         if (b.empty()) {
             b.messages = std::vector<stored_message>{};
             b.head = 0;
+            --non_empty_;
             idle_.push_back(user);
         } else if (b.head >= 64 && 2 * b.head >= b.messages.size()) { // amortised O(1) per pop
             b.messages.erase(b.messages.begin(), b.messages.begin() + static_cast<std::ptrdiff_t>(b.head));
@@ -210,14 +224,12 @@ private:
         idle_ = std::move(kept);
     }
 
-    void compact_expiry() {
-        std::deque<expiry_entry> kept;
-        for (const expiry_entry& e : expiry_) {
-            const auto it = users_.find(e.user);
-            if (it == users_.end() || it->second.empty()) continue;
-            if (e.seq >= it->second.front().seq) kept.push_back(e);
-        }
-        expiry_ = std::move(kept);
+    void rebuild_expiry() {
+        std::priority_queue<expiry_entry> fresh;
+        for (const auto& entry : users_)
+            if (!entry.second.empty())
+                fresh.push(expiry_entry{entry.first, entry.second.front().seq, entry.second.front().stored_ms});
+        expiry_ = std::move(fresh);
     }
 
     std::size_t max_per_user_;
@@ -230,7 +242,8 @@ private:
     bool forgot_any_ = false;
     std::unordered_map<name, box, name_hash> users_;
     std::deque<name> idle_;           // known users in the order their inbox became empty (lazy)
-    std::deque<expiry_entry> expiry_; // stored messages in the order stored (lazy)
+    std::size_t non_empty_ = 0;       // users with messages stored
+    std::priority_queue<expiry_entry> expiry_; // inbox fronts by time stored (lazy: stale ones skipped)
 };
 
 } // namespace switchboard

@@ -131,7 +131,8 @@ struct router_options {
     /// @brief Acknowledged messages one session may have been handed and not yet acknowledged
     /// (1 or more; default 128; the "receive maximum" of MQTT 5, section 3.1.2.11.3). More are
     /// handed as acknowledgements come in, so a replay of a full inbox never exceeds the
-    /// session's output bound (128 messages of 4 KiB are 512 KiB, under the default 1 MiB).
+    /// session's output bound (128 messages of 4 KiB are 512 KiB, under the default 1 MiB;
+    /// tcp_chat sets it to `max_output_bytes / (max_line + 80)`, 251 by default).
     std::size_t ack_window = 128;
     /// @brief Client ids a user's `send()` calls are checked against: its last 1000
     /// delivered/queued sends within 10 minutes (issue #11, F). 0 turns de-duplication off.
@@ -733,7 +734,9 @@ public:
         const std::uint32_t u = slot->user;
         const status st = inbox_->acknowledge(users_slots_[u].id, seq);
         if (st != status::ok) return st;
-        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user) top_up(si);
+        users_slots_[u].acked_through = std::max(users_slots_[u].acked_through, seq);
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (sessions_[si].acks && sessions_[si].sent_through < users_slots_[u].last_seq) top_up(si);
         settle();
         return st;
     }
@@ -994,6 +997,8 @@ private:
         bool announced = false;         // last announced presence: online
         std::int64_t last_seen = -1;
         std::int64_t grace_due = -1;    // an offline event waits for this time
+        std::uint64_t last_seq = 0;     // the highest seq the store gave this user through this router
+        std::uint64_t acked_through = 0; // the highest seq acknowledged (for the ack window)
         std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
         bool in_offline_list = false;
         std::uint32_t next_free = npos;
@@ -1343,6 +1348,7 @@ private:
         if (inbox_ && inbox_->is_known(to)) {
             const append_result a = inbox_->append(to, user_name(from.index()), text, now_, {});
             if (a.code == status::ok) {
+                if (const std::uint32_t u = find_user(to); u != npos) users_slots_[u].last_seq = a.seq;
                 ++counters_.routed;
                 ++counters_.queued;
                 route_result r;
@@ -1398,11 +1404,28 @@ private:
                 return {a.code};
             }
             r.seq = a.seq;
+            users_slots_[target].last_seq = a.seq;
         }
         ++counters_.routed;
+        std::array<payload, max_formats> acked_bytes;
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::size_t before = pending_.size();
-            if (sessions_[si].acks) {
+            session_slot& ss = sessions_[si];
+            if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - users_slots_[target].acked_through <= ack_window_) {
+                // Everything before it was handed to this session and the window has room: hand
+                // this one from the text in hand (what top_up() would read back from the store).
+                const std::uint8_t f = ss.format;
+                if (acked_bytes[f].empty()) {
+                    event acked = plain;
+                    acked.kind = event_kind::acked_message;
+                    acked.seq = r.seq;
+                    acked_bytes[f] = formats_[f]->encode_checked(acked);
+                }
+                if (!acked_bytes[f].empty())
+                    pending_.push_back(pending{session_id::make(si, ss.generation), acked_bytes[f], d,
+                                               close_mode::after_flush, false, false});
+                ss.sent_through = r.seq;
+            } else if (ss.acks) {
                 top_up(si); // this message, unless the session's ack window is full
             } else {
                 pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes[sessions_[si].format],
