@@ -1305,13 +1305,15 @@ private:
         }
         while (!sessions_[si].rooms.empty()) remove_membership(si, sessions_[si].rooms.size() - 1, true);
         sessions_[si].user = npos;
-        if (gone && may_go_offline) went_offline(u);
-        // Watches last: dropping one makes its user forgettable (link_offline()), and that may be
-        // this session's own user, which must have gone offline first.
+        // Its watches end before its own offline event (it would not receive it) but the watched
+        // users become forgettable only after: one may be this session's own user, which must
+        // have gone offline first; in a replace takeover it is only between two sessions.
         const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
         sessions_[si].watching = {};
-        // In a replace takeover the user is only between two sessions: not forgettable.
-        for (const std::uint32_t w : watching) drop_watcher(w, si, !(w == u && gone && !may_go_offline));
+        for (const std::uint32_t w : watching) drop_watcher(w, si, false);
+        if (gone && may_go_offline) went_offline(u);
+        for (const std::uint32_t w : watching)
+            if (users_slots_[w].watchers.empty() && !(w == u && gone && !may_go_offline)) link_offline(w);
     }
 
     // Queues event e for each of `targets` (session indices), encoded once per format.
