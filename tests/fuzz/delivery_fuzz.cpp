@@ -707,6 +707,12 @@ private:
     // the place of the first time its inbox was empty, however often it was written since.
     bool known(const std::string& u) const { return known_.count(u) != 0; }
 
+    std::uint64_t highest_given() const {
+        std::uint64_t h = 0;
+        for (const auto& [n, um] : users_) h = std::max(h, um.max_given);
+        return h;
+    }
+
     void remember(const std::string& u) {
         if (known(u)) return;
         if (known_.size() >= st_.max_known && !forget_one()) return;
@@ -728,6 +734,7 @@ private:
                 idle_queue_.pop_front();
                 if (!known(n) || !user(n).ledger.empty()) continue;
                 known_.erase(n);
+                forgot_any_ = true;
                 return true;
             }
             return false;
@@ -741,6 +748,7 @@ private:
             }
         if (oldest.empty()) return false;
         known_.erase(oldest);
+        forgot_any_ = true;
         return true;
     }
 
@@ -999,17 +1007,24 @@ private:
             } else {
                 store = true;
             }
+            bool known_again = false;
             if (store) {
                 // An online user the store forgot is made known again before storing
                 // (router::route_to_sessions()); a store that cannot is full.
-                if (online && !known(to.folded)) remember(to.folded);
+                if (online && !known(to.folded)) {
+                    remember(to.folded);
+                    known_again = known(to.folded);
+                }
                 if (!known(to.folded)) {
                     want = online ? status::inbox_full : status::user_not_found;
                 } else if (user(to.folded).ledger.size() >= st_.max_per_user ||
                            stored_bytes() + cost(sender, text) > max_bytes()) {
                     want = status::inbox_full;
                 } else {
-                    want_seq = inbox_.highest_seq(*to.parsed) + 1;
+                    // A user the store knows again starts above every number it gave anyone
+                    // once it has forgotten someone (memory_inbox::remember()).
+                    want_seq = known_again ? (forgot_any_ ? highest_given() + 1 : 1)
+                                           : inbox_.highest_seq(*to.parsed) + 1;
                 }
             }
         }
@@ -1524,6 +1539,7 @@ private:
     std::map<std::string, std::uint64_t> known_; // the store's known users -> when their inbox became empty
     std::deque<std::string> idle_queue_;          // memory_inbox's idle queue (known-user-order)
     std::uint64_t idle_clock_ = 0, appends_ = 0;
+    bool forgot_any_ = false; // the store has forgotten a known user (memory_inbox)
     std::vector<session_id> stale_;
     std::set<std::uint64_t> issued_;
     std::deque<std::unique_ptr<probe_transport>> graves_;
