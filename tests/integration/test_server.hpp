@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -98,7 +99,16 @@ public:
     template <class... Context>
     explicit basic_test_server(unsigned threads = 1, switchboard::tcp_server_options options = {},
                                Context&... context)
-        : io_(static_cast<int>(threads)), server_(io_, context..., router_, std::move(options)) {
+        : basic_test_server(switchboard::router_options{}, threads, std::move(options), context...) {}
+
+    /// The same with the router built from `router_options` (session policy, presence grace, an
+    /// inbox store...). What `router_options` points to (e.g. a `memory_inbox`) must outlive
+    /// this server: declare it before the server.
+    template <class... Context>
+    explicit basic_test_server(switchboard::router_options router_options, unsigned threads = 1,
+                               switchboard::tcp_server_options options = {}, Context&... context)
+        : io_(static_cast<int>(threads)), router_(std::move(router_options)),
+          server_(io_, context..., router_, std::move(options)) {
         server_.on_disconnect([this](const switchboard::tcp_connection_info& info) {
             std::lock_guard<std::mutex> lock(mutex_);
             disconnects_.push_back({std::string(info.user), info.reason});
@@ -438,6 +448,50 @@ inline client registered(unsigned short port, const std::string& user, int rcvbu
 inline void expect_who(client& c, const std::string& expected) {
     c.send("/who\n");
     REQUIRE(c.read_line() == expected);
+}
+
+/// Sends `/who` and expects the next line to be a `who` reply, whatever it lists: a marker round
+/// trip proving that nothing else was queued for `c` before it.
+inline void expect_nothing_before_marker(client& c) {
+    c.send("/who\n");
+    const std::string line = c.read_line();
+    INFO("expected nothing before the /who marker's reply");
+    REQUIRE((line == "who" || line.rfind("who ", 0) == 0));
+}
+
+/// Connects, turns acks on, then registers `user` (expects `ok ack on`, `ok register <user>`).
+inline client registered_with_acks(unsigned short port, const std::string& user) {
+    client c(port);
+    c.send("/ack on\n/register " + user + "\n");
+    REQUIRE(c.read_line() == "ok ack on");
+    REQUIRE(c.read_line() == "ok register " + user);
+    return c;
+}
+
+/// The wall clock as the server stamps "last seen": Unix time in milliseconds.
+inline std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Checks that `line` is exactly `presence <user> offline <ms>`, with `<ms>` a plain decimal
+/// (digits only) in [`earliest`, `latest`] (Unix ms, inclusive). Returns `<ms>`.
+inline std::int64_t expect_offline_since(const std::string& line, const std::string& user,
+                                         std::int64_t earliest, std::int64_t latest) {
+    const std::string prefix = "presence " + user + " offline ";
+    INFO("line: \"" << printable(line) << "\"");
+    REQUIRE(line.rfind(prefix, 0) == 0);
+    const std::string digits = line.substr(prefix.size());
+    REQUIRE(!digits.empty());
+    REQUIRE(digits.size() <= 18);
+    REQUIRE(digits.find_first_not_of("0123456789") == std::string::npos);
+    REQUIRE((digits.size() == 1 || digits[0] != '0'));
+    const std::int64_t ms = std::stoll(digits);
+    INFO("last seen " << ms << ", window [" << earliest << ", " << latest << "]");
+    REQUIRE(ms >= earliest);
+    REQUIRE(ms <= latest);
+    return ms;
 }
 
 } // namespace switchboard_test
