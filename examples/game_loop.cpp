@@ -28,6 +28,7 @@ public:
             case sb::event_kind::room_message: line = "[" + std::string(e->room) + "] " + std::string(e->user) + ": "; break;
             case sb::event_kind::member_joined: line = std::string(e->user) + " joined " + std::string(e->room); break;
             case sb::event_kind::member_left: line = std::string(e->user) + " left " + std::string(e->room); break;
+            default: return sb::delivery::queued; // presence, typing, ...: this game shows none
             }
             packet.push_back(line.append(e->text));
         } catch (...) {

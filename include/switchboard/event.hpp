@@ -19,6 +19,15 @@ enum class event_kind : std::uint8_t {
     room_message,   ///< A room message: `room`, `user` the sender, `text` the body.
     member_joined,  ///< `user` joined `room` (sent to the members already there).
     member_left,    ///< `user` left `room` or disconnected (sent to the remaining members).
+    acked_message,  ///< A 1:1 message to a session with acknowledgements on: `user` the sender,
+                    ///< `text` the body, `seq` the recipient user's sequence number (to ack).
+    presence_online,  ///< `user` came online (to its watchers).
+    presence_offline, ///< `user` went offline; `last_seen` the Unix time in ms of its last input,
+                      ///< -1 when never seen.
+    typing_started, ///< `user` is typing to the recipient (ephemeral).
+    typing_stopped, ///< `user` stopped typing to the recipient (ephemeral).
+    session_replaced, ///< This session's user name was taken over by a newer session
+                      ///< (`session_policy::replace`); the session is closed after this event.
 };
 
 /// @brief One event, as views into the router's storage; valid only during `encode()`.
@@ -27,7 +36,9 @@ struct event {
     std::string_view room;                         ///< Folded room name; empty for direct messages.
     std::string_view user;                         ///< Folded name of the sender or member.
     std::string_view text;                         ///< The message text (text.hpp contract); empty
-                                                   ///< for membership events.
+                                                   ///< for every other kind.
+    std::uint64_t seq = 0;     ///< `acked_message`: the sequence number (1 or more); else 0.
+    std::int64_t last_seen = -1; ///< `presence_offline`: Unix time in ms, -1 for never; else -1.
 };
 
 /// @brief A wire format: encodes events into the bytes of one wire protocol.

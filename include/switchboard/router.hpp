@@ -7,6 +7,7 @@
 #include "config.hpp"
 #include "detail/flat_index.hpp"
 #include "event.hpp"
+#include "inbox_store.hpp"
 #include "names.hpp"
 #include "payload.hpp"
 #include "session_id.hpp"
@@ -16,11 +17,13 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -43,6 +46,12 @@ struct route_result {
     std::uint32_t deferred = 0;   ///< Deliveries queued behind the one in progress, for a call
                                   ///< made from a callback (see `router`, "Ordering"); their
                                   ///< outcome is counted in `router_counters` when they happen.
+    bool queued = false;          ///< A direct message was stored in the recipient's inbox
+                                  ///< (`router_options::inbox`): the user had no session.
+    bool duplicate = false;       ///< `send()` with a client id seen before: nothing was sent
+                                  ///< again; the fields repeat the first outcome.
+    std::uint64_t seq = 0;        ///< The recipient's sequence number of the stored message
+                                  ///< (`queued`, or delivered to a session with acks on); else 0.
 
     /// @brief True when `code == status::ok` (even if no session was a target, e.g. an empty room).
     [[nodiscard]] bool ok() const noexcept { return code == status::ok; }
@@ -57,6 +66,31 @@ struct router_counters {
     std::uint64_t auth_failed = 0;    ///< Registrations the authorizer refused.
     std::uint64_t too_many_rooms = 0; ///< Joins refused by `router_options::max_rooms_per_session`.
     std::uint64_t room_full = 0;      ///< Joins refused by `router_options::max_room_members`.
+    std::uint64_t queued = 0;         ///< Direct messages stored for a user with no session.
+    std::uint64_t inbox_full = 0;     ///< Direct messages refused with `status::inbox_full`.
+    std::uint64_t replayed = 0;       ///< Stored messages handed to a session at registration.
+    std::uint64_t presence_events = 0; ///< Presence events handed to watchers.
+    std::uint64_t typing_dropped = 0; ///< Typing events a backed-up session did not take.
+    std::uint64_t duplicates = 0;     ///< `send()` calls answered from the de-duplication window.
+};
+
+/// @brief What a second registration of a user name that is online does
+/// (docs/design.md, "Several sessions per user").
+enum class session_policy : std::uint8_t {
+    exclusive, ///< Refused with `status::name_taken` (v1, the default).
+    replace,   ///< The new session takes the name; the old one gets `session_replaced`, is released
+               ///< like a disconnect (its rooms hear `member_left`) and closed after its output.
+               ///< Watchers see no presence change.
+    multi,     ///< Up to `router_options::max_sessions_per_user` sessions hold the name; direct
+               ///< messages go to each of them.
+};
+
+/// @brief Presence of a user (`router::presence_of()`).
+struct presence_info {
+    bool online = false;         ///< The last announced state: online from the first session's
+                                 ///< registration until the offline event (after any grace period).
+    std::int64_t last_seen = -1; ///< When offline: Unix time in ms of the last input from the
+                                 ///< user's last session; -1 when never seen (or forgotten).
 };
 
 /// @brief Construction options of a router.
@@ -74,7 +108,39 @@ struct router_options {
     /// and does nothing, so a self-feeding loop (a bot answering every message with a message)
     /// ends instead of running forever.
     std::size_t max_callback_depth = 16;
+    /// @brief What registering a name that is online does (default `exclusive`, v1).
+    session_policy sessions = session_policy::exclusive;
+    /// @brief Sessions one user may hold under `session_policy::multi` (1 or more; default 8);
+    /// one more is `status::too_many_sessions`.
+    std::size_t max_sessions_per_user = 8;
+    /// @brief Users one session may watch (`watch()`; 1 or more; default 256).
+    std::size_t max_watches_per_session = 256;
+    /// @brief Delay before a user whose last session closed is announced offline (default 0:
+    /// at once). A registration within it cancels the offline event and the online event both.
+    /// Runs from `tick()`.
+    std::chrono::milliseconds presence_grace{0};
+    /// @brief Users gone offline whose last-seen time and de-duplication window are kept
+    /// (default 100,000; about 150 bytes each, plus the window). Past it the one offline longest
+    /// is forgotten (then reported as never seen); watched users are never forgotten.
+    std::size_t max_offline_users = 100000;
+    /// @brief Where direct messages for offline users are stored, and unacknowledged ones kept
+    /// (`memory_inbox`, or a durable store); null (default) turns the offline inbox and
+    /// acknowledgements off. Must outlive the router.
+    inbox_store* inbox = nullptr;
+    /// @brief Client ids a user's `send()` calls are checked against: its last 1000
+    /// delivered/queued sends within 10 minutes (issue #11, F). 0 turns de-duplication off.
+    std::size_t dedup_window = 1000;
+    /// @brief How long a client id is remembered (default 10 minutes).
+    std::chrono::milliseconds dedup_ttl{600000};
+    /// @brief How long after a `typing()` start a closing session still sends the stop
+    /// (default 5 s: clients expire a typing indicator on their own after that).
+    std::chrono::milliseconds typing_timeout{5000};
 };
+
+/// @brief Called on each presence transition of a user (`router::on_presence()`): the folded
+/// name, true for online, and for offline the last-seen time (Unix ms, -1 never seen). The view is
+/// valid during the call only. It may call back into the router (deliveries are deferred).
+using presence_handler = std::function<void(std::string_view user, bool online, std::int64_t last_seen)>;
 
 /// @brief Decides whether session `s` may take user name `user`, given the credential the client
 /// presented (empty when none; for the line protocol, the text after `/register <user> `).
@@ -142,7 +208,13 @@ public:
           max_room_members_(std::max<std::size_t>(options.max_room_members, 1)),
           max_depth_(static_cast<std::uint32_t>(
               std::min<std::size_t>(std::max<std::size_t>(options.max_callback_depth, 1), 1u << 16))),
-          snapshots_(max_depth_ + 1) {
+          snapshots_(max_depth_ + 1), policy_(options.sessions),
+          max_sessions_(static_cast<std::uint32_t>(
+              std::clamp<std::size_t>(options.max_sessions_per_user, 1, 1u << 20))),
+          max_watches_(std::max<std::size_t>(options.max_watches_per_session, 1)),
+          grace_ms_(options.presence_grace.count()), max_offline_(options.max_offline_users),
+          inbox_(options.inbox), dedup_window_(options.dedup_window), dedup_ttl_ms_(options.dedup_ttl.count()),
+          typing_timeout_ms_(options.typing_timeout.count()) {
         frames_.reserve(max_depth_ + 1);
     }
 
@@ -191,16 +263,14 @@ public:
         // From here on the session counts as closed for every call, including calls made by the
         // members told below: none can route to it, rejoin it or close it twice.
         slot->closing = true;
-        if (slot->registered) erase_user(slot->user);
-        while (!sessions_[s.index()].rooms.empty())
-            remove_membership(s.index(), sessions_[s.index()].rooms.size() - 1, true);
+        release(s.index(), true);
         slot = &sessions_[s.index()];
         if (depth_ > 0) closed_in_callback_.push_back(slot->t); // skip it in outer fan-outs
         slot->closing = false;
         slot->rooms.shrink_to_fit();
         slot->t = nullptr;
-        slot->registered = false;
-        slot->user = name{};
+        slot->acks = false;
+        slot->last_input = -1;
         if (++slot->generation == 0) slot->generation = 1;
         slot->next_free = free_session_;
         free_session_ = s.index();
@@ -314,7 +384,7 @@ public:
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
         if (user.empty()) return status::invalid_name;
-        if (slot->registered) return status::already_registered;
+        if (slot->user != npos) return status::already_registered;
         if (authorizer_) {
             const status verdict = authorizer_(s, user, credential);
             if (verdict != status::ok) {
@@ -324,10 +394,43 @@ public:
             slot = find_slot(s); // the authorizer must not, but a resize would move the slot
             if (!slot) return status::unknown_session;
         }
-        if (find_user(user) != npos) return status::name_taken;
-        users_.insert(detail::flat_index::fold(user.hash()), s.index());
-        slot->registered = true;
-        slot->user = user;
+        std::uint32_t u = find_user(user);
+        if (u != npos && users_slots_[u].sessions != 0) {
+            switch (policy_) {
+            case session_policy::exclusive: return status::name_taken;
+            case session_policy::multi:
+                if (users_slots_[u].sessions >= max_sessions_) return status::too_many_sessions;
+                break;
+            case session_policy::replace: {
+                // The old session hears why, is released like a disconnect and closed after its
+                // output; the user never goes offline, so watchers see nothing.
+                const std::uint32_t old = users_slots_[u].head;
+                defer_event(old, event{event_kind::session_replaced, {}, user.view(), {}}, false);
+                defer(session_id::make(old, sessions_[old].generation), payload{}, call_depth(), true,
+                      close_mode::after_flush);
+                release(old, false);
+                break;
+            }
+            }
+        }
+        if (u == npos) u = add_user(user);
+        user_slot& rec = users_slots_[u];
+        const bool first = rec.sessions == 0;
+        slot = &sessions_[s.index()];
+        slot->user = u;
+        slot->next_of_user = rec.head;
+        rec.head = s.index();
+        ++rec.sessions;
+        if (first) {
+            ++online_users_;
+            unlink_offline(u);
+            came_online(u);
+        }
+        if (inbox_) {
+            inbox_->remember(user);
+            replay(s.index(), first);
+        }
+        settle();
         return status::ok;
     }
 
@@ -342,7 +445,7 @@ public:
     /// @note The view is valid until `s` is closed.
     [[nodiscard]] std::string_view name_of(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
-        return slot && slot->registered ? slot->user.view() : std::string_view{};
+        return slot && slot->user != npos ? users_slots_[slot->user].id.view() : std::string_view{};
     }
 
     /// @brief The wire format `s` was opened with; null when `s` is not open.
@@ -356,10 +459,11 @@ public:
     /// @param s the session.
     [[nodiscard]] bool is_registered(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
-        return slot && slot->registered;
+        return slot && slot->user != npos;
     }
 
-    /// @brief The session holding a user name.
+    /// @brief The session holding a user name (under `session_policy::multi`, the one that
+    /// registered last; see `sessions_of()` for all of them).
     /// @param user the name, any case (validated and folded here).
     /// @return the session, or a null id when nobody holds the name or it is invalid.
     [[nodiscard]] session_id find(std::string_view user) const noexcept {
@@ -369,8 +473,10 @@ public:
 
     /// @brief As above, with a folded name.
     [[nodiscard]] session_id find(const name& user) const noexcept {
-        const std::uint32_t i = find_user(user);
-        return i == npos ? session_id{} : session_id::make(i, sessions_[i].generation);
+        const std::uint32_t u = find_user(user);
+        if (u == npos || users_slots_[u].sessions == 0) return session_id{};
+        const std::uint32_t i = users_slots_[u].head;
+        return session_id::make(i, sessions_[i].generation);
     }
 
     /// @brief All registered user names in ascending byte order.
@@ -378,9 +484,9 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] std::vector<std::string_view> users() const {
         std::vector<std::string_view> out;
-        out.reserve(users_.size());
-        for (const session_slot& slot : sessions_)
-            if (slot.t && slot.registered) out.push_back(slot.user.view());
+        out.reserve(online_users_);
+        for (const user_slot& u : users_slots_)
+            if (u.sessions != 0) out.push_back(u.id.view());
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -404,7 +510,7 @@ public:
     [[nodiscard]] route_result route(session_id from, std::string_view to, std::string_view text) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
-        if (!slot->registered) return {status::not_registered};
+        if (slot->user == npos) return {status::not_registered};
         const auto n = name::parse(to);
         if (!n) return {status::invalid_name};
         return route(from, *n, text);
@@ -414,50 +520,70 @@ public:
     [[nodiscard]] route_result route(session_id from, const name& to, std::string_view text) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
-        if (!slot->registered) return {status::not_registered};
+        if (slot->user == npos) return {status::not_registered};
         const std::uint32_t target = find_user(to); // no side effect: the check order holds
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t d = call_depth();
         if (d >= max_depth_) return {status::depth_exceeded};
-        if (target == npos) {
-            ++counters_.user_not_found;
-            if (on_user_not_found_) {
-                // The handler may replace itself: the replacement is installed after the
-                // outermost handler call returns (a nested one only records it).
-                const bool outermost = !in_not_found_handler_;
-                in_not_found_handler_ = true;
-                {
-                    const callback_scope scope(*this, d);
-                    on_user_not_found_(from, to.view(), text);
-                }
-                if (outermost) {
-                    in_not_found_handler_ = false;
-                    if (replacement_handler_) {
-                        on_user_not_found_ = std::move(*replacement_handler_);
-                        replacement_handler_.reset();
-                    }
-                }
-                settle();
+        if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d);
+        if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), target);
+        const user_slot& rec = users_slots_[target];
+        const std::uint32_t first = rec.head;
+        if (rec.sessions == 1 && !sessions_[first].acks) { // v1: one session, no acks
+            const session_slot& recipient = sessions_[first];
+            const payload bytes = formats_[recipient.format]->encode_checked(
+                event{event_kind::direct_message, {}, users_slots_[slot->user].id.view(), text});
+            if (bytes.empty()) return {status::invalid_text};
+            route_result r;
+            ++counters_.routed;
+            if (depth_ > 0) { // from a callback: after the deliveries already caused
+                defer(session_id::make(first, recipient.generation), bytes, d, false, close_mode::after_flush);
+                r.deferred = 1;
+                return r;
             }
-            return {status::user_not_found};
-        }
-        const session_slot& recipient = sessions_[target];
-        const payload bytes =
-            formats_[recipient.format]->encode_checked(event{event_kind::direct_message, {}, slot->user.view(), text});
-        if (bytes.empty()) return {status::invalid_text};
-        route_result r;
-        ++counters_.routed;
-        if (depth_ > 0) { // from a callback: after the deliveries already caused
-            defer(session_id::make(target, recipient.generation), bytes, d, false, close_mode::after_flush);
-            r.deferred = 1;
+            transport* const t = recipient.t;
+            {
+                const callback_scope scope(*this, 0);
+                tally(r, t->deliver(bytes));
+            }
+            settle();
             return r;
         }
-        transport* const t = recipient.t;
-        {
-            const callback_scope scope(*this, 0);
-            tally(r, t->deliver(bytes));
+        return route_to_sessions(from, target, text, d);
+    }
+
+    /// @brief As `route()`, with a client id for de-duplication (the line protocol's `/send`;
+    /// issue #11, F): when the sending user used `client_id` in one of its last
+    /// `router_options::dedup_window` sends that were delivered or queued, within
+    /// `router_options::dedup_ttl`, nothing is sent again and the first outcome is returned with
+    /// `duplicate` set.
+    /// @param from the sending session.
+    /// @param to the recipient's folded name.
+    /// @param text the message text (text.hpp contract).
+    /// @param client_id 1 to 40 bytes chosen by the client, compared byte for byte (the caller
+    ///        validates its syntax).
+    /// @return as `route()`; the usual checks (not-registered, invalid-text) run before the look-up.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] route_result send(session_id from, const name& to, std::string_view text, std::string_view client_id) {
+        const session_slot* slot = find_slot(from);
+        if (!slot) return {status::unknown_session};
+        if (slot->user == npos) return {status::not_registered};
+        if (!is_message_text(text)) return {status::invalid_text};
+        const std::uint32_t sender = slot->user;
+        const std::uint64_t key = client_key(client_id);
+        if (dedup_window_ != 0 && users_slots_[sender].sent) {
+            for (const sent_entry& e : users_slots_[sender].sent->entries) {
+                if (e.key != key || now_ - e.at >= dedup_ttl_ms_) continue;
+                ++counters_.duplicates;
+                route_result r;
+                r.queued = e.queued;
+                r.seq = e.seq;
+                r.duplicate = true;
+                return r;
+            }
         }
-        settle();
+        route_result r = route(from, to, text);
+        if (r.ok() && dedup_window_ != 0 && find_slot(from)) remember_sent(sender, key, r);
         return r;
     }
 
@@ -469,6 +595,176 @@ public:
     void on_user_not_found(user_not_found_handler handler) {
         if (in_not_found_handler_) replacement_handler_ = std::move(handler);
         else on_user_not_found_ = std::move(handler);
+    }
+
+    // ---- presence, typing, acknowledgements, time ------------------------------------------
+
+    /// @brief Session `s` watches the presence of `user`: it gets the current state at once
+    /// (`presence_online`, or `presence_offline` with the last-seen time, -1 when never seen),
+    /// then one event per transition (docs/design.md, "Presence"). Watching oneself is allowed;
+    /// the watch ends with the session.
+    /// @param s a registered session.
+    /// @param user a folded name.
+    /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name` (empty name);
+    ///         `already_watching`; `too_many_watches` (`router_options::max_watches_per_session`)
+    ///         — checked in this order; `depth_exceeded`.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] status watch(session_id s, const name& user) {
+        if (const status st = check_registered(s); st != status::ok) return st;
+        if (user.empty()) return status::invalid_name;
+        if (call_depth() >= max_depth_) return status::depth_exceeded;
+        std::uint32_t u = find_user(user);
+        std::vector<std::uint32_t>& mine = sessions_[s.index()].watching;
+        if (u != npos && std::find(mine.begin(), mine.end(), u) != mine.end()) return status::already_watching;
+        if (mine.size() >= max_watches_) return status::too_many_watches;
+        if (u == npos) u = add_user(user);
+        user_slot& rec = users_slots_[u];
+        rec.watchers.push_back(s.index());
+        sessions_[s.index()].watching.push_back(u);
+        unlink_offline(u); // a watched user is never forgotten
+        defer_event(s.index(), presence_event(u), false);
+        settle();
+        return status::ok;
+    }
+
+    /// @brief Ends a watch of `watch()`.
+    /// @param s a registered session.
+    /// @param user a folded name.
+    /// @return `ok`; `unknown_session`; `not_registered`; `invalid_name`; `not_watching`.
+    status unwatch(session_id s, const name& user) {
+        if (const status st = check_registered(s); st != status::ok) return st;
+        if (user.empty()) return status::invalid_name;
+        const std::uint32_t u = find_user(user);
+        std::vector<std::uint32_t>& mine = sessions_[s.index()].watching;
+        const auto it = u == npos ? mine.end() : std::find(mine.begin(), mine.end(), u);
+        if (it == mine.end()) return status::not_watching;
+        *it = mine.back();
+        mine.pop_back();
+        drop_watcher(u, s.index());
+        return status::ok;
+    }
+
+    /// @brief The announced presence of `user` (what a watcher was last told; during a grace
+    /// period still online).
+    /// @param user a folded name.
+    [[nodiscard]] presence_info presence_of(const name& user) const noexcept {
+        const std::uint32_t u = find_user(user);
+        if (u == npos) return {};
+        return {users_slots_[u].announced, users_slots_[u].announced ? -1 : users_slots_[u].last_seen};
+    }
+
+    /// @brief Installs the host's presence callback (see `presence_handler`); empty removes it.
+    /// @param handler called once per announced transition, after the watchers' events are queued.
+    void on_presence(presence_handler handler) { on_presence_ = std::move(handler); }
+
+    /// @brief Tells each session of `to` that `from`'s user is typing (`typing_started`) or
+    /// stopped (`typing_stopped`). Ephemeral: never stored, and dropped for a session whose output
+    /// is backed up (`transport::deliver_ephemeral()`). When `from` closes within
+    /// `router_options::typing_timeout` of a start not followed by a stop or a direct message to
+    /// `to`, the sessions of `to` get `typing_stopped`.
+    /// @param from a registered session.
+    /// @param to a folded name.
+    /// @param stop false for "typing", true for "stopped".
+    /// @return `ok` (also when `to` has no session: nobody is told); `unknown_session`;
+    ///         `not_registered`; `invalid_name`; `depth_exceeded`.
+    /// @throws std::bad_alloc when memory runs out.
+    status typing(session_id from, const name& to, bool stop) {
+        if (const status st = check_registered(from); st != status::ok) return st;
+        if (to.empty()) return status::invalid_name;
+        if (call_depth() >= max_depth_) return status::depth_exceeded;
+        const std::uint32_t u = find_user(to);
+        if (u == npos || users_slots_[u].sessions == 0) return status::ok;
+        session_slot& me = sessions_[from.index()];
+        forget_typing(from.index(), u);
+        if (!stop) {
+            if (me.typing.size() >= max_typing_notes) me.typing.erase(me.typing.begin()); // oldest
+            me.typing.push_back(typing_note{u, now_});
+        }
+        tell_sessions(u, event{stop ? event_kind::typing_stopped : event_kind::typing_started, {},
+                               users_slots_[me.user].id.view(), {}});
+        settle();
+        return status::ok;
+    }
+
+    /// @brief Turns acknowledgements on for session `s` (idempotent): it receives direct
+    /// messages as `acked_message` with the recipient user's sequence number, each stored until
+    /// acknowledged (`acknowledge()`); a registered session gets every unacknowledged message at
+    /// once, in sequence order, before any newer one (docs/design.md, "Acknowledgements").
+    /// @param s an open session, registered or not.
+    /// @return `ok`; `unknown_session`; `not_supported` without `router_options::inbox`.
+    /// @throws std::bad_alloc when memory runs out.
+    status enable_acks(session_id s) {
+        session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        if (!inbox_) return status::not_supported;
+        if (slot->acks) return status::ok;
+        slot->acks = true;
+        if (slot->user != npos) replay(s.index(), false);
+        settle();
+        return status::ok;
+    }
+
+    /// @brief True when `s` is open with acknowledgements on.
+    /// @param s the session.
+    [[nodiscard]] bool acks_enabled(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot && slot->acks;
+    }
+
+    /// @brief Acknowledges every stored message of `s`'s user with sequence number ≤ `seq`
+    /// (cumulative); they are removed for all of the user's sessions. Again is a no-op.
+    /// @param s a registered session (any of the user's).
+    /// @param seq 1 or more.
+    /// @return `ok`; `unknown_session`; `not_supported` without an inbox; `not_registered`;
+    ///         `ack_invalid` when `seq` is 0 or above the highest sequence number given to the
+    ///         user — checked in this order.
+    status acknowledge(session_id s, std::uint64_t seq) {
+        const session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        if (!inbox_) return status::not_supported;
+        if (slot->user == npos) return status::not_registered;
+        return inbox_->acknowledge(users_slots_[slot->user].id, seq);
+    }
+
+    /// @brief Input was received from session `s` at `now_ms` (a line, or the end of input): the
+    /// last-seen time its user gets when this is its last session (docs/design.md, "Time").
+    /// @param s the session (ignored when not open).
+    /// @param now_ms Unix time in ms, from the host's clock, taken when the input was read.
+    void touch(session_id s, std::int64_t now_ms) noexcept {
+        now_ = now_ms;
+        if (session_slot* slot = find_slot(s)) slot->last_input = now_ms;
+    }
+
+    /// @brief Advances the router's time and runs what is due: offline events at the end of
+    /// their grace period, and the inbox TTL. The core never reads a clock: the host calls this
+    /// (the Asio adapter every `tcp_server_options::tick_interval`), and a timed event takes
+    /// effect at the first tick at or after its due time.
+    /// @param now_ms Unix time in ms, from the host's clock.
+    /// @throws std::bad_alloc when memory runs out.
+    void tick(std::int64_t now_ms) {
+        now_ = now_ms;
+        while (!grace_.empty() && grace_.front().due <= now_ms) {
+            const grace_entry g = grace_.front();
+            grace_.pop_front();
+            if (g.user < users_slots_.size() && users_slots_[g.user].grace_due == g.due &&
+                users_slots_[g.user].id == g.id) {
+                users_slots_[g.user].grace_due = -1;
+                announce_offline(g.user);
+                link_offline(g.user);
+            }
+        }
+        if (inbox_) inbox_->expire(now_ms);
+        settle();
+    }
+
+    /// @brief The router's time: the last value given to `tick()` or `touch()` (Unix ms; 0 before).
+    [[nodiscard]] std::int64_t now() const noexcept { return now_; }
+
+    /// @brief Number of sessions holding `user` (0 when offline).
+    /// @param user a folded name.
+    [[nodiscard]] std::size_t sessions_of(const name& user) const noexcept {
+        const std::uint32_t u = find_user(user);
+        return u == npos ? 0 : users_slots_[u].sessions;
     }
 
     // ---- rooms ------------------------------------------------------------------------------
@@ -517,7 +813,7 @@ public:
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
         // Tell the others last, when the membership is complete (their callbacks see it).
         if (found != npos) {
-            (void)fan_out(ri, event{event_kind::member_joined, room.view(), sessions_[s.index()].user.view(), {}},
+            (void)fan_out(ri, event{event_kind::member_joined, room.view(), user_name(s.index()), {}},
                           s.index());
             settle();
         }
@@ -579,7 +875,7 @@ public:
         if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
         if (membership_of(slot, ri) == npos) return {status::not_member};
-        route_result r = fan_out(ri, event{event_kind::room_message, room.view(), slot.user.view(), text},
+        route_result r = fan_out(ri, event{event_kind::room_message, room.view(), users_slots_[slot.user].id.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
         if (r.ok()) ++counters_.routed;
         settle();
@@ -615,7 +911,7 @@ public:
     /// @brief Open sessions.
     [[nodiscard]] std::size_t session_count() const noexcept { return open_sessions_; }
     /// @brief Registered user names.
-    [[nodiscard]] std::size_t user_count() const noexcept { return users_.size(); }
+    [[nodiscard]] std::size_t user_count() const noexcept { return online_users_; }
     /// @brief Rooms with at least one member.
     [[nodiscard]] std::size_t room_count() const noexcept { return room_index_.size(); }
     /// @brief Running totals (see `router_counters`).
@@ -647,15 +943,54 @@ private:
         transport* t;
         std::uint8_t format;
     };
-    struct session_slot { // the name first: a lookup that compares it finds the rest in its line
-        name user;
-        bool registered = false;
-        bool closing = false; // inside close_session(): closed for every other call
-        std::uint8_t format = 0; // index into formats_
-        std::uint32_t generation = 1;
+    struct typing_note {          // a typing start not yet followed by a stop or a message
+        std::uint32_t user;       // the recipient's user slot
+        std::int64_t at;          // when (router time)
+    };
+    static constexpr std::size_t max_typing_notes = 32; // per session; the oldest goes first
+    struct session_slot {
         transport* t = nullptr; // null while the slot is free
+        std::uint32_t user = npos; // user slot while registered
+        std::uint32_t next_of_user = npos; // the user's next session (its list starts at user_slot::head)
+        std::uint32_t generation = 1;
         std::uint32_t next_free = npos;
+        std::uint8_t format = 0; // index into formats_
+        bool closing = false; // inside close_session(): closed for every other call
+        bool acks = false;    // acknowledgements on (enable_acks())
+        std::int64_t last_input = -1; // touch()
         std::vector<membership> rooms;
+        std::vector<std::uint32_t> watching; // user slots this session watches
+        std::vector<typing_note> typing;
+    };
+    struct sent_entry {           // one client id of send() (de-duplication window)
+        std::uint64_t key;
+        std::int64_t at;
+        std::uint64_t seq;
+        bool queued;
+    };
+    struct sent_window {
+        std::vector<sent_entry> entries; // a ring of at most dedup_window_ entries
+        std::size_t next = 0;
+    };
+    // A user the router knows: online (sessions > 0), or offline and remembered for its last-seen
+    // time, or watched. The name first: a lookup that compares it finds the rest in its line.
+    struct user_slot {
+        name id;
+        std::uint32_t head = npos;      // first session; npos while offline
+        std::uint32_t sessions = 0;
+        bool announced = false;         // last announced presence: online
+        std::int64_t last_seen = -1;
+        std::int64_t grace_due = -1;    // an offline event waits for this time
+        std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
+        bool in_offline_list = false;
+        std::uint32_t next_free = npos;
+        std::vector<std::uint32_t> watchers; // sessions watching this user
+        std::unique_ptr<sent_window> sent;
+    };
+    struct grace_entry {
+        std::uint32_t user;
+        name id;
+        std::int64_t due;
     };
     struct room_slot {
         name id;
@@ -679,11 +1014,9 @@ private:
     }
     std::uint32_t find_user(const name& n) const noexcept {
         return users_.find(detail::flat_index::fold(n.hash()),
-                           [&](std::uint32_t v) { return sessions_[v].user == n; });
+                           [&](std::uint32_t v) { return users_slots_[v].id == n; });
     }
-    void erase_user(const name& n) noexcept {
-        users_.erase(detail::flat_index::fold(n.hash()), [&](std::uint32_t v) { return sessions_[v].user == n; });
-    }
+    std::string_view user_name(std::uint32_t si) const noexcept { return users_slots_[sessions_[si].user].id.view(); }
     std::uint32_t find_room(const name& n) const noexcept {
         return room_index_.find(detail::flat_index::fold(n.hash()),
                                 [&](std::uint32_t v) { return rooms_[v].id == n; });
@@ -698,7 +1031,7 @@ private:
     status check_registered(session_id s) const noexcept {
         const session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
-        return slot->registered ? status::ok : status::not_registered;
+        return slot->user != npos ? status::ok : status::not_registered;
     }
 
     static std::uint32_t membership_of(const session_slot& s, std::uint32_t room) noexcept {
@@ -752,7 +1085,308 @@ private:
             r.next_free = free_room_;
             free_room_ = m.room;
         } else if (notify) {
-            (void)fan_out(m.room, event{event_kind::member_left, r.id.view(), sessions_[si].user.view(), {}}, npos);
+            (void)fan_out(m.room, event{event_kind::member_left, r.id.view(), user_name(si), {}}, npos);
+        }
+    }
+
+    // ---- users, presence, inbox (docs/design.md, "Several sessions per user", "Presence",
+    // "Offline inbox and acknowledgements") ---------------------------------------------------
+
+    std::uint32_t add_user(const name& id) {
+        std::uint32_t u;
+        if (free_user_ != npos) {
+            u = free_user_;
+            free_user_ = users_slots_[u].next_free;
+        } else {
+            u = static_cast<std::uint32_t>(users_slots_.size());
+            users_slots_.emplace_back();
+        }
+        user_slot& rec = users_slots_[u];
+        rec.id = id;
+        rec.next_free = npos;
+        users_.insert(detail::flat_index::fold(id.hash()), u);
+        return u;
+    }
+
+    void remove_user(std::uint32_t u) {
+        user_slot& rec = users_slots_[u];
+        users_.erase(detail::flat_index::fold(rec.id.hash()), [&](std::uint32_t v) { return v == u; });
+        rec = user_slot{};
+        rec.next_free = free_user_;
+        free_user_ = u;
+    }
+
+    // The forgettable list: offline users with no watcher and no pending offline event, oldest
+    // first. Past max_offline_ the oldest is forgotten (its last-seen time and sent window).
+    void link_offline(std::uint32_t u) {
+        user_slot& rec = users_slots_[u];
+        if (rec.in_offline_list || rec.sessions != 0 || !rec.watchers.empty() || rec.grace_due != -1) return;
+        rec.in_offline_list = true;
+        rec.prev_offline = offline_tail_;
+        rec.next_offline = npos;
+        if (offline_tail_ != npos) users_slots_[offline_tail_].next_offline = u;
+        else offline_head_ = u;
+        offline_tail_ = u;
+        ++offline_count_;
+        while (offline_count_ > max_offline_ && offline_head_ != npos) {
+            const std::uint32_t oldest = offline_head_;
+            unlink_offline(oldest);
+            remove_user(oldest);
+        }
+    }
+
+    void unlink_offline(std::uint32_t u) noexcept {
+        user_slot& rec = users_slots_[u];
+        if (!rec.in_offline_list) return;
+        if (rec.prev_offline != npos) users_slots_[rec.prev_offline].next_offline = rec.next_offline;
+        else offline_head_ = rec.next_offline;
+        if (rec.next_offline != npos) users_slots_[rec.next_offline].prev_offline = rec.prev_offline;
+        else offline_tail_ = rec.prev_offline;
+        rec.prev_offline = rec.next_offline = npos;
+        rec.in_offline_list = false;
+        --offline_count_;
+    }
+
+    event presence_event(std::uint32_t u) const noexcept {
+        const user_slot& rec = users_slots_[u];
+        event e{rec.announced ? event_kind::presence_online : event_kind::presence_offline, {}, rec.id.view(), {}};
+        if (!rec.announced) e.last_seen = rec.last_seen;
+        return e;
+    }
+
+    // The first session of u registered (u was offline).
+    void came_online(std::uint32_t u) {
+        user_slot& rec = users_slots_[u];
+        if (rec.grace_due != -1) { // back within the grace period: no event either way
+            rec.grace_due = -1;
+            return;
+        }
+        if (rec.announced) return;
+        rec.announced = true;
+        announce(u);
+    }
+
+    // The last session of u closed (not a replace takeover).
+    void went_offline(std::uint32_t u) {
+        user_slot& rec = users_slots_[u];
+        if (grace_ms_ > 0 && rec.announced) {
+            rec.grace_due = now_ + grace_ms_;
+            grace_.push_back(grace_entry{u, rec.id, rec.grace_due});
+            return;
+        }
+        if (rec.announced) announce_offline(u);
+        link_offline(u);
+    }
+
+    void announce_offline(std::uint32_t u) {
+        users_slots_[u].announced = false;
+        announce(u);
+    }
+
+    // Tells u's watchers its announced state, then the host.
+    void announce(std::uint32_t u) {
+        const event e = presence_event(u);
+        tell(users_slots_[u].watchers, e, false);
+        counters_.presence_events += users_slots_[u].watchers.size();
+        if (on_presence_) {
+            const callback_scope scope(*this, call_depth());
+            const name id = users_slots_[u].id; // the handler may cause the slot to move
+            on_presence_(id.view(), e.kind == event_kind::presence_online, e.last_seen);
+        }
+    }
+
+    void drop_watcher(std::uint32_t u, std::uint32_t si) {
+        std::vector<std::uint32_t>& w = users_slots_[u].watchers;
+        const auto it = std::find(w.begin(), w.end(), si);
+        if (it != w.end()) {
+            *it = w.back();
+            w.pop_back();
+        }
+        if (w.empty()) {
+            w.shrink_to_fit();
+            link_offline(u);
+        }
+    }
+
+    void forget_typing(std::uint32_t si, std::uint32_t u) noexcept {
+        std::vector<typing_note>& notes = sessions_[si].typing;
+        notes.erase(std::remove_if(notes.begin(), notes.end(), [u](const typing_note& n) { return n.user == u; }),
+                    notes.end());
+    }
+
+    // Releases what session si holds, as a disconnect does: typing indicators it left on (they
+    // get a stop), its watches, its rooms (members hear member_left), its user name. With
+    // `may_go_offline` false (a replace takeover) its user is not announced offline.
+    void release(std::uint32_t si, bool may_go_offline) {
+        const std::uint32_t u = sessions_[si].user;
+        bool gone = false;
+        if (u != npos) { // first, so that nothing the members below cause reaches this session
+            std::uint32_t* link = &users_slots_[u].head;
+            while (*link != si) link = &sessions_[*link].next_of_user;
+            *link = sessions_[si].next_of_user;
+            sessions_[si].next_of_user = npos;
+            gone = --users_slots_[u].sessions == 0;
+            if (gone) {
+                --online_users_;
+                users_slots_[u].last_seen = sessions_[si].last_input >= 0 ? sessions_[si].last_input : now_;
+            }
+            std::vector<typing_note> notes = std::move(sessions_[si].typing);
+            sessions_[si].typing = {};
+            for (const typing_note& n : notes)
+                if (now_ - n.at < typing_timeout_ms_ && users_slots_[n.user].sessions != 0)
+                    tell_sessions(n.user, event{event_kind::typing_stopped, {}, users_slots_[u].id.view(), {}});
+        }
+        const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
+        sessions_[si].watching = {};
+        for (const std::uint32_t w : watching) drop_watcher(w, si);
+        while (!sessions_[si].rooms.empty()) remove_membership(si, sessions_[si].rooms.size() - 1, true);
+        sessions_[si].user = npos;
+        if (gone && may_go_offline) went_offline(u);
+    }
+
+    // Queues event e for each of `targets` (session indices), encoded once per format.
+    void tell(const std::vector<std::uint32_t>& targets, const event& e, bool ephemeral) {
+        std::array<payload, max_formats> bytes;
+        const std::uint32_t d = call_depth();
+        for (const std::uint32_t si : targets) {
+            const std::uint8_t f = sessions_[si].format;
+            if (bytes[f].empty()) bytes[f] = formats_[f]->encode_checked(e);
+            if (bytes[f].empty()) continue; // the format does not carry this event
+            pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes[f], d,
+                                       close_mode::after_flush, false, ephemeral});
+        }
+    }
+
+    // Queues typing event e for each session of user u (ephemeral).
+    void tell_sessions(std::uint32_t u, const event& e) {
+        std::vector<std::uint32_t> targets;
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user) targets.push_back(si);
+        tell(targets, e, true);
+    }
+
+    void defer_event(std::uint32_t si, const event& e, bool ephemeral) {
+        const payload bytes = formats_[sessions_[si].format]->encode_checked(e);
+        if (bytes.empty()) return;
+        pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes, call_depth(),
+                                   close_mode::after_flush, false, ephemeral});
+    }
+
+    // Hands session si the stored messages of its user, queued behind the reply of the command
+    // that caused it: unacknowledged ones as acked_message (kept until acknowledged) when si has
+    // acks on; else, when si is the user's only session (`only`), all of them as direct_message,
+    // removed (at-most-once).
+    void replay(std::uint32_t si, bool only) {
+        const bool acked = sessions_[si].acks;
+        if (!acked && !only) return;
+        const name user = users_slots_[sessions_[si].user].id;
+        if (inbox_->stored(user) == 0) return;
+        inbox_->for_each(user, [&](const stored_message& m) {
+            event e{acked ? event_kind::acked_message : event_kind::direct_message, {}, m.from, m.text};
+            e.seq = acked ? m.seq : 0;
+            defer_event(si, e, false);
+            ++counters_.replayed;
+        });
+        if (!acked) inbox_->remove_all(user);
+    }
+
+    // route() to a user with no session: stored for a known user, else user-not-found.
+    route_result route_offline(session_id from, const name& to, std::string_view text, std::uint32_t d) {
+        if (inbox_ && inbox_->is_known(to)) {
+            const append_result a = inbox_->append(to, user_name(from.index()), text, now_, {});
+            if (a.code == status::ok) {
+                ++counters_.routed;
+                ++counters_.queued;
+                route_result r;
+                r.queued = true;
+                r.seq = a.seq;
+                return r;
+            }
+            if (a.code == status::inbox_full) ++counters_.inbox_full;
+            if (a.code != status::user_not_found) return {a.code};
+        }
+        ++counters_.user_not_found;
+        if (on_user_not_found_) {
+            // The handler may replace itself: the replacement is installed after the outermost
+            // handler call returns (a nested one only records it).
+            const bool outermost = !in_not_found_handler_;
+            in_not_found_handler_ = true;
+            {
+                const callback_scope scope(*this, d);
+                on_user_not_found_(from, to.view(), text);
+            }
+            if (outermost) {
+                in_not_found_handler_ = false;
+                if (replacement_handler_) {
+                    on_user_not_found_ = std::move(*replacement_handler_);
+                    replacement_handler_.reset();
+                }
+            }
+            settle();
+        }
+        return {status::user_not_found};
+    }
+
+    // route() to a user with several sessions or with acks on: stored first when a session has
+    // acks on (inbox_full refuses the whole message), then each session gets `msg` or `dm`.
+    route_result route_to_sessions(session_id from, std::uint32_t target, std::string_view text, std::uint32_t d) {
+        bool any_acks = false;
+        for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user)
+            any_acks = any_acks || sessions_[si].acks;
+        const std::string_view sender = user_name(from.index());
+        // Encode before storing or delivering: a format's refusal leaves everyone without it.
+        event plain{event_kind::direct_message, {}, sender, text};
+        std::array<payload, max_formats> bytes;
+        for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
+            const std::uint8_t f = sessions_[si].format;
+            if (bytes[f].empty()) bytes[f] = formats_[f]->encode_checked(plain);
+            if (bytes[f].empty()) return {status::invalid_text};
+        }
+        route_result r;
+        if (any_acks) {
+            const append_result a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+            if (a.code != status::ok) {
+                if (a.code == status::inbox_full) ++counters_.inbox_full;
+                return {a.code};
+            }
+            r.seq = a.seq;
+        }
+        event acked = plain;
+        acked.kind = event_kind::acked_message;
+        acked.seq = r.seq;
+        std::array<payload, max_formats> acked_bytes;
+        ++counters_.routed;
+        for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
+            const std::uint8_t f = sessions_[si].format;
+            if (sessions_[si].acks && acked_bytes[f].empty()) acked_bytes[f] = formats_[f]->encode_checked(acked);
+            const payload& p = sessions_[si].acks ? acked_bytes[f] : bytes[f];
+            if (p.empty()) continue; // cannot happen for a format that carried the plain message
+            pending_.push_back(pending{session_id::make(si, sessions_[si].generation), p, d, close_mode::after_flush,
+                                       false, false});
+            ++r.deferred;
+        }
+        settle();
+        return r;
+    }
+
+    static std::uint64_t client_key(std::string_view id) noexcept {
+        std::uint64_t h = 14695981039346656037ull ^ id.size(); // FNV-1a 64, length mixed in
+        for (const char c : id) {
+            h ^= static_cast<unsigned char>(c);
+            h *= 1099511628211ull;
+        }
+        return h;
+    }
+
+    void remember_sent(std::uint32_t u, std::uint64_t key, const route_result& r) {
+        user_slot& rec = users_slots_[u];
+        if (!rec.sent) rec.sent = std::make_unique<sent_window>();
+        sent_window& w = *rec.sent;
+        const sent_entry e{key, now_, r.seq, r.queued};
+        if (w.entries.size() < dedup_window_) {
+            w.entries.push_back(e);
+        } else {
+            w.entries[w.next] = e;
+            w.next = (w.next + 1) % dedup_window_;
         }
     }
 
@@ -879,8 +1513,15 @@ private:
             }
             transport* const t = slot->t;
             const callback_scope scope(*this, p.call_depth);
-            if (p.is_close) t->close(p.mode);
-            else count(t->deliver(p.bytes));
+            if (p.is_close) {
+                t->close(p.mode);
+            } else if (p.ephemeral) {
+                const delivery d = t->deliver_ephemeral(p.bytes);
+                if (d == delivery::backed_up) ++counters_.typing_dropped;
+                count(d);
+            } else {
+                count(t->deliver(p.bytes));
+            }
         }
         pending_.clear();
         pending_head_ = 0;
@@ -913,6 +1554,7 @@ private:
         std::uint32_t call_depth;
         close_mode mode;
         bool is_close;
+        bool ephemeral = false;                        // deliver_ephemeral(): typing
     };
     std::vector<pending> pending_;                     // deferred, in causal order, from pending_head_
     std::size_t pending_head_ = 0;
@@ -931,7 +1573,24 @@ private:
     std::vector<session_slot> sessions_;
     std::uint32_t free_session_ = npos;
     std::size_t open_sessions_ = 0;
-    detail::flat_index users_;      // user name -> session slot; the key is the slot's `user`
+    detail::flat_index users_;      // user name -> user slot; the key is the slot's `id`
+    std::vector<user_slot> users_slots_;
+    std::uint32_t free_user_ = npos;
+    std::size_t online_users_ = 0;
+    std::uint32_t offline_head_ = npos, offline_tail_ = npos; // see link_offline()
+    std::size_t offline_count_ = 0;
+    std::deque<grace_entry> grace_;  // offline events waiting for their grace period, by due time
+    session_policy policy_;
+    std::uint32_t max_sessions_;
+    std::size_t max_watches_;
+    std::int64_t grace_ms_;
+    std::size_t max_offline_;
+    inbox_store* inbox_;
+    std::size_t dedup_window_;
+    std::int64_t dedup_ttl_ms_;
+    std::int64_t typing_timeout_ms_;
+    std::int64_t now_ = 0;           // Unix ms: the last tick() or touch()
+    presence_handler on_presence_;
     std::vector<room_slot> rooms_;
     std::uint32_t free_room_ = npos;
     detail::flat_index room_index_; // room name -> room slot; the key is the slot's `id`

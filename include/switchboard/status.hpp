@@ -32,6 +32,17 @@ enum class status : std::uint8_t {
     invalid_text,       ///< The message text breaks the text contract (text.hpp: empty, invalid
                         ///< UTF-8, a control character), or a recipient's wire format cannot
                         ///< carry it as one event; nothing was delivered to anyone.
+    too_many_sessions,  ///< The user holds `router_options::max_sessions_per_user` sessions
+                        ///< (`session_policy::multi`).
+    already_watching,   ///< The session already watches that user's presence.
+    not_watching,       ///< The session does not watch that user's presence.
+    too_many_watches,   ///< The session watches `router_options::max_watches_per_session` users.
+    inbox_full,         ///< The recipient's inbox holds its limit of messages, or the store its
+                        ///< byte bound; nothing was stored or delivered.
+    not_supported,      ///< The feature is off on this router (acknowledgements without an inbox).
+    ack_invalid,        ///< An acknowledged sequence number is 0 or above the highest one sent.
+    store_busy,         ///< The inbox store cannot take the message now (a durable store whose
+                        ///< queue is full); nothing was stored or delivered; retry later.
 };
 
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
@@ -55,6 +66,14 @@ enum class status : std::uint8_t {
     case status::rate_limited: return "rate-limited";
     case status::depth_exceeded: return "depth-exceeded";
     case status::invalid_text: return "invalid-text";
+    case status::too_many_sessions: return "too-many-sessions";
+    case status::already_watching: return "already-watching";
+    case status::not_watching: return "not-watching";
+    case status::too_many_watches: return "too-many-watches";
+    case status::inbox_full: return "inbox-full";
+    case status::not_supported: return "not-supported";
+    case status::ack_invalid: return "ack-invalid";
+    case status::store_busy: return "store-busy";
     }
     return "unknown";
 }

@@ -26,8 +26,9 @@ namespace switchboard {
 /// K reference-count increments), and a room mixing structured, line and other sessions encodes
 /// once per format.
 ///
-/// The payload layout is private to this class and to one process: 8 bytes of header (kind, room
-/// size, user size, text size in native byte order), then the room, user and text bytes. Bytes a
+/// The payload layout is private to this class and to one process: 24 bytes of header (kind, room
+/// size, user size, a zero byte, text size, `seq`, `last_seen`, in native byte order), then the
+/// room, user and text bytes. Bytes a
 /// host hands to such a session with `router::send()` are not events: `decode()` returns nothing
 /// for them.
 ///
@@ -37,7 +38,7 @@ public:
     /// @brief Encodes `e` into one payload that `decode()` reads back.
     /// @param e the event; its views are read during the call only.
     /// @return the payload; empty (refused) when `e.room` or `e.user` is longer than 255 bytes or
-    ///         `e.text` longer than 2^32 - 1 - 8 - 510 bytes (never for events the router makes:
+    ///         `e.text` longer than 2^32 - 1 - 24 - 510 bytes (never for events the router makes:
     ///         names are at most 40 bytes and texts are bounded by the host's limits).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] payload encode(const event& e) const override {
@@ -50,6 +51,8 @@ public:
             out[2] = static_cast<char>(static_cast<unsigned char>(e.user.size()));
             out[3] = 0;
             std::memcpy(out + 4, &text_size, 4);
+            std::memcpy(out + 8, &e.seq, 8);
+            std::memcpy(out + 16, &e.last_seen, 8);
             out += header;
             for (const std::string_view part : {e.room, e.user, e.text}) {
                 if (!part.empty()) std::memcpy(out, part.data(), part.size());
@@ -67,7 +70,7 @@ public:
         const std::string_view b = p.view();
         if (b.size() < header || b[3] != 0) return std::nullopt;
         const auto kind = static_cast<unsigned char>(b[0]);
-        if (kind > static_cast<unsigned char>(event_kind::member_left)) return std::nullopt;
+        if (kind > static_cast<unsigned char>(event_kind::session_replaced)) return std::nullopt;
         const std::size_t room = static_cast<unsigned char>(b[1]);
         const std::size_t user = static_cast<unsigned char>(b[2]);
         std::uint32_t text = 0;
@@ -78,6 +81,8 @@ public:
         e.room = b.substr(header, room);
         e.user = b.substr(header + room, user);
         e.text = b.substr(header + room + user, text);
+        std::memcpy(&e.seq, b.data() + 8, 8);
+        std::memcpy(&e.last_seen, b.data() + 16, 8);
         return e;
     }
 
@@ -88,7 +93,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t header = 8;
+    static constexpr std::size_t header = 24;
 };
 
 } // namespace switchboard

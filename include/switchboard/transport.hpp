@@ -15,6 +15,8 @@ enum class delivery : std::uint8_t {
     queued,        ///< Accepted; it will be written in order after everything queued before it.
     closed,        ///< Dropped: the session is closing or closed.
     slow_consumer, ///< Dropped: the output bound was exceeded; the transport is closing itself.
+    backed_up,     ///< Dropped, session kept: an ephemeral event (`deliver_ephemeral()`) met a
+                   ///< backed-up output queue.
 };
 
 /// @brief The protocol token of a delivery result (`"queued"`, `"closed"`, `"slow-consumer"`).
@@ -24,6 +26,7 @@ enum class delivery : std::uint8_t {
     case delivery::queued: return "queued";
     case delivery::closed: return "closed";
     case delivery::slow_consumer: return "slow-consumer";
+    case delivery::backed_up: return "backed-up";
     }
     return "unknown";
 }
@@ -66,6 +69,16 @@ public:
     ///        transport keeps.
     /// @return `queued`, `closed` or `slow_consumer` (see `delivery`).
     virtual delivery deliver(const payload& bytes) noexcept = 0;
+
+    /// @brief Queues an ephemeral event (typing), one that may be lost: a transport whose output
+    /// is backed up drops it and returns `delivery::backed_up` instead of queuing it, and never
+    /// closes the session for it (issue #11, "Typing": an ephemeral event never costs a
+    /// recipient its connection). The default queues it like `deliver()`, which suits transports
+    /// without a bound.
+    /// @param bytes the encoded bytes, as for `deliver()`.
+    /// @return `queued`, `closed` or `backed_up`; never `slow_consumer` from an overriding
+    ///         network transport.
+    virtual delivery deliver_ephemeral(const payload& bytes) noexcept { return deliver(bytes); }
 
     /// @brief Asks the transport to close the session.
     /// @param mode flush queued output first, or drop it.

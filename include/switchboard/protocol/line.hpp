@@ -14,6 +14,7 @@
 #include "../status.hpp"
 #include "../text.hpp"
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -149,6 +150,11 @@ enum class command_kind : std::uint8_t {
     say,           ///< `/say <room> <text>` or `#<room> <text>`
     who,           ///< `/who`
     quit,          ///< `/quit`
+    watch,         ///< `/watch <user>` (v1.2)
+    unwatch,       ///< `/unwatch <user>` (v1.2)
+    typing,        ///< `/typing <user>` or `/typing <user> stop` (v1.2)
+    ack,           ///< `/ack on` or `/ack <seq>` (v1.2)
+    send,          ///< `/send <cid> <user> <text>` (v1.2)
     unknown,       ///< any other `/<word>`, or a line not starting with `/`, `@` or `#`
 };
 
@@ -163,6 +169,11 @@ enum class command_kind : std::uint8_t {
     case command_kind::say: return "say";
     case command_kind::who: return "who";
     case command_kind::quit: return "quit";
+    case command_kind::watch: return "watch";
+    case command_kind::unwatch: return "unwatch";
+    case command_kind::typing: return "typing";
+    case command_kind::ack: return "ack";
+    case command_kind::send: return "send";
     case command_kind::unknown: return "";
     }
     return "";
@@ -176,6 +187,9 @@ struct line_command {
     std::string_view text;    ///< Message body after exactly one space, byte for byte; for
                               ///< `/register`, the secret (possibly empty: none was given).
     std::string_view word;    ///< For `unknown` from `/<word>`: the word as sent; else empty.
+    std::string_view id;      ///< For `send`: the client id, 1-40 bytes of `[A-Za-z0-9_.-]`
+                              ///< (checked here), byte for byte; else empty.
+    bool stop = false;        ///< `/typing <user> stop`.
 };
 
 namespace detail {
@@ -197,7 +211,10 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 /// first space; the argument is everything after exactly one space. `/join` and `/leave` take
 /// the whole rest as their name; `/msg` and `/say` split the rest at its first space into a
 /// target and a non-empty text; `/register` splits it at its first space into a non-empty name
-/// and an optional secret (`text`). `/who` and `/quit` ignore any argument.
+/// and an optional secret (`text`). `/who` and `/quit` ignore any argument. v1.2: `/watch`,
+/// `/unwatch` and `/ack` take the whole rest; `/typing` a name and optionally ` stop` (anything
+/// else after the name is a usage error); `/send` a client id (a malformed one is a usage error),
+/// then a target and a text as `/msg`.
 /// @param line a non-empty line (empty lines are ignored by callers before parsing).
 /// @return the command; `usage_error` set when an argument is missing or a text is empty.
 ///         Names and text are not validated here (that order is the session's: usage ->
@@ -216,20 +233,27 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
     const std::string_view word = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
     const bool has_rest = sp != std::string_view::npos;
     const std::string_view rest = has_rest ? line.substr(sp + 1) : std::string_view{};
-    // The candidates by length, so that one comparison decides (this runs for every line).
-    command_kind candidates[2] = {command_kind::unknown, command_kind::unknown};
+    // The candidate by length and first letter, so that one comparison decides (this runs for
+    // every line).
+    command_kind k = command_kind::unknown;
+    const char first = word.empty() ? '\0' : static_cast<char>(word[0] | 0x20);
     switch (word.size()) {
     case 3:
-        candidates[0] = command_kind::msg;
-        candidates[1] = (word[0] | 0x20) == 's' ? command_kind::say : command_kind::who;
+        k = first == 'm' ? command_kind::msg
+            : first == 's' ? command_kind::say
+            : first == 'w' ? command_kind::who
+                           : command_kind::ack;
         break;
-    case 4: candidates[0] = (word[0] | 0x20) == 'j' ? command_kind::join : command_kind::quit; break;
-    case 5: candidates[0] = command_kind::leave; break;
-    case 8: candidates[0] = command_kind::register_name; break;
+    case 4:
+        k = first == 'j' ? command_kind::join : first == 'q' ? command_kind::quit : command_kind::send;
+        break;
+    case 5: k = first == 'l' ? command_kind::leave : command_kind::watch; break;
+    case 6: k = command_kind::typing; break;
+    case 7: k = command_kind::unwatch; break;
+    case 8: k = command_kind::register_name; break;
     default: break;
     }
-    for (command_kind k : candidates) {
-        if (k == command_kind::unknown || !equals_folded(word, to_string(k))) continue;
+    if (k != command_kind::unknown && equals_folded(word, to_string(k))) {
         c.kind = k;
         switch (k) {
         case command_kind::msg:
@@ -243,9 +267,33 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
         }
         case command_kind::join:
         case command_kind::leave:
+        case command_kind::watch:
+        case command_kind::unwatch:
+        case command_kind::ack:
             if (rest.empty()) c.usage_error = true;
             else c.target = rest;
             break;
+        case command_kind::typing: {
+            const std::size_t name_end = rest.find(' ');
+            c.target = rest.substr(0, name_end);
+            if (c.target.empty()) c.usage_error = true;
+            else if (name_end != std::string_view::npos) {
+                c.stop = rest.substr(name_end + 1) == "stop";
+                c.usage_error = !c.stop;
+            }
+            break;
+        }
+        case command_kind::send: {
+            const std::size_t id_end = rest.find(' ');
+            const std::string_view id = rest.substr(0, id_end);
+            if (id.empty() || id.size() > max_name_length || !is_valid_name(id) || id_end == std::string_view::npos) {
+                c.usage_error = true;
+                break;
+            }
+            c.id = id;
+            detail::split_target_text(c, rest.substr(id_end + 1), true);
+            break;
+        }
         default: break;
         }
         return c;
@@ -333,8 +381,10 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
     });
 }
 
-/// @brief The line protocol v1 format of routed events:
-/// `msg <from> <text>`, `room <room> <from> <text>`, `join <room> <user>`, `leave <room> <user>`.
+/// @brief The line protocol format of routed events (docs/protocol.md, "Events"): v1
+/// `msg <from> <text>`, `room <room> <from> <text>`, `join <room> <user>`, `leave <room> <user>`;
+/// v1.2 `dm <seq> <from> <text>`, `presence <user> online`, `presence <user> offline [<ms>]`,
+/// `typing <from>`, `typing <from> stop`, `bye replaced`.
 ///
 /// It emits exactly one line per event or nothing: it refuses (returns an empty payload) an event
 /// whose text breaks the text contract (`is_message_text()`: empty, invalid UTF-8, LF, CR or
@@ -350,8 +400,10 @@ public:
     /// @return the line; empty when `e` is refused (see the class comment).
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] payload encode(const event& e) const override {
-        const bool has_room = e.kind != event_kind::direct_message;
-        const bool has_text = e.kind == event_kind::direct_message || e.kind == event_kind::room_message;
+        const bool has_room = e.kind == event_kind::room_message || e.kind == event_kind::member_joined ||
+                              e.kind == event_kind::member_left;
+        const bool has_text = e.kind == event_kind::direct_message || e.kind == event_kind::room_message ||
+                              e.kind == event_kind::acked_message;
         if (!is_valid_name(e.user) || (has_room && !is_valid_name(e.room)) || (has_text && !is_message_text(e.text)))
             return {};
         return encode_checked(e);
@@ -365,8 +417,27 @@ private:
         case event_kind::room_message: return words({"room", e.room, e.user, e.text});
         case event_kind::member_joined: return words({"join", e.room, e.user});
         case event_kind::member_left: return words({"leave", e.room, e.user});
+        case event_kind::acked_message: {
+            char digits[24];
+            return words({"dm", number(digits, e.seq), e.user, e.text});
+        }
+        case event_kind::presence_online: return words({"presence", e.user, "online"});
+        case event_kind::presence_offline: {
+            if (e.last_seen < 0) return words({"presence", e.user, "offline"});
+            char digits[24];
+            return words({"presence", e.user, "offline", number(digits, static_cast<std::uint64_t>(e.last_seen))});
+        }
+        case event_kind::typing_started: return words({"typing", e.user});
+        case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
+        case event_kind::session_replaced: return words({"bye", "replaced"});
         }
         return {};
+    }
+
+    // Decimal digits of v in `buffer` (24 bytes).
+    static std::string_view number(char (&buffer)[24], std::uint64_t v) noexcept {
+        const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
+        return {buffer, static_cast<std::size_t>(r.ptr - buffer)};
     }
 
     // The words of a checked event (each non-empty), joined by spaces, then LF.

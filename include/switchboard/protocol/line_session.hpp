@@ -12,11 +12,13 @@
 #include "../status.hpp"
 #include "line.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace switchboard::protocol {
 
@@ -216,25 +218,64 @@ private:
             reply(encode_ok(c.kind, n->view()));
             return true;
         }
+        case command_kind::ack: return handle_ack(c.target);
         default: break;
         }
         // Everything below needs a registered session.
         if (!router_->is_registered(id_)) return fail(status::not_registered, {});
         name n;
-        if (!name::parse(c.target, n)) return fail(status::invalid_name, c.target);
+        if (!name::parse(c.target, n)) {
+            if (c.kind == command_kind::send) return sent(c.id, to_string(status::invalid_name));
+            return fail(status::invalid_name, c.target);
+        }
         // The router checks the text (status::invalid_text) before the command's own outcome.
-        const bool has_text = c.kind == command_kind::msg || c.kind == command_kind::say;
         status st = status::ok;
         switch (c.kind) {
-        case command_kind::msg: st = router_->route(id_, n, c.text).code; break;
+        case command_kind::msg: {
+            const route_result r = router_->route(id_, n, c.text);
+            if (r.queued) reply(encode_line({"ok", "queued", n.view()}));
+            st = r.code;
+            break;
+        }
+        case command_kind::send: {
+            const route_result r = router_->send(id_, n, c.text, c.id);
+            return sent(c.id, r.ok() ? (r.queued ? "queued" : "delivered") : to_string(r.code));
+        }
         case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
         case command_kind::join: st = router_->join(id_, n); break;
         case command_kind::leave: st = router_->leave(id_, n); break;
+        case command_kind::watch: st = router_->watch(id_, n); break;
+        case command_kind::unwatch: st = router_->unwatch(id_, n); break;
+        case command_kind::typing: st = router_->typing(id_, n, c.stop); break;
         default: break;
         }
         if (st == status::invalid_text) return fail(st, {});
         if (st != status::ok) return fail(st, n.view());
-        if (!has_text) reply(encode_ok(c.kind, n.view()));
+        const bool silent = c.kind == command_kind::msg || c.kind == command_kind::say || c.kind == command_kind::typing;
+        if (!silent) reply(encode_ok(c.kind, n.view()));
+        return true;
+    }
+
+    // `/ack on` (registered or not) and `/ack <seq>`; docs/protocol.md, "Acknowledgements".
+    bool handle_ack(std::string_view arg) {
+        if (arg == "on") {
+            const status st = router_->enable_acks(id_);
+            if (st != status::ok) return fail(st, "ack");
+            reply(encode_line({"ok", "ack", "on"}));
+            return true;
+        }
+        std::uint64_t seq = 0; // 0 = not a decimal >= 1: the router checks not-registered first
+        const auto r = std::from_chars(arg.data(), arg.data() + arg.size(), seq);
+        if (r.ec != std::errc{} || r.ptr != arg.data() + arg.size() || arg[0] == '+') seq = 0;
+        const status st = router_->acknowledge(id_, seq);
+        if (st == status::not_supported) return fail(st, "ack");
+        if (st == status::not_registered) return fail(st, {});
+        if (st != status::ok) return fail(st, arg);
+        return true;
+    }
+
+    bool sent(std::string_view id, std::string_view outcome) {
+        reply(encode_line({"sent", id, outcome}));
         return true;
     }
 

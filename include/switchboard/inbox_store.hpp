@@ -1,0 +1,110 @@
+/// @file
+/// @brief `switchboard::inbox_store`: where a router keeps the direct messages of users who are
+/// offline, or not yet acknowledged, and the set of users it knows. The interface; the bounded
+/// in-memory implementation is `memory_inbox` (memory_inbox.hpp).
+#pragma once
+
+#include "names.hpp"
+#include "status.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace switchboard {
+
+/// @brief One stored direct message.
+struct stored_message {
+    std::uint64_t seq = 0;     ///< The recipient user's sequence number: 1, 2, 3, ...
+    std::string from;          ///< Folded name of the sender.
+    std::string text;          ///< The message text (text.hpp contract).
+    std::int64_t stored_ms = 0; ///< Unix time in ms when it was stored (for the TTL).
+};
+
+/// @brief Outcome of `inbox_store::append()`.
+struct append_result {
+    status code = status::ok; ///< `ok` (stored), `inbox_full`, `user_not_found` (not a known
+                              ///< user) or `store_busy`.
+    std::uint64_t seq = 0;    ///< The sequence number given to the message when `code` is `ok`.
+};
+
+/// @brief Storage of the offline inbox and of acknowledgements (docs/design.md, "Offline inbox
+/// and acknowledgements"); the router calls it, never the network.
+///
+/// Decisions are synchronous, durability may be asynchronous: `append()` decides at once whether
+/// the message is taken (and its sequence number), from state the store keeps in memory (counts,
+/// sequence numbers, the known users), and calls `on_durable` once the message would survive a
+/// restart — before returning for a store that has nothing more to do (`memory_inbox`), or later,
+/// from the host's serialisation, for a store that commits in batches on its own thread (the
+/// SQLite store, issue #12). So the routing path never waits for a disk.
+///
+/// Sequence numbers: per recipient user, 1, 2, 3, ... in the order stored, never reused while the
+/// store lives (a store that forgets a user to stay within its bounds starts that user above every
+/// number it has given anyone, so a number is never given twice).
+///
+/// Thread safety: called only under the router's serialisation.
+class inbox_store {
+public:
+    /// @brief Called once the appended message is durable (see the class comment).
+    using durable_handler = std::function<void()>;
+
+    virtual ~inbox_store() = default;
+
+    /// @brief True when `user` is a known user: one that registered since the store was created,
+    /// or was declared by the host. Only known users get messages stored while offline.
+    /// @param user a folded name.
+    [[nodiscard]] virtual bool is_known(const name& user) const = 0;
+
+    /// @brief Records that `user` registered (idempotent). A store at its bound of known users
+    /// may forget another user with nothing stored, or decline (the user then stays unknown).
+    /// @param user a folded name.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual void remember(const name& user) = 0;
+
+    /// @brief Stores a direct message for `user` under its next sequence number.
+    /// @param user the recipient, a folded name.
+    /// @param from the sender's folded name.
+    /// @param text the text (already checked against the text contract).
+    /// @param now_ms Unix time in ms (the TTL runs from it).
+    /// @param on_durable see the class comment; may be empty.
+    /// @return `ok` with the sequence number; `user_not_found` when `user` is not known;
+    ///         `inbox_full` when the user's count or the store's byte bound is reached;
+    ///         `store_busy` when the store cannot take it now. Nothing is stored unless `ok`.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual append_result append(const name& user, std::string_view from, std::string_view text,
+                                 std::int64_t now_ms, durable_handler on_durable) = 0;
+
+    /// @brief Removes every stored message of `user` with sequence number ≤ `through`
+    /// (a cumulative acknowledgement). Acknowledging again is a no-op.
+    /// @param user a folded name.
+    /// @param through 1 or more.
+    /// @return `ok`; `ack_invalid` when `through` is 0 or above `highest_seq(user)` (nothing
+    ///         removed).
+    virtual status acknowledge(const name& user, std::uint64_t through) = 0;
+
+    /// @brief The highest sequence number given to `user`'s messages (0 when none).
+    /// @param user a folded name.
+    [[nodiscard]] virtual std::uint64_t highest_seq(const name& user) const = 0;
+
+    /// @brief Number of messages stored for `user`.
+    /// @param user a folded name.
+    [[nodiscard]] virtual std::size_t stored(const name& user) const = 0;
+
+    /// @brief Calls `visit` with each stored message of `user`, in sequence order.
+    /// @param user a folded name.
+    /// @param visit called once per message; it must not call back into the store.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual void for_each(const name& user, const std::function<void(const stored_message&)>& visit) const = 0;
+
+    /// @brief Removes every stored message of `user` (at-most-once replay: after `for_each`).
+    /// @param user a folded name.
+    virtual void remove_all(const name& user) = 0;
+
+    /// @brief Drops messages stored longer ago than the store's TTL.
+    /// @param now_ms Unix time in ms.
+    /// @return how many messages were dropped.
+    virtual std::size_t expire(std::int64_t now_ms) = 0;
+};
+
+} // namespace switchboard

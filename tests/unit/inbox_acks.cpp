@@ -1,0 +1,196 @@
+// Offline inbox and acknowledgements (issue #11, D and E) on the core with memory_inbox.
+#include "line_client.hpp"
+
+#include <switchboard/memory_inbox.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+using switchboard::memory_inbox;
+using switchboard::memory_inbox_options;
+using switchboard::router;
+using switchboard::router_options;
+using switchboard::session_policy;
+using switchboard_test::line_client;
+using switchboard_test::lines_t;
+
+namespace {
+router_options offline(memory_inbox& inbox, session_policy p = session_policy::exclusive) {
+    router_options o;
+    o.inbox = &inbox;
+    o.sessions = p;
+    return o;
+}
+} // namespace
+
+TEST_CASE("inbox_acks: a known offline user's messages are queued and replayed after ok register, once",
+          "[inbox]") {
+    memory_inbox inbox;
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/register alice");
+    a.say("/msg bob hello"); // bob never registered: unknown
+    CHECK(a.lines() == lines_t{"ok register alice", "err user-not-found bob"});
+    { line_client b(r); b.say("/register bob"); }
+    a.say("/msg bob one");
+    a.say("/msg BOB two");
+    CHECK(a.lines() == lines_t{"ok queued bob", "ok queued bob"});
+    {
+        line_client b(r);
+        b.say("/register bob");
+        a.say("/msg bob three"); // live, after the replay
+        CHECK(b.lines() == lines_t{"ok register bob", "msg alice one", "msg alice two", "msg alice three"});
+    }
+    line_client b(r);
+    b.say("/register bob");
+    CHECK(b.lines() == lines_t{"ok register bob"}); // at-most-once: removed
+}
+
+TEST_CASE("inbox_acks: inbox full refuses and stores nothing; TTL drops old messages", "[inbox]") {
+    memory_inbox_options io;
+    io.max_per_user = 2;
+    io.ttl = std::chrono::seconds{10};
+    memory_inbox inbox(io);
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/register alice", 0);
+    { line_client b(r); b.say("/register bob", 0); }
+    a.say("/msg bob 1", 1000);
+    a.say("/msg bob 2", 2000);
+    a.say("/msg bob 3", 3000);
+    CHECK(a.lines() == lines_t{"ok register alice", "ok queued bob", "ok queued bob", "err inbox-full bob"});
+    r.tick(11000); // the first is 10 s old
+    CHECK(inbox.message_count() == 1);
+    line_client b(r);
+    b.say("/register bob", 11500);
+    CHECK(b.lines() == lines_t{"ok register bob", "msg alice 2"});
+}
+
+TEST_CASE("inbox_acks: acked messages stay until acknowledged and come back on reconnect, same seq",
+          "[acks]") {
+    memory_inbox inbox;
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/register alice");
+    (void)a.lines();
+    {
+        line_client b(r);
+        b.say("/ack on");
+        b.say("/register bob");
+        a.say("/msg bob one");
+        a.say("/msg bob two");
+        CHECK(b.lines() == lines_t{"ok ack on", "ok register bob", "dm 1 alice one", "dm 2 alice two"});
+        b.say("/ack 1");
+        b.say("/ack 1"); // again: no-op
+        b.say("/ack 3");
+        b.say("/ack x");
+        b.say("/ack 0");
+        b.say("/ack");
+        CHECK(b.lines() == lines_t{"err ack-invalid 3", "err ack-invalid x", "err ack-invalid 0", "err usage ack"});
+    } // crashes before acking 2
+    a.say("/msg bob three");
+    CHECK(a.lines() == lines_t{"ok queued bob"});
+    line_client b(r);
+    b.say("/ack on");
+    b.say("/register bob");
+    a.say("/msg bob four");
+    CHECK(b.lines() == lines_t{"ok ack on", "ok register bob", "dm 2 alice two", "dm 3 alice three",
+                               "dm 4 alice four"});
+    b.say("/ack 4");
+    CHECK(inbox.stored(*switchboard::name::parse("bob")) == 0);
+}
+
+TEST_CASE("inbox_acks: turning acks on after registering replays the unacked ones at once", "[acks]") {
+    memory_inbox inbox;
+    router r(offline(inbox, session_policy::multi));
+    line_client a(r), phone(r), laptop(r);
+    a.say("/register alice");
+    phone.say("/ack on");
+    phone.say("/register bob");
+    a.say("/msg bob one");
+    laptop.say("/register bob"); // another session is online: no at-most-once replay
+    CHECK(laptop.lines() == lines_t{"ok register bob"});
+    a.say("/msg bob two");
+    laptop.say("/ack on");
+    CHECK(laptop.lines() == lines_t{"msg alice two", "ok ack on", "dm 1 alice one", "dm 2 alice two"});
+    laptop.say("/ack on"); // idempotent: no second replay
+    CHECK(laptop.lines() == lines_t{"ok ack on"});
+}
+
+TEST_CASE("inbox_acks: not supported without an inbox; not-registered first", "[acks]") {
+    router r;
+    line_client a(r);
+    a.say("/ack on");
+    a.say("/ack 1");
+    memory_inbox inbox;
+    router r2(offline(inbox));
+    line_client b(r2);
+    b.say("/ack 1");
+    CHECK(a.lines() == lines_t{"err not-supported ack", "err not-supported ack"});
+    CHECK(b.lines() == lines_t{"err not-registered"});
+}
+
+TEST_CASE("inbox_acks: multi — each ack-on session gets each dm, an ack from any removes it", "[acks]") {
+    memory_inbox inbox;
+    router r(offline(inbox, session_policy::multi));
+    line_client a(r), phone(r), laptop(r), plain(r);
+    a.say("/register alice");
+    phone.say("/ack on");
+    phone.say("/register bob");
+    laptop.say("/ack on");
+    laptop.say("/register bob");
+    plain.say("/register bob");
+    (void)phone.lines();
+    (void)laptop.lines();
+    (void)plain.lines();
+    a.say("/msg bob hi");
+    CHECK(phone.lines() == lines_t{"dm 1 alice hi"});
+    CHECK(laptop.lines() == lines_t{"dm 1 alice hi"});
+    CHECK(plain.lines() == lines_t{"msg alice hi"});
+    laptop.say("/ack 1");
+    CHECK(inbox.message_count() == 0);
+}
+
+TEST_CASE("inbox_acks: a full inbox of an online ack-on user delivers nothing to anyone", "[acks]") {
+    memory_inbox_options io;
+    io.max_per_user = 1;
+    memory_inbox inbox(io);
+    router r(offline(inbox));
+    line_client a(r), b(r);
+    a.say("/register alice");
+    b.say("/ack on");
+    b.say("/register bob");
+    a.say("/msg bob 1");
+    a.say("/msg bob 2");
+    CHECK(a.lines() == lines_t{"ok register alice", "err inbox-full bob"});
+    CHECK(b.lines() == lines_t{"ok ack on", "ok register bob", "dm 1 alice 1"});
+}
+
+TEST_CASE("inbox_acks: /send outcomes and de-duplication", "[send]") {
+    memory_inbox inbox;
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/send c1 bob hi", 0);
+    a.say("/register alice", 0);
+    a.say("/send c1 bob hi", 0);
+    a.say("/send c2 b@d hi", 0);
+    a.say("/send bad!id bob hi", 0);
+    a.say("/send c3 bob", 0);
+    CHECK(a.lines() == lines_t{"err not-registered", "ok register alice", "sent c1 user-not-found",
+                               "sent c2 invalid-name", "err usage send", "err usage send"});
+    line_client b(r);
+    b.say("/register bob", 0);
+    a.say("/send c4 bob one", 1);
+    a.say("/send c4 bob one", 2); // the retry
+    a.say("/send C4 bob one", 3); // byte for byte: another id
+    CHECK(a.lines() == lines_t{"sent c4 delivered", "sent c4 delivered", "sent C4 delivered"});
+    CHECK(b.lines() == lines_t{"ok register bob", "msg alice one", "msg alice one"});
+    b.close();
+    a.say("/send q1 bob later", 10);
+    a.say("/send q1 bob later", 11);
+    CHECK(a.lines() == lines_t{"sent q1 queued", "sent q1 queued"});
+    CHECK(inbox.stored(*switchboard::name::parse("bob")) == 1);
+    a.say("/send c4 bob one", 600010); // ten minutes later: a new message
+    CHECK(a.lines() == lines_t{"sent c4 queued"});
+}
