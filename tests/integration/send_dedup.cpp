@@ -65,7 +65,7 @@ TEST_CASE("send: usage and not-registered", "[integration][v1.2][send]") {
 
     client alice = registered(server.port(), "alice");
     const std::string cid41(41, 'c');
-    for (const std::string line :
+    for (const std::string& line :
          {std::string("/send"), std::string("/send c1"), std::string("/send c1 bob"), std::string("/send c1 bob "),
           std::string("/send c1  bob hi"), std::string("/send  c1 bob hi"), std::string("/send c@1 bob hi"),
           std::string("/send c\xC3\xA9 bob hi"), "/send " + cid41 + " bob hi"}) {
