@@ -85,6 +85,13 @@ common options:
   --help                 show this help and exit
 
 pairs:   --pairs N       sender/receiver pairs, 2N connections (default 100)
+         --acked         at-least-once delivery (line protocol v1.2; the server needs its
+                         offline inbox, tcp_chat --offline): receivers send `/ack on`
+                         before `/register`, get `dm <seq> <sender> <payload>` (seq checked:
+                         1, 2, 3, ... per receiver) and acknowledge cumulatively
+         --ack-every N   with --acked: `/ack <seq>` once N messages are unacknowledged, or
+                         at once when the receiver has every message sent so far
+                         (default 64; keep --window + N below the server's --inbox-max)
 fanout:  --members K     room members, each its own connection, plus the publisher (default 1000)
 idle:    --conns C       connections (default 10000)
          --sample N      connections asked `/who` at the end, each must be listed (default 100)
@@ -126,6 +133,8 @@ struct options {
     long server_pid = 0;
     bool json = false;
     std::size_t pairs = 100;
+    bool acked = false;         // pairs: receivers turn acks on and get `dm <seq> ...`
+    std::size_t ack_every = 64; // pairs --acked: acknowledge after this many messages
     std::size_t members = 1000;
     std::size_t conns = 10000;
     std::size_t sample = 100;
@@ -340,6 +349,7 @@ struct worker {
     i64 last_counted_ns = 0;           // receive time of the last counted delivery
     std::atomic<u64> sent_total{0};    // lines sent (all phases)
     std::atomic<u64> delivered_total{0}; // deliveries checked (all phases)
+    std::atomic<u64> acks_total{0};      // `/ack <seq>` lines sent (pairs --acked)
     std::vector<std::unique_ptr<conn>> conns;
     std::deque<conn*> to_open;
     std::size_t opening = 0;
@@ -503,6 +513,9 @@ struct conn {
     char last_ts_digits[ts_digits] = {}; // the last send timestamp parsed (a batch shares one)
     u64 last_ts = 0;
     std::string expect_prefix;   // receiver/member: the line before the payload
+    std::string dm_from;         // acked receiver: "<sender> ", after "dm <seq> "
+    u64 acked = 0;               // acked receiver: the highest seq acknowledged so far
+    bool ack_on = false;         // acked receiver: the server answered `ok ack on`
     std::string last_notice;     // the last "* ..." line from the server, quoted if it closes us
     std::string source;          // bound source address, if any
 
@@ -555,6 +568,7 @@ struct conn {
         sock.non_blocking(true, ignored);
         g->connected.fetch_add(1, std::memory_order_relaxed);
         ph = phase::registering;
+        if (acking()) out += "/ack on\n"; // before /register: every dm of the session has a seq
         out += "/register " + name + "\n";
         flush();
         read_more();
@@ -614,6 +628,7 @@ struct conn {
             if (e) return io_failed(e, "write");
             if (rl == role::sender) pump(*pair);
             else if (rl == role::publisher) pump_fanout();
+            else if (acking()) acknowledge();
         });
     }
 
@@ -693,8 +708,26 @@ struct conn {
         return true;
     }
 
+    // A receiver in --acked mode.
+    bool acking() const { return rl == role::receiver && g->opt.acked; }
+
+    // Cumulative acknowledgement: `/ack <seq>` for everything received, once --ack-every
+    // messages wait for it or the receiver has every message sent so far (the window drained:
+    // nothing more may come soon, and the server's inbox is left empty). dm seq = payload seq + 1,
+    // so `next` is the highest dm seq received. Nothing is appended while a write is in flight
+    // (it reads `out`): the write's completion calls this again.
+    void acknowledge() {
+        if (write_pending || next == acked || ph != phase::ready) return;
+        if (next - acked < g->opt.ack_every && next != pair->sent) return;
+        acked = next;
+        out += "/ack " + std::to_string(acked) + "\n";
+        bump(w.acks_total, 1);
+        flush();
+    }
+
     void after_batch() {
         if (rl == role::receiver) {
+            if (g->opt.acked) acknowledge();
             pump(*pair);
         } else if (rl == role::member && completed_some) {
             completed_some = false;
@@ -722,12 +755,40 @@ struct conn {
         return handle_other(line);
     }
 
-    // A delivery: `msg <sender> <payload>` (pairs) or `room <room> <publisher> <payload>` (fanout).
+    // A delivery: `msg <sender> <payload>` (pairs), `dm <seq> <sender> <payload>` (pairs
+    // --acked) or `room <room> <publisher> <payload>` (fanout).
     verdict check_delivery(std::string_view line, i64 now) {
         const std::string& pre = expect_prefix;
         if (line.size() < pre.size() || std::memcmp(line.data(), pre.data(), pre.size()) != 0) return verdict::other;
-        const char* body = line.data() + pre.size();
-        const std::size_t size = line.size() - pre.size();
+        std::size_t head = pre.size();
+        if (acking()) {
+            // "dm " then the receiver's sequence number: 1, 2, 3, ... (the payload's seq + 1).
+            u64 dm_seq = 0;
+            std::size_t digits = 0;
+            while (head < line.size() && digits < 20 && line[head] >= '0' && line[head] <= '9') {
+                dm_seq = dm_seq * 10 + static_cast<u64>(line[head] - '0');
+                ++head;
+                ++digits;
+            }
+            if (digits == 0 || head >= line.size() || line[head] != ' ') {
+                fail("check failed: malformed dm line delivered to " + who() + ": '" + printable(line) + "'");
+                return verdict::failed;
+            }
+            ++head;
+            if (line.size() - head < dm_from.size() || line.compare(head, dm_from.size(), dm_from) != 0)
+                return verdict::other;
+            head += dm_from.size();
+            if (dm_seq != next + 1) {
+                fail("check failed: dm seq to " + who() + " is not consecutive: expected " + std::to_string(next + 1) +
+                     ", got " + std::to_string(dm_seq) +
+                     (dm_seq == 0 ? std::string(" (seqs start at 1)")
+                      : dm_seq <= acked ? " (already acknowledged: redelivered)"
+                                        : std::string()));
+                return verdict::failed;
+            }
+        }
+        const char* body = line.data() + head;
+        const std::size_t size = line.size() - head;
         const std::size_t want = g->opt.payload;
         u64 seq = next;
         u64 ts = last_ts;
@@ -809,12 +870,23 @@ struct conn {
         }
         if (line.empty()) return true;
         if (line == "err" || starts_with(line, "err ")) {
-            fail("the server replied to " + who() + ": " + printable(line));
+            std::string hint;
+            if (starts_with(line, "err not-supported"))
+                hint = " (acks need a server with the offline inbox: tcp_chat --offline)";
+            else if (starts_with(line, "err inbox-full"))
+                hint = " (unacknowledged messages filled the receiver's inbox: keep --window + --ack-every below the "
+                       "server's tcp_chat --inbox-max)";
+            fail("the server replied to " + who() + ": " + printable(line) + hint);
             return false;
         }
         switch (ph) {
         case phase::registering:
-            if (line.size() == 12 + name.size() && starts_with(line, "ok register ") && line.substr(12) == name) {
+            if (acking() && !ack_on && line == "ok ack on") {
+                ack_on = true;
+                return true;
+            }
+            if (line.size() == 12 + name.size() && starts_with(line, "ok register ") && line.substr(12) == name &&
+                ack_on == acking()) {
                 on_registered();
                 return true;
             }
@@ -837,9 +909,14 @@ struct conn {
                      line.size() > 6 + room.size() && line[6 + room.size()] == ' '))
                     return true;
             }
-            if (rl == role::receiver && starts_with(line, "msg ")) {
+            if (rl == role::receiver && starts_with(line, acking() ? "dm " : "msg ")) {
                 fail("check failed: " + who() + " got a message from the wrong sender (expected " +
                      pair->sender->name + "): '" + printable(line) + "'");
+                return false;
+            }
+            if (acking() && starts_with(line, "msg ")) {
+                fail("check failed: " + who() + " has acks on but got a msg line, not dm <seq>: '" + printable(line) +
+                     "'");
                 return false;
             }
             if (rl == role::member && starts_with(line, "room ")) {
@@ -1019,6 +1096,12 @@ std::string rate_text(double per_s) {
 u64 sum_delivered() {
     u64 d = 0;
     for (auto& w : g->workers) d += w->delivered_total.load(std::memory_order_relaxed);
+    return d;
+}
+
+u64 sum_acks() {
+    u64 d = 0;
+    for (auto& w : g->workers) d += w->acks_total.load(std::memory_order_relaxed);
     return d;
 }
 
@@ -1239,11 +1322,16 @@ bool valid_name_chars(std::string_view s) {
 // 0: run; 1: --help; 2: usage error (printed).
 int parse_args(int argc, char** argv, options& o) {
     bool messages_given = false;
+    bool ack_every_given = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") return 1;
         if (arg == "--json") {
             o.json = true;
+            continue;
+        }
+        if (arg == "--acked") {
+            o.acked = true;
             continue;
         }
         if (arg.substr(0, 2) != "--") {
@@ -1285,6 +1373,10 @@ int parse_args(int argc, char** argv, options& o) {
         else if (arg == "--timeout") ok = parse_seconds(v, o.timeout_s, 0.1);
         else if (arg == "--server-pid") ok = parse_number<long>(v, o.server_pid, 1, 1L << 30);
         else if (arg == "--pairs") ok = parse_number<std::size_t>(v, o.pairs, 1, big);
+        else if (arg == "--ack-every") {
+            ok = parse_number<std::size_t>(v, o.ack_every, 1, big);
+            ack_every_given = true;
+        }
         else if (arg == "--members") ok = parse_number<std::size_t>(v, o.members, 1, big);
         else if (arg == "--conns") ok = parse_number<std::size_t>(v, o.conns, 1, big);
         else if (arg == "--sample") ok = parse_number<std::size_t>(v, o.sample, 0, big);
@@ -1309,6 +1401,14 @@ int parse_args(int argc, char** argv, options& o) {
     }
     if (messages_given && o.duration_given) {
         std::cerr << "loadgen: --duration and --messages exclude each other\n";
+        return 2;
+    }
+    if (o.acked && o.mode != run_mode::pairs) {
+        std::cerr << "loadgen: --acked is a pairs option\n";
+        return 2;
+    }
+    if (ack_every_given && !o.acked) {
+        std::cerr << "loadgen: --ack-every needs --acked\n";
         return 2;
     }
     if (o.mode == run_mode::idle && !o.duration_given) o.duration_s = 1;
@@ -1487,7 +1587,8 @@ int main(int argc, char** argv) {
             p.tmpl = "/msg " + p.receiver->name + " ";
             p.seq_off = p.tmpl.size();
             p.tmpl += payload_tmpl + "\n";
-            p.receiver->expect_prefix = "msg " + p.sender->name + " ";
+            p.receiver->expect_prefix = o.acked ? "dm " : "msg " + p.sender->name + " ";
+            p.receiver->dm_from = p.sender->name + " ";
             if (o.messages) p.budget = o.messages / o.pairs + (i < o.messages % o.pairs ? 1 : 0);
             w.local_pairs.push_back(&p);
         }
@@ -1604,6 +1705,7 @@ int main(int argc, char** argv) {
         j << "{\"mode\":" << json_string(mode_name(o.mode)) << ",\"ok\":" << (ok ? "true" : "false");
         j << ",\"params\":{\"host\":" << json_string(o.host) << ",\"port\":" << o.port;
         if (o.mode == run_mode::pairs) j << ",\"pairs\":" << o.pairs;
+        if (o.acked) j << ",\"acked\":true,\"ack_every\":" << o.ack_every;
         if (o.mode == run_mode::fanout) j << ",\"members\":" << o.members;
         if (o.mode == run_mode::idle)
             j << ",\"conns\":" << o.conns << ",\"sample\":" << o.sample << ",\"per_source\":" << o.per_source
@@ -1625,6 +1727,7 @@ int main(int argc, char** argv) {
               << ",\"max\":" << (any ? json_number(lat_max) : "null") << ",\"mean\":" << (any ? json_number(lat_mean) : "null")
               << "}";
             j << ",\"delivered_total\":" << sum_delivered();
+            if (o.acked) j << ",\"acks\":" << sum_acks();
         } else {
             j << ",\"connected\":" << state.connected.load() << ",\"registered\":" << state.ready.load()
               << ",\"setup_s\":" << json_number(setup_s, 3) << ",\"source_addresses\":" << state.source_addresses
@@ -1650,6 +1753,7 @@ int main(int argc, char** argv) {
         std::ostringstream t;
         t << "loadgen " << mode_name(o.mode) << " -> " << server_text() << ": ";
         if (o.mode == run_mode::pairs) t << o.pairs << (o.pairs == 1 ? " pair" : " pairs");
+        if (o.acked) t << " acked (/ack every " << o.ack_every << ")";
         if (o.mode == run_mode::fanout) t << "1 publisher, room of " << o.members << " members";
         if (o.mode == run_mode::idle) t << o.conns << " connections";
         if (o.mode != run_mode::idle) {
@@ -1667,6 +1771,9 @@ int main(int argc, char** argv) {
             t << " in " << fixed(measured_s, 3) << " s (" << with_commas(sum_delivered())
               << (ok ? " with warmup, each checked: complete, in order, right sender, intact)\n"
                      : " with warmup, before the run failed)\n");
+            if (o.acked)
+                t << "  acked       " << with_commas(sum_acks()) << " cumulative /ack lines sent"
+                  << (ok ? " (every dm seq checked: 1, 2, 3, ... per receiver)\n" : "\n");
             if (o.mode == run_mode::pairs) {
                 t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s\n";
             } else {

@@ -3,6 +3,7 @@
 // Protocol: docs/protocol.md. Logs one line per connect/disconnect to stderr (never message text).
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/asio/tls_server.hpp>
+#include <switchboard/memory_inbox.hpp>
 #include <switchboard/switchboard.hpp>
 
 #include "user_file.hpp"
@@ -15,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -44,6 +46,27 @@ limits (docs/security.md; 0 turns a limit off):
   --max-conns-per-ip N  open connections per remote address (default 0)
   --register-timeout SECONDS  close connections that do not /register in time (default 30)
   --idle-timeout SECONDS      close registered connections silent this long (default 0)
+  --drain-timeout SECONDS     cut a closing connection that has not flushed its output
+                              this long after /quit, EOF or a timeout (default 10)
+  --max-room-members N        members one room may hold; over it: err room-full
+                              (default 0: no limit)
+
+devices, presence and offline messages (line protocol v1.2, docs/protocol.md):
+  --sessions exclusive|replace|multi
+                      what a second /register of a held name does: exclusive refuses it
+                      (err name-taken), replace takes the name over (the old session
+                      gets "bye replaced"), multi lets several sessions hold it
+                      (default exclusive)
+  --max-sessions N    sessions per user with --sessions multi, 1-65536 (default 8)
+  --max-watches N     users one session may /watch, 1-1048576 (default 256)
+  --presence-grace MS delay before a user is announced offline; a user back within it
+                      is never announced (0-86400000, default 0)
+  --offline           keep direct messages for known users who are offline (in memory,
+                      lost at exit) and deliver them when they register; turns on
+                      /ack. Known: registered once since start, or listed in --users
+  --inbox-max N       stored messages per user, 1-16777216 (default 1000); with --offline
+  --inbox-ttl SECONDS stored messages older than this are dropped, 1-315360000
+                      (default 604800: 7 days); with --offline
 
 TLS (TLS 1.2 or newer; plain TCP when not given):
   --tls-cert FILE     PEM certificate chain (server certificate first)
@@ -79,6 +102,16 @@ struct settings {
     std::size_t max_conns_per_ip = 0;
     unsigned register_timeout_s = 30;
     unsigned idle_timeout_s = 0;
+    unsigned drain_timeout_s = 10;
+    std::size_t max_room_members = 0; // 0: no limit
+    switchboard::session_policy sessions = switchboard::session_policy::exclusive;
+    std::size_t max_sessions = 8;
+    std::size_t max_watches = 256;
+    std::uint32_t presence_grace_ms = 0;
+    bool offline = false;
+    std::size_t inbox_max = 1000;
+    std::uint32_t inbox_ttl_s = 604800;
+    std::vector<std::string> given; // options given, for the checks that combine them
     std::string users_path;
     bool users_only = false;
     std::uint32_t auth_rate = 5;
@@ -96,6 +129,20 @@ bool parse_number(std::string_view text, T& out, T min, T max) {
     return true;
 }
 
+bool parse_policy(std::string_view text, switchboard::session_policy& out) {
+    if (text == "exclusive") out = switchboard::session_policy::exclusive;
+    else if (text == "replace") out = switchboard::session_policy::replace;
+    else if (text == "multi") out = switchboard::session_policy::multi;
+    else return false;
+    return true;
+}
+
+bool given(const settings& s, std::string_view option) {
+    for (const std::string& g : s.given)
+        if (g == option) return true;
+    return false;
+}
+
 // Returns 0 to run, 1 for --help, 2 for a usage error (message printed).
 int parse_args(int argc, char** argv, settings& s) {
     for (int i = 1; i < argc; ++i) {
@@ -105,6 +152,10 @@ int parse_args(int argc, char** argv, settings& s) {
             s.users_only = true;
             continue;
         }
+        if (arg == "--offline") {
+            s.offline = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             std::cerr << "tcp_chat: " << arg << (arg.substr(0, 2) == "--" ? " needs a value" : ": unknown option")
                       << " (see --help)\n";
@@ -112,6 +163,7 @@ int parse_args(int argc, char** argv, settings& s) {
         }
         const std::string_view value = argv[++i];
         bool ok = true;
+        const char* hint = "see --help";
         if (arg == "--host") s.host = std::string(value);
         else if (arg == "--port") ok = parse_number<unsigned short>(value, s.port, 0, 65535);
         else if (arg == "--threads") ok = parse_number<unsigned>(value, s.threads, 1, 256);
@@ -127,6 +179,28 @@ int parse_args(int argc, char** argv, settings& s) {
         else if (arg == "--register-timeout")
             ok = parse_number<unsigned>(value, s.register_timeout_s, 0, 1000000);
         else if (arg == "--idle-timeout") ok = parse_number<unsigned>(value, s.idle_timeout_s, 0, 1000000);
+        else if (arg == "--drain-timeout") ok = parse_number<unsigned>(value, s.drain_timeout_s, 0, 1000000);
+        else if (arg == "--max-room-members")
+            ok = parse_number<std::size_t>(value, s.max_room_members, 0, 1u << 30);
+        else if (arg == "--sessions") {
+            ok = parse_policy(value, s.sessions);
+            hint = "exclusive, replace or multi";
+        } else if (arg == "--max-sessions") {
+            ok = parse_number<std::size_t>(value, s.max_sessions, 1, 65536);
+            hint = "1 to 65536";
+        } else if (arg == "--max-watches") {
+            ok = parse_number<std::size_t>(value, s.max_watches, 1, 1u << 20);
+            hint = "1 to 1048576";
+        } else if (arg == "--presence-grace") {
+            ok = parse_number<std::uint32_t>(value, s.presence_grace_ms, 0, 86400000);
+            hint = "milliseconds, 0 to 86400000";
+        } else if (arg == "--inbox-max") {
+            ok = parse_number<std::size_t>(value, s.inbox_max, 1, std::size_t{1} << 24);
+            hint = "1 to 16777216";
+        } else if (arg == "--inbox-ttl") {
+            ok = parse_number<std::uint32_t>(value, s.inbox_ttl_s, 1, 315360000);
+            hint = "seconds, 1 to 315360000";
+        }
         else if (arg == "--users") s.users_path = std::string(value);
         else if (arg == "--auth-rate") ok = parse_number<std::uint32_t>(value, s.auth_rate, 1, 1000000);
         else if (arg == "--hash-secret") s.hash_user = std::string(value);
@@ -137,9 +211,20 @@ int parse_args(int argc, char** argv, settings& s) {
             return 2;
         }
         if (!ok) {
-            std::cerr << "tcp_chat: bad value for " << arg << ": " << value << " (see --help)\n";
+            std::cerr << "tcp_chat: bad value for " << arg << ": " << value << " (" << hint << ")\n";
             return 2;
         }
+        s.given.emplace_back(arg);
+    }
+    // Options that would silently do nothing are refused: the operator meant something else.
+    for (const char* inbox_option : {"--inbox-max", "--inbox-ttl"})
+        if (given(s, inbox_option) && !s.offline) {
+            std::cerr << "tcp_chat: " << inbox_option << " needs --offline (see --help)\n";
+            return 2;
+        }
+    if (given(s, "--max-sessions") && s.sessions != switchboard::session_policy::multi) {
+        std::cerr << "tcp_chat: --max-sessions needs --sessions multi (see --help)\n";
+        return 2;
     }
     return 0;
 }
@@ -253,6 +338,23 @@ int main(int argc, char** argv) {
     asio::io_context io(static_cast<int>(s.threads));
     switchboard::router_options router_options;
     router_options.max_rooms_per_session = s.max_rooms;
+    if (s.max_room_members != 0) router_options.max_room_members = s.max_room_members;
+    router_options.sessions = s.sessions;
+    router_options.max_sessions_per_user = s.max_sessions;
+    router_options.max_watches_per_session = s.max_watches;
+    router_options.presence_grace = std::chrono::milliseconds(s.presence_grace_ms);
+    // --offline: the memory store. It must outlive the router (declared first), which refers to it.
+    std::optional<switchboard::memory_inbox> inbox;
+    if (s.offline) {
+        switchboard::memory_inbox_options inbox_options;
+        inbox_options.max_per_user = s.inbox_max;
+        inbox_options.ttl = std::chrono::seconds(s.inbox_ttl_s);
+        inbox.emplace(inbox_options);
+        if (users) users->for_each_user([&](const switchboard::name& user) { inbox->remember(user); });
+        router_options.inbox = &*inbox;
+        std::cerr << "tcp_chat: offline inbox on (memory, lost at exit): " << s.inbox_max << " messages per user, kept "
+                  << s.inbox_ttl_s << " s" << (users ? ", users of --users known from the start" : "") << "\n";
+    }
     switchboard::router router(router_options);
     // Listed names need their secret; others are open unless --users-only. The authorizer runs
     // under the router mutex, so the verification budget below needs no lock of its own.
@@ -277,6 +379,7 @@ int main(int argc, char** argv) {
     options.max_connections_per_address = s.max_conns_per_ip;
     options.register_timeout = std::chrono::seconds(s.register_timeout_s);
     options.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
+    options.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
     options.greeting = "welcome to switchboard chat. register with: /register <name>\n"
                        "then: /msg <user> <text>, /join <room>, /say <room> <text>, /who, /quit";
     if (users)

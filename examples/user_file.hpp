@@ -77,6 +77,14 @@ public:
     /// @brief Number of users listed.
     [[nodiscard]] std::size_t size() const noexcept { return users_.size(); }
 
+    /// @brief Calls `f(const switchboard::name&)` for each listed user (folded), in byte order of
+    /// the names (`tcp_chat --offline` remembers them as known users of the inbox).
+    template <class F>
+    void for_each_user(F&& f) const {
+        for (const auto& u : users_)
+            if (const auto n = switchboard::name::parse(u.first)) f(*n);
+    }
+
     /// @brief True when `user` is listed and `secret` derives its stored key. The keys are
     /// compared in constant time (`CRYPTO_memcmp`); a listed user always costs one full PBKDF2,
     /// whatever the secret.

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -84,6 +85,21 @@ struct tcp_server_options {
     /// 0 turns it off. Default 10 s. Checked by the timeout sweep, so it fires up to a quarter of
     /// the shortest timeout late (at most 1 s).
     std::chrono::milliseconds drain_timeout{10000};
+    /// @brief How often, at least, the server calls `router::tick()` (from its sweep timer, under
+    /// the router mutex, with the Unix time in milliseconds): the router's timed events (a
+    /// presence grace period's end, inbox TTL expiry, typing expiry) run from that tick, since the
+    /// core never reads a clock. 1 ms or more; default 250 ms, so a timed event takes effect
+    /// within about a quarter of a second of its due time (line protocol v1.2 asks for 1 s). 0
+    /// turns the server's ticks off: the application then calls `router::tick()` itself (through
+    /// `with_router()`), e.g. when several servers share one router. The sweep runs only after
+    /// `listen()` or `start_sweep()`.
+    std::chrono::milliseconds tick_interval{250};
+    /// @brief The wall clock the server stamps router time with: Unix time in milliseconds.
+    /// Read once per input chunk (`router::touch()`: last seen), once per sweep
+    /// (`router::tick()`) and once per closed session. Empty (default): `std::chrono::system_clock`.
+    /// Tests set a fake clock here; it is called on I/O threads, possibly concurrently, so it must
+    /// be thread-safe and must not call back into the server or the router.
+    std::function<std::int64_t()> unix_clock;
     /// @brief Set `TCP_NODELAY` on accepted sockets (default on: chat lines are latency-bound).
     bool no_delay = true;
     /// @brief Payloads of at most this many bytes are copied into the connection's write buffer

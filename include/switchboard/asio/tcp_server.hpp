@@ -13,7 +13,7 @@
 /// - detail/lifecycle.hpp: the connection's state machine and its one close path;
 /// - detail/output_pump.hpp: the bounded output queue and the gathered write loop;
 /// - detail/input_driver.hpp: reads, pause and resume;
-/// - detail/timeout_sweep.hpp: register and idle timeouts, pool trimming;
+/// - detail/timeout_sweep.hpp: register and idle timeouts, pool trimming, the router's ticks;
 /// - detail/server_state.hpp, detail/connection.hpp: what ties them together.
 ///
 /// Requires Asio and threads: standalone Asio by default (Debian `libasio-dev`; link the
@@ -70,6 +70,13 @@ namespace switchboard {
 /// the next gathered write (up to 64 runs per system call). Reads: readiness-based, into a
 /// per-thread buffer, so an idle connection holds no read buffer. `TCP_NODELAY` is set
 /// (configurable).
+///
+/// Time: the router never reads a clock; the server gives it the Unix time in milliseconds
+/// (`std::chrono::system_clock`, or `tcp_server_options::unix_clock`): `router::touch()` for every
+/// chunk of input and for the peer's end of input, before the protocol sees them (presence's
+/// "last seen"), `router::tick()` from the sweep timer at least every
+/// `tcp_server_options::tick_interval` (grace periods, TTLs) and right before each
+/// `router::close_session()`.
 ///
 /// Lifetime: the io_context and the router must outlive the server's handlers. Call `stop()`,
 /// let the io_context run until it has no work (`run()` returns), then destroy the server.
@@ -155,7 +162,7 @@ public:
     /// socketpair, a stream handed over by a proxy, a test's fake stream), exactly as an accepted
     /// one: the connection limits apply, then the stream's and the protocol's handshakes, the
     /// session, the hooks, the timeouts and `stop()`. Does not need `listen()`; the timeout sweep
-    /// runs only after `listen()` or `start_sweep()`.
+    /// (and with it the router's ticks) runs only after `listen()` or `start_sweep()`.
     /// @param stream the connected stream, moved in. Its executor must serialise the connection's
     ///        handlers (a strand, or an io_context run by one thread).
     /// @return true when it is served; false when the server is stopped or a connection limit
@@ -176,7 +183,8 @@ public:
         return adopt(Stream(std::move(socket), state_->context));
     }
 
-    /// @brief Starts the timeout sweep without `listen()` (for servers fed only by `adopt()`).
+    /// @brief Starts the timeout sweep, and with it the router's ticks, without `listen()` (for
+    /// servers fed only by `adopt()`). Call it once.
     void start_sweep() {
         net::post(state_->acceptor.get_executor(), [s = state_] { detail::sweep(s); });
     }

@@ -85,6 +85,25 @@ public:
         return delivery::slow_consumer;
     }
 
+    /// @brief Queues an ephemeral payload (typing) unless the output is backed up (more than
+    /// half of `max_output_bytes` waits: `delivery::backed_up`) or the connection is closing
+    /// (`delivery::closed`, from `draining` on: a closing client has no use for it). Either way
+    /// the payload is dropped and nothing else happens: an ephemeral event never counts as a
+    /// slow consumer and never costs the recipient its connection, even when it would not fit
+    /// under the bound (`backed_up` then too).
+    delivery deliver_ephemeral(const payload& bytes) noexcept override {
+        std::lock_guard<std::mutex> lock(out_mutex_);
+        if (life_.input_stopped()) return delivery::closed;
+        const std::size_t bound = server_->options.max_output_bytes;
+        if (pump_.backed_up(bound)) return delivery::backed_up;
+        switch (pump_.offer(bytes, bound)) {
+        case output_pump::offer_result::queued: return delivery::queued;
+        case output_pump::offer_result::start_writer: post([self = self()] { self->start_write(); }); return delivery::queued;
+        case output_pump::offer_result::over_bound: break;
+        }
+        return delivery::backed_up;
+    }
+
     /// @brief A kick (`router::disconnect()`): reason `closed`.
     void close(close_mode mode) noexcept override { close_request(mode, disconnect_reason::closed); }
 
@@ -180,9 +199,12 @@ public:
     /// @brief Hands input to the protocol under the router mutex: `bytes` just read, or (resume)
     /// what the protocol held when it paused. The protocol stops after any message that leaves the
     /// output backed up or cut, so one read's worth of commands cannot pile up replies past the bound.
+    /// Bytes just read are first stamped with `router::touch()` (Unix ms, read when they arrived):
+    /// "last seen" is when a line was received, even when a pause processes it later.
     protocol::input_result process_input(std::string_view bytes, bool resume) {
         const auto now = std::chrono::steady_clock::now().time_since_epoch();
         if (!resume) last_input_.store(now.count(), std::memory_order_relaxed);
+        const std::int64_t now_ms = resume ? 0 : unix_time_ms(server_->options);
         protocol::input_result r = protocol::input_result::keep_reading;
         bool just_opened = false;
         {
@@ -208,6 +230,7 @@ public:
                 const std::size_t bound = server_->options.max_output_bytes;
                 const auto pause = [this, bound] { return life_.cut() || pump_.backed_up(bound); };
                 try {
+                    if (!resume) server_->routes.touch(id_, now_ms);
                     r = resume ? protocol_.resume(now, pause) : protocol_.on_input(bytes, now, pause);
                 } catch (const std::bad_alloc&) {
                     r = protocol::input_result::quit;
@@ -224,13 +247,20 @@ public:
     /// end was clean (`clean_end`: EOF; not a TLS stream cut without close_notify, which may be
     /// a truncation), then the connection drains (or is cut after an error) and the session is
     /// released (its rooms are told).
+    ///
+    /// An end of input the peer sent (EOF, or a TLS stream ending without close_notify) is
+    /// received input: it is stamped with `router::touch()` first. A socket error, a timeout or a
+    /// stop is not: a dead peer's "last seen" stays the time of its last line, never the time it
+    /// was reaped.
     void end_input(disconnect_reason reason, const std::error_code& ec, bool clean_end = true) {
         if (!this->end_of_input()) return;
-        if (reason == disconnect_reason::peer_closed && clean_end) {
+        if (reason == disconnect_reason::peer_closed) {
+            const std::int64_t now_ms = unix_time_ms(server_->options);
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             if (session_ == session_state::open) {
                 try {
-                    protocol_.on_end_of_input();
+                    server_->routes.touch(id_, now_ms);
+                    if (clean_end) protocol_.on_end_of_input();
                 } catch (const std::bad_alloc&) {
                 }
             }
@@ -338,14 +368,21 @@ private:
     }
 
     // Closes the router session once; afterwards the router never calls this transport again.
+    // The router's clock is brought up to now first, so that the close (a presence grace period's
+    // start) is stamped with the time it happened, not the last sweep's.
     void release_session(disconnect_reason fallback) {
         std::string user;
         {
+            const std::int64_t now_ms = unix_time_ms(server_->options);
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             const bool was_open = session_ == session_state::open;
             session_ = session_state::released;
             if (!was_open) return; // the handshake never completed: no session, no hook
             user = std::string(server_->routes.name_of(id_));
+            try {
+                server_->routes.tick(now_ms);
+            } catch (const std::bad_alloc&) { // the close must happen anyway; the next sweep ticks
+            }
             (void)server_->routes.close_session(id_);
         }
         disconnect_reason why = fallback;

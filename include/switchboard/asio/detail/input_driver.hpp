@@ -1,7 +1,8 @@
 /// @file
 /// @brief `switchboard::detail::input_driver`: a connection's input side (CRTP). Reads from the
 /// stream — readiness-based into a per-thread buffer, or through the stream's own buffer (TLS) —
-/// hands each chunk to the connection (which runs the protocol under the router mutex), pauses
+/// hands each chunk to the connection (which stamps it with `router::touch()` and runs the
+/// protocol, both under the router mutex), pauses
 /// while the connection's own output is backed up and resumes when it drained. Internal.
 #pragma once
 

@@ -1,7 +1,9 @@
 /// @file
 /// @brief The timeout sweep: one timer per server (not one per connection, so an idle connection
-/// costs no timer) that closes connections unregistered or idle too long and trims the write
-/// chunk pool about once a second. `timeout_due()` is the decision, without I/O; `sweep()` is the
+/// costs no timer) that closes connections unregistered or idle too long, trims the write chunk
+/// pool about once a second and drives the router's clock (`router::tick()` at least every
+/// `tcp_server_options::tick_interval`). `timeout_due()` and `sweep_period()` are the decisions,
+/// without I/O; `unix_time_ms()` is the one place the engine reads the wall clock; `sweep()` is the
 /// timer loop on the acceptor's strand. Internal to the engine.
 #pragma once
 
@@ -10,7 +12,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <new>
 #include <optional>
 #include <system_error>
 
@@ -34,24 +39,51 @@ timeout_due(bool registered, std::chrono::steady_clock::time_point connected_at,
     return protocol::session_notice::idle_timeout;
 }
 
+/// @brief The router's time: Unix time in milliseconds, from `o.unix_clock` when set, else from
+/// `std::chrono::system_clock`. The core never reads a clock; the engine stamps `router::touch()`
+/// (last seen) and `router::tick()` with this. Thread-safe when `o.unix_clock` is.
+[[nodiscard]] inline std::int64_t unix_time_ms(const tcp_server_options& o) {
+    if (o.unix_clock) return o.unix_clock();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 /// @brief How often the sweep runs: a quarter of the shortest timeout, between 10 ms and 1 s;
-/// once a second for the pool alone; zero when there is nothing to do.
+/// once a second for the pool alone; and never less often than `tick_interval` (at least 1 ms)
+/// when it is on. Zero when there is nothing to do (no timeout, no pool, no ticks).
 [[nodiscard]] inline std::chrono::milliseconds sweep_period(const tcp_server_options& o) noexcept {
     std::chrono::milliseconds shortest{0};
     for (const auto t : {o.register_timeout, o.idle_timeout, o.drain_timeout})
         if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
     const std::chrono::milliseconds most{1000};
-    if (shortest.count() == 0) return o.write_pool_bytes == 0 ? std::chrono::milliseconds{0} : most;
-    return std::clamp(shortest / 4, std::chrono::milliseconds{10}, most);
+    std::chrono::milliseconds period{0};
+    if (shortest.count() > 0) period = std::clamp(shortest / 4, std::chrono::milliseconds{10}, most);
+    else if (o.write_pool_bytes > 0) period = most;
+    if (o.tick_interval.count() > 0) {
+        const auto tick = std::max(o.tick_interval, std::chrono::milliseconds{1});
+        if (period.count() == 0 || tick < period) period = tick;
+    }
+    return period;
 }
 
 /// @brief One round of the sweep, then the next one scheduled. Runs on the acceptor's strand.
 /// `State` provides `options`, `stopped`, `snapshot()` (connections with `check_timeouts(now)`),
-/// `write_pool`, `last_pool_trim` and `sweep_timer`.
+/// `write_pool`, `last_pool_trim`, `sweep_timer`, `router_mutex` and `routes` (the router).
+/// The router's tick comes first, so that what it expires (a grace period's end, stored messages
+/// past their TTL) is decided before this round's timeouts close connections.
 template <class State>
 void sweep(const std::shared_ptr<State>& s) {
     const tcp_server_options& o = s->options;
     if (s->stopped) return;
+    if (o.tick_interval.count() > 0) {
+        try {
+            const std::int64_t now_ms = unix_time_ms(o);
+            std::lock_guard<std::mutex> lock(*s->router_mutex);
+            s->routes.tick(now_ms);
+        } catch (const std::bad_alloc&) { // out of memory: the next round ticks again
+        }
+    }
     const auto now = std::chrono::steady_clock::now();
     if (o.register_timeout.count() > 0 || o.idle_timeout.count() > 0 || o.drain_timeout.count() > 0)
         for (const auto& c : s->snapshot()) c->check_timeouts(now);
