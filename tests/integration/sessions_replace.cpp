@@ -68,16 +68,21 @@ TEST_CASE("replace: everything routed after ok register goes to the new session"
 
 TEST_CASE("replace: the old session's late close never touches the new one",
           "[integration][v1.2][sessions][replace]") {
-    test_server server(replace_policy());
+    // The old session does not read (small receive buffer) and has more output queued for it than
+    // the kernel's socket buffers hold, under a raised output bound: it is closed only once that
+    // output is flushed, i.e. once it reads, long after the new session registered and built its
+    // own state.
+    const std::size_t queued = 2 * tcp_wmem_max() + (std::size_t{1} << 20);
+    switchboard::tcp_server_options o;
+    o.max_output_bytes = queued + (std::size_t{4} << 20);
+    test_server server(replace_policy(), 1, o);
     client alice = registered(server.port(), "alice");
-    // The old session does not read, with a small receive buffer and 600 KB queued for it (under
-    // the 1 MiB output bound): it is closed only once that output is flushed, i.e. once it reads,
-    // long after the new session registered and built its own state.
     client old_bob = registered(server.port(), "bob", 4096);
     old_bob.send("/join lobby\n");
-    const std::string pad(3000, 'p');
+    const std::string pad(4000, 'p'); // under the 4096-byte line limit
+    const int messages = static_cast<int>(queued / pad.size()) + 1;
     std::string burst;
-    for (int i = 0; i < 200; ++i) burst += "/msg bob " + std::to_string(i) + " " + pad + "\n";
+    for (int i = 0; i < messages; ++i) burst += "/msg bob " + std::to_string(i) + " " + pad + "\n";
     alice.send(burst);
     expect_nothing_before_marker(alice); // every message was handed to old_bob's session
 
@@ -89,10 +94,13 @@ TEST_CASE("replace: the old session's late close never touches the new one",
     new_bob.send("/watch carol\n");
     REQUIRE(new_bob.read_line() == "ok watch carol");
     REQUIRE(new_bob.read_line() == "presence carol offline");
+    // The old connection is still open, its output not yet flushed.
+    REQUIRE(server.connection_count() == 3);
+    REQUIRE(server.disconnects().empty());
 
     // Now the old session reads: its output flushes, then the server closes it.
     REQUIRE(old_bob.read_line() == "ok join lobby");
-    for (int i = 0; i < 200; ++i) REQUIRE(old_bob.read_line() == "msg alice " + std::to_string(i) + " " + pad);
+    for (int i = 0; i < messages; ++i) REQUIRE(old_bob.read_line() == "msg alice " + std::to_string(i) + " " + pad);
     REQUIRE(old_bob.read_line() == "bye replaced");
     old_bob.expect_closed();
     REQUIRE(server.wait_disconnects(1) == 1);

@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -455,7 +456,7 @@ inline void expect_who(client& c, const std::string& expected) {
 inline void expect_nothing_before_marker(client& c) {
     c.send("/who\n");
     const std::string line = c.read_line();
-    INFO("expected nothing before the /who marker's reply");
+    INFO("expected nothing before the /who marker's reply, got \"" << printable(line) << "\"");
     REQUIRE((line == "who" || line.rfind("who ", 0) == 0));
 }
 
@@ -473,6 +474,15 @@ inline std::int64_t unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+/// The kernel's largest TCP send buffer (`tcp_wmem` max): what the server's socket to a client
+/// that does not read may hold beyond the server's own output queue. 4 MiB when unknown.
+inline std::size_t tcp_wmem_max() {
+    std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
+    std::size_t min = 0, def = 0, max = 0;
+    if (f >> min >> def >> max && max > 0) return max;
+    return std::size_t{4} << 20;
 }
 
 /// Checks that `line` is exactly `presence <user> offline <ms>`, with `<ms>` a plain decimal

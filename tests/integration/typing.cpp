@@ -6,7 +6,6 @@
 // that user `typing <from> stop`, never later than that.
 #include "test_server.hpp"
 
-#include <fstream>
 #include <string>
 
 using namespace switchboard_test;
@@ -177,17 +176,6 @@ TEST_CASE("typing: a sender closing more than 5 s after /typing sends no stop",
     REQUIRE(server.wait_disconnect("alice").has_value());
     expect_who(bob, "who bob watcher"); // no typing alice stop
 }
-
-namespace {
-// The kernel's largest TCP send buffer (what the server's socket to a non-reading client may
-// hold beyond the server's own output queue).
-std::size_t tcp_wmem_max() {
-    std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
-    std::size_t min = 0, def = 0, max = 0;
-    if (f >> min >> def >> max && max > 0) return max;
-    return std::size_t{4} << 20;
-}
-} // namespace
 
 TEST_CASE("typing: a recipient whose output is backed up keeps its connection; /typing is dropped",
           "[integration][v1.2][typing][slow-consumer]") {
