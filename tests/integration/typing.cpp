@@ -147,10 +147,11 @@ TEST_CASE("typing: no stop on close after a stop or a direct message to that use
 
 TEST_CASE("typing: a sender closing more than 5 s after /typing sends no stop",
           "[integration][v1.2][typing][slow]") {
-    // The clock witness is dave's offline presence event, due 5 s after dave closed, which is
-    // after alice's /typing: once the watcher has it, more than 5 s have passed.
+    // The clock witness is dave's offline presence event, due 5.1 s after dave closed, which is
+    // after alice's /typing: once the watcher has it, more than 5 s have passed (the 100 ms more
+    // cover the server's whole-millisecond clock).
     switchboard::router_options ro;
-    ro.presence_grace = std::chrono::milliseconds(5000);
+    ro.presence_grace = std::chrono::milliseconds(5100);
     switchboard::tcp_server_options o;
     o.tick_interval = std::chrono::milliseconds(50);
     test_server server(ro, 1, o);
@@ -169,7 +170,7 @@ TEST_CASE("typing: a sender closing more than 5 s after /typing sends no stop",
     dave.close();
     REQUIRE(server.wait_disconnect("dave").has_value());
     const std::int64_t after = unix_ms();
-    expect_offline_since(watcher.read_line(clock::now() + std::chrono::milliseconds(5000 + 1000)), "dave",
+    expect_offline_since(watcher.read_line(clock::now() + std::chrono::milliseconds(5100 + 1000)), "dave",
                          before, after);
     REQUIRE(clock::now() - typed > std::chrono::milliseconds(5000));
     alice.close();
