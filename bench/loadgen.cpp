@@ -6,6 +6,8 @@
 //   pairs   N sender/receiver pairs, `/msg` with a window of W messages in flight per sender.
 //   fanout  one publisher, `/say` to a room of K members (each its own connection).
 //   idle    C registered idle connections; the server's RSS growth per connection.
+//   presence  W watchers `/watch` C users that connect, register and quit over and over
+//           (line protocol v1.2); presence transitions per second, their cost in server CPU.
 //
 // Every delivery is checked (right sender, payload intact, sequence strictly consecutive: no
 // loss, no reordering, no duplicates); the exit status is 0 only when all of them checked out.
@@ -37,6 +39,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -56,13 +59,15 @@ using u64 = std::uint64_t;
 constexpr const char* usage_text = R"(usage: loadgen MODE [options]
 
 End-to-end load generator for servers speaking the switchboard line protocol v1
-(examples/tcp_chat or any other). Every delivery is checked; exit status 0 only when all
+(examples/tcp_chat or any other; presence and pairs --acked need v1.2). Every delivery is checked; exit status 0 only when all
 checked out (1: a check failed, the server replied err, or a connection failed; 2: bad usage).
 
 modes:
   pairs    N sender/receiver pairs; each sender sends `/msg <receiver> <payload>`
   fanout   one publisher sends `/say <room> <payload>` to a room of K members
   idle     open C registered connections, report the server's RSS growth per connection
+  presence W watchers each `/watch` C users, who connect, `/register` and `/quit` over and
+           over; reports presence transitions per second (and server CPU per transition)
 
 common options:
   --host HOST            server address or host name (default 127.0.0.1)
@@ -97,6 +102,11 @@ idle:    --conns C       connections (default 10000)
          --sample N      connections asked `/who` at the end, each must be listed (default 100)
          --per-source N  connections per source address; further ones bind 127.0.0.2,
                          127.0.0.3, ... (loopback servers only; default 25000)
+presence: --users C      watched users (default 10000); each connects, registers and quits
+                         in turn, one connection per cycle
+         --watchers W    connections that each watch every user (default 10; 0 measures the
+                         churn alone, the baseline); the server needs --max-watches >= C
+         --churn N       users connecting or leaving at the same time (default 64)
 advanced:
   --connect-concurrency N  connections being set up at once (default 256)
 
@@ -105,13 +115,14 @@ limit is raised to its hard limit; a run that needs more connections than that f
 Example:  loadgen pairs --port 7777 --pairs 100 --window 256 --payload 64 --duration 10
 )";
 
-enum class run_mode : std::uint8_t { pairs, fanout, idle };
+enum class run_mode : std::uint8_t { pairs, fanout, idle, presence };
 
 constexpr std::string_view mode_name(run_mode m) {
     switch (m) {
     case run_mode::pairs: return "pairs";
     case run_mode::fanout: return "fanout";
     case run_mode::idle: return "idle";
+    case run_mode::presence: return "presence";
     }
     return "?";
 }
@@ -140,6 +151,9 @@ struct options {
     std::size_t sample = 100;
     std::size_t per_source = 25000;
     std::size_t connect_concurrency = 256;
+    std::size_t users = 10000;   // presence: watched users
+    std::size_t watchers = 10;   // presence: connections watching every user
+    std::size_t churn = 64;      // presence: users in a connect-register-quit cycle at once
 };
 
 // ---- time -------------------------------------------------------------------------------------
@@ -355,6 +369,10 @@ struct worker {
     std::size_t opening = 0;
     std::size_t open_limit = 1;
     std::vector<pair_state*> local_pairs;
+    std::vector<conn*> subjects;         // presence: this thread's cycling connections
+    std::vector<std::size_t> own_users;  // presence: the users this thread cycles (i % threads)
+    std::size_t next_user = 0;           // presence: position in own_users of the next one to cycle
+    std::atomic<u64> cycles_done{0};     // presence: connect-register-quit cycles completed
     bool started = false; // traffic started on this thread
     std::thread thread;
 };
@@ -385,6 +403,22 @@ struct fanout_state {
     bool stopping = false;
     bool done = false;
     std::atomic<bool> notify_posted{false};
+};
+
+// Presence mode: users that connect, register and quit in turn, watched by every watcher.
+struct presence_state {
+    std::size_t users = 0;
+    std::string user_prefix;                         // "<prefix>u"; user i is user_prefix + i
+    std::unique_ptr<std::atomic<i64>[]> online_sent; // per user: when its /register was sent
+    std::vector<std::uint32_t> cycles;               // per user: cycles completed (owner thread)
+    std::vector<char> busy;                          // per user: in a cycle now (owner thread)
+    i64 unix_start_ms = 0;                           // wall clock at start: bounds last-seen times
+    // Measured window, sampled by the controller at the first tick at or after t_measure and
+    // t_end: cycles and presence events completed, the server's CPU time (ticks), and when.
+    i64 at_measure_ns = 0, at_end_ns = 0;
+    u64 cycles_at_measure = 0, cycles_at_end = 0;
+    u64 events_at_measure = 0, events_at_end = 0;
+    i64 cpu_at_measure = -1, cpu_at_end = -1;
 };
 
 enum class stage : std::uint8_t { setup, join, run, settle, hold, who };
@@ -421,6 +455,7 @@ struct run_state {
 
     std::vector<pair_state> pairs;
     fanout_state fan;
+    presence_state pres;
 
     std::vector<conn*> who_sample;
     std::atomic<std::size_t> who_done{0};
@@ -483,13 +518,20 @@ std::string server_text() {
 
 // ---- connections ------------------------------------------------------------------------------
 
-enum class role : std::uint8_t { sender, receiver, publisher, member, idle };
-enum class phase : std::uint8_t { unopened, connecting, registering, registered, joining, ready, who_wait, who_ok };
+enum class role : std::uint8_t { sender, receiver, publisher, member, idle, watcher, subject };
+enum class phase : std::uint8_t {
+    unopened, connecting, registering, registered, joining, ready, who_wait, who_ok,
+    watching, // watcher: /watch sent for every user, waiting for their first state
+    online,   // subject: registered (`ok register`), `/quit` already sent
+    leaving,  // subject: `ok quit` received, waiting for the server to close
+};
 
 void pump(pair_state& p);
 void pump_fanout();
 
 struct conn {
+    enum class verdict : std::uint8_t { ok, other, failed };
+
     conn(worker& wk, role r, std::size_t i, std::string n) : w(wk), sock(wk.io), rl(r), index(i), name(std::move(n)) {
         put_digits(next_digits, 0, seq_digits);
     }
@@ -516,6 +558,11 @@ struct conn {
     std::string dm_from;         // acked receiver: "<sender> ", after "dm <seq> "
     u64 acked = 0;               // acked receiver: the highest seq acknowledged so far
     bool ack_on = false;         // acked receiver: the server answered `ok ack on`
+    u64 queued_replies = 0;      // acked sender: `ok queued` (the receiver's ack window was full)
+    std::vector<std::uint32_t> events; // watcher: presence events seen per user (odd: online)
+    std::size_t initial = 0;           // watcher: users whose first state arrived
+    std::size_t user = 0;              // subject: the user of the current cycle
+    bool idle_slot = false;            // subject: stopped cycling (the run is ending)
     std::string last_notice;     // the last "* ..." line from the server, quoted if it closes us
     std::string source;          // bound source address, if any
 
@@ -526,6 +573,8 @@ struct conn {
         case role::publisher: return "publisher " + name;
         case role::member: return "member " + name;
         case role::idle: return "connection " + name;
+        case role::watcher: return "watcher " + name;
+        case role::subject: return "user connection " + name;
         }
         return name;
     }
@@ -566,12 +615,138 @@ struct conn {
         std::error_code ignored;
         sock.set_option(asio::ip::tcp::no_delay(true), ignored);
         sock.non_blocking(true, ignored);
-        g->connected.fetch_add(1, std::memory_order_relaxed);
         ph = phase::registering;
+        if (rl == role::subject) {
+            // One write: online at the /register, offline at the /quit, a presence transition each.
+            g->pres.online_sent[user].store(now_ns(), std::memory_order_relaxed);
+            out += "/register " + name + "\n/quit\n";
+            flush();
+            return read_more();
+        }
+        g->connected.fetch_add(1, std::memory_order_relaxed);
         if (acking()) out += "/ack on\n"; // before /register: every dm of the session has a seq
         out += "/register " + name + "\n";
         flush();
         read_more();
+    }
+
+    // ---- presence: a subject connection cycles users: connect, /register + /quit, the server
+    // closes, next user. Each cycle is two transitions: online, then offline.
+
+    // Starts the next cycle with the next user of this thread that is not in one already; once
+    // the measured time is over, the connection stops (the run ends when all have).
+    void start_cycle() {
+        if (g->failed) return;
+        if (now_ns() >= g->t_end.load(std::memory_order_relaxed)) {
+            if (!idle_slot) {
+                idle_slot = true;
+                g->units_done.fetch_add(1);
+            }
+            return;
+        }
+        presence_state& ps = g->pres;
+        const std::size_t n = w.own_users.size();
+        for (std::size_t tries = 0; tries < n; ++tries) {
+            const std::size_t u = w.own_users[w.next_user];
+            w.next_user = (w.next_user + 1) % n;
+            if (ps.busy[u]) continue;
+            ps.busy[u] = 1;
+            user = u;
+            name = ps.user_prefix + std::to_string(u);
+            partial.clear();
+            last_notice.clear();
+            ph = phase::connecting;
+            std::error_code ignored;
+            sock.close(ignored); // the previous cycle's connection; async_connect opens a new one
+            sock.async_connect(g->server, [this](const std::error_code& e) { on_connected(e); });
+            return;
+        }
+        fail("internal error: no free user for " + who() + " (--churn above --users?)");
+    }
+
+    // The server closed the connection after `ok quit`: the cycle is complete.
+    void end_cycle() {
+        presence_state& ps = g->pres;
+        std::error_code ignored;
+        sock.close(ignored);
+        ++ps.cycles[user];
+        ps.busy[user] = 0;
+        bump(w.cycles_done, 1);
+        start_cycle();
+    }
+
+    // A watcher's presence line: `presence <user> online` or `presence <user> offline[ <ms>]`.
+    // Per user, events must alternate online/offline starting from the state reported by
+    // /watch (offline); an offline event must carry a last-seen time that is Unix ms from this
+    // run (not a steady clock, not 0).
+    verdict check_presence(std::string_view line, i64 now) {
+        const presence_state& ps = g->pres;
+        constexpr std::string_view head = "presence ";
+        if (!starts_with(line, head) || !starts_with(line.substr(head.size()), ps.user_prefix)) return verdict::other;
+        std::size_t i = head.size() + ps.user_prefix.size();
+        std::size_t u = 0, digits = 0;
+        while (i < line.size() && digits < 12 && line[i] >= '0' && line[i] <= '9') {
+            u = u * 10 + static_cast<std::size_t>(line[i] - '0');
+            ++i;
+            ++digits;
+        }
+        if (digits == 0 || u >= ps.users || i >= line.size() || line[i] != ' ') return verdict::other;
+        const std::string_view state = line.substr(i + 1);
+        const bool online = state == "online";
+        std::optional<i64> last_seen;
+        if (!online) {
+            if (state.substr(0, 7) != "offline") return verdict::other;
+            if (state.size() > 7) {
+                i64 ms = 0;
+                const auto r = std::from_chars(state.data() + 8, state.data() + state.size(), ms);
+                if (state[7] != ' ' || r.ec != std::errc{} || r.ptr != state.data() + state.size()) {
+                    fail("check failed: malformed presence line on " + who() + ": '" + printable(line) + "'");
+                    return verdict::failed;
+                }
+                last_seen = ms;
+            }
+        }
+        if (ph == phase::watching) { // the state reported by /watch: nobody has connected yet
+            if (online || events[u] != 0) {
+                fail("check failed: " + who() + " was told a watched user is online before any connected: '" +
+                     printable(line) + "'");
+                return verdict::failed;
+            }
+            events[u] = ~std::uint32_t{0}; // seen; reset to 0 once every user has reported
+            if (++initial == ps.users) {
+                std::fill(events.begin(), events.end(), 0);
+                ph = phase::ready;
+                g->ready.fetch_add(1, std::memory_order_relaxed);
+            }
+            return verdict::ok;
+        }
+        if (online == (events[u] % 2 == 1)) {
+            fail("check failed: " + who() + " got two " + (online ? "online" : "offline") +
+                 " events in a row for " + ps.user_prefix + std::to_string(u) + " (event " +
+                 std::to_string(events[u] + 1) + "): '" + printable(line) + "'");
+            return verdict::failed;
+        }
+        if (!online) {
+            const i64 wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            if (!last_seen || *last_seen < ps.unix_start_ms - 1000 || *last_seen > wall + 1000) {
+                fail("check failed: " + who() + " got an offline event without a last-seen time of this run (" +
+                     "Unix ms between " + std::to_string(ps.unix_start_ms - 1000) + " and " + std::to_string(wall + 1000) +
+                     "): '" + printable(line) + "'");
+                return verdict::failed;
+            }
+        } else {
+            const i64 sent = ps.online_sent[u].load(std::memory_order_relaxed);
+            if (sent >= g->t_measure.load(std::memory_order_relaxed) && now >= sent) {
+                w.hist.record(static_cast<u64>(now - sent));
+                ++w.counted;
+                w.last_counted_ns = now;
+            }
+        }
+        ++events[u];
+        bump(w.delivered_total, 1);
+        return verdict::ok;
     }
 
     // Registered: frees a setup slot. Fan-out connections then wait for the controller to
@@ -584,6 +759,12 @@ struct conn {
         open_next(w);
         if (rl == role::publisher || rl == role::member) {
             ph = phase::registered;
+        } else if (rl == role::watcher) {
+            // Every user at once; ready once each has reported its first state.
+            ph = phase::watching;
+            events.assign(g->pres.users, 0);
+            for (std::size_t u = 0; u < g->pres.users; ++u) out += "/watch " + g->pres.user_prefix + std::to_string(u) + "\n";
+            flush();
         } else {
             ph = phase::ready;
             g->ready.fetch_add(1, std::memory_order_relaxed);
@@ -654,6 +835,7 @@ struct conn {
         if (g->failed) return;
         if (ec) {
             if (ec == asio::error::operation_aborted) return;
+            if (ec == asio::error::eof && rl == role::subject && ph == phase::leaving) return end_cycle();
             if (ec == asio::error::eof) {
                 const bool traffic = ph == phase::ready && rl != role::idle;
                 return fail("the server closed the connection of " + who() + (ph == phase::ready ? "" : " during setup") +
@@ -743,12 +925,15 @@ struct conn {
         }
     }
 
-    enum class verdict : std::uint8_t { ok, other, failed };
-
     bool handle_line(std::string_view line, i64 now) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (ph == phase::ready && (rl == role::receiver || rl == role::member)) {
             const verdict v = check_delivery(line, now);
+            if (v == verdict::ok) return true;
+            if (v == verdict::failed) return false;
+        }
+        if (rl == role::watcher && (ph == phase::ready || ph == phase::watching)) {
+            const verdict v = check_presence(line, now);
             if (v == verdict::ok) return true;
             if (v == verdict::failed) return false;
         }
@@ -876,6 +1061,14 @@ struct conn {
             else if (starts_with(line, "err inbox-full"))
                 hint = " (unacknowledged messages filled the receiver's inbox: keep --window + --ack-every below the "
                        "server's tcp_chat --inbox-max)";
+            else if (starts_with(line, "err too-many-watches"))
+                hint = " (each watcher watches every user: the server needs --max-watches of at least --users)";
+            else if (starts_with(line, "err name-taken") && rl == role::subject)
+                hint = " (a user's previous session was still open when it connected again: another run with the "
+                       "same --prefix, or --sessions exclusive with a late close)";
+            else if ((line == "err unknown-command" || starts_with(line, "err unknown-command ")) &&
+                     (rl == role::watcher || acking()))
+                hint = " (the server does not speak the line protocol v1.2)";
             fail("the server replied to " + who() + ": " + printable(line) + hint);
             return false;
         }
@@ -883,6 +1076,11 @@ struct conn {
         case phase::registering:
             if (acking() && !ack_on && line == "ok ack on") {
                 ack_on = true;
+                return true;
+            }
+            if (rl == role::subject && line.size() == 12 + name.size() && starts_with(line, "ok register ") &&
+                line.substr(12) == name) {
+                ph = phase::online;
                 return true;
             }
             if (line.size() == 12 + name.size() && starts_with(line, "ok register ") && line.substr(12) == name &&
@@ -908,6 +1106,14 @@ struct conn {
                     (starts_with(line, "leave ") && starts_with(line.substr(6), room) &&
                      line.size() > 6 + room.size() && line[6 + room.size()] == ' '))
                     return true;
+            }
+            // --acked: a message that finds its receiver's ack window full (the server hands each
+            // session at most so many unacknowledged messages) is stored and answered
+            // `ok queued <receiver>`; the receiver gets it as it acknowledges.
+            if (rl == role::sender && g->opt.acked && starts_with(line, "ok queued ") &&
+                line.substr(10) == pair->receiver->name) {
+                ++queued_replies;
+                return true;
             }
             if (rl == role::receiver && starts_with(line, acking() ? "dm " : "msg ")) {
                 fail("check failed: " + who() + " got a message from the wrong sender (expected " +
@@ -950,9 +1156,19 @@ struct conn {
                 return true;
             }
             return unexpected(line);
+        case phase::watching:
+            if (starts_with(line, "ok watch ") && starts_with(line.substr(9), g->pres.user_prefix)) return true;
+            return unexpected(line);
+        case phase::online:
+            if (line == "ok quit") {
+                ph = phase::leaving;
+                return true;
+            }
+            return unexpected(line);
         case phase::unopened:
         case phase::connecting:
         case phase::registered:
+        case phase::leaving:
             break;
         }
         return unexpected(line);
@@ -1073,6 +1289,26 @@ i64 read_rss_kib(long pid, std::string* why = nullptr) {
     return -1;
 }
 
+// CPU time (user + system) of a process in clock ticks (sysconf(_SC_CLK_TCK) per second), or -1.
+i64 read_cpu_ticks(long pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!in || !std::getline(in, stat)) return -1;
+    const std::size_t paren = stat.rfind(')'); // the command name may hold spaces and parentheses
+    if (paren == std::string::npos) return -1;
+    std::istringstream fields(stat.substr(paren + 1));
+    std::string field;
+    i64 utime = -1, stime = -1;
+    for (int i = 3; fields >> field; ++i) { // field 3 is the state; utime is 14, stime 15 (proc(5))
+        if (i == 14) utime = std::atoll(field.c_str());
+        if (i == 15) {
+            stime = std::atoll(field.c_str());
+            break;
+        }
+    }
+    return utime < 0 || stime < 0 ? -1 : utime + stime;
+}
+
 // ---- controller -------------------------------------------------------------------------------
 
 std::string with_commas(u64 v) {
@@ -1105,6 +1341,34 @@ u64 sum_acks() {
     return d;
 }
 
+u64 sum_cycles() {
+    u64 d = 0;
+    for (auto& w : g->workers) d += w->cycles_done.load(std::memory_order_relaxed);
+    return d;
+}
+
+// Presence events the watchers must get for the cycles completed so far: online and offline for
+// each, to every watcher.
+u64 presence_expected() { return sum_cycles() * 2 * g->opt.watchers; }
+
+// Presence: samples the measured window's ends (first tick at or after t_measure, then t_end).
+void sample_presence(i64 now) {
+    presence_state& ps = g->pres;
+    const long pid = g->opt.server_pid;
+    if (ps.at_measure_ns == 0 && now >= g->t_measure.load()) {
+        ps.at_measure_ns = now;
+        ps.cycles_at_measure = sum_cycles();
+        ps.events_at_measure = sum_delivered();
+        if (pid) ps.cpu_at_measure = read_cpu_ticks(pid);
+    }
+    if (ps.at_measure_ns != 0 && ps.at_end_ns == 0 && now >= g->t_end.load()) {
+        ps.at_end_ns = now;
+        ps.cycles_at_end = sum_cycles();
+        ps.events_at_end = sum_delivered();
+        if (pid) ps.cpu_at_end = read_cpu_ticks(pid);
+    }
+}
+
 u64 sum_sent() {
     u64 d = 0;
     for (auto& w : g->workers) d += w->sent_total.load(std::memory_order_relaxed);
@@ -1135,6 +1399,8 @@ void start_traffic(i64 now) {
                 for (pair_state* p : w->local_pairs) pump(*p);
             else if (g->opt.mode == run_mode::fanout && w->id == 0)
                 pump_fanout();
+            else if (g->opt.mode == run_mode::presence)
+                for (conn* c : w->subjects) c->start_cycle();
         });
     }
 }
@@ -1243,14 +1509,25 @@ void tick() {
         break;
     }
     case stage::run: {
-        if (g->units_done.load() == g->units_total) {
+        const bool presence = g->opt.mode == run_mode::presence;
+        if (presence) sample_presence(now);
+        if (g->units_done.load() == g->units_total && (!presence || sum_delivered() >= presence_expected())) {
             // Everything sent was delivered; listen a little longer for duplicates or strays.
             g->st = stage::settle;
             g->settle_until = now + ns_per_s / 10;
             break;
         }
         const u64 d = sum_delivered();
-        if (stalled(d, now)) {
+        if (presence && stalled(d + sum_cycles(), now)) {
+            const u64 expected = presence_expected();
+            g->stalled_run = true;
+            fail("no progress for " + fixed(g->opt.timeout_s, 0) + " s: " + with_commas(expected - std::min(expected, d)) +
+                 " presence events outstanding, " + with_commas(g->units_total - g->units_done.load()) + " of " +
+                 with_commas(g->units_total) + " user connections still in a cycle (is the server stuck? with "
+                 "--presence-grace above 0 it announces no transition of a user back within the grace)");
+            return;
+        }
+        if (!presence && stalled(d, now)) {
             const u64 members = g->opt.mode == run_mode::fanout ? g->fan.members : 1;
             const u64 expected = sum_sent() * members;
             g->stalled_run = true;
@@ -1342,8 +1619,9 @@ int parse_args(int argc, char** argv, options& o) {
             if (arg == "pairs") o.mode = run_mode::pairs;
             else if (arg == "fanout") o.mode = run_mode::fanout;
             else if (arg == "idle") o.mode = run_mode::idle;
+            else if (arg == "presence") o.mode = run_mode::presence;
             else {
-                std::cerr << "loadgen: unknown mode " << arg << " (pairs, fanout or idle; see --help)\n";
+                std::cerr << "loadgen: unknown mode " << arg << " (pairs, fanout, idle or presence; see --help)\n";
                 return 2;
             }
             o.mode_given = true;
@@ -1382,6 +1660,9 @@ int parse_args(int argc, char** argv, options& o) {
         else if (arg == "--sample") ok = parse_number<std::size_t>(v, o.sample, 0, big);
         else if (arg == "--per-source") ok = parse_number<std::size_t>(v, o.per_source, 1, big);
         else if (arg == "--connect-concurrency") ok = parse_number<std::size_t>(v, o.connect_concurrency, 1, big);
+        else if (arg == "--users") ok = parse_number<std::size_t>(v, o.users, 1, big);
+        else if (arg == "--watchers") ok = parse_number<std::size_t>(v, o.watchers, 0, std::size_t{1} << 16);
+        else if (arg == "--churn") ok = parse_number<std::size_t>(v, o.churn, 1, std::size_t{1} << 16);
         else {
             std::cerr << "loadgen: unknown option " << arg << " (see --help)\n";
             return 2;
@@ -1396,7 +1677,7 @@ int parse_args(int argc, char** argv, options& o) {
         }
     }
     if (!o.mode_given) {
-        std::cerr << "loadgen: give a mode: pairs, fanout or idle (see --help)\n";
+        std::cerr << "loadgen: give a mode: pairs, fanout, idle or presence (see --help)\n";
         return 2;
     }
     if (messages_given && o.duration_given) {
@@ -1412,6 +1693,15 @@ int parse_args(int argc, char** argv, options& o) {
         return 2;
     }
     if (o.mode == run_mode::idle && !o.duration_given) o.duration_s = 1;
+    if (o.mode == run_mode::presence && messages_given) {
+        std::cerr << "loadgen: presence runs for --duration; --messages is for pairs and fanout\n";
+        return 2;
+    }
+    if (o.mode == run_mode::presence && o.churn > o.users) {
+        std::cerr << "loadgen: --churn (" << o.churn << ") must not exceed --users (" << o.users
+                  << "): a user is in one cycle at a time\n";
+        return 2;
+    }
     if (o.mode == run_mode::pairs && o.messages && o.messages < o.pairs) {
         std::cerr << "loadgen: --messages must be at least --pairs (" << o.pairs << ")\n";
         return 2;
@@ -1509,6 +1799,7 @@ int main(int argc, char** argv) {
     case run_mode::pairs: count = o.pairs; state.conns_total = 2 * o.pairs; break;
     case run_mode::fanout: count = o.members; state.conns_total = o.members + 1; break;
     case run_mode::idle: count = o.conns; state.conns_total = o.conns; break;
+    case run_mode::presence: count = std::max(o.users, o.watchers); state.conns_total = o.watchers; break;
     }
     {
         const std::size_t longest = o.prefix.size() + 1 + std::to_string(count - 1).size();
@@ -1543,7 +1834,8 @@ int main(int argc, char** argv) {
     rlim_t fd_limit = 0;
     {
         std::string message;
-        if (!raise_fd_limit(state.conns_total + 64, message, fd_limit)) {
+        const std::size_t cycling = o.mode == run_mode::presence ? o.churn : 0;
+        if (!raise_fd_limit(state.conns_total + cycling + 64, message, fd_limit)) {
             std::cerr << "loadgen: " << message << "\n";
             return 1;
         }
@@ -1625,6 +1917,30 @@ int main(int argc, char** argv) {
         if (state.loopback_v4) state.source_addresses = (o.conns + o.per_source - 1) / o.per_source;
         break;
     }
+    case run_mode::presence: {
+        presence_state& ps = state.pres;
+        ps.users = o.users;
+        ps.user_prefix = o.prefix + "u";
+        ps.online_sent.reset(new std::atomic<i64>[o.users]);
+        for (std::size_t i = 0; i < o.users; ++i) ps.online_sent[i].store(0);
+        ps.cycles.assign(o.users, 0);
+        ps.busy.assign(o.users, 0);
+        ps.unix_start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+        for (std::size_t j = 0; j < o.watchers; ++j)
+            add_conn(worker_for(j), role::watcher, next_index++, o.prefix + "w" + std::to_string(j));
+        for (std::size_t i = 0; i < o.users; ++i) worker_for(i).own_users.push_back(i);
+        // The cycling connections are not opened at setup: each starts its first cycle with the
+        // traffic. User i and connection k belong to thread i % threads and k % threads.
+        for (std::size_t k = 0; k < o.churn; ++k) {
+            worker& w = worker_for(k);
+            w.conns.push_back(std::make_unique<conn>(w, role::subject, 0, std::string()));
+            w.subjects.push_back(w.conns.back().get());
+        }
+        state.units_total = o.churn;
+        break;
+    }
     }
 
     state.progress = ::isatty(STDERR_FILENO) == 1;
@@ -1657,6 +1973,21 @@ int main(int argc, char** argv) {
     const i64 end_ns = now_ns();
 
     // ---- results (every thread has stopped) ----
+    if (o.mode == run_mode::presence && !state.failed.load() && state.finished.load()) {
+        // Every watcher saw each user's transitions exactly: two per cycle of that user.
+        for (auto& w : state.workers)
+            for (auto& c : w->conns) {
+                if (c->rl != role::watcher || state.failed.load()) continue;
+                for (std::size_t u = 0; u < o.users; ++u)
+                    if (c->events[u] != 2 * state.pres.cycles[u]) {
+                        fail("check failed: " + c->who() + " saw " + std::to_string(c->events[u]) +
+                             " presence events for " + state.pres.user_prefix + std::to_string(u) + ", expected " +
+                             std::to_string(2 * state.pres.cycles[u]) + " (online and offline for each of its " +
+                             std::to_string(state.pres.cycles[u]) + " cycles)");
+                        break;
+                    }
+            }
+    }
     const bool ok = !state.failed.load() && state.finished.load();
     if (!ok && state.errors.empty()) state.errors.push_back("stopped before the end");
     std::vector<std::string> details;
@@ -1700,7 +2031,77 @@ int main(int argc, char** argv) {
     const i64 rss_end = (o.server_pid && o.mode != run_mode::idle) ? read_rss_kib(o.server_pid) : state.rss_after_kib;
     const double setup_s = state.ready_at ? double(state.ready_at - state.t_setup_start) / 1e9 : double(end_ns - state.t_setup_start) / 1e9;
 
-    if (o.json) {
+    if (o.mode == run_mode::presence) {
+        const presence_state& ps = state.pres;
+        const bool window = ps.at_measure_ns != 0 && ps.at_end_ns > ps.at_measure_ns;
+        const double win_s = window ? double(ps.at_end_ns - ps.at_measure_ns) / 1e9 : 0;
+        const u64 cycles = window ? ps.cycles_at_end - ps.cycles_at_measure : 0;
+        const u64 transitions = 2 * cycles;
+        const u64 events = window ? ps.events_at_end - ps.events_at_measure : 0;
+        const double tps = win_s > 0 ? double(transitions) / win_s : 0;
+        const double eps = win_s > 0 ? double(events) / win_s : 0;
+        const bool cpu = window && ps.cpu_at_measure >= 0 && ps.cpu_at_end >= ps.cpu_at_measure;
+        const double cpu_s = cpu ? double(ps.cpu_at_end - ps.cpu_at_measure) / double(::sysconf(_SC_CLK_TCK)) : 0;
+        const double cpu_us_per = cpu && transitions ? cpu_s * 1e6 / double(transitions) : 0;
+        const bool any = hist.total() > 0;
+        if (o.json) {
+            std::ostringstream j;
+            j << "{\"mode\":\"presence\",\"ok\":" << (ok ? "true" : "false");
+            j << ",\"params\":{\"host\":" << json_string(o.host) << ",\"port\":" << o.port << ",\"users\":" << o.users
+              << ",\"watchers\":" << o.watchers << ",\"churn\":" << o.churn
+              << ",\"warmup_s\":" << json_number(o.warmup_s, 3) << ",\"duration_s\":" << json_number(o.duration_s, 3)
+              << ",\"threads\":" << o.threads << ",\"prefix\":" << json_string(o.prefix) << "}";
+            j << ",\"setup_s\":" << json_number(setup_s, 3) << ",\"measured_s\":" << json_number(win_s, 3)
+              << ",\"cycles\":" << cycles << ",\"transitions\":" << transitions
+              << ",\"transitions_per_s\":" << json_number(tps, 0) << ",\"events\":" << events
+              << ",\"events_per_s\":" << json_number(eps, 0);
+            j << ",\"online_latency_us\":{\"p50\":" << (any ? json_number(p50) : "null")
+              << ",\"p99\":" << (any ? json_number(p99) : "null") << ",\"p999\":" << (any ? json_number(p999) : "null")
+              << ",\"max\":" << (any ? json_number(lat_max) : "null") << ",\"mean\":" << (any ? json_number(lat_mean) : "null")
+              << "}";
+            j << ",\"cycles_total\":" << sum_cycles() << ",\"events_total\":" << sum_delivered();
+            if (o.server_pid)
+                j << ",\"server_cpu_s\":" << (cpu ? json_number(cpu_s, 2) : "null")
+                  << ",\"server_cpu_us_per_transition\":" << (cpu && transitions ? json_number(cpu_us_per, 2) : "null")
+                  << ",\"server_rss_before_kib\":" << state.rss_before_kib << ",\"server_rss_after_kib\":" << rss_end;
+            j << ",\"errors\":" << state.error_count.load() << ",\"error_messages\":[";
+            for (std::size_t i = 0; i < state.errors.size(); ++i) j << (i ? "," : "") << json_string(state.errors[i]);
+            j << "]}\n";
+            std::cout << j.str();
+        } else if (ok || state.t_start.load() != 0) {
+            std::ostringstream t;
+            t << "loadgen presence -> " << server_text() << ": " << o.users << " users, " << o.watchers
+              << (o.watchers == 1 ? " watcher" : " watchers") << " (" << with_commas(o.users * o.watchers)
+              << " watches), churn " << o.churn << ", warmup " << o.warmup_s << " s, duration " << o.duration_s << " s, "
+              << o.threads << (o.threads == 1 ? " thread" : " threads") << "\n";
+            if (o.watchers)
+                t << "  setup       " << o.watchers << (o.watchers == 1 ? " watcher" : " watchers")
+                  << " registered, each watching every user, in " << fixed(setup_s, 2) << " s\n";
+            else
+                t << "  setup       no watchers: the churn alone (the baseline)\n";
+            t << "  transitions " << with_commas(transitions) << " in " << fixed(win_s, 3) << " s (" << with_commas(cycles)
+              << " cycles of connect, /register, /quit: online then offline; " << with_commas(sum_cycles())
+              << " with warmup)\n";
+            t << "  throughput  " << rate_text(tps) << " transitions/s, " << rate_text(eps)
+              << " presence events/s delivered"
+              << (ok && o.watchers ? " (each checked: alternating, last seen from this run)\n" : "\n");
+            if (any)
+                t << "  latency     /register sent -> watcher sees online: p50 " << fixed(p50, 1) << " us, p99 "
+                  << fixed(p99, 1) << " us, p99.9 " << fixed(p999, 1) << " us, max " << fixed(lat_max, 1) << " us\n";
+            if (o.server_pid) {
+                if (cpu)
+                    t << "  server CPU  " << fixed(cpu_s, 2) << " s in the measured window (" << fixed(100 * cpu_s / win_s, 0)
+                      << "% of a core): " << fixed(cpu_us_per, 2) << " us per transition"
+                      << (o.watchers ? " (compare with --watchers 0 for the churn alone)" : " (churn alone)") << "\n";
+                else
+                    t << "  server CPU  not measured (cannot read /proc/" << o.server_pid << "/stat)\n";
+            }
+            t << "  errors      " << state.error_count.load();
+            if (ok) t << "\n";
+            else t << " (FAILED: " << state.errors.front() << ")\n";
+            std::cout << t.str();
+        }
+    } else if (o.json) {
         std::ostringstream j;
         j << "{\"mode\":" << json_string(mode_name(o.mode)) << ",\"ok\":" << (ok ? "true" : "false");
         j << ",\"params\":{\"host\":" << json_string(o.host) << ",\"port\":" << o.port;

@@ -1,6 +1,7 @@
 // tcp_chat: a line-based chat server on switchboard's TCP adapter. Talk to it with netcat:
 //   ./tcp_chat --port 7777          then, in two other terminals:   nc 127.0.0.1 7777
 // Protocol: docs/protocol.md. Logs one line per connect/disconnect to stderr (never message text).
+#include <algorithm>
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/asio/tls_server.hpp>
 #include <switchboard/memory_inbox.hpp>
@@ -27,7 +28,7 @@ namespace {
 
 constexpr const char* usage_text = R"(usage: tcp_chat [options]
 
-A line-based chat server (switchboard line protocol v1). Connect with: nc HOST PORT
+A line-based chat server (switchboard line protocol v1.2). Connect with: nc HOST PORT
 
 options:
   --host ADDRESS      address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)
@@ -343,6 +344,9 @@ int main(int argc, char** argv) {
     router_options.max_sessions_per_user = s.max_sessions;
     router_options.max_watches_per_session = s.max_watches;
     router_options.presence_grace = std::chrono::milliseconds(s.presence_grace_ms);
+    // The ack window: as many unacknowledged messages of the longest size as fit the output bound,
+    // so a replay never cuts a session as a slow consumer (header: "dm " + seq + sender + 3 SPs).
+    router_options.ack_window = std::max<std::size_t>(1, s.max_output / (s.max_line + 80));
     // --offline: the memory store. It must outlive the router (declared first), which refers to it.
     std::optional<switchboard::memory_inbox> inbox;
     if (s.offline) {
@@ -355,6 +359,13 @@ int main(int argc, char** argv) {
         std::cerr << "tcp_chat: offline inbox on (memory, lost at exit): " << s.inbox_max << " messages per user, kept "
                   << s.inbox_ttl_s << " s" << (users ? ", users of --users known from the start" : "") << "\n";
     }
+    if (s.sessions != switchboard::session_policy::exclusive || s.presence_grace_ms != 0)
+        std::cerr << "tcp_chat: sessions "
+                  << (s.sessions == switchboard::session_policy::replace ? "replace"
+                      : s.sessions == switchboard::session_policy::multi
+                          ? "multi (at most " + std::to_string(s.max_sessions) + " per user)"
+                          : std::string("exclusive"))
+                  << ", presence grace " << s.presence_grace_ms << " ms\n";
     switchboard::router router(router_options);
     // Listed names need their secret; others are open unless --users-only. The authorizer runs
     // under the router mutex, so the verification budget below needs no lock of its own.

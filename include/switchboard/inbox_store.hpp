@@ -91,11 +91,37 @@ public:
     /// @param user a folded name.
     [[nodiscard]] virtual std::size_t stored(const name& user) const = 0;
 
-    /// @brief Calls `visit` with each stored message of `user`, in sequence order.
+    /// @brief Calls `visit` with each stored message of `user` whose sequence number is above
+    /// `after`, in sequence order, until `visit` returns false.
+    /// @param user a folded name.
+    /// @param after 0 for every message.
+    /// @param visit called once per message; it must not call back into the store.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual void for_each(const name& user, std::uint64_t after,
+                          const std::function<bool(const stored_message&)>& visit) const = 0;
+
+    /// @brief Calls `visit` with every stored message of `user`, in sequence order.
     /// @param user a folded name.
     /// @param visit called once per message; it must not call back into the store.
     /// @throws std::bad_alloc when memory runs out.
-    virtual void for_each(const name& user, const std::function<void(const stored_message&)>& visit) const = 0;
+    void for_each(const name& user, const std::function<void(const stored_message&)>& visit) const {
+        for_each(user, 0, [&](const stored_message& m) {
+            visit(m);
+            return true;
+        });
+    }
+
+    /// @brief The lowest sequence number stored for `user`; 0 when nothing is stored.
+    /// @param user a folded name.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] std::uint64_t first_seq(const name& user) const {
+        std::uint64_t first = 0;
+        for_each(user, 0, [&](const stored_message& m) {
+            first = m.seq;
+            return false;
+        });
+        return first;
+    }
 
     /// @brief Removes every stored message of `user` (at-most-once replay: after `for_each`).
     /// @param user a folded name.

@@ -47,7 +47,8 @@ struct route_result {
                                   ///< made from a callback (see `router`, "Ordering"); their
                                   ///< outcome is counted in `router_counters` when they happen.
     bool queued = false;          ///< A direct message was stored in the recipient's inbox
-                                  ///< (`router_options::inbox`): the user had no session.
+                                  ///< (`router_options::inbox`) and handed to no session: the
+                                  ///< user had none, or every one has its ack window full.
     bool duplicate = false;       ///< `send()` with a client id seen before: nothing was sent
                                   ///< again; the fields repeat the first outcome.
     std::uint64_t seq = 0;        ///< The recipient's sequence number of the stored message
@@ -127,6 +128,12 @@ struct router_options {
     /// (`memory_inbox`, or a durable store); null (default) turns the offline inbox and
     /// acknowledgements off. Must outlive the router.
     inbox_store* inbox = nullptr;
+    /// @brief Acknowledged messages one session may have been handed and not yet acknowledged
+    /// (1 or more; default 128; the "receive maximum" of MQTT 5, section 3.1.2.11.3). More are
+    /// handed as acknowledgements come in, so a replay of a full inbox never exceeds the
+    /// session's output bound (128 messages of 4 KiB are 512 KiB, under the default 1 MiB;
+    /// tcp_chat sets it to `max_output_bytes / (max_line + 80)`, 251 by default).
+    std::size_t ack_window = 128;
     /// @brief Client ids a user's `send()` calls are checked against: its last 1000
     /// delivered/queued sends within 10 minutes (issue #11, F). 0 turns de-duplication off.
     std::size_t dedup_window = 1000;
@@ -213,7 +220,7 @@ public:
               std::clamp<std::size_t>(options.max_sessions_per_user, 1, 1u << 20))),
           max_watches_(std::max<std::size_t>(options.max_watches_per_session, 1)),
           grace_ms_(options.presence_grace.count()), max_offline_(options.max_offline_users),
-          inbox_(options.inbox), dedup_window_(options.dedup_window), dedup_ttl_ms_(options.dedup_ttl.count()),
+          inbox_(options.inbox), ack_window_(std::max<std::size_t>(options.ack_window, 1)), dedup_window_(options.dedup_window), dedup_ttl_ms_(options.dedup_ttl.count()),
           typing_timeout_ms_(options.typing_timeout.count()) {
         frames_.reserve(max_depth_ + 1);
     }
@@ -271,6 +278,7 @@ public:
         slot->t = nullptr;
         slot->acks = false;
         slot->last_input = -1;
+        slot->sent_through = 0;
         if (++slot->generation == 0) slot->generation = 1;
         slot->next_free = free_session_;
         free_session_ = s.index();
@@ -678,7 +686,7 @@ public:
         forget_typing(from.index(), u);
         if (!stop) {
             if (me.typing.size() >= max_typing_notes) me.typing.erase(me.typing.begin()); // oldest
-            me.typing.push_back(typing_note{u, now_});
+            me.typing.push_back(typing_note{to, now_});
         }
         tell_sessions(u, event{stop ? event_kind::typing_stopped : event_kind::typing_started, {},
                                users_slots_[me.user].id.view(), {}});
@@ -723,7 +731,14 @@ public:
         if (!slot) return status::unknown_session;
         if (!inbox_) return status::not_supported;
         if (slot->user == npos) return status::not_registered;
-        return inbox_->acknowledge(users_slots_[slot->user].id, seq);
+        const std::uint32_t u = slot->user;
+        const status st = inbox_->acknowledge(users_slots_[u].id, seq);
+        if (st != status::ok) return st;
+        users_slots_[u].acked_through = std::max(users_slots_[u].acked_through, seq);
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (sessions_[si].acks && sessions_[si].sent_through < users_slots_[u].last_seq) top_up(si);
+        settle();
+        return st;
     }
 
     /// @brief Input was received from session `s` at `now_ms` (a line, or the end of input): the
@@ -944,7 +959,7 @@ private:
         std::uint8_t format;
     };
     struct typing_note {          // a typing start not yet followed by a stop or a message
-        std::uint32_t user;       // the recipient's user slot
+        name user;                // the recipient (by name: its user slot may be forgotten and reused)
         std::int64_t at;          // when (router time)
     };
     static constexpr std::size_t max_typing_notes = 32; // per session; the oldest goes first
@@ -958,6 +973,7 @@ private:
         bool closing = false; // inside close_session(): closed for every other call
         bool acks = false;    // acknowledgements on (enable_acks())
         std::int64_t last_input = -1; // touch()
+        std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         std::vector<membership> rooms;
         std::vector<std::uint32_t> watching; // user slots this session watches
         std::vector<typing_note> typing;
@@ -981,6 +997,8 @@ private:
         bool announced = false;         // last announced presence: online
         std::int64_t last_seen = -1;
         std::int64_t grace_due = -1;    // an offline event waits for this time
+        std::uint64_t last_seq = 0;     // the highest seq the store gave this user through this router
+        std::uint64_t acked_through = 0; // the highest seq acknowledged (for the ack window)
         std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
         bool in_offline_list = false;
         std::uint32_t next_free = npos;
@@ -1210,7 +1228,8 @@ private:
 
     void forget_typing(std::uint32_t si, std::uint32_t u) noexcept {
         std::vector<typing_note>& notes = sessions_[si].typing;
-        notes.erase(std::remove_if(notes.begin(), notes.end(), [u](const typing_note& n) { return n.user == u; }),
+        const name& id = users_slots_[u].id;
+        notes.erase(std::remove_if(notes.begin(), notes.end(), [&](const typing_note& n) { return n.user == id; }),
                     notes.end());
     }
 
@@ -1232,9 +1251,11 @@ private:
             }
             std::vector<typing_note> notes = std::move(sessions_[si].typing);
             sessions_[si].typing = {};
-            for (const typing_note& n : notes)
-                if (now_ - n.at < typing_timeout_ms_ && users_slots_[n.user].sessions != 0)
-                    tell_sessions(n.user, event{event_kind::typing_stopped, {}, users_slots_[u].id.view(), {}});
+            for (const typing_note& n : notes) {
+                const std::uint32_t target = now_ - n.at < typing_timeout_ms_ ? find_user(n.user) : npos;
+                if (target != npos && users_slots_[target].sessions != 0)
+                    tell_sessions(target, event{event_kind::typing_stopped, {}, users_slots_[u].id.view(), {}});
+            }
         }
         const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
         sessions_[si].watching = {};
@@ -1272,21 +1293,54 @@ private:
     }
 
     // Hands session si the stored messages of its user, queued behind the reply of the command
-    // that caused it: unacknowledged ones as acked_message (kept until acknowledged) when si has
-    // acks on; else, when si is the user's only session (`only`), all of them as direct_message,
-    // removed (at-most-once).
+    // that caused it: when si has acks on, the unacknowledged ones as acked_message, kept until
+    // acknowledged (top_up(): within the ack window); else, when si is the user's only session
+    // (`only`), all of them as direct_message, each removed once the transport has queued it
+    // (at-most-once: one the transport refuses stays stored for the next registration).
     void replay(std::uint32_t si, bool only) {
-        const bool acked = sessions_[si].acks;
-        if (!acked && !only) return;
+        if (sessions_[si].acks) {
+            sessions_[si].sent_through = 0;
+            top_up(si);
+            return;
+        }
+        if (!only) return;
         const name user = users_slots_[sessions_[si].user].id;
-        if (inbox_->stored(user) == 0) return;
-        inbox_->for_each(user, [&](const stored_message& m) {
-            event e{acked ? event_kind::acked_message : event_kind::direct_message, {}, m.from, m.text};
-            e.seq = acked ? m.seq : 0;
-            defer_event(si, e, false);
+        const std::uint32_t d = call_depth();
+        inbox_->for_each(user, 0, [&](const stored_message& m) {
+            const payload bytes =
+                formats_[sessions_[si].format]->encode_checked(event{event_kind::direct_message, {}, m.from, m.text});
+            pending p{session_id::make(si, sessions_[si].generation), bytes, d, close_mode::after_flush, false, false};
+            p.ack_if_queued = m.seq;
+            if (!bytes.empty()) pending_.push_back(std::move(p));
             ++counters_.replayed;
+            return true;
         });
-        if (!acked) inbox_->remove_all(user);
+    }
+
+    // Hands ack-on session si the stored messages above its sent_through, in seq order, while
+    // fewer than ack_window_ are unacknowledged (from the first stored one).
+    void top_up(std::uint32_t si) {
+        session_slot& slot = sessions_[si];
+        if (!slot.acks || slot.user == npos) return;
+        const name user = users_slots_[slot.user].id;
+        const std::uint64_t first = inbox_->first_seq(user);
+        if (first == 0) return;
+        if (slot.sent_through < first - 1) slot.sent_through = first - 1; // acknowledged or expired
+        const std::uint64_t in_flight = slot.sent_through - (first - 1);
+        if (in_flight >= ack_window_) return;
+        std::uint64_t budget = ack_window_ - in_flight;
+        const std::uint32_t d = call_depth();
+        inbox_->for_each(user, slot.sent_through, [&](const stored_message& m) {
+            event e{event_kind::acked_message, {}, m.from, m.text};
+            e.seq = m.seq;
+            const payload bytes = formats_[sessions_[si].format]->encode_checked(e);
+            if (!bytes.empty())
+                pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes, d,
+                                           close_mode::after_flush, false, false});
+            sessions_[si].sent_through = m.seq;
+            ++counters_.replayed;
+            return --budget != 0;
+        });
     }
 
     // route() to a user with no session: stored for a known user, else user-not-found.
@@ -1294,6 +1348,7 @@ private:
         if (inbox_ && inbox_->is_known(to)) {
             const append_result a = inbox_->append(to, user_name(from.index()), text, now_, {});
             if (a.code == status::ok) {
+                if (const std::uint32_t u = find_user(to); u != npos) users_slots_[u].last_seq = a.seq;
                 ++counters_.routed;
                 ++counters_.queued;
                 route_result r;
@@ -1349,20 +1404,38 @@ private:
                 return {a.code};
             }
             r.seq = a.seq;
+            users_slots_[target].last_seq = a.seq;
         }
-        event acked = plain;
-        acked.kind = event_kind::acked_message;
-        acked.seq = r.seq;
-        std::array<payload, max_formats> acked_bytes;
         ++counters_.routed;
+        std::array<payload, max_formats> acked_bytes;
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
-            const std::uint8_t f = sessions_[si].format;
-            if (sessions_[si].acks && acked_bytes[f].empty()) acked_bytes[f] = formats_[f]->encode_checked(acked);
-            const payload& p = sessions_[si].acks ? acked_bytes[f] : bytes[f];
-            if (p.empty()) continue; // cannot happen for a format that carried the plain message
-            pending_.push_back(pending{session_id::make(si, sessions_[si].generation), p, d, close_mode::after_flush,
-                                       false, false});
-            ++r.deferred;
+            const std::size_t before = pending_.size();
+            session_slot& ss = sessions_[si];
+            if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - users_slots_[target].acked_through <= ack_window_) {
+                // Everything before it was handed to this session and the window has room: hand
+                // this one from the text in hand (what top_up() would read back from the store).
+                const std::uint8_t f = ss.format;
+                if (acked_bytes[f].empty()) {
+                    event acked = plain;
+                    acked.kind = event_kind::acked_message;
+                    acked.seq = r.seq;
+                    acked_bytes[f] = formats_[f]->encode_checked(acked);
+                }
+                if (!acked_bytes[f].empty())
+                    pending_.push_back(pending{session_id::make(si, ss.generation), acked_bytes[f], d,
+                                               close_mode::after_flush, false, false});
+                ss.sent_through = r.seq;
+            } else if (ss.acks) {
+                top_up(si); // this message, unless the session's ack window is full
+            } else {
+                pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes[sessions_[si].format],
+                                           d, close_mode::after_flush, false, false});
+            }
+            r.deferred += static_cast<std::uint32_t>(pending_.size() - before);
+        }
+        if (r.deferred == 0) { // every session's ack window is full: stored, handed out on acks
+            r.queued = true;
+            ++counters_.queued;
         }
         settle();
         return r;
@@ -1520,7 +1593,10 @@ private:
                 if (d == delivery::backed_up) ++counters_.typing_dropped;
                 count(d);
             } else {
-                count(t->deliver(p.bytes));
+                const delivery d = t->deliver(p.bytes);
+                count(d);
+                if (p.ack_if_queued != 0 && d == delivery::queued && inbox_ && slot->user != npos)
+                    (void)inbox_->acknowledge(users_slots_[slot->user].id, p.ack_if_queued);
             }
         }
         pending_.clear();
@@ -1555,6 +1631,8 @@ private:
         close_mode mode;
         bool is_close;
         bool ephemeral = false;                        // deliver_ephemeral(): typing
+        std::uint64_t ack_if_queued = 0;               // at-most-once replay: remove through this
+                                                       // seq once the transport has queued it
     };
     std::vector<pending> pending_;                     // deferred, in causal order, from pending_head_
     std::size_t pending_head_ = 0;
@@ -1586,6 +1664,7 @@ private:
     std::int64_t grace_ms_;
     std::size_t max_offline_;
     inbox_store* inbox_;
+    std::size_t ack_window_;
     std::size_t dedup_window_;
     std::int64_t dedup_ttl_ms_;
     std::int64_t typing_timeout_ms_;

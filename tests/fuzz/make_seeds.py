@@ -4,7 +4,7 @@
 The inputs are binary (a header, or opcodes); this script is their readable source. It only
 (re)writes the files named here (prefix "seed-"): crash inputs added to the corpus as regression
 tests are left alone. Usage: python3 tests/fuzz/make_seeds.py
-Formats: the header comments of line_codec_fuzz.cpp and router_fuzz.cpp.
+Formats: the header comments of line_codec_fuzz.cpp, router_fuzz.cpp and delivery_fuzz.cpp.
 """
 import pathlib
 
@@ -219,8 +219,182 @@ ROUTER_SEEDS = {
 }
 
 
+# ---- delivery_fuzz: a setup of 6 bytes, then opcodes ----------------------------------------------
+D_USERS = ["alice", "Alice", "bob", "BOB", "carol", "dave", "eve", "b@d"]
+D_TEXTS = ["hi", "hello there", "x", "café", "tab\there", "a b c", "", "bad\nline"]
+D_CIDS = ["c1", "c2", "C1", "retry-1", "x"]
+D_DELTAS = [0, 1, 10, 99, 100, 101, 250, 499, 500, 999, 1000, 2500, 4999, 5000, 10000, 600000]
+D_POLICIES = ["exclusive", "replace", "multi"]
+D_HANDLERS = ["none", "record", "welcome", "gone"]
+
+
+def du(n):
+    return D_USERS.index(n)
+
+
+def dt(text):  # a table text, or None for a unique "m<step>" text
+    return 0x80 if text is None else D_TEXTS.index(text)
+
+
+def dd(ms):
+    return D_DELTAS.index(ms)
+
+
+def d_open(s):
+    return a(0, s)
+
+
+def d_close(s, twice=False):
+    return a(1, s, twice)
+
+
+def d_register(s, n, by_name=False):
+    return a(2, s, by_name) + bytes([du(n)])
+
+
+def d_acks(s):
+    return a(3, s)
+
+
+def d_route(s, n, text=None, by_name=False):
+    return a(4, s, by_name) + bytes([du(n), dt(text)])
+
+
+def d_send(s, n, text, cid):
+    return a(5, s) + bytes([du(n), dt(text), D_CIDS.index(cid)])
+
+
+def d_ack(s, pick, small=0):
+    """pick: 0 zero, 1 the ledger's first seq, 2 its last, 3 highest_seq, 4 highest + 1, 5 huge,
+    6 the ledger's middle, 7 `small` (0..31)."""
+    return a(6, s) + bytes([pick | (small << 3)])
+
+
+def d_watch(s, n):
+    return a(7, s) + bytes([du(n)])
+
+
+def d_unwatch(s, n):
+    return a(8, s) + bytes([du(n)])
+
+
+def d_typing(s, n, stop=False):
+    return a(9, s, stop) + bytes([du(n)])
+
+
+def d_touch(s, ms):
+    return a(10, s) + bytes([dd(ms)])
+
+
+def d_tick(ms):
+    return a(11) + bytes([dd(ms)])
+
+
+def d_reopen(s):
+    return a(12, s)
+
+
+def d_stale(which, what):
+    return a(14) + bytes([which, what])
+
+
+def d_retry(s):
+    return a(15, s)
+
+
+def dprog(*ops, max_per_user=8, ttl=10, max_known=6, max_watches=0, policy="exclusive", max_sessions=1,
+          grace=0, handler="none", population=0, acks_mask=0):
+    s0 = max_per_user - 1
+    s1 = ttl - 1
+    s2 = (max_known - 1) | (max_watches << 3)
+    s3 = D_POLICIES.index(policy) | ((max_sessions - 1) << 2)
+    s4 = (0 if grace == 0 else 1 | ((grace // 100 - 1) << 1)) | (D_HANDLERS.index(handler) << 5)
+    s5 = population | (acks_mask << 4)
+    return bytes([s0, s1, s2, s3, s4, s5]) + b"".join(ops)
+
+
+DELIVERY_SEEDS = {
+    "seed-offline-replay-at-most-once": dprog(
+        d_open(0), d_register(0, "alice"), d_route(0, "bob", "hi"), d_open(1), d_register(1, "BOB"),
+        d_close(1), d_touch(0, 100), d_route(0, "bob", "hi"), d_route(0, "Bob" if False else "BOB", None),
+        d_route(0, "bob", "x"), d_route(0, "bob", "a b c"), d_route(0, "bob", ""),
+        d_open(1), d_register(1, "bob"), d_route(0, "bob", "hello there", by_name=True), d_close(1, True),
+        d_open(1), d_register(1, "bob"), max_per_user=3),
+    "seed-acks-cumulative-and-redelivery": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_acks(1), d_register(1, "bob"),
+        d_route(0, "bob", None), d_route(0, "bob", None), d_route(0, "bob", None),
+        d_ack(1, 1), d_ack(1, 1), d_ack(1, 0), d_ack(1, 4), d_ack(1, 5), d_close(1),
+        d_route(0, "bob", None), d_open(2), d_acks(2), d_register(2, "bob"), d_route(0, "bob", None),
+        d_ack(2, 6), d_ack(2, 3), d_open(3), d_register(3, "carol"), d_close(3), d_route(0, "carol", None),
+        d_open(3), d_register(3, "carol"), d_route(0, "carol", None), d_acks(3), d_ack(3, 7, 1)),
+    "seed-presence-grace": dprog(
+        d_open(0), d_register(0, "eve"), d_watch(0, "bob"), d_watch(0, "dave"), d_open(1),
+        d_touch(1, 100), d_register(1, "bob"), d_touch(1, 250), d_close(1), d_tick(100), d_open(2),
+        d_register(2, "carol"), d_watch(2, "bob"), d_open(1), d_register(1, "bob"), d_tick(1000),
+        d_touch(1, 10), d_close(1), d_tick(250), d_tick(250), d_unwatch(0, "bob"), d_unwatch(0, "bob"),
+        d_watch(0, "BOB"), d_watch(0, "b@d"), d_watch(0, "eve"), d_close(0), d_tick(500),
+        grace=300, max_watches=2),
+    "seed-replace-late-close": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_watch(1, "alice"),
+        d_typing(0, "bob"), d_watch(0, "bob"), d_open(2), d_register(2, "Alice"), d_route(1, "alice", "hi"),
+        d_close(0), d_route(1, "alice", None), d_register(0, "alice"), d_open(0), d_acks(0),
+        d_register(0, "alice", by_name=True), d_route(1, "alice", None), d_close(2), d_ack(0, 3),
+        policy="replace"),
+    "seed-multi-acks-mixed": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_acks(1), d_register(1, "bob"), d_open(2),
+        d_register(2, "bob"), d_open(3), d_register(3, "bob"), d_route(0, "bob", None),
+        d_route(1, "bob", None), d_acks(2), d_ack(2, 2), d_close(1), d_route(0, "bob", None),
+        d_close(2), d_route(0, "bob", None), d_typing(0, "bob"), d_typing(0, "bob", True),
+        d_close(3), d_route(0, "bob", None), d_open(1), d_register(1, "bob"),
+        policy="multi", max_sessions=2),
+    "seed-ttl-expiry": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_close(1),
+        d_route(0, "bob", None), d_tick(1000), d_route(0, "bob", None), d_tick(1000),
+        d_route(0, "bob", None), d_tick(999), d_tick(1), d_tick(2500), d_open(1), d_acks(1),
+        d_register(1, "bob"), d_tick(5000), d_route(0, "bob", None), d_tick(600000), ttl=2),
+    "seed-send-dedup": dprog(
+        d_open(0), d_send(0, "bob", "hi", "c1"), d_register(0, "alice"), d_send(0, "bob", "hi", "c1"),
+        d_open(1), d_register(1, "bob"), d_send(0, "bob", None, "c1"), d_retry(0), d_send(0, "bob", None, "C1"),
+        d_close(1), d_send(0, "bob", None, "c2"), d_retry(0), d_send(0, "bob", "", "c2"), d_tick(600000),
+        d_retry(0), d_send(0, "alice", None, "x"), d_open(2), d_register(2, "alice"), d_retry(2),
+        policy="multi", max_sessions=2),
+    "seed-known-users-bound": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_close(1),
+        d_route(0, "bob", None), d_open(2), d_register(2, "carol"), d_close(2), d_route(0, "carol", None),
+        d_open(3), d_register(3, "dave"), d_close(3), d_route(0, "dave", None), d_open(1),
+        d_register(1, "bob"), d_close(1), d_route(0, "bob", None), max_known=2),
+    "seed-online-ack-user-unknown-to-store": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_acks(1), d_register(1, "bob"),
+        d_route(0, "bob", None), d_open(2), d_acks(2), d_register(2, "carol"), d_route(0, "carol", None),
+        max_known=1),
+    "seed-handler-welcome": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_close(1),
+        d_route(0, "bob", None), d_open(1), d_register(1, "bob"), d_acks(1), d_close(1),
+        d_route(0, "bob", None), d_open(1), d_acks(1), d_register(1, "bob"), handler="welcome"),
+    "seed-handler-gone": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_watch(0, "bob"),
+        d_close(1), d_tick(500), d_open(1), d_register(1, "bob"), d_close(0), d_close(1),
+        d_tick(10000), handler="gone", grace=200),
+    "seed-typing-stop-on-close": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_typing(0, "bob"),
+        d_tick(4999), d_close(0), d_open(0), d_register(0, "alice"), d_typing(0, "bob"),
+        d_route(0, "bob", "hi"), d_close(0), d_open(0), d_register(0, "alice"), d_typing(0, "bob"),
+        d_tick(5000), d_close(0), d_open(0), d_register(0, "alice"), d_typing(0, "b@d"),
+        d_typing(0, "carol"), d_typing(0, "alice"), d_typing(2, "bob")),
+    "seed-stale-ids": dprog(
+        d_open(0), d_register(0, "alice"), d_close(0), d_reopen(1), d_reopen(1),
+        *[d_stale(1 + 4 * k, what) for k in range(2) for what in range(10)], d_stale(4, 2), d_stale(0, 8),
+        d_touch(0, 10), d_route(0, "alice", "hi")),
+    "seed-population-eight": dprog(
+        d_route(0, "bob", None), d_route(1, "alice", None), d_close(1), d_route(0, "bob", None),
+        d_reopen(6), d_register(6, "bob"), d_ack(0, 3), d_watch(2, "alice"), d_close(0), d_close(5),
+        population=8, acks_mask=0b1011, policy="multi", max_sessions=2),
+}
+
+
 def main():
-    for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS)):
+    for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS),
+                          ("delivery_fuzz", DELIVERY_SEEDS)):
         out = HERE / "corpus" / target
         out.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():

@@ -194,3 +194,55 @@ TEST_CASE("inbox_acks: /send outcomes and de-duplication", "[send]") {
     a.say("/send c4 bob one", 600010); // ten minutes later: a new message
     CHECK(a.lines() == lines_t{"sent c4 queued"});
 }
+
+TEST_CASE("inbox_acks: the ack window paces a replay and live messages; more come with each ack", "[acks]") {
+    memory_inbox inbox;
+    router_options o = offline(inbox);
+    o.ack_window = 2;
+    router r(o);
+    line_client a(r);
+    a.say("/register alice");
+    { line_client b(r); b.say("/register bob"); }
+    for (int i = 1; i <= 4; ++i) a.say("/msg bob m" + std::to_string(i));
+    (void)a.lines();
+    line_client b(r);
+    b.say("/ack on");
+    b.say("/register bob");
+    CHECK(b.lines() == lines_t{"ok ack on", "ok register bob", "dm 1 alice m1", "dm 2 alice m2"});
+    a.say("/send c5 bob m5"); // window full: stored, handed out later
+    CHECK(a.lines() == lines_t{"sent c5 queued"});
+    b.say("/ack 1");
+    CHECK(b.lines() == lines_t{"dm 3 alice m3"});
+    b.say("/ack 3");
+    CHECK(b.lines() == lines_t{"dm 4 alice m4", "dm 5 alice m5"});
+    b.say("/ack 5");
+    a.say("/send c6 bob m6");
+    CHECK(a.lines() == lines_t{"sent c6 delivered"});
+    CHECK(b.lines() == lines_t{"dm 6 alice m6"});
+}
+
+TEST_CASE("inbox_acks: an at-most-once replay removes only what the transport queued", "[inbox]") {
+    memory_inbox inbox;
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/register alice");
+    { line_client b(r); b.say("/register bob"); }
+    for (int i = 1; i <= 3; ++i) a.say("/msg bob message" + std::to_string(i));
+    // bob's transport takes 30 bytes: "ok register bob\n" (16) and "msg alice message1\n" (19)
+    // do not both fit, so the replay is cut as a slow consumer after the reply.
+    switchboard::in_memory_transport small(30);
+    const auto s = r.open_session(small, switchboard::protocol::line_event_encoder::instance());
+    {
+        const auto hold = r.hold();
+        REQUIRE(r.register_name(s, "bob") == switchboard::status::ok);
+        REQUIRE(r.send(s, switchboard::protocol::encode_ok(switchboard::protocol::command_kind::register_name, "bob")) ==
+                switchboard::status::ok);
+    }
+    CHECK(small.closed());
+    (void)r.close_session(s);
+    CHECK(inbox.stored(*switchboard::name::parse("bob")) == 3); // none was queued: all kept
+    line_client b(r);
+    b.say("/register bob");
+    CHECK(b.lines() == lines_t{"ok register bob", "msg alice message1", "msg alice message2", "msg alice message3"});
+    CHECK(inbox.stored(*switchboard::name::parse("bob")) == 0);
+}

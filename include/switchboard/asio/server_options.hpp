@@ -97,8 +97,9 @@ struct tcp_server_options {
     /// @brief The wall clock the server stamps router time with: Unix time in milliseconds.
     /// Read once per input chunk (`router::touch()`: last seen), once per sweep
     /// (`router::tick()`) and once per closed session. Empty (default): `std::chrono::system_clock`.
-    /// Tests set a fake clock here; it is called on I/O threads, possibly concurrently, so it must
-    /// be thread-safe and must not call back into the server or the router.
+    /// Tests set a fake clock here. It is called under the router mutex, on I/O threads and on the
+    /// sweep's strand: it must be thread-safe (several servers may share a router), fast, and must
+    /// not call back into the server or the router.
     std::function<std::int64_t()> unix_clock;
     /// @brief Set `TCP_NODELAY` on accepted sockets (default on: chat lines are latency-bound).
     bool no_delay = true;

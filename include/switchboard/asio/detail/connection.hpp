@@ -200,11 +200,12 @@ public:
     /// what the protocol held when it paused. The protocol stops after any message that leaves the
     /// output backed up or cut, so one read's worth of commands cannot pile up replies past the bound.
     /// Bytes just read are first stamped with `router::touch()` (Unix ms, read when they arrived):
-    /// "last seen" is when a line was received, even when a pause processes it later.
+    /// "last seen" is when a line was received, even when a pause processes it later. The clock
+    /// is read under the router mutex, here and for every tick, so the router's time never goes
+    /// back between calls (unless the system clock itself is set back).
     protocol::input_result process_input(std::string_view bytes, bool resume) {
         const auto now = std::chrono::steady_clock::now().time_since_epoch();
         if (!resume) last_input_.store(now.count(), std::memory_order_relaxed);
-        const std::int64_t now_ms = resume ? 0 : unix_time_ms(server_->options);
         protocol::input_result r = protocol::input_result::keep_reading;
         bool just_opened = false;
         {
@@ -230,7 +231,7 @@ public:
                 const std::size_t bound = server_->options.max_output_bytes;
                 const auto pause = [this, bound] { return life_.cut() || pump_.backed_up(bound); };
                 try {
-                    if (!resume) server_->routes.touch(id_, now_ms);
+                    if (!resume) server_->routes.touch(id_, unix_time_ms(server_->options));
                     r = resume ? protocol_.resume(now, pause) : protocol_.on_input(bytes, now, pause);
                 } catch (const std::bad_alloc&) {
                     r = protocol::input_result::quit;
@@ -255,11 +256,10 @@ public:
     void end_input(disconnect_reason reason, const std::error_code& ec, bool clean_end = true) {
         if (!this->end_of_input()) return;
         if (reason == disconnect_reason::peer_closed) {
-            const std::int64_t now_ms = unix_time_ms(server_->options);
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             if (session_ == session_state::open) {
                 try {
-                    server_->routes.touch(id_, now_ms);
+                    server_->routes.touch(id_, unix_time_ms(server_->options));
                     if (clean_end) protocol_.on_end_of_input();
                 } catch (const std::bad_alloc&) {
                 }
@@ -373,14 +373,13 @@ private:
     void release_session(disconnect_reason fallback) {
         std::string user;
         {
-            const std::int64_t now_ms = unix_time_ms(server_->options);
             std::lock_guard<std::mutex> lock(*server_->router_mutex);
             const bool was_open = session_ == session_state::open;
             session_ = session_state::released;
             if (!was_open) return; // the handshake never completed: no session, no hook
             user = std::string(server_->routes.name_of(id_));
             try {
-                server_->routes.tick(now_ms);
+                server_->routes.tick(unix_time_ms(server_->options));
             } catch (const std::bad_alloc&) { // the close must happen anyway; the next sweep ticks
             }
             (void)server_->routes.close_session(id_);

@@ -78,9 +78,8 @@ void sweep(const std::shared_ptr<State>& s) {
     if (s->stopped) return;
     if (o.tick_interval.count() > 0) {
         try {
-            const std::int64_t now_ms = unix_time_ms(o);
             std::lock_guard<std::mutex> lock(*s->router_mutex);
-            s->routes.tick(now_ms);
+            s->routes.tick(unix_time_ms(o)); // read under the mutex: router time never goes back
         } catch (const std::bad_alloc&) { // out of memory: the next round ticks again
         }
     }
