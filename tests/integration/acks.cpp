@@ -266,3 +266,33 @@ TEST_CASE("acks: a full inbox refuses a live message to an acks-on user, deliver
     REQUIRE(b2.read_line() == "msg alice three");
     expect_nothing_before_marker(alice);
 }
+
+TEST_CASE("acks: a replay larger than the output bound arrives whole as the client acknowledges",
+          "[integration][v1.2][ack]") {
+    // 300 unacked messages of 4000 bytes (1.2 MB, over the default 1 MiB output bound): the
+    // session is not cut, and gets every message in seq order as it acknowledges.
+    switchboard::memory_inbox inbox;
+    test_server server(with_inbox(inbox));
+    client alice = registered(server.port(), "alice");
+    {
+        client bob = registered(server.port(), "bob");
+        expect_nothing_before_marker(bob);
+    }
+    REQUIRE(server.wait_disconnects(1) == 1);
+    const std::string pad(4000, 'a');
+    constexpr int count = 300;
+    std::string burst;
+    for (int i = 1; i <= count; ++i) burst += "/msg bob " + std::to_string(i) + pad + "\n";
+    alice.send(burst);
+    for (int i = 1; i <= count; ++i) REQUIRE(alice.read_line() == "ok queued bob");
+
+    client bob = registered_with_acks(server.port(), "bob");
+    for (int i = 1; i <= count; ++i) {
+        REQUIRE(bob.read_line() == "dm " + std::to_string(i) + " alice " + std::to_string(i) + pad);
+        if (i % 50 == 0 || i == count) bob.send("/ack " + std::to_string(i) + "\n");
+    }
+    expect_nothing_before_marker(bob);
+    for (const auto& d : server.disconnects()) REQUIRE(d.reason != switchboard::disconnect_reason::slow_consumer);
+    alice.send("/msg bob after\n");
+    REQUIRE(bob.read_line() == "dm " + std::to_string(count + 1) + " alice after");
+}

@@ -224,3 +224,72 @@ TEST_CASE("inbox: a stored message expires within 1 s of its TTL, not before",
     alice.send("/msg bob after expiry\n");
     REQUIRE(alice.read_line() == "ok queued bob");
 }
+
+TEST_CASE("inbox: a replay larger than the output bound is delivered whole (acks off)",
+          "[integration][v1.2][inbox]") {
+    // 300 stored messages of 4000 bytes: 1.2 MB, more than the default 1 MiB output bound. The
+    // at-most-once replay must not cost bob his session (and the messages with it).
+    switchboard::memory_inbox inbox;
+    test_server server(with_inbox(inbox));
+    client alice = registered(server.port(), "alice");
+    seen_then_gone(server, "bob", 0);
+    const std::string pad(4000, 'r');
+    constexpr int count = 300;
+    std::string burst;
+    for (int i = 0; i < count; ++i) burst += "/msg bob " + std::to_string(i) + pad + "\n";
+    alice.send(burst);
+    for (int i = 0; i < count; ++i) REQUIRE(alice.read_line() == "ok queued bob");
+
+    client bob(server.port());
+    bob.send("/register bob\n");
+    REQUIRE(bob.read_line() == "ok register bob");
+    for (int i = 0; i < count; ++i) REQUIRE(bob.read_line() == "msg alice " + std::to_string(i) + pad);
+    expect_who(bob, "who alice bob");
+    for (const auto& d : server.disconnects()) REQUIRE(d.reason != switchboard::disconnect_reason::slow_consumer);
+    bob.close();
+    REQUIRE(server.wait_disconnects(2) == 2);
+    client again = registered(server.port(), "bob");
+    expect_who(again, "who alice bob"); // all of them were removed
+}
+
+TEST_CASE("inbox: the set of known users is bounded; the one empty longest is forgotten",
+          "[integration][v1.2][inbox]") {
+    // The bound as docs/protocol.md and memory_inbox_options state it: past it the store forgets
+    // the known user whose inbox has been empty longest; when every known user has messages
+    // stored, a new name stays unknown (messages to it while it is offline: user-not-found).
+    switchboard::memory_inbox_options io;
+    io.max_known_users = 2;
+    switchboard::memory_inbox inbox(io);
+    test_server server(with_inbox(inbox));
+    seen_then_gone(server, "u1", 0);
+    seen_then_gone(server, "u2", 1);
+    seen_then_gone(server, "u3", 2); // forgets u1
+    client alice = registered(server.port(), "alice"); // forgets u2
+    alice.send("/msg u1 hi\n/msg u2 hi\n/msg u3 one\n/msg u3 two\n");
+    REQUIRE(alice.read_line() == "err user-not-found u1");
+    REQUIRE(alice.read_line() == "err user-not-found u2");
+    REQUIRE(alice.read_line() == "ok queued u3");
+    REQUIRE(alice.read_line() == "ok queued u3");
+
+    // u3 comes back with acks on: its two messages stay stored until acknowledged. It stores one
+    // for alice, who leaves: now both known users have messages stored.
+    client u3(server.port());
+    u3.send("/ack on\n/register u3\n");
+    REQUIRE(u3.read_line() == "ok ack on");
+    REQUIRE(u3.read_line() == "ok register u3");
+    REQUIRE(u3.read_line() == "dm 1 alice one");
+    REQUIRE(u3.read_line() == "dm 2 alice two");
+    alice.close();
+    REQUIRE(server.wait_disconnects(4) == 4);
+    u3.send("/msg alice for later\n");
+    REQUIRE(u3.read_line() == "ok queued alice");
+
+    seen_then_gone(server, "newcomer", 4); // nobody can be forgotten: stays unknown
+    u3.send("/msg newcomer hi\n/msg alice still known\n");
+    REQUIRE(u3.read_line() == "err user-not-found newcomer");
+    REQUIRE(u3.read_line() == "ok queued alice");
+    client alice2 = registered(server.port(), "alice");
+    REQUIRE(alice2.read_line() == "msg u3 for later");
+    REQUIRE(alice2.read_line() == "msg u3 still known");
+    expect_nothing_before_marker(alice2);
+}
