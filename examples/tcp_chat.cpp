@@ -68,6 +68,8 @@ devices, presence and offline messages (line protocol v1.2, docs/protocol.md):
   --inbox-max N       stored messages per user, 1-16777216 (default 1000); with --offline
   --inbox-ttl SECONDS stored messages older than this are dropped, 1-315360000
                       (default 604800: 7 days); with --offline
+  --inbox-bytes BYTES all stored messages together, bookkeeping included (default
+                      268435456: 256 MiB); past it: err inbox-full; with --offline
 
 TLS (TLS 1.2 or newer; plain TCP when not given):
   --tls-cert FILE     PEM certificate chain (server certificate first)
@@ -111,6 +113,7 @@ struct settings {
     std::uint32_t presence_grace_ms = 0;
     bool offline = false;
     std::size_t inbox_max = 1000;
+    std::size_t inbox_bytes = std::size_t{256} << 20;
     std::uint32_t inbox_ttl_s = 604800;
     std::vector<std::string> given; // options given, for the checks that combine them
     std::string users_path;
@@ -198,6 +201,9 @@ int parse_args(int argc, char** argv, settings& s) {
         } else if (arg == "--inbox-max") {
             ok = parse_number<std::size_t>(value, s.inbox_max, 1, std::size_t{1} << 24);
             hint = "1 to 16777216";
+        } else if (arg == "--inbox-bytes") {
+            ok = parse_number<std::size_t>(value, s.inbox_bytes, 1, std::size_t{1} << 40);
+            hint = "1 to 1099511627776";
         } else if (arg == "--inbox-ttl") {
             ok = parse_number<std::uint32_t>(value, s.inbox_ttl_s, 1, 315360000);
             hint = "seconds, 1 to 315360000";
@@ -218,7 +224,7 @@ int parse_args(int argc, char** argv, settings& s) {
         s.given.emplace_back(arg);
     }
     // Options that would silently do nothing are refused: the operator meant something else.
-    for (const char* inbox_option : {"--inbox-max", "--inbox-ttl"})
+    for (const char* inbox_option : {"--inbox-max", "--inbox-ttl", "--inbox-bytes"})
         if (given(s, inbox_option) && !s.offline) {
             std::cerr << "tcp_chat: " << inbox_option << " needs --offline (see --help)\n";
             return 2;
@@ -352,6 +358,7 @@ int main(int argc, char** argv) {
     if (s.offline) {
         switchboard::memory_inbox_options inbox_options;
         inbox_options.max_per_user = s.inbox_max;
+        inbox_options.max_bytes = s.inbox_bytes;
         inbox_options.ttl = std::chrono::seconds(s.inbox_ttl_s);
         inbox.emplace(inbox_options);
         if (users) users->for_each_user([&](const switchboard::name& user) { inbox->remember(user); });

@@ -52,6 +52,16 @@ public:
 
     /// @brief Records the request; later deliveries return `delivery::closed`.
     /// @param mode recorded the first time only (see `closed_with()`).
+    /// @brief Queues `bytes` like `deliver()` when they fit the bound; otherwise drops them and
+    /// returns `delivery::backed_up`, keeping the session (transport.hpp).
+    /// @param bytes the payload.
+    /// @return `queued`, `closed` or `backed_up`.
+    delivery deliver_ephemeral(const payload& bytes) noexcept override {
+        if (closed_) return delivery::closed;
+        if (bytes.size() > max_queued_bytes_ - queued_bytes_) return delivery::backed_up;
+        return deliver(bytes);
+    }
+
     void close(close_mode mode) noexcept override {
         if (!closed_) close_mode_ = mode;
         closed_ = true;

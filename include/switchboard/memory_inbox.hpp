@@ -17,7 +17,6 @@
 #include <string_view>
 #include <queue>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -72,6 +71,7 @@ public:
         if (users_.size() >= max_known_ && !forget_one()) return;
         box& b = users_[user];
         b.next_seq = forgot_any_ ? highest_given_ + 1 : 1;
+        b.listed = true;
         idle_.push_back(user);
     }
 
@@ -165,6 +165,7 @@ private:
     struct box { // a FIFO: messages[head..] (a vector, so an empty inbox allocates nothing)
         std::uint64_t next_seq = 1;
         std::size_t head = 0;
+        bool listed = false; // has an entry in idle_
         std::vector<stored_message> messages;
         [[nodiscard]] bool empty() const noexcept { return head == messages.size(); }
         [[nodiscard]] std::size_t size() const noexcept { return messages.size() - head; }
@@ -192,7 +193,10 @@ private:
             b.messages = std::vector<stored_message>{};
             b.head = 0;
             --non_empty_;
-            idle_.push_back(user);
+            if (!b.listed) { // at most one entry per user: idle_ stays within the known users
+                b.listed = true;
+                idle_.push_back(user);
+            }
         } else if (b.head >= 64 && 2 * b.head >= b.messages.size()) { // amortised O(1) per pop
             b.messages.erase(b.messages.begin(), b.messages.begin() + static_cast<std::ptrdiff_t>(b.head));
             b.head = 0;
@@ -201,27 +205,18 @@ private:
 
     // Forgets the known user whose inbox has been empty the longest; false when none is empty.
     bool forget_one() {
-        if (idle_.size() > 2 * users_.size() + 1024) compact_idle();
         while (!idle_.empty()) {
             const name n = idle_.front();
             idle_.pop_front();
             const auto it = users_.find(n);
-            if (it == users_.end() || !it->second.empty()) continue; // stale entry
+            if (it == users_.end()) continue;
+            it->second.listed = false;
+            if (!it->second.empty()) continue; // stored again since: listed again when it empties
             users_.erase(it);
             forgot_any_ = true;
             return true;
         }
         return false;
-    }
-
-    void compact_idle() {
-        std::deque<name> kept;
-        std::unordered_set<name, name_hash> seen;
-        for (const name& n : idle_) {
-            const auto it = users_.find(n);
-            if (it != users_.end() && it->second.empty() && seen.insert(n).second) kept.push_back(n);
-        }
-        idle_ = std::move(kept);
     }
 
     void rebuild_expiry() {
@@ -241,7 +236,7 @@ private:
     std::uint64_t highest_given_ = 0;
     bool forgot_any_ = false;
     std::unordered_map<name, box, name_hash> users_;
-    std::deque<name> idle_;           // known users in the order their inbox became empty (lazy)
+    std::deque<name> idle_; // known users in the order their inbox became empty, one entry each at most
     std::size_t non_empty_ = 0;       // users with messages stored
     std::priority_queue<expiry_entry> expiry_; // inbox fronts by time stored (lazy: stale ones skipped)
 };

@@ -137,6 +137,10 @@ struct router_options {
     /// @brief Client ids a user's `send()` calls are checked against: its last 1000
     /// delivered/queued sends within 10 minutes (issue #11, F). 0 turns de-duplication off.
     std::size_t dedup_window = 1000;
+    /// @brief Client ids remembered by the whole router (default 1,000,000: 32 MB). Past it the
+    /// windows of the users offline longest are dropped first; with none left, a user's window
+    /// stops growing (its oldest id makes room).
+    std::size_t max_dedup_entries = 1000000;
     /// @brief How long a client id is remembered (default 10 minutes).
     std::chrono::milliseconds dedup_ttl{600000};
     /// @brief How long after a `typing()` start a closing session still sends the stop
@@ -220,7 +224,7 @@ public:
               std::clamp<std::size_t>(options.max_sessions_per_user, 1, 1u << 20))),
           max_watches_(std::max<std::size_t>(options.max_watches_per_session, 1)),
           grace_ms_(options.presence_grace.count()), max_offline_(options.max_offline_users),
-          inbox_(options.inbox), ack_window_(std::max<std::size_t>(options.ack_window, 1)), dedup_window_(options.dedup_window), dedup_ttl_ms_(options.dedup_ttl.count()),
+          inbox_(options.inbox), ack_window_(std::max<std::size_t>(options.ack_window, 1)), dedup_window_(options.dedup_window), max_dedup_(options.max_dedup_entries), dedup_ttl_ms_(options.dedup_ttl.count()),
           typing_timeout_ms_(options.typing_timeout.count()) {
         frames_.reserve(max_depth_ + 1);
     }
@@ -265,7 +269,7 @@ public:
     ///         already — a stale id changes nothing, whoever holds the name now — or being closed
     ///         by an outer call, from one of whose callbacks this one comes).
     status close_session(session_id s) {
-        session_slot* slot = find_slot(s);
+        session_slot* slot = find_live_slot(s); // a retired (replaced) session closes too
         if (!slot) return status::unknown_session;
         // From here on the session counts as closed for every call, including calls made by the
         // members told below: none can route to it, rejoin it or close it twice.
@@ -277,6 +281,7 @@ public:
         slot->rooms.shrink_to_fit();
         slot->t = nullptr;
         slot->acks = false;
+        slot->retired = false;
         slot->last_input = -1;
         slot->sent_through = 0;
         if (++slot->generation == 0) slot->generation = 1;
@@ -417,6 +422,9 @@ public:
                 defer(session_id::make(old, sessions_[old].generation), payload{}, call_depth(), true,
                       close_mode::after_flush);
                 release(old, false);
+                // Input the old session had already read (another thread, a pipelined line) must
+                // not take the name back: it is closed for every call but close_session().
+                sessions_[old].retired = true;
                 break;
             }
             }
@@ -591,6 +599,17 @@ public:
             }
         }
         route_result r = route(from, to, text);
+        if (r.ok() && !r.queued && r.delivered == 0 && r.deferred == 0) {
+            // Every session of the user refused it (a slow consumer being cut): not delivered.
+            // Stored if the user is known, else the user is as good as gone.
+            r = route_result{};
+            const append_result a = inbox_ && inbox_->is_known(to) ? inbox_->append(to, user_name(from.index()), text, now_, {})
+                                                                   : append_result{status::user_not_found, 0};
+            if (a.code != status::ok) return {a.code};
+            r.queued = true;
+            r.seq = a.seq;
+            ++counters_.queued;
+        }
         if (r.ok() && dedup_window_ != 0 && find_slot(from)) remember_sent(sender, key, r);
         return r;
     }
@@ -761,9 +780,9 @@ public:
         while (!grace_.empty() && grace_.front().due <= now_ms) {
             const grace_entry g = grace_.front();
             grace_.pop_front();
-            if (g.user < users_slots_.size() && users_slots_[g.user].grace_due == g.due &&
-                users_slots_[g.user].id == g.id) {
+            if (grace_valid(g)) {
                 users_slots_[g.user].grace_due = -1;
+                --grace_pending_;
                 announce_offline(g.user);
                 link_offline(g.user);
             }
@@ -972,6 +991,8 @@ private:
         std::uint8_t format = 0; // index into formats_
         bool closing = false; // inside close_session(): closed for every other call
         bool acks = false;    // acknowledgements on (enable_acks())
+        bool retired = false; // replaced (session_policy::replace): closed for every call but
+                              // close_session(), while its transport flushes `bye replaced`
         std::int64_t last_input = -1; // touch()
         std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         std::vector<membership> rooms;
@@ -1041,9 +1062,18 @@ private:
     }
 
     const session_slot* find_slot(session_id s) const noexcept {
+        const session_slot* slot = find_live_slot(s);
+        return slot && !slot->retired ? slot : nullptr;
+    }
+    // As find_slot(), and also a retired session: what was queued for it still goes out, and
+    // close_session() releases it.
+    const session_slot* find_live_slot(session_id s) const noexcept {
         if (s.index() >= sessions_.size()) return nullptr;
         const session_slot& slot = sessions_[s.index()];
         return slot.t && !slot.closing && slot.generation == s.generation() ? &slot : nullptr;
+    }
+    session_slot* find_live_slot(session_id s) noexcept {
+        return const_cast<session_slot*>(static_cast<const router*>(this)->find_live_slot(s));
     }
 
     status check_registered(session_id s) const noexcept {
@@ -1127,6 +1157,7 @@ private:
     }
 
     void remove_user(std::uint32_t u) {
+        drop_window(u);
         user_slot& rec = users_slots_[u];
         users_.erase(detail::flat_index::fold(rec.id.hash()), [&](std::uint32_t v) { return v == u; });
         rec = user_slot{};
@@ -1165,6 +1196,10 @@ private:
         --offline_count_;
     }
 
+    bool grace_valid(const grace_entry& g) const noexcept {
+        return g.user < users_slots_.size() && users_slots_[g.user].grace_due == g.due && users_slots_[g.user].id == g.id;
+    }
+
     event presence_event(std::uint32_t u) const noexcept {
         const user_slot& rec = users_slots_[u];
         event e{rec.announced ? event_kind::presence_online : event_kind::presence_offline, {}, rec.id.view(), {}};
@@ -1177,6 +1212,7 @@ private:
         user_slot& rec = users_slots_[u];
         if (rec.grace_due != -1) { // back within the grace period: no event either way
             rec.grace_due = -1;
+            --grace_pending_;
             return;
         }
         if (rec.announced) return;
@@ -1189,6 +1225,13 @@ private:
         user_slot& rec = users_slots_[u];
         if (grace_ms_ > 0 && rec.announced) {
             rec.grace_due = now_ + grace_ms_;
+            ++grace_pending_;
+            // Entries of cancelled grace periods wait for their time; drop them when they dominate
+            // (a name reconnecting in a loop would otherwise add one per reconnect).
+            if (grace_.size() > 2 * grace_pending_ + 1024)
+                grace_.erase(std::remove_if(grace_.begin(), grace_.end(),
+                                            [this](const grace_entry& g) { return !grace_valid(g); }),
+                             grace_.end());
             grace_.push_back(grace_entry{u, rec.id, rec.grace_due});
             return;
         }
@@ -1398,7 +1441,11 @@ private:
         }
         route_result r;
         if (any_acks) {
-            const append_result a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+            append_result a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+            if (a.code == status::user_not_found) { // the store forgot an online user: it knows it again
+                inbox_->remember(users_slots_[target].id);
+                a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+            }
             if (a.code != status::ok) {
                 if (a.code == status::inbox_full) ++counters_.inbox_full;
                 return {a.code};
@@ -1441,6 +1488,18 @@ private:
         return r;
     }
 
+    // Frees the sent windows of offline users, offline longest first, until the router is under
+    // max_dedup_ ids or none is left.
+    void drop_offline_windows() noexcept {
+        for (std::uint32_t u = offline_head_; u != npos && dedup_entries_ >= max_dedup_; u = users_slots_[u].next_offline)
+            drop_window(u);
+    }
+    void drop_window(std::uint32_t u) noexcept {
+        if (!users_slots_[u].sent) return;
+        dedup_entries_ -= users_slots_[u].sent->entries.size();
+        users_slots_[u].sent.reset();
+    }
+
     static std::uint64_t client_key(std::string_view id) noexcept {
         std::uint64_t h = 14695981039346656037ull ^ id.size(); // FNV-1a 64, length mixed in
         for (const char c : id) {
@@ -1455,11 +1514,14 @@ private:
         if (!rec.sent) rec.sent = std::make_unique<sent_window>();
         sent_window& w = *rec.sent;
         const sent_entry e{key, now_, r.seq, r.queued};
-        if (w.entries.size() < dedup_window_) {
+        if (w.entries.size() < dedup_window_ && dedup_entries_ >= max_dedup_) drop_offline_windows();
+        if (w.entries.size() < dedup_window_ && dedup_entries_ < max_dedup_) {
             w.entries.push_back(e);
-        } else {
+            ++dedup_entries_;
+        } else if (!w.entries.empty()) { // full (or the router is): the oldest id makes room
+            if (w.next >= w.entries.size()) w.next = 0;
             w.entries[w.next] = e;
-            w.next = (w.next + 1) % dedup_window_;
+            w.next = (w.next + 1) % w.entries.size();
         }
     }
 
@@ -1577,11 +1639,27 @@ private:
     }
     void drain() noexcept {
         draining_ = true;
+        std::uint32_t replay_refused = npos; // the session whose at-most-once replay stopped
         while (pending_head_ < pending_.size()) {
             pending p = std::move(pending_[pending_head_++]);
-            session_slot* slot = find_slot(p.target);
+            session_slot* slot = find_live_slot(p.target);
             if (!slot) {
                 if (!p.is_close) count(delivery::closed);
+                continue;
+            }
+            if (p.ack_if_queued != 0) {
+                // At-most-once replay: only what the transport takes without cutting the session
+                // (deliver_ephemeral(): refused when its output is backed up) is removed from the
+                // store; from the first refusal on, the rest stays stored, in order.
+                if (replay_refused == p.target.index()) continue;
+                const callback_scope scope(*this, p.call_depth);
+                const delivery d = slot->t->deliver_ephemeral(p.bytes);
+                count(d);
+                slot = find_live_slot(p.target);
+                if (d == delivery::queued && inbox_ && slot && slot->user != npos)
+                    (void)inbox_->acknowledge(users_slots_[slot->user].id, p.ack_if_queued);
+                else
+                    replay_refused = p.target.index();
                 continue;
             }
             transport* const t = slot->t;
@@ -1593,10 +1671,7 @@ private:
                 if (d == delivery::backed_up) ++counters_.typing_dropped;
                 count(d);
             } else {
-                const delivery d = t->deliver(p.bytes);
-                count(d);
-                if (p.ack_if_queued != 0 && d == delivery::queued && inbox_ && slot->user != npos)
-                    (void)inbox_->acknowledge(users_slots_[slot->user].id, p.ack_if_queued);
+                count(t->deliver(p.bytes));
             }
         }
         pending_.clear();
@@ -1658,6 +1733,7 @@ private:
     std::uint32_t offline_head_ = npos, offline_tail_ = npos; // see link_offline()
     std::size_t offline_count_ = 0;
     std::deque<grace_entry> grace_;  // offline events waiting for their grace period, by due time
+    std::size_t grace_pending_ = 0;  // users in their grace period (valid entries of grace_)
     session_policy policy_;
     std::uint32_t max_sessions_;
     std::size_t max_watches_;
@@ -1666,6 +1742,8 @@ private:
     inbox_store* inbox_;
     std::size_t ack_window_;
     std::size_t dedup_window_;
+    std::size_t max_dedup_;
+    std::size_t dedup_entries_ = 0;  // client ids in every sent window
     std::int64_t dedup_ttl_ms_;
     std::int64_t typing_timeout_ms_;
     std::int64_t now_ = 0;           // Unix ms: the last tick() or touch()

@@ -221,16 +221,17 @@ TEST_CASE("inbox_acks: the ack window paces a replay and live messages; more com
     CHECK(b.lines() == lines_t{"dm 6 alice m6"});
 }
 
-TEST_CASE("inbox_acks: an at-most-once replay removes only what the transport queued", "[inbox]") {
+TEST_CASE("inbox_acks: an at-most-once replay takes what fits, never cuts, and keeps the rest in order",
+          "[inbox]") {
     memory_inbox inbox;
     router r(offline(inbox));
     line_client a(r);
     a.say("/register alice");
     { line_client b(r); b.say("/register bob"); }
     for (int i = 1; i <= 3; ++i) a.say("/msg bob message" + std::to_string(i));
-    // bob's transport takes 30 bytes: "ok register bob\n" (16) and "msg alice message1\n" (19)
-    // do not both fit, so the replay is cut as a slow consumer after the reply.
-    switchboard::in_memory_transport small(30);
+    // bob's transport takes 40 bytes: "ok register bob\n" (16) and "msg alice message1\n" (19);
+    // message2 does not fit, so the replay stops there without cutting the session.
+    switchboard::in_memory_transport small(40);
     const auto s = r.open_session(small, switchboard::protocol::line_event_encoder::instance());
     {
         const auto hold = r.hold();
@@ -238,11 +239,58 @@ TEST_CASE("inbox_acks: an at-most-once replay removes only what the transport qu
         REQUIRE(r.send(s, switchboard::protocol::encode_ok(switchboard::protocol::command_kind::register_name, "bob")) ==
                 switchboard::status::ok);
     }
-    CHECK(small.closed());
+    CHECK_FALSE(small.closed());
+    CHECK(small.take_lines() == lines_t{"ok register bob", "msg alice message1"});
+    CHECK(inbox.stored(*switchboard::name::parse("bob")) == 2); // message2 and message3 kept
     (void)r.close_session(s);
-    CHECK(inbox.stored(*switchboard::name::parse("bob")) == 3); // none was queued: all kept
     line_client b(r);
     b.say("/register bob");
-    CHECK(b.lines() == lines_t{"ok register bob", "msg alice message1", "msg alice message2", "msg alice message3"});
+    CHECK(b.lines() == lines_t{"ok register bob", "msg alice message2", "msg alice message3"});
     CHECK(inbox.stored(*switchboard::name::parse("bob")) == 0);
+}
+
+TEST_CASE("inbox_acks: /send says delivered only when a session took it", "[send]") {
+    memory_inbox inbox;
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/register alice");
+    switchboard::in_memory_transport tiny(20); // "ok register bob\n" and nothing more
+    const auto s = r.open_session(tiny, switchboard::protocol::line_event_encoder::instance());
+    REQUIRE(r.register_name(s, "bob") == switchboard::status::ok);
+    (void)a.lines();
+    a.say("/send c1 bob this line does not fit bob's output bound");
+    CHECK(a.lines() == lines_t{"sent c1 queued"}); // cut as a slow consumer: stored instead
+    CHECK(tiny.closed());
+    (void)r.close_session(s);
+    line_client b(r);
+    b.say("/register bob");
+    CHECK(b.lines() == lines_t{"ok register bob", "msg alice this line does not fit bob's output bound"});
+
+    router plain; // no inbox: not delivered, nowhere to keep it
+    line_client a2(plain);
+    a2.say("/register alice");
+    switchboard::in_memory_transport tiny2(4);
+    const auto s2 = plain.open_session(tiny2, switchboard::protocol::line_event_encoder::instance());
+    REQUIRE(plain.register_name(s2, "bob") == switchboard::status::ok);
+    (void)a2.lines();
+    a2.say("/send c1 bob hello");
+    CHECK(a2.lines() == lines_t{"sent c1 user-not-found"});
+    (void)plain.close_session(s2);
+}
+
+TEST_CASE("inbox_acks: the router-wide bound of client ids", "[send]") {
+    router_options o;
+    o.max_dedup_entries = 2;
+    router r(o);
+    line_client a(r), b(r);
+    a.say("/register alice", 0);
+    b.say("/register bob", 0);
+    a.say("/send c1 bob one", 1);
+    a.say("/send c2 bob two", 2);
+    a.say("/send c3 bob three", 3); // the router holds 2 ids: c1 makes room
+    a.say("/send c2 bob two", 4);   // still remembered
+    a.say("/send c1 bob one", 5);   // forgotten: sent again
+    CHECK(a.lines() == lines_t{"ok register alice", "sent c1 delivered", "sent c2 delivered", "sent c3 delivered",
+                               "sent c2 delivered", "sent c1 delivered"});
+    CHECK(b.lines() == lines_t{"ok register bob", "msg alice one", "msg alice two", "msg alice three", "msg alice one"});
 }

@@ -101,3 +101,19 @@ TEST_CASE("sessions_policy: multi delivers to every session and keeps rooms per 
     bob.say("/msg alice after");
     CHECK(laptop.lines() == lines_t{"msg bob after"});
 }
+
+TEST_CASE("sessions_policy: a replaced session cannot take the name back with input it had read",
+          "[sessions]") {
+    router r(with_policy(session_policy::replace));
+    line_client old_device(r), new_device(r);
+    old_device.say("/register alice");
+    (void)old_device.lines();
+    new_device.say("/register alice");
+    old_device.say("/register alice"); // pipelined before it saw `bye replaced`
+    old_device.say("/msg alice from the old one");
+    CHECK(old_device.lines() == lines_t{"bye replaced"});
+    CHECK(new_device.lines() == lines_t{"ok register alice"});
+    CHECK_FALSE(r.is_open(old_device.id()));
+    old_device.close();
+    CHECK(r.sessions_of(*switchboard::name::parse("alice")) == 1);
+}
