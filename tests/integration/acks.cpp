@@ -138,7 +138,7 @@ TEST_CASE("acks: ack-invalid, usage and not-registered, and nothing is removed o
         REQUIRE(bob.read_line() == "err usage ack");
         bob.send("/ack \n");
         REQUIRE(bob.read_line() == "err usage ack");
-        for (const std::string arg : {"0", "-1", "+1", "x1", "1x", "1.0", "0x1", "3", "99",
+        for (const std::string arg : {"0", "off", "-1", "+1", "x1", "1x", "1.0", "0x1", "3", "99",
                                       "18446744073709551616", "99999999999999999999999"}) {
             bob.send("/ack " + arg + "\n");
             REQUIRE(bob.read_line() == "err ack-invalid " + arg);

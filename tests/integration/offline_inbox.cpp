@@ -227,8 +227,10 @@ TEST_CASE("inbox: a stored message expires within 1 s of its TTL, not before",
 
 TEST_CASE("inbox: a replay larger than the output bound is delivered whole (acks off)",
           "[integration][v1.2][inbox]") {
-    // 300 stored messages of 4000 bytes: 1.2 MB, more than the default 1 MiB output bound. The
-    // at-most-once replay must not cost bob his session (and the messages with it).
+    // 300 stored messages of 4000 bytes: 1.2 MB, more than the default 1 MiB output bound.
+    // Issue #11, D: "right after `ok register <user>`, a session with acks off whose user had no
+    // other session gets every stored message of the user". The replay must neither cost bob his
+    // session (and the messages with it) nor stop part-way.
     switchboard::memory_inbox inbox;
     test_server server(with_inbox(inbox));
     client alice = registered(server.port(), "alice");

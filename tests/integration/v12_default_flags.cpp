@@ -35,6 +35,8 @@ TEST_CASE("v1.2 defaults: /ack on and /ack <seq> are not-supported without an in
     REQUIRE(bob.read_line() == "err not-supported ack");
     bob.send("/ack 1\n");
     REQUIRE(bob.read_line() == "err not-supported ack");
+    bob.send("/ack\n"); // usage is still checked first
+    REQUIRE(bob.read_line() == "err usage ack");
     // Direct messages stay v1 `msg` lines.
     client alice = registered(server.port(), "alice");
     alice.send("/msg bob hi\n");
