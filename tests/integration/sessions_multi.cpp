@@ -23,7 +23,8 @@ switchboard::router_options multi_policy(std::size_t max_sessions = 8) {
 
 TEST_CASE("multi: up to max sessions hold the name, one more is too-many-sessions",
           "[integration][v1.2][sessions][multi]") {
-    test_server server(multi_policy(3));
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(multi_policy(3), threads);
     client b1 = registered(server.port(), "bob");
     client b2 = registered(server.port(), "Bob");
     client b3 = registered(server.port(), "BOB");
@@ -51,7 +52,8 @@ TEST_CASE("multi: up to max sessions hold the name, one more is too-many-session
 TEST_CASE("multi: the default cap is 8 sessions per user", "[integration][v1.2][sessions][multi]") {
     switchboard::router_options o;
     o.sessions = switchboard::session_policy::multi;
-    test_server server(o);
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(o, threads);
     std::vector<client> sessions;
     for (int i = 0; i < 8; ++i) sessions.push_back(registered(server.port(), "bob"));
     client ninth(server.port());
@@ -61,7 +63,8 @@ TEST_CASE("multi: the default cap is 8 sessions per user", "[integration][v1.2][
 
 TEST_CASE("multi: a direct message reaches every session of the user, not the sender's other sessions",
           "[integration][v1.2][sessions][multi]") {
-    test_server server(multi_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(multi_policy(), threads);
     client a1 = registered(server.port(), "alice");
     client a2 = registered(server.port(), "alice");
     client b1 = registered(server.port(), "bob");
@@ -82,7 +85,8 @@ TEST_CASE("multi: a direct message reaches every session of the user, not the se
 
 TEST_CASE("multi: a message to oneself reaches every session of oneself, the sending one included",
           "[integration][v1.2][sessions][multi]") {
-    test_server server(multi_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(multi_policy(), threads);
     client a1 = registered(server.port(), "alice");
     client a2 = registered(server.port(), "alice");
     client a3 = registered(server.port(), "alice");
@@ -96,7 +100,8 @@ TEST_CASE("multi: a message to oneself reaches every session of oneself, the sen
 }
 
 TEST_CASE("multi: room membership belongs to a session", "[integration][v1.2][sessions][multi][rooms]") {
-    test_server server(multi_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(multi_policy(), threads);
     client alice = registered(server.port(), "alice");
     client b1 = registered(server.port(), "bob");
     client b2 = registered(server.port(), "bob");
@@ -146,7 +151,8 @@ TEST_CASE("multi: room membership belongs to a session", "[integration][v1.2][se
 }
 
 TEST_CASE("multi: /who lists each user once", "[integration][v1.2][sessions][multi]") {
-    test_server server(multi_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(multi_policy(), threads);
     client c1 = registered(server.port(), "carol");
     client b1 = registered(server.port(), "bob");
     client c2 = registered(server.port(), "carol");

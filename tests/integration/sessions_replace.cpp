@@ -22,7 +22,8 @@ switchboard::router_options replace_policy() {
 
 TEST_CASE("replace: the new session gets ok register, the old one bye replaced and is closed",
           "[integration][v1.2][sessions][replace]") {
-    test_server server(replace_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(replace_policy(), threads);
     client alice = registered(server.port(), "alice");
     client old_bob = registered(server.port(), "bob");
     old_bob.send("/join lobby\n");
@@ -50,7 +51,8 @@ TEST_CASE("replace: the new session gets ok register, the old one bye replaced a
 
 TEST_CASE("replace: everything routed after ok register goes to the new session",
           "[integration][v1.2][sessions][replace]") {
-    test_server server(replace_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(replace_policy(), threads);
     client alice = registered(server.port(), "alice");
     client old_bob = registered(server.port(), "bob");
     alice.send("/msg bob before\n");
@@ -75,7 +77,8 @@ TEST_CASE("replace: the old session's late close never touches the new one",
     const std::size_t queued = 2 * tcp_wmem_max() + (std::size_t{1} << 20);
     switchboard::tcp_server_options o;
     o.max_output_bytes = queued + (std::size_t{4} << 20);
-    test_server server(replace_policy(), 1, o);
+    const unsigned threads = GENERATE(1u, 2u);
+    test_server server(replace_policy(), threads, o);
     client alice = registered(server.port(), "alice");
     client old_bob = registered(server.port(), "bob", 4096);
     old_bob.send("/join lobby\n");
@@ -124,7 +127,8 @@ TEST_CASE("replace: the old session's late close never touches the new one",
 
 TEST_CASE("replace: watchers see no presence change on a takeover",
           "[integration][v1.2][sessions][replace][presence]") {
-    test_server server(replace_policy());
+    const unsigned threads = GENERATE(1u, 2u); // the server's io_context on 1 and on 2 threads
+    test_server server(replace_policy(), threads);
     client old_bob = registered(server.port(), "bob");
     client carol = registered(server.port(), "carol");
     carol.send("/watch bob\n");
@@ -154,7 +158,8 @@ TEST_CASE("replace: for the inbox the new session is the user's only session",
     switchboard::memory_inbox inbox;
     auto options = replace_policy();
     options.inbox = &inbox;
-    test_server server(options);
+    const unsigned threads = GENERATE(1u, 2u);
+    test_server server(options, threads);
     client alice = registered(server.port(), "alice");
     client first = registered_with_acks(server.port(), "bob");
     alice.send("/msg bob hi\n");
