@@ -61,7 +61,7 @@ public:
     /// @param options bounds; read at construction.
     explicit memory_inbox(memory_inbox_options options = {})
         : max_per_user_(std::max<std::size_t>(options.max_per_user, 1)),
-          ttl_ms_(static_cast<std::int64_t>(options.ttl.count()) * 1000), max_bytes_(options.max_bytes),
+          ttl_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(options.ttl).count()), max_bytes_(options.max_bytes),
           max_known_(std::max<std::size_t>(options.max_known_users, 1)) {}
 
     [[nodiscard]] bool is_known(const name& user) const override { return users_.count(user) != 0; }

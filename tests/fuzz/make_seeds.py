@@ -303,12 +303,14 @@ def d_retry(s):
 
 
 def dprog(*ops, max_per_user=8, ttl=10, max_known=6, max_watches=0, policy="exclusive", max_sessions=1,
-          grace=0, handler="none", population=0, acks_mask=0):
-    s0 = max_per_user - 1
+          grace=0, handler="none", population=0, acks_mask=0, max_offline=None, max_bytes=None):
+    """The setup bytes (see delivery_fuzz.cpp), then the operations."""
+    s0 = (max_per_user - 1) | (0 if max_offline is None else (max_offline - 1) << 3)
     s1 = ttl - 1
-    s2 = (max_known - 1) | (max_watches << 3)
+    s2 = (max_known - 1) | (max_watches << 3) | (0 if max_bytes is None else 0x20 | ((max_bytes - 300) // 100) << 6)
     s3 = D_POLICIES.index(policy) | ((max_sessions - 1) << 2)
     s4 = (0 if grace == 0 else 1 | ((grace // 100 - 1) << 1)) | (D_HANDLERS.index(handler) << 5)
+    s4 |= 0 if max_offline is None else 0x80
     s5 = population | (acks_mask << 4)
     return bytes([s0, s1, s2, s3, s4, s5]) + b"".join(ops)
 
@@ -316,7 +318,7 @@ def dprog(*ops, max_per_user=8, ttl=10, max_known=6, max_watches=0, policy="excl
 DELIVERY_SEEDS = {
     "seed-offline-replay-at-most-once": dprog(
         d_open(0), d_register(0, "alice"), d_route(0, "bob", "hi"), d_open(1), d_register(1, "BOB"),
-        d_close(1), d_touch(0, 100), d_route(0, "bob", "hi"), d_route(0, "Bob" if False else "BOB", None),
+        d_close(1), d_touch(0, 100), d_route(0, "bob", "hi"), d_route(0, "BOB", None),
         d_route(0, "bob", "x"), d_route(0, "bob", "a b c"), d_route(0, "bob", ""),
         d_open(1), d_register(1, "bob"), d_route(0, "bob", "hello there", by_name=True), d_close(1, True),
         d_open(1), d_register(1, "bob"), max_per_user=3),
@@ -363,14 +365,6 @@ DELIVERY_SEEDS = {
         d_route(0, "bob", None), d_open(2), d_register(2, "carol"), d_close(2), d_route(0, "carol", None),
         d_open(3), d_register(3, "dave"), d_close(3), d_route(0, "dave", None), d_open(1),
         d_register(1, "bob"), d_close(1), d_route(0, "bob", None), max_known=2),
-    "seed-online-ack-user-unknown-to-store": dprog(
-        d_open(0), d_register(0, "alice"), d_open(1), d_acks(1), d_register(1, "bob"),
-        d_route(0, "bob", None), d_open(2), d_acks(2), d_register(2, "carol"), d_route(0, "carol", None),
-        max_known=1),
-    "seed-handler-welcome": dprog(
-        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_close(1),
-        d_route(0, "bob", None), d_open(1), d_register(1, "bob"), d_acks(1), d_close(1),
-        d_route(0, "bob", None), d_open(1), d_acks(1), d_register(1, "bob"), handler="welcome"),
     "seed-handler-gone": dprog(
         d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_watch(0, "bob"),
         d_close(1), d_tick(500), d_open(1), d_register(1, "bob"), d_close(0), d_close(1),
@@ -385,6 +379,16 @@ DELIVERY_SEEDS = {
         d_open(0), d_register(0, "alice"), d_close(0), d_reopen(1), d_reopen(1),
         *[d_stale(1 + 4 * k, what) for k in range(2) for what in range(10)], d_stale(4, 2), d_stale(0, 8),
         d_touch(0, 10), d_route(0, "alice", "hi")),
+    "seed-forget-offline-users": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_touch(1, 100), d_close(1),
+        d_send(0, "carol", "hi", "c1"), d_watch(0, "bob"), d_open(2), d_register(2, "carol"), d_close(2),
+        d_unwatch(0, "bob"), d_open(3), d_register(3, "dave"), d_close(3), d_watch(0, "bob"),
+        d_watch(0, "carol"), d_open(2), d_register(2, "carol"), d_retry(0), max_offline=1),
+    "seed-inbox-byte-bound": dprog(
+        d_open(0), d_register(0, "alice"), d_open(1), d_register(1, "bob"), d_close(1), d_open(2),
+        d_register(2, "carol"), d_close(2), d_route(0, "bob", "hello there"), d_route(0, "carol", "hello there"),
+        d_route(0, "bob", "hi"), d_route(0, "carol", "x"), d_open(1), d_register(1, "bob"),
+        d_route(0, "carol", "x"), max_bytes=300),
     "seed-population-eight": dprog(
         d_route(0, "bob", None), d_route(1, "alice", None), d_close(1), d_route(0, "bob", None),
         d_reopen(6), d_register(6, "bob"), d_ack(0, 3), d_watch(2, "alice"), d_close(0), d_close(5),
