@@ -11,10 +11,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <list>
 #include <queue>
 #include <unordered_map>
 #include <utility>
@@ -36,7 +36,7 @@ struct memory_inbox_options {
     /// @brief Users the store knows at most (default 100,000). At the bound, registering a new
     /// user forgets the known user that has had nothing stored for the longest; when every known
     /// user has messages stored, the new user stays unknown (messages to it while offline are
-    /// `user_not_found`). Each known user costs about 160 bytes.
+    /// `user_not_found`). Each known user costs about 200 bytes.
     std::size_t max_known_users = 100000;
 };
 
@@ -45,7 +45,7 @@ struct memory_inbox_options {
 ///
 /// Every call completes before it returns; `append()` calls `on_durable` before returning (a
 /// memory store is as durable as it gets). Memory: about `max_bytes` for the messages (their
-/// bookkeeping included, see `message_overhead`) plus about 160 bytes per known user.
+/// bookkeeping included, see `message_overhead`) plus about 200 bytes per known user.
 ///
 /// Thread safety: none; the router's serialisation covers it (see `inbox_store`).
 class memory_inbox final : public inbox_store {
@@ -71,8 +71,7 @@ public:
         if (users_.size() >= max_known_ && !forget_one()) return;
         box& b = users_[user];
         b.next_seq = forgot_any_ ? highest_given_ + 1 : 1;
-        b.listed = true;
-        idle_.push_back(user);
+        b.idle = idle_.insert(idle_.end(), user);
     }
 
     append_result append(const name& user, std::string_view from, std::string_view text, std::int64_t now_ms,
@@ -89,6 +88,8 @@ public:
         ++count_;
         if (b.size() == 1) {
             ++non_empty_;
+            idle_.erase(b.idle); // not forgettable while something is stored
+            b.idle = idle_.end();
             track_front(user, b);
         }
         if (on_durable) on_durable();
@@ -165,7 +166,7 @@ private:
     struct box { // a FIFO: messages[head..] (a vector, so an empty inbox allocates nothing)
         std::uint64_t next_seq = 1;
         std::size_t head = 0;
-        bool listed = false; // has an entry in idle_
+        std::list<name>::iterator idle; // its place in idle_ while nothing is stored
         std::vector<stored_message> messages;
         [[nodiscard]] bool empty() const noexcept { return head == messages.size(); }
         [[nodiscard]] std::size_t size() const noexcept { return messages.size() - head; }
@@ -193,10 +194,8 @@ private:
             b.messages = std::vector<stored_message>{};
             b.head = 0;
             --non_empty_;
-            if (!b.listed) { // at most one entry per user: idle_ stays within the known users
-                b.listed = true;
-                idle_.push_back(user);
-            }
+            b.idle = idle_.insert(idle_.end(), user); // empty since now: the newest of the idle
+
         } else if (b.head >= 64 && 2 * b.head >= b.messages.size()) { // amortised O(1) per pop
             b.messages.erase(b.messages.begin(), b.messages.begin() + static_cast<std::ptrdiff_t>(b.head));
             b.head = 0;
@@ -205,18 +204,11 @@ private:
 
     // Forgets the known user whose inbox has been empty the longest; false when none is empty.
     bool forget_one() {
-        while (!idle_.empty()) {
-            const name n = idle_.front();
-            idle_.pop_front();
-            const auto it = users_.find(n);
-            if (it == users_.end()) continue;
-            it->second.listed = false;
-            if (!it->second.empty()) continue; // stored again since: listed again when it empties
-            users_.erase(it);
-            forgot_any_ = true;
-            return true;
-        }
-        return false;
+        if (idle_.empty()) return false;
+        users_.erase(idle_.front());
+        idle_.pop_front();
+        forgot_any_ = true;
+        return true;
     }
 
     void rebuild_expiry() {
@@ -236,7 +228,7 @@ private:
     std::uint64_t highest_given_ = 0;
     bool forgot_any_ = false;
     std::unordered_map<name, box, name_hash> users_;
-    std::deque<name> idle_; // known users in the order their inbox became empty, one entry each at most
+    std::list<name> idle_; // known users with nothing stored, in the order their inbox became empty
     std::size_t non_empty_ = 0;       // users with messages stored
     std::priority_queue<expiry_entry> expiry_; // inbox fronts by time stored (lazy: stale ones skipped)
 };

@@ -69,7 +69,9 @@ struct router_counters {
     std::uint64_t room_full = 0;      ///< Joins refused by `router_options::max_room_members`.
     std::uint64_t queued = 0;         ///< Direct messages stored for a user with no session.
     std::uint64_t inbox_full = 0;     ///< Direct messages refused with `status::inbox_full`.
-    std::uint64_t replayed = 0;       ///< Stored messages handed to a session at registration.
+    std::uint64_t replayed = 0;       ///< Stored messages handed to a session after they were stored:
+                                      ///< at registration, when acks are turned on, or as
+                                      ///< acknowledgements open the ack window.
     std::uint64_t presence_events = 0; ///< Presence events handed to watchers.
     std::uint64_t typing_dropped = 0; ///< Typing events a backed-up session did not take.
     std::uint64_t duplicates = 0;     ///< `send()` calls answered from the de-duplication window.
@@ -440,12 +442,14 @@ public:
         if (first) {
             ++online_users_;
             unlink_offline(u);
-            came_online(u);
         }
+        // The store knows the user and the replay is queued before anyone hears of the session
+        // (the presence handler may message it: that comes after the replay).
         if (inbox_) {
             inbox_->remember(user);
             replay(s.index(), first);
         }
+        if (first) came_online(u);
         settle();
         return status::ok;
     }
@@ -541,8 +545,8 @@ public:
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t d = call_depth();
         if (d >= max_depth_) return {status::depth_exceeded};
+        if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // a message ends it
         if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d);
-        if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), target);
         const user_slot& rec = users_slots_[target];
         const std::uint32_t first = rec.head;
         if (rec.sessions == 1 && !sessions_[first].acks) { // v1: one session, no acks
@@ -702,7 +706,7 @@ public:
         const std::uint32_t u = find_user(to);
         if (u == npos || users_slots_[u].sessions == 0) return status::ok;
         session_slot& me = sessions_[from.index()];
-        forget_typing(from.index(), u);
+        forget_typing(from.index(), to);
         if (!stop) {
             if (me.typing.size() >= max_typing_notes) me.typing.erase(me.typing.begin()); // oldest
             me.typing.push_back(typing_note{to, now_});
@@ -754,8 +758,9 @@ public:
         const status st = inbox_->acknowledge(users_slots_[u].id, seq);
         if (st != status::ok) return st;
         users_slots_[u].acked_through = std::max(users_slots_[u].acked_through, seq);
+        const std::uint64_t highest = inbox_->highest_seq(users_slots_[u].id);
         for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
-            if (sessions_[si].acks && sessions_[si].sent_through < users_slots_[u].last_seq) top_up(si);
+            if (sessions_[si].acks && sessions_[si].sent_through < highest) top_up(si, true);
         settle();
         return st;
     }
@@ -1018,7 +1023,6 @@ private:
         bool announced = false;         // last announced presence: online
         std::int64_t last_seen = -1;
         std::int64_t grace_due = -1;    // an offline event waits for this time
-        std::uint64_t last_seq = 0;     // the highest seq the store gave this user through this router
         std::uint64_t acked_through = 0; // the highest seq acknowledged (for the ack window)
         std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
         bool in_offline_list = false;
@@ -1256,7 +1260,7 @@ private:
         }
     }
 
-    void drop_watcher(std::uint32_t u, std::uint32_t si) {
+    void drop_watcher(std::uint32_t u, std::uint32_t si, bool may_forget = true) {
         std::vector<std::uint32_t>& w = users_slots_[u].watchers;
         const auto it = std::find(w.begin(), w.end(), si);
         if (it != w.end()) {
@@ -1265,14 +1269,13 @@ private:
         }
         if (w.empty()) {
             w.shrink_to_fit();
-            link_offline(u);
+            if (may_forget) link_offline(u);
         }
     }
 
-    void forget_typing(std::uint32_t si, std::uint32_t u) noexcept {
+    void forget_typing(std::uint32_t si, const name& to) noexcept {
         std::vector<typing_note>& notes = sessions_[si].typing;
-        const name& id = users_slots_[u].id;
-        notes.erase(std::remove_if(notes.begin(), notes.end(), [&](const typing_note& n) { return n.user == id; }),
+        notes.erase(std::remove_if(notes.begin(), notes.end(), [&](const typing_note& n) { return n.user == to; }),
                     notes.end());
     }
 
@@ -1300,12 +1303,17 @@ private:
                     tell_sessions(target, event{event_kind::typing_stopped, {}, users_slots_[u].id.view(), {}});
             }
         }
-        const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
-        sessions_[si].watching = {};
-        for (const std::uint32_t w : watching) drop_watcher(w, si);
         while (!sessions_[si].rooms.empty()) remove_membership(si, sessions_[si].rooms.size() - 1, true);
         sessions_[si].user = npos;
+        // Its watches end before its own offline event (it would not receive it) but the watched
+        // users become forgettable only after: one may be this session's own user, which must
+        // have gone offline first; in a replace takeover it is only between two sessions.
+        const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
+        sessions_[si].watching = {};
+        for (const std::uint32_t w : watching) drop_watcher(w, si, false);
         if (gone && may_go_offline) went_offline(u);
+        for (const std::uint32_t w : watching)
+            if (users_slots_[w].watchers.empty() && !(w == u && gone && !may_go_offline)) link_offline(w);
     }
 
     // Queues event e for each of `targets` (session indices), encoded once per format.
@@ -1343,7 +1351,7 @@ private:
     void replay(std::uint32_t si, bool only) {
         if (sessions_[si].acks) {
             sessions_[si].sent_through = 0;
-            top_up(si);
+            top_up(si, true);
             return;
         }
         if (!only) return;
@@ -1362,12 +1370,15 @@ private:
 
     // Hands ack-on session si the stored messages above its sent_through, in seq order, while
     // fewer than ack_window_ are unacknowledged (from the first stored one).
-    void top_up(std::uint32_t si) {
+    void top_up(std::uint32_t si, bool replaying) {
         session_slot& slot = sessions_[si];
         if (!slot.acks || slot.user == npos) return;
         const name user = users_slots_[slot.user].id;
         const std::uint64_t first = inbox_->first_seq(user);
-        if (first == 0) return;
+        if (first == 0) { // nothing stored: everything given so far was acknowledged or expired
+            slot.sent_through = std::max(slot.sent_through, inbox_->highest_seq(user));
+            return;
+        }
         if (slot.sent_through < first - 1) slot.sent_through = first - 1; // acknowledged or expired
         const std::uint64_t in_flight = slot.sent_through - (first - 1);
         if (in_flight >= ack_window_) return;
@@ -1381,7 +1392,7 @@ private:
                 pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes, d,
                                            close_mode::after_flush, false, false});
             sessions_[si].sent_through = m.seq;
-            ++counters_.replayed;
+            if (replaying) ++counters_.replayed;
             return --budget != 0;
         });
     }
@@ -1391,7 +1402,6 @@ private:
         if (inbox_ && inbox_->is_known(to)) {
             const append_result a = inbox_->append(to, user_name(from.index()), text, now_, {});
             if (a.code == status::ok) {
-                if (const std::uint32_t u = find_user(to); u != npos) users_slots_[u].last_seq = a.seq;
                 ++counters_.routed;
                 ++counters_.queued;
                 route_result r;
@@ -1445,13 +1455,15 @@ private:
             if (a.code == status::user_not_found) { // the store forgot an online user: it knows it again
                 inbox_->remember(users_slots_[target].id);
                 a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+                // A store that cannot know one more user (every known user has messages stored)
+                // is as full as a full inbox: nothing is delivered, so nothing is at-most-once.
+                if (a.code == status::user_not_found) a.code = status::inbox_full;
             }
             if (a.code != status::ok) {
                 if (a.code == status::inbox_full) ++counters_.inbox_full;
                 return {a.code};
             }
             r.seq = a.seq;
-            users_slots_[target].last_seq = a.seq;
         }
         ++counters_.routed;
         std::array<payload, max_formats> acked_bytes;
@@ -1473,7 +1485,7 @@ private:
                                                close_mode::after_flush, false, false});
                 ss.sent_through = r.seq;
             } else if (ss.acks) {
-                top_up(si); // this message, unless the session's ack window is full
+                top_up(si, false); // this message, unless the session's ack window is full
             } else {
                 pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes[sessions_[si].format],
                                            d, close_mode::after_flush, false, false});
