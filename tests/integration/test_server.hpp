@@ -22,9 +22,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -98,7 +100,16 @@ public:
     template <class... Context>
     explicit basic_test_server(unsigned threads = 1, switchboard::tcp_server_options options = {},
                                Context&... context)
-        : io_(static_cast<int>(threads)), server_(io_, context..., router_, std::move(options)) {
+        : basic_test_server(switchboard::router_options{}, threads, std::move(options), context...) {}
+
+    /// The same with the router built from `router_options` (session policy, presence grace, an
+    /// inbox store...). What `router_options` points to (e.g. a `memory_inbox`) must outlive
+    /// this server: declare it before the server.
+    template <class... Context>
+    explicit basic_test_server(switchboard::router_options router_options, unsigned threads = 1,
+                               switchboard::tcp_server_options options = {}, Context&... context)
+        : io_(static_cast<int>(threads)), router_(std::move(router_options)),
+          server_(io_, context..., router_, std::move(options)) {
         server_.on_disconnect([this](const switchboard::tcp_connection_info& info) {
             std::lock_guard<std::mutex> lock(mutex_);
             disconnects_.push_back({std::string(info.user), info.reason});
@@ -438,6 +449,68 @@ inline client registered(unsigned short port, const std::string& user, int rcvbu
 inline void expect_who(client& c, const std::string& expected) {
     c.send("/who\n");
     REQUIRE(c.read_line() == expected);
+}
+
+/// Sends `/who` and expects the next line to be a `who` reply, whatever it lists: a marker round
+/// trip proving that nothing else was queued for `c` before it.
+inline void expect_nothing_before_marker(client& c) {
+    c.send("/who\n");
+    const std::string line = c.read_line();
+    INFO("expected nothing before the /who marker's reply, got \"" << printable(line) << "\"");
+    REQUIRE((line == "who" || line.rfind("who ", 0) == 0));
+}
+
+/// Connects, turns acks on, then registers `user` (expects `ok ack on`, `ok register <user>`).
+inline client registered_with_acks(unsigned short port, const std::string& user) {
+    client c(port);
+    c.send("/ack on\n/register " + user + "\n");
+    REQUIRE(c.read_line() == "ok ack on");
+    REQUIRE(c.read_line() == "ok register " + user);
+    return c;
+}
+
+/// The wall clock as the server stamps "last seen": Unix time in milliseconds.
+inline std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// The kernel's largest TCP send buffer (`tcp_wmem` max): what the server's socket to a client
+/// that does not read may hold beyond the server's own output queue. 4 MiB when unknown.
+inline std::size_t tcp_wmem_max() {
+    std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
+    std::size_t min = 0, def = 0, max = 0;
+    if (f >> min >> def >> max && max > 0) return max;
+    return std::size_t{4} << 20;
+}
+
+/// Slack for comparing the server's clock with the test's: the server stamps whole milliseconds
+/// of `system_clock` (a due time can fall up to 1 ms before the real instant plus the delay), the
+/// tests measure intervals on `steady_clock`, and on the machines these tests ran on
+/// `system_clock` read on two threads was seen 1 ms out of order. Meaningful differences in these
+/// tests (a grace period, a reap after an idle timeout) are hundreds of milliseconds.
+inline constexpr std::chrono::milliseconds clock_tolerance{5};
+
+/// Checks that `line` is exactly `presence <user> offline <ms>`, with `<ms>` a plain decimal
+/// (digits only) in [`earliest`, `latest`] (Unix ms, inclusive, widened by `clock_tolerance`).
+/// Returns `<ms>`.
+inline std::int64_t expect_offline_since(const std::string& line, const std::string& user,
+                                         std::int64_t earliest, std::int64_t latest) {
+    const std::string prefix = "presence " + user + " offline ";
+    INFO("line: \"" << printable(line) << "\"");
+    REQUIRE(line.rfind(prefix, 0) == 0);
+    const std::string digits = line.substr(prefix.size());
+    REQUIRE(!digits.empty());
+    REQUIRE(digits.size() <= 18);
+    REQUIRE(digits.find_first_not_of("0123456789") == std::string::npos);
+    REQUIRE((digits.size() == 1 || digits[0] != '0'));
+    const std::int64_t ms = std::stoll(digits);
+    INFO("last seen " << ms << ", window [" << earliest << ", " << latest << "] +- "
+                       << clock_tolerance.count() << " ms");
+    REQUIRE(ms >= earliest - clock_tolerance.count());
+    REQUIRE(ms <= latest + clock_tolerance.count());
+    return ms;
 }
 
 } // namespace switchboard_test
