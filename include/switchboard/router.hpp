@@ -284,6 +284,7 @@ public:
         slot->t = nullptr;
         slot->acks = false;
         slot->retired = false;
+        slot->replay_pending = false;
         slot->last_input = -1;
         slot->sent_through = 0;
         if (++slot->generation == 0) slot->generation = 1;
@@ -549,7 +550,7 @@ public:
         if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d);
         const user_slot& rec = users_slots_[target];
         const std::uint32_t first = rec.head;
-        if (rec.sessions == 1 && !sessions_[first].acks) { // v1: one session, no acks
+        if (rec.sessions == 1 && !sessions_[first].acks && !sessions_[first].replay_pending) { // v1
             const session_slot& recipient = sessions_[first];
             const payload bytes = formats_[recipient.format]->encode_checked(
                 event{event_kind::direct_message, {}, users_slots_[slot->user].id.view(), text});
@@ -733,6 +734,25 @@ public:
         if (slot->user != npos) replay(s.index(), false);
         settle();
         return status::ok;
+    }
+
+    /// @brief The transport of `s` has room again (its output fell to a quarter of its bound):
+    /// an at-most-once replay that stopped at a full output goes on, and while it has not ended,
+    /// new direct messages to the user are stored behind it, so they come after it, in order
+    /// (docs/design.md, "Offline inbox and acknowledgements"). Adapters call it when a
+    /// `deliver_ephemeral()` was refused and the output has drained; calling it at other times
+    /// does nothing.
+    /// @param s the session (ignored when not open).
+    /// @throws std::bad_alloc when memory runs out.
+    void output_drained(session_id s) {
+        session_slot* slot = find_slot(s);
+        if (!slot || !slot->replay_pending || !inbox_) return;
+        if (slot->user == npos || users_slots_[slot->user].sessions != 1) {
+            slot->replay_pending = false; // another session came: the rest waits for the next "only" one
+            return;
+        }
+        replay(s.index(), true);
+        settle();
     }
 
     /// @brief True when `s` is open with acknowledgements on.
@@ -1000,6 +1020,8 @@ private:
                               // close_session(), while its transport flushes `bye replaced`
         std::int64_t last_input = -1; // touch()
         std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
+        bool replay_pending = false; // at-most-once replay stopped at a full output: the rest
+                                     // follows output_drained(); new messages queue behind it
         std::vector<membership> rooms;
         std::vector<std::uint32_t> watching; // user slots this session watches
         std::vector<typing_note> typing;
@@ -1355,6 +1377,7 @@ private:
             return;
         }
         if (!only) return;
+        sessions_[si].replay_pending = false;
         const name user = users_slots_[sessions_[si].user].id;
         const std::uint32_t d = call_depth();
         inbox_->for_each(user, 0, [&](const stored_message& m) {
@@ -1437,9 +1460,9 @@ private:
     // route() to a user with several sessions or with acks on: stored first when a session has
     // acks on (inbox_full refuses the whole message), then each session gets `msg` or `dm`.
     route_result route_to_sessions(session_id from, std::uint32_t target, std::string_view text, std::uint32_t d) {
-        bool any_acks = false;
+        bool any_acks = false; // a session needs it stored: acks on, or an unfinished replay
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user)
-            any_acks = any_acks || sessions_[si].acks;
+            any_acks = any_acks || sessions_[si].acks || sessions_[si].replay_pending;
         const std::string_view sender = user_name(from.index());
         // Encode before storing or delivering: a format's refusal leaves everyone without it.
         event plain{event_kind::direct_message, {}, sender, text};
@@ -1486,6 +1509,8 @@ private:
                 ss.sent_through = r.seq;
             } else if (ss.acks) {
                 top_up(si, false); // this message, unless the session's ack window is full
+            } else if (ss.replay_pending) {
+                // stored above: it follows the rest of the replay, in order (output_drained())
             } else {
                 pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes[sessions_[si].format],
                                            d, close_mode::after_flush, false, false});
@@ -1668,10 +1693,12 @@ private:
                 const delivery d = slot->t->deliver_ephemeral(p.bytes);
                 count(d);
                 slot = find_live_slot(p.target);
-                if (d == delivery::queued && inbox_ && slot && slot->user != npos)
+                if (d == delivery::queued && inbox_ && slot && slot->user != npos) {
                     (void)inbox_->acknowledge(users_slots_[slot->user].id, p.ack_if_queued);
-                else
+                } else {
                     replay_refused = p.target.index();
+                    if (slot && d == delivery::backed_up) slot->replay_pending = true; // the rest later
+                }
                 continue;
             }
             transport* const t = slot->t;

@@ -95,12 +95,16 @@ public:
         std::lock_guard<std::mutex> lock(out_mutex_);
         if (life_.input_stopped()) return delivery::closed;
         const std::size_t bound = server_->options.max_output_bytes;
-        if (pump_.backed_up(bound)) return delivery::backed_up;
-        switch (pump_.offer(bytes, bound)) {
-        case output_pump::offer_result::queued: return delivery::queued;
-        case output_pump::offer_result::start_writer: post([self = self()] { self->start_write(); }); return delivery::queued;
-        case output_pump::offer_result::over_bound: break;
+        if (!pump_.backed_up(bound)) {
+            switch (pump_.offer(bytes, bound)) {
+            case output_pump::offer_result::queued: return delivery::queued;
+            case output_pump::offer_result::start_writer:
+                post([self = self()] { self->start_write(); });
+                return delivery::queued;
+            case output_pump::offer_result::over_bound: break;
+            }
         }
+        ephemeral_refused_.store(true, std::memory_order_relaxed); // after_write() tells the router
         return delivery::backed_up;
     }
 
@@ -277,8 +281,21 @@ public:
     // ---- called by the write loop (strand) -------------------------------------------------------
 
     /// @brief A write completed with `left` bytes still charged: resume paused input at a quarter.
+    /// A refused `deliver_ephemeral()` is followed, once the output is down to a quarter, by
+    /// `router::output_drained()` (an at-most-once replay goes on from where it stopped).
     void after_write(std::size_t left) {
-        this->output_drained_to(output_pump::may_resume(left, server_->options.max_output_bytes));
+        const bool drained = output_pump::may_resume(left, server_->options.max_output_bytes);
+        this->output_drained_to(drained);
+        if (drained && ephemeral_refused_.exchange(false, std::memory_order_relaxed))
+            post([self = self()] {
+                std::lock_guard<std::mutex> lock(*self->server_->router_mutex);
+                if (self->session_ != session_state::open) return;
+                try {
+                    self->server_->routes.output_drained(self->id_);
+                } catch (const std::bad_alloc&) {
+                    // the rest of the replay stays stored for the next registration
+                }
+            });
     }
 
     // ---- the timeout sweep (acceptor strand) -----------------------------------------------------
@@ -407,6 +424,7 @@ private:
     Stream stream_;                                          // strand only
     const net::ip::tcp::endpoint peer_;
     std::atomic<bool> registered_{false};                    // the session holds a name (kept while open)
+    std::atomic<bool> ephemeral_refused_{false};             // a deliver_ephemeral() met a full output
     bool timed_out_ = false;                                 // sweep only (acceptor strand)
     session_state session_ = session_state::none;            // guarded by the router mutex
     const std::chrono::steady_clock::time_point connected_at_;
