@@ -83,7 +83,7 @@ public:
         if (b.size() >= max_per_user_ || bytes_ + cost > max_bytes_) return {status::inbox_full, 0};
         const std::uint64_t seq = b.next_seq++;
         highest_given_ = std::max(highest_given_, seq);
-        b.messages.push_back(stored_message{seq, std::string(from), std::string(text), now_ms});
+        b.messages.push_back(item{stored_message{seq, std::string(from), std::string(text), now_ms}, ++appended_});
         bytes_ += cost;
         ++count_;
         if (b.size() == 1) {
@@ -124,9 +124,9 @@ public:
         if (it == users_.end()) return;
         const box& b = it->second;
         auto m = std::upper_bound(b.messages.begin() + static_cast<std::ptrdiff_t>(b.head), b.messages.end(), after,
-                                  [](std::uint64_t seq, const stored_message& x) { return seq < x.seq; });
+                                  [](std::uint64_t seq, const item& x) { return seq < x.m.seq; });
         for (; m != b.messages.end(); ++m)
-            if (!visit(*m)) return;
+            if (!visit(m->m)) return;
     }
 
     void remove_all(const name& user) override {
@@ -144,10 +144,10 @@ public:
             if (it == users_.end()) continue;
             box& b = it->second;
             if (b.empty() || b.front().seq != e.seq) continue; // that front left meanwhile
-            while (!b.empty() && now_ms - b.front().stored_ms >= ttl_ms_) {
-                pop_front(e.user, b);
-                ++dropped;
-            }
+            // One message at a time, so that messages leave in the order they were stored (which
+            // inbox empties first decides which known user is forgotten first).
+            pop_front(e.user, b);
+            ++dropped;
             track_front(e.user, b);
         }
         // Entries of fronts that left (acknowledged) wait for their time; rebuild when they dominate.
@@ -163,35 +163,43 @@ public:
     [[nodiscard]] std::size_t known_users() const noexcept { return users_.size(); }
 
 private:
+    struct item {
+        stored_message m;
+        std::uint64_t order; // appended_ when stored: ties of the expiry order go by it
+    };
     struct box { // a FIFO: messages[head..] (a vector, so an empty inbox allocates nothing)
         std::uint64_t next_seq = 1;
         std::size_t head = 0;
         std::list<name>::iterator idle; // its place in idle_ while nothing is stored
-        std::vector<stored_message> messages;
+        std::vector<item> messages;
         [[nodiscard]] bool empty() const noexcept { return head == messages.size(); }
         [[nodiscard]] std::size_t size() const noexcept { return messages.size() - head; }
-        [[nodiscard]] const stored_message& front() const noexcept { return messages[head]; }
+        [[nodiscard]] const stored_message& front() const noexcept { return messages[head].m; }
+        [[nodiscard]] std::uint64_t front_order() const noexcept { return messages[head].order; }
     };
     struct expiry_entry { // the front message of an inbox, when it became the front
         name user;
         std::uint64_t seq;
         std::int64_t stored_ms;
-        bool operator<(const expiry_entry& o) const noexcept { return stored_ms > o.stored_ms; } // min-heap
+        std::uint64_t order;
+        bool operator<(const expiry_entry& o) const noexcept { // a min-heap by time, then by order stored
+            return stored_ms != o.stored_ms ? stored_ms > o.stored_ms : order > o.order;
+        }
     };
 
     // The front of a user's inbox changed: its TTL is what expire() waits for next. One entry per
     // front, not per message: an acknowledgement of many messages costs one entry.
     void track_front(const name& user, const box& b) {
-        if (!b.empty()) expiry_.push(expiry_entry{user, b.front().seq, b.front().stored_ms});
+        if (!b.empty()) expiry_.push(expiry_entry{user, b.front().seq, b.front().stored_ms, b.front_order()});
     }
 
     void pop_front(const name& user, box& b) {
-        stored_message& m = b.messages[b.head++];
+        stored_message& m = b.messages[b.head++].m;
         bytes_ -= m.from.size() + m.text.size() + message_overhead;
         --count_;
         m = stored_message{}; // frees the text now
         if (b.empty()) {
-            b.messages = std::vector<stored_message>{};
+            b.messages = std::vector<item>{};
             b.head = 0;
             --non_empty_;
             b.idle = idle_.insert(idle_.end(), user); // empty since now: the newest of the idle
@@ -215,7 +223,8 @@ private:
         std::priority_queue<expiry_entry> fresh;
         for (const auto& entry : users_)
             if (!entry.second.empty())
-                fresh.push(expiry_entry{entry.first, entry.second.front().seq, entry.second.front().stored_ms});
+                fresh.push(expiry_entry{entry.first, entry.second.front().seq, entry.second.front().stored_ms,
+                                        entry.second.front_order()});
         expiry_ = std::move(fresh);
     }
 
@@ -230,6 +239,7 @@ private:
     std::unordered_map<name, box, name_hash> users_;
     std::list<name> idle_; // known users with nothing stored, in the order their inbox became empty
     std::size_t non_empty_ = 0;       // users with messages stored
+    std::uint64_t appended_ = 0;      // messages ever stored (item::order)
     std::priority_queue<expiry_entry> expiry_; // inbox fronts by time stored (lazy: stale ones skipped)
 };
 
