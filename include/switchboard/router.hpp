@@ -546,8 +546,8 @@ public:
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t d = call_depth();
         if (d >= max_depth_) return {status::depth_exceeded};
-        if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // a message ends it
         if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d);
+        if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // a message ends it
         const user_slot& rec = users_slots_[target];
         const std::uint32_t first = rec.head;
         if (rec.sessions == 1 && !sessions_[first].acks && !sessions_[first].replay_pending) { // v1
@@ -1425,6 +1425,7 @@ private:
         if (inbox_ && inbox_->is_known(to)) {
             const append_result a = inbox_->append(to, user_name(from.index()), text, now_, {});
             if (a.code == status::ok) {
+                if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // it ends it
                 ++counters_.routed;
                 ++counters_.queued;
                 route_result r;
