@@ -1334,8 +1334,10 @@ private:
         sessions_[si].watching = {};
         for (const std::uint32_t w : watching) drop_watcher(w, si, false);
         if (gone && may_go_offline) went_offline(u);
+        // Its own user (a self-watch) was handled by went_offline(), which may have forgotten it
+        // already: its slot must not be touched again.
         for (const std::uint32_t w : watching)
-            if (users_slots_[w].watchers.empty() && !(w == u && gone && !may_go_offline)) link_offline(w);
+            if (w != u && users_slots_[w].watchers.empty()) link_offline(w);
     }
 
     // Queues event e for each of `targets` (session indices), encoded once per format.

@@ -693,7 +693,7 @@ private:
         sl.watching.clear();
         sl.told.clear();
         for (const std::string& w : watching) {
-            if (w == u && gone && !may_go_offline) continue; // a replace takeover: not offline
+            if (w == u) continue; // its own user: went_offline() above (or a replace takeover)
             link_offline(w, si);
         }
     }
