@@ -450,6 +450,7 @@ public:
             inbox_->remember(user);
             replay(s.index(), first);
         }
+        refresh_direct(u);
         if (first) came_online(u);
         settle();
         return status::ok;
@@ -549,20 +550,19 @@ public:
         if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d);
         if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // a message ends it
         const user_slot& rec = users_slots_[target];
-        const std::uint32_t first = rec.head;
-        if (rec.sessions == 1 && !sessions_[first].acks && !sessions_[first].replay_pending) { // v1
-            const session_slot& recipient = sessions_[first];
-            const payload bytes = formats_[recipient.format]->encode_checked(
+        if (rec.direct) { // v1: one session, acks off (see user_slot)
+            const payload bytes = formats_[rec.direct_format]->encode_checked(
                 event{event_kind::direct_message, {}, users_slots_[slot->user].id.view(), text});
             if (bytes.empty()) return {status::invalid_text};
             route_result r;
             ++counters_.routed;
             if (depth_ > 0) { // from a callback: after the deliveries already caused
-                defer(session_id::make(first, recipient.generation), bytes, d, false, close_mode::after_flush);
+                defer(session_id::make(rec.head, sessions_[rec.head].generation), bytes, d, false,
+                      close_mode::after_flush);
                 r.deferred = 1;
                 return r;
             }
-            transport* const t = recipient.t;
+            transport* const t = rec.direct;
             {
                 const callback_scope scope(*this, 0);
                 tally(r, t->deliver(bytes));
@@ -592,8 +592,8 @@ public:
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t sender = slot->user;
         const std::uint64_t key = client_key(client_id);
-        if (dedup_window_ != 0 && users_slots_[sender].sent) {
-            for (const sent_entry& e : users_slots_[sender].sent->entries) {
+        if (dedup_window_ != 0 && cold_[sender].sent) {
+            for (const sent_entry& e : cold_[sender].sent->entries) {
                 if (e.key != key || now_ - e.at >= dedup_ttl_ms_) continue;
                 ++counters_.duplicates;
                 route_result r;
@@ -650,8 +650,7 @@ public:
         if (u != npos && std::find(mine.begin(), mine.end(), u) != mine.end()) return status::already_watching;
         if (mine.size() >= max_watches_) return status::too_many_watches;
         if (u == npos) u = add_user(user);
-        user_slot& rec = users_slots_[u];
-        rec.watchers.push_back(s.index());
+        cold_[u].watchers.push_back(s.index());
         sessions_[s.index()].watching.push_back(u);
         unlink_offline(u); // a watched user is never forgotten
         defer_event(s.index(), presence_event(u), false);
@@ -682,7 +681,7 @@ public:
     [[nodiscard]] presence_info presence_of(const name& user) const noexcept {
         const std::uint32_t u = find_user(user);
         if (u == npos) return {};
-        return {users_slots_[u].announced, users_slots_[u].announced ? -1 : users_slots_[u].last_seen};
+        return {users_slots_[u].announced, users_slots_[u].announced ? -1 : cold_[u].last_seen};
     }
 
     /// @brief Installs the host's presence callback (see `presence_handler`); empty removes it.
@@ -731,6 +730,7 @@ public:
         if (!inbox_) return status::not_supported;
         if (slot->acks) return status::ok;
         slot->acks = true;
+        if (slot->user != npos) refresh_direct(slot->user);
         if (slot->user != npos) replay(s.index(), false);
         settle();
         return status::ok;
@@ -749,6 +749,7 @@ public:
         if (!slot || !slot->replay_pending || !inbox_) return;
         if (slot->user == npos || users_slots_[slot->user].sessions != 1) {
             slot->replay_pending = false; // another session came: the rest waits for the next "only" one
+            if (slot->user != npos) refresh_direct(slot->user);
             return;
         }
         replay(s.index(), true);
@@ -777,7 +778,7 @@ public:
         const std::uint32_t u = slot->user;
         const status st = inbox_->acknowledge(users_slots_[u].id, seq);
         if (st != status::ok) return st;
-        users_slots_[u].acked_through = std::max(users_slots_[u].acked_through, seq);
+        cold_[u].acked_through = std::max(cold_[u].acked_through, seq);
         const std::uint64_t highest = inbox_->highest_seq(users_slots_[u].id);
         for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
             if (sessions_[si].acks && sessions_[si].sent_through < highest) top_up(si, true);
@@ -806,7 +807,7 @@ public:
             const grace_entry g = grace_.front();
             grace_.pop_front();
             if (grace_valid(g)) {
-                users_slots_[g.user].grace_due = -1;
+                cold_[g.user].grace_due = -1;
                 --grace_pending_;
                 announce_offline(g.user);
                 link_offline(g.user);
@@ -1038,17 +1039,27 @@ private:
     };
     // A user the router knows: online (sessions > 0), or offline and remembered for its last-seen
     // time, or watched. The name first: a lookup that compares it finds the rest in its line.
-    struct user_slot {
-        name id;
-        std::uint32_t head = npos;      // first session; npos while offline
-        std::uint32_t sessions = 0;
+    // The first cache line holds all that route() reads for a user with one plain session: the
+    // name it compares, and that session's transport and format (`direct`), so the v1 lookup
+    // touches the index and this line, never the session slot.
+    struct alignas(64) user_slot {
+        name id;                        // 41 bytes
+        std::uint8_t direct_format = 0;
         bool announced = false;         // last announced presence: online
+        bool in_offline_list = false;
+        std::uint32_t head = npos;      // first session; npos while offline
+        transport* direct = nullptr;    // one session, acks off, no replay pending: its transport
+        std::uint32_t sessions = 0;
+        std::uint32_t next_free = npos;
+    };
+    static_assert(sizeof(user_slot) == 64, "a user slot is one cache line");
+    // The rest of a user record, in cold_ at the same index: what presence, acks and the
+    // de-duplication window need, apart from the line route() reads.
+    struct user_cold {
         std::int64_t last_seen = -1;
         std::int64_t grace_due = -1;    // an offline event waits for this time
         std::uint64_t acked_through = 0; // the highest seq acknowledged (for the ack window)
         std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
-        bool in_offline_list = false;
-        std::uint32_t next_free = npos;
         std::vector<std::uint32_t> watchers; // sessions watching this user
         std::unique_ptr<sent_window> sent;
     };
@@ -1174,6 +1185,7 @@ private:
         } else {
             u = static_cast<std::uint32_t>(users_slots_.size());
             users_slots_.emplace_back();
+            cold_.emplace_back();
         }
         user_slot& rec = users_slots_[u];
         rec.id = id;
@@ -1187,6 +1199,7 @@ private:
         user_slot& rec = users_slots_[u];
         users_.erase(detail::flat_index::fold(rec.id.hash()), [&](std::uint32_t v) { return v == u; });
         rec = user_slot{};
+        cold_[u] = user_cold{};
         rec.next_free = free_user_;
         free_user_ = u;
     }
@@ -1195,11 +1208,11 @@ private:
     // first. Past max_offline_ the oldest is forgotten (its last-seen time and sent window).
     void link_offline(std::uint32_t u) {
         user_slot& rec = users_slots_[u];
-        if (rec.in_offline_list || rec.sessions != 0 || !rec.watchers.empty() || rec.grace_due != -1) return;
+        if (rec.in_offline_list || rec.sessions != 0 || !cold_[u].watchers.empty() || cold_[u].grace_due != -1) return;
         rec.in_offline_list = true;
-        rec.prev_offline = offline_tail_;
-        rec.next_offline = npos;
-        if (offline_tail_ != npos) users_slots_[offline_tail_].next_offline = u;
+        cold_[u].prev_offline = offline_tail_;
+        cold_[u].next_offline = npos;
+        if (offline_tail_ != npos) cold_[offline_tail_].next_offline = u;
         else offline_head_ = u;
         offline_tail_ = u;
         ++offline_count_;
@@ -1213,31 +1226,42 @@ private:
     void unlink_offline(std::uint32_t u) noexcept {
         user_slot& rec = users_slots_[u];
         if (!rec.in_offline_list) return;
-        if (rec.prev_offline != npos) users_slots_[rec.prev_offline].next_offline = rec.next_offline;
-        else offline_head_ = rec.next_offline;
-        if (rec.next_offline != npos) users_slots_[rec.next_offline].prev_offline = rec.prev_offline;
-        else offline_tail_ = rec.prev_offline;
-        rec.prev_offline = rec.next_offline = npos;
+        if (cold_[u].prev_offline != npos) cold_[cold_[u].prev_offline].next_offline = cold_[u].next_offline;
+        else offline_head_ = cold_[u].next_offline;
+        if (cold_[u].next_offline != npos) cold_[cold_[u].next_offline].prev_offline = cold_[u].prev_offline;
+        else offline_tail_ = cold_[u].prev_offline;
+        cold_[u].prev_offline = cold_[u].next_offline = npos;
         rec.in_offline_list = false;
         --offline_count_;
     }
 
+    // Keeps user_slot::direct in step with the user's sessions (see user_slot).
+    void refresh_direct(std::uint32_t u) noexcept {
+        user_slot& r = users_slots_[u];
+        r.direct = nullptr;
+        if (r.sessions != 1) return;
+        const session_slot& s = sessions_[r.head];
+        if (s.acks || s.replay_pending) return;
+        r.direct = s.t;
+        r.direct_format = s.format;
+    }
+
     bool grace_valid(const grace_entry& g) const noexcept {
-        return g.user < users_slots_.size() && users_slots_[g.user].grace_due == g.due && users_slots_[g.user].id == g.id;
+        return g.user < users_slots_.size() && cold_[g.user].grace_due == g.due && users_slots_[g.user].id == g.id;
     }
 
     event presence_event(std::uint32_t u) const noexcept {
         const user_slot& rec = users_slots_[u];
         event e{rec.announced ? event_kind::presence_online : event_kind::presence_offline, {}, rec.id.view(), {}};
-        if (!rec.announced) e.last_seen = rec.last_seen;
+        if (!rec.announced) e.last_seen = cold_[u].last_seen;
         return e;
     }
 
     // The first session of u registered (u was offline).
     void came_online(std::uint32_t u) {
         user_slot& rec = users_slots_[u];
-        if (rec.grace_due != -1) { // back within the grace period: no event either way
-            rec.grace_due = -1;
+        if (cold_[u].grace_due != -1) { // back within the grace period: no event either way
+            cold_[u].grace_due = -1;
             --grace_pending_;
             return;
         }
@@ -1250,7 +1274,7 @@ private:
     void went_offline(std::uint32_t u) {
         user_slot& rec = users_slots_[u];
         if (grace_ms_ > 0 && rec.announced) {
-            rec.grace_due = now_ + grace_ms_;
+            cold_[u].grace_due = now_ + grace_ms_;
             ++grace_pending_;
             // Entries of cancelled grace periods wait for their time; drop them when they dominate
             // (a name reconnecting in a loop would otherwise add one per reconnect).
@@ -1258,7 +1282,7 @@ private:
                 grace_.erase(std::remove_if(grace_.begin(), grace_.end(),
                                             [this](const grace_entry& g) { return !grace_valid(g); }),
                              grace_.end());
-            grace_.push_back(grace_entry{u, rec.id, rec.grace_due});
+            grace_.push_back(grace_entry{u, rec.id, cold_[u].grace_due});
             return;
         }
         if (rec.announced) announce_offline(u);
@@ -1273,8 +1297,8 @@ private:
     // Tells u's watchers its announced state, then the host.
     void announce(std::uint32_t u) {
         const event e = presence_event(u);
-        tell(users_slots_[u].watchers, e, false);
-        counters_.presence_events += users_slots_[u].watchers.size();
+        tell(cold_[u].watchers, e, false);
+        counters_.presence_events += cold_[u].watchers.size();
         if (on_presence_) {
             const callback_scope scope(*this, call_depth());
             const name id = users_slots_[u].id; // the handler may cause the slot to move
@@ -1283,7 +1307,7 @@ private:
     }
 
     void drop_watcher(std::uint32_t u, std::uint32_t si, bool may_forget = true) {
-        std::vector<std::uint32_t>& w = users_slots_[u].watchers;
+        std::vector<std::uint32_t>& w = cold_[u].watchers;
         const auto it = std::find(w.begin(), w.end(), si);
         if (it != w.end()) {
             *it = w.back();
@@ -1313,9 +1337,10 @@ private:
             *link = sessions_[si].next_of_user;
             sessions_[si].next_of_user = npos;
             gone = --users_slots_[u].sessions == 0;
+            refresh_direct(u);
             if (gone) {
                 --online_users_;
-                users_slots_[u].last_seen = sessions_[si].last_input >= 0 ? sessions_[si].last_input : now_;
+                cold_[u].last_seen = sessions_[si].last_input >= 0 ? sessions_[si].last_input : now_;
             }
             std::vector<typing_note> notes = std::move(sessions_[si].typing);
             sessions_[si].typing = {};
@@ -1337,7 +1362,7 @@ private:
         // Its own user (a self-watch) was handled by went_offline(), which may have forgotten it
         // already: its slot must not be touched again.
         for (const std::uint32_t w : watching)
-            if (w != u && users_slots_[w].watchers.empty()) link_offline(w);
+            if (w != u && cold_[w].watchers.empty()) link_offline(w);
     }
 
     // Queues event e for each of `targets` (session indices), encoded once per format.
@@ -1379,7 +1404,10 @@ private:
             return;
         }
         if (!only) return;
-        sessions_[si].replay_pending = false;
+        if (sessions_[si].replay_pending) {
+            sessions_[si].replay_pending = false;
+            refresh_direct(sessions_[si].user);
+        }
         const name user = users_slots_[sessions_[si].user].id;
         const std::uint32_t d = call_depth();
         inbox_->for_each(user, 0, [&](const stored_message& m) {
@@ -1496,7 +1524,7 @@ private:
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::size_t before = pending_.size();
             session_slot& ss = sessions_[si];
-            if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - users_slots_[target].acked_through <= ack_window_) {
+            if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - cold_[target].acked_through <= ack_window_) {
                 // Everything before it was handed to this session and the window has room: hand
                 // this one from the text in hand (what top_up() would read back from the store).
                 const std::uint8_t f = ss.format;
@@ -1531,13 +1559,13 @@ private:
     // Frees the sent windows of offline users, offline longest first, until the router is under
     // max_dedup_ ids or none is left.
     void drop_offline_windows() noexcept {
-        for (std::uint32_t u = offline_head_; u != npos && dedup_entries_ >= max_dedup_; u = users_slots_[u].next_offline)
+        for (std::uint32_t u = offline_head_; u != npos && dedup_entries_ >= max_dedup_; u = cold_[u].next_offline)
             drop_window(u);
     }
     void drop_window(std::uint32_t u) noexcept {
-        if (!users_slots_[u].sent) return;
-        dedup_entries_ -= users_slots_[u].sent->entries.size();
-        users_slots_[u].sent.reset();
+        if (!cold_[u].sent) return;
+        dedup_entries_ -= cold_[u].sent->entries.size();
+        cold_[u].sent.reset();
     }
 
     static std::uint64_t client_key(std::string_view id) noexcept {
@@ -1550,9 +1578,8 @@ private:
     }
 
     void remember_sent(std::uint32_t u, std::uint64_t key, const route_result& r) {
-        user_slot& rec = users_slots_[u];
-        if (!rec.sent) rec.sent = std::make_unique<sent_window>();
-        sent_window& w = *rec.sent;
+        if (!cold_[u].sent) cold_[u].sent = std::make_unique<sent_window>();
+        sent_window& w = *cold_[u].sent;
         const sent_entry e{key, now_, r.seq, r.queued};
         if (w.entries.size() < dedup_window_ && dedup_entries_ >= max_dedup_) drop_offline_windows();
         if (w.entries.size() < dedup_window_ && dedup_entries_ < max_dedup_) {
@@ -1700,7 +1727,10 @@ private:
                     (void)inbox_->acknowledge(users_slots_[slot->user].id, p.ack_if_queued);
                 } else {
                     replay_refused = p.target.index();
-                    if (slot && d == delivery::backed_up) slot->replay_pending = true; // the rest later
+                    if (slot && d == delivery::backed_up && slot->user != npos) { // the rest later
+                        slot->replay_pending = true;
+                        refresh_direct(slot->user);
+                    }
                 }
                 continue;
             }
@@ -1770,6 +1800,7 @@ private:
     std::size_t open_sessions_ = 0;
     detail::flat_index users_;      // user name -> user slot; the key is the slot's `id`
     std::vector<user_slot> users_slots_;
+    std::vector<user_cold> cold_;    // the rest of each user record, same index
     std::uint32_t free_user_ = npos;
     std::size_t online_users_ = 0;
     std::uint32_t offline_head_ = npos, offline_tail_ = npos; // see link_offline()
