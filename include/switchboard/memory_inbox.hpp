@@ -51,10 +51,10 @@ struct memory_inbox_options {
 class memory_inbox final : public inbox_store {
 public:
     /// @brief What each stored message costs beyond its sender and text bytes, counted against
-    /// `max_bytes`: its `stored_message` in the user's vector (80 bytes; up to twice that just
-    /// after the vector grew) and the text's heap block (its header and rounding). Measured:
-    /// 1 M messages of 64 bytes from 6-byte senders raise the peak RSS by 162 bytes each
-    /// (bench/presence.cpp, BM_inbox_fill), against 166 counted.
+    /// `max_bytes`: its record in the user's vector (88 bytes; up to twice that just after the
+    /// vector grew) and the text's heap block (its header and rounding). Measured: 1 M messages
+    /// of 64 bytes from 6-byte senders raise the peak RSS by 171 bytes each (bench/presence.cpp,
+    /// BM_inbox_fill), against 166 counted.
     static constexpr std::size_t message_overhead = 96;
 
     /// @brief An empty store.
