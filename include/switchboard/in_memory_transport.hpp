@@ -52,6 +52,11 @@ public:
 
     /// @brief Records the request; later deliveries return `delivery::closed`.
     /// @param mode recorded the first time only (see `closed_with()`).
+    void close(close_mode mode) noexcept override {
+        if (!closed_) close_mode_ = mode;
+        closed_ = true;
+    }
+
     /// @brief Queues `bytes` like `deliver()` when they fit the bound; otherwise drops them and
     /// returns `delivery::backed_up`, keeping the session (transport.hpp).
     /// @param bytes the payload.
@@ -60,11 +65,6 @@ public:
         if (closed_) return delivery::closed;
         if (bytes.size() > max_queued_bytes_ - queued_bytes_) return delivery::backed_up;
         return deliver(bytes);
-    }
-
-    void close(close_mode mode) noexcept override {
-        if (!closed_) close_mode_ = mode;
-        closed_ = true;
     }
 
     /// @brief True after `close()` (or a slow-consumer drop).
