@@ -22,6 +22,15 @@ struct stored_message {
     std::int64_t stored_ms = 0; ///< Unix time in ms when it was stored (for the TTL).
 };
 
+/// @brief One de-duplication record: a sender's client id and the outcome of its first send
+/// (`router::send()`, router_options::dedup_window).
+struct sent_record {
+    std::uint64_t key = 0;    ///< The client id's 64-bit hash (as the router computes it).
+    std::int64_t at_ms = 0;   ///< Unix time in ms of the first send (the window's TTL runs from it).
+    std::uint64_t seq = 0;    ///< The recipient's sequence number, 0 when the message was not stored.
+    bool queued = false;      ///< The outcome was `queued` (else `delivered`).
+};
+
 /// @brief Outcome of `inbox_store::append()`.
 struct append_result {
     status code = status::ok; ///< `ok` (stored), `inbox_full`, `user_not_found` (not a known
@@ -34,20 +43,36 @@ struct append_result {
 ///
 /// Decisions are synchronous, durability may be asynchronous: `append()` decides at once whether
 /// the message is taken (and its sequence number), from state the store keeps in memory (counts,
-/// sequence numbers, the known users), and calls `on_durable` once the message would survive a
+/// sequence numbers, the known users), and reports through `on_durable` whether it would survive a
 /// restart — before returning for a store that has nothing more to do (`memory_inbox`), or later,
 /// from the host's serialisation, for a store that commits in batches on its own thread (the
-/// SQLite store, issue #12). So the routing path never waits for a disk.
+/// SQLite store, issue #12). So the routing path never waits for a disk. The same holds for
+/// `record_sent()`. `acknowledge()` decides at once too; a durable store makes the removal
+/// durable later, and one lost in a crash only means the message is delivered again.
+///
+/// Completion contract (`durable_handler`): called exactly once for each `append()` that returned
+/// `ok` (never for a refused one) and for each `record_sent()`, in the order of the calls, with
+/// - `ok`: durable;
+/// - `store_busy`, `store_full` or `store_failed` (status.hpp): the commit failed, so the message
+///   (or record) is not stored. The store has already removed it from its view (`for_each()`,
+///   `stored()`) when the handler runs, and its sequence number is not given again.
 ///
 /// Sequence numbers: per recipient user, 1, 2, 3, ... in the order stored, never reused while the
-/// store lives (a store that forgets a user to stay within its bounds starts that user above every
-/// number it has given anyone, so a number is never given twice).
+/// store lives, nor across restarts for a durable store (a store that forgets a user to stay
+/// within its bounds starts that user above every number it has given anyone, so a number is never
+/// given twice). Without failed commits they have no gaps.
+///
+/// De-duplication records (`sent_record`) let the router's `send()` answer a client's retry with
+/// the first outcome after a restart: a store keeps, per sender, the records it was given, within
+/// the router's window and TTL. The default implementations keep nothing (a store that does not
+/// outlive the router needs nothing beyond the router's own window).
 ///
 /// Thread safety: called only under the router's serialisation.
 class inbox_store {
 public:
-    /// @brief Called once the appended message is durable (see the class comment).
-    using durable_handler = std::function<void()>;
+    /// @brief Reports whether an appended message (or a de-duplication record) became durable:
+    /// `ok`, or why it did not (`store_busy`, `store_full`, `store_failed`); see the class comment.
+    using durable_handler = std::function<void(status)>;
 
     virtual ~inbox_store() = default;
 
@@ -67,13 +92,42 @@ public:
     /// @param from the sender's folded name.
     /// @param text the text (already checked against the text contract).
     /// @param now_ms Unix time in ms (the TTL runs from it).
-    /// @param on_durable see the class comment; may be empty.
+    /// @param on_durable see the class comment (completion contract); may be empty.
+    /// @param sent_key when not 0, the sender's de-duplication record for this client-id hash is
+    ///        stored with the message, in the same transaction: `{sent_key, now_ms, seq, true}`
+    ///        (a later `record_sent()` with the same key may update its outcome). A store that
+    ///        keeps no records ignores it.
     /// @return `ok` with the sequence number; `user_not_found` when `user` is not known;
     ///         `inbox_full` when the user's count or the store's byte bound is reached;
-    ///         `store_busy` when the store cannot take it now. Nothing is stored unless `ok`.
+    ///         `store_busy` when the store cannot take it now (its queue of uncommitted work is
+    ///         full); `store_full` or `store_failed` when a durable store already knows its
+    ///         database cannot take writes. Nothing is stored unless `ok`.
     /// @throws std::bad_alloc when memory runs out.
     virtual append_result append(const name& user, std::string_view from, std::string_view text,
-                                 std::int64_t now_ms, durable_handler on_durable) = 0;
+                                 std::int64_t now_ms, durable_handler on_durable,
+                                 std::uint64_t sent_key = 0) = 0;
+
+    /// @brief Stores (or replaces, by key) a de-duplication record of `sender`; the default keeps
+    /// nothing and reports `ok` at once.
+    /// @param sender the sending user's folded name.
+    /// @param record the record; its `key` is not 0.
+    /// @param on_durable see the class comment (completion contract); may be empty.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual void record_sent(const name& sender, const sent_record& record, durable_handler on_durable) {
+        (void)sender;
+        (void)record;
+        if (on_durable) on_durable(status::ok);
+    }
+
+    /// @brief Calls `visit` with each de-duplication record kept for `sender`, oldest first (the
+    /// router reloads a sender's window from it after a restart); the default keeps none.
+    /// @param sender a folded name.
+    /// @param visit called once per record; it must not call back into the store.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual void for_each_sent(const name& sender, const std::function<void(const sent_record&)>& visit) const {
+        (void)sender;
+        (void)visit;
+    }
 
     /// @brief Removes every stored message of `user` with sequence number ≤ `through`
     /// (a cumulative acknowledgement). Acknowledging again is a no-op.

@@ -43,8 +43,9 @@ struct memory_inbox_options {
 /// @brief The in-memory inbox store: per-user FIFO of messages, with a per-user count, a TTL,
 /// a global byte bound and a bounded set of known users (see `memory_inbox_options`).
 ///
-/// Every call completes before it returns; `append()` calls `on_durable` before returning (a
-/// memory store is as durable as it gets). Memory: about `max_bytes` for the messages (their
+/// Every call completes before it returns; `append()` calls `on_durable` with `ok` before
+/// returning (a memory store is as durable as it gets) and keeps no de-duplication records (the
+/// router's own window is as long-lived as the store). Memory: about `max_bytes` for the messages (their
 /// bookkeeping included, see `message_overhead`) plus about 200 bytes per known user.
 ///
 /// Thread safety: none; the router's serialisation covers it (see `inbox_store`).
@@ -75,7 +76,7 @@ public:
     }
 
     append_result append(const name& user, std::string_view from, std::string_view text, std::int64_t now_ms,
-                         durable_handler on_durable) override {
+                         durable_handler on_durable, std::uint64_t /*sent_key*/ = 0) override {
         const auto it = users_.find(user);
         if (it == users_.end()) return {status::user_not_found, 0};
         box& b = it->second;
@@ -92,7 +93,7 @@ public:
             b.idle = idle_.end();
             track_front(user, b);
         }
-        if (on_durable) on_durable();
+        if (on_durable) on_durable(status::ok);
         return {status::ok, seq};
     }
 

@@ -42,7 +42,12 @@ enum class status : std::uint8_t {
     not_supported,      ///< The feature is off on this router (acknowledgements without an inbox).
     ack_invalid,        ///< An acknowledged sequence number is 0 or above the highest one sent.
     store_busy,         ///< The inbox store cannot take the message now (a durable store whose
-                        ///< queue is full); nothing was stored or delivered; retry later.
+                        ///< queue is full, or whose database stayed locked past its busy
+                        ///< timeout); nothing was stored; retry later.
+    store_full,         ///< The durable store's disk (or database size limit) is full; nothing
+                        ///< was stored; what was stored before stays readable.
+    store_failed,       ///< The durable store failed otherwise (an I/O error, a read-only or
+                        ///< corrupt database); nothing was stored.
 };
 
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
@@ -74,6 +79,8 @@ enum class status : std::uint8_t {
     case status::not_supported: return "not-supported";
     case status::ack_invalid: return "ack-invalid";
     case status::store_busy: return "store-busy";
+    case status::store_full: return "store-full";
+    case status::store_failed: return "store-failed";
     }
     return "unknown";
 }
