@@ -4,6 +4,7 @@
 #pragma once
 
 #include "payload.hpp"
+#include "status.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +29,12 @@ enum class event_kind : std::uint8_t {
     typing_stopped, ///< `user` stopped typing to the recipient (ephemeral).
     session_replaced, ///< This session's user name was taken over by a newer session
                       ///< (`session_policy::replace`); the session is closed after this event.
+    send_outcome,   ///< The late answer to a message this session sent, once a durable inbox
+                    ///< store has committed it or failed to (`route_result::pending`; docs/design.md,
+                    ///< "Durable outcomes"): `user` the recipient; `text` the client id of
+                    ///< `router::send()`, empty for `router::route()`; `code` `ok`, or why
+                    ///< nothing was stored (`store_busy`, `store_full`, `store_failed`); `queued`
+                    ///< (when `ok`) stored for later rather than delivered.
 };
 
 /// @brief One event, as views into the router's storage; valid only during `encode()`.
@@ -39,6 +46,8 @@ struct event {
                                                    ///< for every other kind.
     std::uint64_t seq = 0;     ///< `acked_message`: the sequence number (1 or more); else 0.
     std::int64_t last_seen = -1; ///< `presence_offline`: Unix time in ms, -1 for never; else -1.
+    status code = status::ok;    ///< `send_outcome`: the outcome; else `ok`.
+    bool queued = false;         ///< `send_outcome` with `ok`: stored for later (else delivered).
 };
 
 /// @brief A wire format: encodes events into the bytes of one wire protocol.

@@ -53,6 +53,11 @@ struct route_result {
                                   ///< again; the fields repeat the first outcome.
     std::uint64_t seq = 0;        ///< The recipient's sequence number of the stored message
                                   ///< (`queued`, or delivered to a session with acks on); else 0.
+    bool pending = false;         ///< A durable store commits the message (or, for `send()`, its
+                                  ///< de-duplication record) later: the fields are the decision
+                                  ///< so far, and the router answers the sending session with a
+                                  ///< `send_outcome` event once the store reports (docs/design.md,
+                                  ///< "Durable outcomes"). Never set with `memory_inbox`.
 
     /// @brief True when `code == status::ok` (even if no session was a target, e.g. an empty room).
     [[nodiscard]] bool ok() const noexcept { return code == status::ok; }
@@ -75,6 +80,8 @@ struct router_counters {
     std::uint64_t presence_events = 0; ///< Presence events handed to watchers.
     std::uint64_t typing_dropped = 0; ///< Typing events a backed-up session did not take.
     std::uint64_t duplicates = 0;     ///< `send()` calls answered from the de-duplication window.
+    std::uint64_t store_failures = 0; ///< Stored messages and de-duplication records a durable
+                                      ///< store failed to commit (`send_outcome` with an error).
 };
 
 /// @brief What a second registration of a user name that is online does
@@ -128,7 +135,9 @@ struct router_options {
     std::size_t max_offline_users = 100000;
     /// @brief Where direct messages for offline users are stored, and unacknowledged ones kept
     /// (`memory_inbox`, or a durable store); null (default) turns the offline inbox and
-    /// acknowledgements off. Must outlive the router.
+    /// acknowledgements off. Must outlive the router. A store that completes later (the SQLite
+    /// store) calls back into the router from its completions: run them all (or destroy the
+    /// store) before the router is destroyed.
     inbox_store* inbox = nullptr;
     /// @brief Acknowledged messages one session may have been handed and not yet acknowledged
     /// (1 or more; default 128; the "receive maximum" of MQTT 5, section 3.1.2.11.3). More are
@@ -527,7 +536,12 @@ public:
     ///         `unknown_session`; `not_registered` when `from` has no name; `invalid_name`;
     ///         `invalid_text` when `text` breaks the text contract or the recipient's format
     ///         refuses it (nothing delivered); `depth_exceeded`; `user_not_found` (after calling
-    ///         the user-not-found handler) — checked in this order.
+    ///         the user-not-found handler) — checked in this order. With an inbox
+    ///         (`router_options::inbox`): `ok` with `queued` and `seq` when stored for a known
+    ///         user with no session (or whose sessions' ack windows are full); `inbox_full`;
+    ///         `store_busy`, `store_full` or `store_failed` when the store refused it at once;
+    ///         and `pending` set when a durable store commits it later, the sender then being
+    ///         answered with a `send_outcome` event (docs/design.md, "Durable outcomes").
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] route_result route(session_id from, std::string_view to, std::string_view text) {
         const session_slot* slot = find_slot(from);
@@ -540,6 +554,15 @@ public:
 
     /// @brief As above, with a folded target name.
     [[nodiscard]] route_result route(session_id from, const name& to, std::string_view text) {
+        return route_impl(from, to, text, nullptr);
+    }
+
+private:
+    struct send_context {            // send(): the client id whose outcome the store records
+        std::uint64_t key;           // client_key(client_id)
+        std::string_view client_id;
+    };
+    route_result route_impl(session_id from, const name& to, std::string_view text, const send_context* ctx) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (slot->user == npos) return {status::not_registered};
@@ -547,7 +570,7 @@ public:
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t d = call_depth();
         if (d >= max_depth_) return {status::depth_exceeded};
-        if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d);
+        if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d, ctx);
         if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // a message ends it
         const user_slot& rec = users_slots_[target];
         if (rec.direct) { // v1: one session, acks off (see user_slot)
@@ -570,9 +593,10 @@ public:
             settle();
             return r;
         }
-        return route_to_sessions(from, target, text, d);
+        return route_to_sessions(from, target, text, d, ctx);
     }
 
+public:
     /// @brief As `route()`, with a client id for de-duplication (the line protocol's `/send`;
     /// issue #11, F): when the sending user used `client_id` in one of its last
     /// `router_options::dedup_window` sends that were delivered or queued, within
@@ -583,7 +607,11 @@ public:
     /// @param text the message text (text.hpp contract).
     /// @param client_id 1 to 40 bytes chosen by the client, compared byte for byte (the caller
     ///        validates its syntax).
-    /// @return as `route()`; the usual checks (not-registered, invalid-text) run before the look-up.
+    /// @return as `route()`; the usual checks (not-registered, invalid-text) run before the look-up;
+    ///         `store_busy` when the first send with this id waits for a durable store (its
+    ///         outcome is not known yet). With a store, a delivered send's outcome is recorded in
+    ///         the store too (`inbox_store::record_sent()`), and `pending` is set while a durable
+    ///         store commits it: a retry after a restart is answered from the store's records.
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] route_result send(session_id from, const name& to, std::string_view text, std::string_view client_id) {
         const session_slot* slot = find_slot(from);
@@ -592,9 +620,11 @@ public:
         if (!is_message_text(text)) return {status::invalid_text};
         const std::uint32_t sender = slot->user;
         const std::uint64_t key = client_key(client_id);
+        if (dedup_window_ != 0 && !cold_[sender].sent && inbox_) restore_window(sender);
         if (dedup_window_ != 0 && cold_[sender].sent) {
             for (const sent_entry& e : cold_[sender].sent->entries) {
                 if (e.key != key || now_ - e.at >= dedup_ttl_ms_) continue;
+                if (e.pending) return {status::store_busy}; // its outcome is not known yet: retry later
                 ++counters_.duplicates;
                 route_result r;
                 r.queued = e.queued;
@@ -603,21 +633,40 @@ public:
                 return r;
             }
         }
-        route_result r = route(from, to, text);
+        const send_context ctx{key, client_id};
+        const send_context* const record = dedup_window_ != 0 ? &ctx : nullptr;
+        const name sender_name = users_slots_[sender].id; // a callback may close the session
+        route_result r = route_impl(from, to, text, record);
         if (r.ok() && !r.queued && r.delivered == 0 && r.deferred == 0) {
             // Every session of the user refused it (a slow consumer being cut): not delivered.
             // Stored if the user is known, else the user is as good as gone.
             r = route_result{};
-            const append_result a = inbox_ && inbox_->is_known(to) ? inbox_->append(to, user_name(from.index()), text, now_, {})
-                                                                   : append_result{status::user_not_found, 0};
+            if (!inbox_ || !inbox_->is_known(to)) return {status::user_not_found};
+            std::uint64_t ticket = 0;
+            const append_result a = store_append(to, sender_name.view(), text, record, ticket);
             if (a.code != status::ok) return {a.code};
             r.queued = true;
             r.seq = a.seq;
             ++counters_.queued;
+            if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true);
+        } else if (r.ok() && !r.queued && record && inbox_) {
+            // Delivered: the store records the outcome (a retry after a restart is not delivered
+            // again), and the answer waits for that record when the store commits later.
+            const std::uint64_t ticket = call_store([&](inbox_store::durable_handler done) {
+                inbox_->record_sent(sender_name, sent_record{key, now_, r.seq, false}, std::move(done));
+            });
+            if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true);
         }
-        if (r.ok() && dedup_window_ != 0 && find_slot(from)) remember_sent(sender, key, r);
+        if (r.ok() && record && find_slot(from)) remember_sent(sender, key, now_, r);
         return r;
     }
+
+    /// @brief Store calls whose completion the router still waits for: messages and
+    /// de-duplication records a durable store has not yet reported on (`route_result::pending`).
+    /// Each completion (which the store runs under the host's serialisation) answers its sender
+    /// with a `send_outcome` event. 0 with `memory_inbox`.
+    /// @return the number of such calls.
+    [[nodiscard]] std::size_t store_waits() const noexcept { return waiters_.size(); }
 
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
@@ -1032,6 +1081,7 @@ private:
         std::int64_t at;
         std::uint64_t seq;
         bool queued;
+        bool pending = false;     // a durable store has not yet committed it
     };
     struct sent_window {
         std::vector<sent_entry> entries; // a ring of at most dedup_window_ entries
@@ -1451,9 +1501,11 @@ private:
     }
 
     // route() to a user with no session: stored for a known user, else user-not-found.
-    route_result route_offline(session_id from, const name& to, std::string_view text, std::uint32_t d) {
+    route_result route_offline(session_id from, const name& to, std::string_view text, std::uint32_t d,
+                               const send_context* ctx) {
         if (inbox_ && inbox_->is_known(to)) {
-            const append_result a = inbox_->append(to, user_name(from.index()), text, now_, {});
+            std::uint64_t ticket = 0;
+            const append_result a = store_append(to, user_name(from.index()), text, ctx, ticket);
             if (a.code == status::ok) {
                 if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // it ends it
                 ++counters_.routed;
@@ -1461,6 +1513,7 @@ private:
                 route_result r;
                 r.queued = true;
                 r.seq = a.seq;
+                if (ticket != 0) wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, to, ctx, r, true);
                 return r;
             }
             if (a.code == status::inbox_full) ++counters_.inbox_full;
@@ -1490,7 +1543,8 @@ private:
 
     // route() to a user with several sessions or with acks on: stored first when a session has
     // acks on (inbox_full refuses the whole message), then each session gets `msg` or `dm`.
-    route_result route_to_sessions(session_id from, std::uint32_t target, std::string_view text, std::uint32_t d) {
+    route_result route_to_sessions(session_id from, std::uint32_t target, std::string_view text, std::uint32_t d,
+                                   const send_context* ctx) {
         bool any_acks = false; // a session needs it stored: acks on, or an unfinished replay
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user)
             any_acks = any_acks || sessions_[si].acks || sessions_[si].replay_pending;
@@ -1504,11 +1558,12 @@ private:
             if (bytes[f].empty()) return {status::invalid_text};
         }
         route_result r;
+        std::uint64_t ticket = 0; // the store reports durability later
         if (any_acks) {
-            append_result a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+            append_result a = store_append(users_slots_[target].id, sender, text, ctx, ticket);
             if (a.code == status::user_not_found) { // the store forgot an online user: it knows it again
                 inbox_->remember(users_slots_[target].id);
-                a = inbox_->append(users_slots_[target].id, sender, text, now_, {});
+                a = store_append(users_slots_[target].id, sender, text, ctx, ticket);
                 // A store that cannot know one more user (every known user has messages stored)
                 // is as full as a full inbox: nothing is delivered, so nothing is at-most-once.
                 if (a.code == status::user_not_found) a.code = status::inbox_full;
@@ -1552,8 +1607,103 @@ private:
             r.queued = true;
             ++counters_.queued;
         }
+        // Before settle(): a delivery's callback may store another message, whose ticket follows.
+        // Delivered with a client id: send() waits for the record of the outcome instead.
+        if (ticket != 0)
+            wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[target].id, ctx, r,
+                           r.queued || !ctx);
         settle();
         return r;
+    }
+
+    // ---- durable outcomes (docs/design.md, "Durable outcomes") ------------------------------
+
+    // Runs call(handler), one store call with a completion handler; returns its ticket when the
+    // store reports later, or 0 when it reported before returning (or never will: a refused
+    // append), its status then in sync_result_ (ok when it never reported).
+    template <class Call>
+    std::uint64_t call_store(Call&& call) {
+        const std::uint64_t t = ++next_ticket_;
+        sync_ticket_ = t;
+        sync_result_ = status::ok;
+        sync_done_ = false;
+        std::forward<Call>(call)(inbox_store::durable_handler([this, t](status s) { store_completed(t, s); }));
+        sync_ticket_ = 0;
+        if (sync_done_ && sync_result_ != status::ok) ++counters_.store_failures;
+        return sync_done_ ? 0 : t;
+    }
+
+    // Appends through the store (with the send()'s record in `ctx`); `ticket` is set when the
+    // store commits later. A store that failed at once makes the append fail with its status.
+    append_result store_append(const name& to, std::string_view sender, std::string_view text, const send_context* ctx,
+                               std::uint64_t& ticket) {
+        append_result a;
+        ticket = call_store([&](inbox_store::durable_handler done) {
+            a = inbox_->append(to, sender, text, now_, std::move(done), ctx ? ctx->key : 0);
+        });
+        if (a.code != status::ok) ticket = 0;
+        else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};
+        return a;
+    }
+
+    // The router waits for store call `ticket`: marks r pending; `answer`: this call's outcome
+    // is told to the sender (send_outcome) and settles the send()'s de-duplication entry.
+    void wait_for_store(std::uint64_t ticket, session_id from, const name& sender, const name& to,
+                        const send_context* ctx, route_result& r, bool answer) {
+        r.pending = true;
+        store_waiter w{ticket, from, sender, to,
+                       ctx && answer ? std::string(ctx->client_id) : std::string(), ctx && answer ? ctx->key : 0,
+                       r.seq, r.queued, answer};
+        waiters_.push_back(std::move(w));
+    }
+
+    // A store's completion of call `ticket` (inbox_store's completion contract).
+    void store_completed(std::uint64_t ticket, status s) {
+        if (ticket == sync_ticket_) { // before the call returned
+            sync_done_ = true;
+            sync_result_ = s;
+            return;
+        }
+        auto it = waiters_.begin(); // in call order: the front, unless a store breaks the contract
+        while (it != waiters_.end() && it->ticket != ticket) ++it;
+        if (it == waiters_.end()) return;
+        const store_waiter w = std::move(*it);
+        waiters_.erase(it);
+        if (s != status::ok) ++counters_.store_failures;
+        if (w.key != 0) settle_sent(w.sender, w.key, s == status::ok);
+        if (!w.answer || (w.client_id.empty() && s == status::ok && !w.queued)) return; // a /msg delivered
+        if (!find_slot(w.from)) return; // the sender's session is gone
+        event e{event_kind::send_outcome, {}, w.to.view(), w.client_id};
+        e.seq = s == status::ok ? w.seq : 0;
+        e.code = s;
+        e.queued = w.queued;
+        defer_event(w.from.index(), e, false);
+        settle();
+    }
+
+    // The first outcome of client id `key` of user `sender` is final: kept when it was
+    // committed, else forgotten (a retry is sent anew).
+    void settle_sent(const name& sender, std::uint64_t key, bool committed) noexcept {
+        const std::uint32_t u = find_user(sender);
+        if (u == npos || !cold_[u].sent) return;
+        for (sent_entry& e : cold_[u].sent->entries) {
+            if (e.key != key || !e.pending) continue;
+            e.pending = false;
+            if (!committed) e.at = now_ - dedup_ttl_ms_; // expired
+            return;
+        }
+    }
+
+    // A window for user u from the records its store kept (after a restart, or after the
+    // router dropped it).
+    void restore_window(std::uint32_t u) {
+        inbox_->for_each_sent(users_slots_[u].id, [&](const sent_record& rec) {
+            if (now_ - rec.at_ms >= dedup_ttl_ms_) return;
+            route_result r;
+            r.seq = rec.seq;
+            r.queued = rec.queued;
+            remember_sent(u, rec.key, rec.at_ms, r);
+        });
     }
 
     // Frees the sent windows of offline users, offline longest first, until the router is under
@@ -1577,10 +1727,10 @@ private:
         return h;
     }
 
-    void remember_sent(std::uint32_t u, std::uint64_t key, const route_result& r) {
+    void remember_sent(std::uint32_t u, std::uint64_t key, std::int64_t at, const route_result& r) {
         if (!cold_[u].sent) cold_[u].sent = std::make_unique<sent_window>();
         sent_window& w = *cold_[u].sent;
-        const sent_entry e{key, now_, r.seq, r.queued};
+        const sent_entry e{key, at, r.seq, r.queued, r.pending};
         if (w.entries.size() < dedup_window_ && dedup_entries_ >= max_dedup_) drop_offline_windows();
         if (w.entries.size() < dedup_window_ && dedup_entries_ < max_dedup_) {
             w.entries.push_back(e);
@@ -1828,6 +1978,22 @@ private:
     user_not_found_handler on_user_not_found_;
     std::optional<user_not_found_handler> replacement_handler_;
     bool in_not_found_handler_ = false;
+    struct store_waiter {            // a store call whose completion the router waits for
+        std::uint64_t ticket;
+        session_id from;             // the sending session (answered if still open)
+        name sender;                 // its user (the de-duplication entry to settle)
+        name to;
+        std::string client_id;       // send(): answered as `sent`; empty for route()
+        std::uint64_t key;           // send(): the de-duplication entry; else 0
+        std::uint64_t seq;
+        bool queued;
+        bool answer;
+    };
+    std::deque<store_waiter> waiters_; // in call order (the store completes in that order)
+    std::uint64_t next_ticket_ = 0;
+    std::uint64_t sync_ticket_ = 0;  // the store call in progress (call_store())
+    bool sync_done_ = false;
+    status sync_result_ = status::ok;
 };
 
 } // namespace switchboard

@@ -384,7 +384,9 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 /// @brief The line protocol format of routed events (docs/protocol.md, "Events"): v1
 /// `msg <from> <text>`, `room <room> <from> <text>`, `join <room> <user>`, `leave <room> <user>`;
 /// v1.2 `dm <seq> <from> <text>`, `presence <user> online`, `presence <user> offline [<ms>]`,
-/// `typing <from>`, `typing <from> stop`, `bye replaced`.
+/// `typing <from>`, `typing <from> stop`, `bye replaced`, and the late answers of a durable store
+/// (`send_outcome`): `ok queued <user>` or `err <token> <user>` for `/msg`,
+/// `sent <cid> <outcome>` for `/send`.
 ///
 /// It emits exactly one line per event or nothing: it refuses (returns an empty payload) an event
 /// whose text breaks the text contract (`is_message_text()`: empty, invalid UTF-8, LF, CR or
@@ -406,6 +408,8 @@ public:
                               e.kind == event_kind::acked_message;
         if (!is_valid_name(e.user) || (has_room && !is_valid_name(e.room)) || (has_text && !is_message_text(e.text)))
             return {};
+        if (e.kind == event_kind::send_outcome && !e.text.empty() && !is_valid_name(e.text))
+            return {}; // a client id has the syntax of a name (docs/protocol.md, `/send`)
         return encode_checked(e);
     }
 
@@ -430,6 +434,14 @@ private:
         case event_kind::typing_started: return words({"typing", e.user});
         case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
         case event_kind::session_replaced: return words({"bye", "replaced"});
+        case event_kind::send_outcome: {
+            if (!e.text.empty()) // `/send`
+                return words({"sent", e.text, e.code != status::ok ? to_string(e.code)
+                                              : e.queued           ? std::string_view("queued")
+                                                                   : std::string_view("delivered")});
+            if (e.code == status::ok) return words({"ok", "queued", e.user}); // `/msg`
+            return words({"err", to_string(e.code), e.user});
+        }
         }
         return {};
     }

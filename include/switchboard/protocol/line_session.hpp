@@ -233,12 +233,14 @@ private:
         switch (c.kind) {
         case command_kind::msg: {
             const route_result r = router_->route(id_, n, c.text);
-            if (r.queued) reply(encode_line({"ok", "queued", n.view()}));
+            // pending: the router answers once the store has committed it (event send_outcome)
+            if (r.queued && !r.pending) reply(encode_line({"ok", "queued", n.view()}));
             st = r.code;
             break;
         }
         case command_kind::send: {
             const route_result r = router_->send(id_, n, c.text, c.id);
+            if (r.pending) return true; // answered once the store has committed it (send_outcome)
             return sent(c.id, r.ok() ? (r.queued ? "queued" : "delivered") : to_string(r.code));
         }
         case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
