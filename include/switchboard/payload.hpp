@@ -182,7 +182,9 @@ public:
         return *this;
     }
     /// @brief Releases this reference; the last one frees the buffer.
-    ~payload() { release(); }
+    ~payload() {
+        if (h_) release(); // an empty payload (most of a per-format array) costs one test, inline
+    }
 
     /// @brief Exchanges the buffers of two payloads.
     void swap(payload& other) noexcept { std::swap(h_, other.h_); }

@@ -1109,6 +1109,8 @@ private:
         std::int64_t last_seen = -1;
         std::int64_t grace_due = -1;    // an offline event waits for this time
         std::uint64_t acked_through = 0; // the highest seq acknowledged (for the ack window)
+        std::uint64_t last_seq = 0;     // the last seq the store gave a message stored through this
+                                        // router (a forecast of the next; 0: ask the store)
         std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
         std::vector<std::uint32_t> watchers; // sessions watching this user
         std::unique_ptr<sent_window> sent;
@@ -1549,13 +1551,21 @@ private:
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user)
             any_acks = any_acks || sessions_[si].acks || sessions_[si].replay_pending;
         const std::string_view sender = user_name(from.index());
-        // Encode before storing or delivering: a format's refusal leaves everyone without it.
-        event plain{event_kind::direct_message, {}, sender, text};
-        std::array<payload, max_formats> bytes;
+        // Encode before storing or delivering: a format's refusal leaves everyone without it. A
+        // session with acks on is checked with what it gets, `acked_message` with the number the
+        // store is about to give: the one after the last this router saw it give (checked, and
+        // encoded again in the rare case the store gives another).
+        const event plain{event_kind::direct_message, {}, sender, text};
+        event acked = plain;
+        acked.kind = event_kind::acked_message;
+        if (any_acks)
+            acked.seq = (cold_[target].last_seq != 0 ? cold_[target].last_seq : inbox_->highest_seq(users_slots_[target].id)) + 1;
+        std::array<payload, max_formats> bytes, acked_bytes;
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::uint8_t f = sessions_[si].format;
-            if (bytes[f].empty()) bytes[f] = formats_[f]->encode_checked(plain);
-            if (bytes[f].empty()) return {status::invalid_text};
+            payload& b = sessions_[si].acks ? acked_bytes[f] : bytes[f];
+            if (b.empty()) b = formats_[f]->encode_checked(sessions_[si].acks ? acked : plain);
+            if (b.empty()) return {status::invalid_text};
         }
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
@@ -1573,25 +1583,23 @@ private:
                 return {a.code};
             }
             r.seq = a.seq;
+            cold_[target].last_seq = a.seq;
+            if (a.seq != acked.seq) { // not the number foreseen: encode those lines again
+                acked.seq = a.seq;
+                for (std::uint32_t f = 0; f < format_count_; ++f)
+                    if (!acked_bytes[f].empty()) acked_bytes[f] = formats_[f]->encode_checked(acked);
+            }
         }
         ++counters_.routed;
-        std::array<payload, max_formats> acked_bytes;
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::size_t before = pending_.size();
             session_slot& ss = sessions_[si];
             if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - cold_[target].acked_through <= ack_window_) {
                 // Everything before it was handed to this session and the window has room: hand
                 // this one from the text in hand (what top_up() would read back from the store).
-                const std::uint8_t f = ss.format;
-                if (acked_bytes[f].empty()) {
-                    event acked = plain;
-                    acked.kind = event_kind::acked_message;
-                    acked.seq = r.seq;
-                    acked_bytes[f] = formats_[f]->encode_checked(acked);
-                }
-                if (!acked_bytes[f].empty())
-                    pending_.push_back(pending{session_id::make(si, ss.generation), acked_bytes[f], d,
-                                               close_mode::after_flush, false, false});
+                const payload& b = acked_bytes[ss.format];
+                if (!b.empty()) // (empty only if the second encode refused)
+                    pending_.push_back(pending{session_id::make(si, ss.generation), b, d, close_mode::after_flush, false, false});
                 ss.sent_through = r.seq;
             } else if (ss.acks) {
                 top_up(si, false); // this message, unless the session's ack window is full
