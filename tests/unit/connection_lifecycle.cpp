@@ -2,10 +2,12 @@
 // socket, faults injected at any operation), driven deterministically with io_context::poll().
 // Short writes, an error at every step of a write, close during a write, EOF mid-line, a reset
 // during a room fan-out, stop with queued output (flushed, then cut), the slow-consumer cut,
-// pause/resume of input under backpressure, and an error at every operation of a session.
+// pause/resume of input under backpressure, and an error at every operation of a session. Then
+// `recommended_ack_window()`: a window of the longest messages fits a connection's output bound.
 #include "fake_stream.hpp"
 
 #include <switchboard/asio/tcp_server.hpp>
+#include <switchboard/memory_inbox.hpp>
 #include <switchboard/router.hpp>
 
 #include <catch2/catch.hpp>
@@ -13,8 +15,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -31,9 +35,11 @@ struct ended {
     std::error_code error;
 };
 
-// One server over fake streams on one io_context, run by the test.
+// One server over fake streams on one io_context, run by the test; its router is built from
+// `ro` (what `ro` points to, e.g. an inbox, must outlive the engine).
 struct engine {
-    explicit engine(switchboard::tcp_server_options o = {}) {
+    explicit engine(switchboard::tcp_server_options o = {}, switchboard::router_options ro = {})
+        : routes(std::move(ro)) {
         o.register_timeout = std::chrono::milliseconds{0};
         server = std::make_unique<server_type>(io, routes, o);
         server->on_connect([this](const switchboard::tcp_connection_info&) { ++connects; });
@@ -557,4 +563,82 @@ TEST_CASE("lifecycle: a graceful close ends with the stream's async_shutdown, th
     CHECK(dave->shutdowns == 1);
     CHECK(dave->closed_after_shutdown);
     CHECK(e.server->connection_count() == 0);
+}
+
+// ---- the ack window ------------------------------------------------------------------------------
+
+namespace {
+
+// How many lines of `text` start with `prefix`.
+std::size_t lines_starting(const std::string& text, const std::string& prefix) {
+    std::size_t n = 0;
+    for (std::size_t at = 0; at < text.size();) {
+        const std::size_t lf = text.find('\n', at);
+        if (text.compare(at, prefix.size(), prefix) == 0) ++n;
+        if (lf == std::string::npos) break;
+        at = lf + 1;
+    }
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("ack window: recommended_ack_window() divides the output bound by the longest dm line's charge",
+          "[lifecycle][ack]") {
+    using switchboard::recommended_ack_window;
+    switchboard::tcp_server_options o;
+    CHECK(recommended_ack_window(o) == 248); // 1 MiB / (4096 + 130)
+    o.max_output_bytes = 64 * 1024;
+    o.max_line = 1000;
+    CHECK(recommended_ack_window(o) == 57); // 65536 / 1130
+    o.max_output_bytes = 1130;
+    CHECK(recommended_ack_window(o) == 1);
+    o.max_output_bytes = 1129; // not even one: still 1
+    CHECK(recommended_ack_window(o) == 1);
+    o.max_output_bytes = 10;
+    CHECK(recommended_ack_window(o) == 1);
+    o.max_line = std::numeric_limits<std::size_t>::max(); // no overflow
+    o.max_output_bytes = std::numeric_limits<std::size_t>::max();
+    CHECK(recommended_ack_window(o) == 1);
+}
+
+TEST_CASE("ack window: a window of the longest messages to a client that does not read fits its output bound",
+          "[lifecycle][ack][inbox]") {
+    switchboard::tcp_server_options o;
+    o.max_output_bytes = 64 * 1024;
+    o.max_line = 1000;
+    const std::size_t window = switchboard::recommended_ack_window(o);
+    // The longest text "/msg bob " leaves in a 1000-byte line, from the longest sender name.
+    const std::string sender(40, 's');
+    const std::string text(o.max_line - 9, 't');
+
+    // Sends 2 windows of the longest messages to bob, acks on, not reading; true when bob was cut.
+    const auto cut_with_window = [&](std::size_t ack_window) {
+        switchboard::memory_inbox inbox;
+        switchboard::router_options ro;
+        ro.inbox = &inbox;
+        ro.ack_window = ack_window;
+        engine e(o, ro);
+        auto from = e.client(sender);
+        auto bob = e.connect();
+        bob->feed("/ack on\n/register bob\n");
+        e.settle();
+        REQUIRE(bob->take() == "ok ack on\nok register bob\n");
+        bob->hold_writes = true;
+        for (std::size_t i = 0; i < 2 * ack_window; ++i) from->feed("/msg bob " + text + "\n");
+        e.settle();
+        if (bob->closed) return true;
+        CHECK(e.server->counters().slow_consumers == 0);
+        CHECK(from->take() == repeat("ok queued bob\n", static_cast<int>(ack_window))); // the second window waits
+        bob->release_writes();
+        e.settle();
+        CHECK(lines_starting(bob->take(), "dm ") == ack_window);
+        bob->feed("/ack " + std::to_string(ack_window) + "\n");
+        e.settle();
+        CHECK(lines_starting(bob->take(), "dm ") == ack_window);
+        return false;
+    };
+    CHECK_FALSE(cut_with_window(window));
+    // A few messages more than the window would not fit: the derivation leaves little slack.
+    CHECK(cut_with_window(window + 3));
 }
