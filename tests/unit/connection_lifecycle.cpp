@@ -3,11 +3,14 @@
 // Short writes, an error at every step of a write, close during a write, EOF mid-line, a reset
 // during a room fan-out, stop with queued output (flushed, then cut), the slow-consumer cut,
 // pause/resume of input under backpressure, and an error at every operation of a session. Then
-// `recommended_ack_window()`: a window of the longest messages fits a connection's output bound.
+// the engine's calls into the router: `touch()` per input chunk and at EOF (last seen),
+// `deliver_ephemeral()` refusing (`backed_up`) instead of cutting, `output_drained()` once a
+// refused connection's output is down to a quarter, and `recommended_ack_window()`.
 #include "fake_stream.hpp"
 
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/memory_inbox.hpp>
+#include <switchboard/names.hpp>
 #include <switchboard/router.hpp>
 
 #include <catch2/catch.hpp>
@@ -15,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
@@ -565,9 +569,11 @@ TEST_CASE("lifecycle: a graceful close ends with the stream's async_shutdown, th
     CHECK(e.server->connection_count() == 0);
 }
 
-// ---- the ack window ------------------------------------------------------------------------------
+// ---- the engine's calls into the router --------------------------------------------------------
 
 namespace {
+
+switchboard::name folded_name(std::string_view user) { return *switchboard::name::parse(user); }
 
 // How many lines of `text` start with `prefix`.
 std::size_t lines_starting(const std::string& text, const std::string& prefix) {
@@ -582,6 +588,153 @@ std::size_t lines_starting(const std::string& text, const std::string& prefix) {
 }
 
 } // namespace
+
+TEST_CASE("lifecycle: each input chunk and the peer's EOF stamp the session with router::touch() (last seen)",
+          "[lifecycle][time]") {
+    std::int64_t now = 1000;
+    switchboard::tcp_server_options o;
+    o.unix_clock = [&now] { return now; };
+    engine e(o);
+    auto alice = e.client("alice"); // its first chunk at 1000
+    now = 2000;
+    alice->feed("/who\n");
+    e.settle();
+    CHECK(alice->take() == "who alice\n");
+    // Runs alice's end at 3000: checks how it was reported, returns the last seen the router keeps.
+    const auto last_seen_after_end = [&](disconnect_reason reason) {
+        now = 3000;
+        e.settle();
+        REQUIRE(e.ended_for("alice"));
+        CHECK(e.ended_for("alice")->reason == reason);
+        const auto p = e.server->with_router([](switchboard::router& r) { return r.presence_of(folded_name("alice")); });
+        CHECK_FALSE(p.online);
+        return p.last_seen;
+    };
+
+    SECTION("a socket error is not input: last seen is the last chunk's time") {
+        alice->fail_reads(asio::error::connection_reset);
+        CHECK(last_seen_after_end(disconnect_reason::error) == 2000);
+    }
+    SECTION("the peer's EOF is input: last seen is its time") {
+        alice->end();
+        CHECK(last_seen_after_end(disconnect_reason::peer_closed) == 3000);
+    }
+}
+
+TEST_CASE("lifecycle: deliver_ephemeral() refuses (backed_up) rather than cutting a connection whose output is full",
+          "[lifecycle][ephemeral]") {
+    // Every payload queued by reference: each costs its bytes + 64 (output_pump::message_overhead),
+    // with no chunk rounding, so the numbers below are exact.
+    switchboard::tcp_server_options o;
+    o.copy_max_bytes = 0;
+    SECTION("more than half the bound waits") {
+        o.max_output_bytes = 1024;
+        engine e(o);
+        auto alice = e.client("alice");
+        auto bob = e.client("bob");
+        bob->hold_writes = true; // bob stops reading
+        // 6 messages of 61 + 64 bytes (750): over half the bound, under the bound.
+        alice->feed(repeat("/msg bob " + repeat("m", 50) + "\n", 6));
+        e.settle();
+        alice->feed("/typing bob\n");
+        e.settle();
+        CHECK_FALSE(bob->closed);
+        CHECK_FALSE(e.ended_for("bob"));
+        CHECK(e.server->counters().slow_consumers == 0);
+        bob->release_writes();
+        e.settle();
+        const std::string got = bob->take();
+        CHECK(lines_starting(got, "msg alice ") == 6);
+        CHECK(lines_starting(got, "typing ") == 0); // dropped, not queued
+        alice->feed("/msg bob still here\n");
+        e.settle();
+        CHECK(bob->take() == "msg alice still here\n");
+    }
+    SECTION("not backed up, but the event does not fit under the bound") {
+        o.max_output_bytes = 200;
+        engine e(o);
+        const std::string typist_name(40, 's'); // its "ok register" costs 53 + 64: fits
+        const std::string bob_name = "bobby-the-builder";
+        auto typist = e.client(typist_name);
+        auto bob = e.connect();
+        bob->hold_writes = true;
+        bob->feed("/register " + bob_name + "\n"); // its reply, held: 30 + 64 = 94, under half
+        e.settle();
+        typist->feed("/typing " + bob_name + "\n"); // "typing <40>\n": 48 + 64 = 112 > 200 - 94
+        e.settle();
+        CHECK_FALSE(bob->closed);
+        CHECK_FALSE(e.ended_for(bob_name));
+        CHECK(e.server->counters().slow_consumers == 0);
+        bob->release_writes();
+        e.settle();
+        CHECK(bob->take() == "ok register " + bob_name + "\n"); // the event was dropped
+        typist->feed("/typing " + bob_name + " stop\n"); // with room, an event goes out
+        e.settle();
+        CHECK(bob->take() == "typing " + typist_name + " stop\n");
+    }
+}
+
+TEST_CASE("lifecycle: after a refused deliver_ephemeral(), router::output_drained() comes once the output is down to a quarter",
+          "[lifecycle][ephemeral][inbox]") {
+    switchboard::memory_inbox inbox;
+    switchboard::router_options ro;
+    ro.inbox = &inbox;
+    switchboard::tcp_server_options o;
+    o.max_output_bytes = 4096;
+    o.copy_max_bytes = 0; // exact charges: bytes + 64 per payload, no chunk rounding
+    engine e(o, ro);
+    auto alice = e.client("alice");
+    {
+        auto gone = e.client("bob"); // bob is known, then has no session
+        gone->end();
+        e.settle();
+        REQUIRE(e.ended_for("bob"));
+    }
+    // 60 messages of 100 bytes ("msg alice " + 89 + LF) stored for bob: 6000 bytes, more than the bound.
+    constexpr int count = 60;
+    alice->feed(repeat("/msg bob " + repeat("x", 89) + "\n", count));
+    e.settle();
+    CHECK(alice->take() == repeat("ok queued bob\n", count));
+    const auto stored = [&] { return inbox.stored(folded_name("bob")); };
+    REQUIRE(stored() == count);
+
+    // bob comes back without acks and reads nothing: the at-most-once replay goes through
+    // deliver_ephemeral() until more than half the bound waits, then is refused ("ok register
+    // bob" costs 80, each message 164: 13 go out, 2212 bytes, and the 14th is refused).
+    auto bob = e.connect();
+    bob->hold_writes = true;
+    bob->feed("/register bob\n");
+    e.settle();
+    CHECK_FALSE(bob->closed);
+    const std::size_t first = stored();
+    CHECK(first == count - 13);
+
+    // One write of 600 bytes (the reply and 5 messages whole, a 6th in part): 1312 bytes still
+    // charged, under half the bound (the replay would have room) but over a quarter (1024):
+    // output_drained() is not called yet, nothing more comes.
+    bob->write_limit = 600;
+    bob->release_writes();
+    bob->hold_writes = true; // the next write stays in flight
+    e.settle();
+    CHECK(bob->written.size() == 600);
+    CHECK(stored() == first);
+
+    // A write of everything that waits: the output is empty, the replay goes on.
+    bob->write_limit = std::numeric_limits<std::size_t>::max();
+    bob->release_writes();
+    bob->hold_writes = true;
+    e.settle();
+    CHECK(stored() < first);
+
+    bob->release_writes();
+    e.settle();
+    CHECK(stored() == 0);
+    const std::string got = bob->take();
+    CHECK(got.rfind("ok register bob\n", 0) == 0);
+    CHECK(lines_starting(got, "msg alice ") == count);
+    CHECK_FALSE(bob->closed);
+    CHECK(e.server->counters().slow_consumers == 0);
+}
 
 TEST_CASE("ack window: recommended_ack_window() divides the output bound by the longest dm line's charge",
           "[lifecycle][ack]") {
