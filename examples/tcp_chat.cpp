@@ -1,7 +1,6 @@
 // tcp_chat: a line-based chat server on switchboard's TCP adapter. Talk to it with netcat:
 //   ./tcp_chat --port 7777          then, in two other terminals:   nc 127.0.0.1 7777
 // Protocol: docs/protocol.md. Logs one line per connect/disconnect to stderr (never message text).
-#include <algorithm>
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/asio/tls_server.hpp>
 #include <switchboard/memory_inbox.hpp>
@@ -343,6 +342,17 @@ int main(int argc, char** argv) {
     }
 
     asio::io_context io(static_cast<int>(s.threads));
+    switchboard::tcp_server_options options;
+    options.max_line = s.max_line;
+    options.max_output_bytes = s.max_output;
+    options.rate = switchboard::rate_limit{s.rate, s.burst};
+    options.max_connections = s.max_conns;
+    options.max_connections_per_address = s.max_conns_per_ip;
+    options.register_timeout = std::chrono::seconds(s.register_timeout_s);
+    options.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
+    options.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
+    options.greeting = "welcome to switchboard chat. register with: /register <name>\n"
+                       "then: /msg <user> <text>, /join <room>, /say <room> <text>, /who, /quit";
     switchboard::router_options router_options;
     router_options.max_rooms_per_session = s.max_rooms;
     if (s.max_room_members != 0) router_options.max_room_members = s.max_room_members;
@@ -350,9 +360,8 @@ int main(int argc, char** argv) {
     router_options.max_sessions_per_user = s.max_sessions;
     router_options.max_watches_per_session = s.max_watches;
     router_options.presence_grace = std::chrono::milliseconds(s.presence_grace_ms);
-    // The ack window: as many unacknowledged messages of the longest size as fit the output bound,
-    // so a replay never cuts a session as a slow consumer (header: "dm " + seq + sender + 3 SPs).
-    router_options.ack_window = std::max<std::size_t>(1, s.max_output / (s.max_line + 80));
+    // As many unacknowledged messages of the longest size as one connection's output bound holds.
+    router_options.ack_window = switchboard::recommended_ack_window(options);
     // --offline: the memory store. It must outlive the router (declared first), which refers to it.
     std::optional<switchboard::memory_inbox> inbox;
     if (s.offline) {
@@ -389,17 +398,6 @@ int main(int argc, char** argv) {
             return users->verify(user, secret) ? switchboard::status::ok : switchboard::status::auth_failed;
         });
     }
-    switchboard::tcp_server_options options;
-    options.max_line = s.max_line;
-    options.max_output_bytes = s.max_output;
-    options.rate = switchboard::rate_limit{s.rate, s.burst};
-    options.max_connections = s.max_conns;
-    options.max_connections_per_address = s.max_conns_per_ip;
-    options.register_timeout = std::chrono::seconds(s.register_timeout_s);
-    options.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
-    options.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
-    options.greeting = "welcome to switchboard chat. register with: /register <name>\n"
-                       "then: /msg <user> <text>, /join <room>, /say <room> <text>, /who, /quit";
     if (users)
         std::cerr << "tcp_chat: " << users->size() << " user(s) need a secret"
                   << (s.users_only ? "; no other names may register" : "") << "\n";

@@ -142,8 +142,9 @@ struct router_options {
     /// @brief Acknowledged messages one session may have been handed and not yet acknowledged
     /// (1 or more; default 128; the "receive maximum" of MQTT 5, section 3.1.2.11.3). More are
     /// handed as acknowledgements come in, so a replay of a full inbox never exceeds the
-    /// session's output bound (128 messages of 4 KiB are 512 KiB, under the default 1 MiB;
-    /// tcp_chat sets it to `max_output_bytes / (max_line + 80)`, 251 by default).
+    /// session's output bound (128 messages of 4 KiB are 512 KiB, under the default 1 MiB). The
+    /// Asio adapter derives it from its output bound: `recommended_ack_window()` in
+    /// asio/tcp_server.hpp (248 with its defaults; tcp_chat uses it).
     std::size_t ack_window = 128;
     /// @brief Client ids a user's `send()` calls are checked against: its last 1000
     /// delivered/queued sends within 10 minutes (issue #11, F). 0 turns de-duplication off.

@@ -45,8 +45,6 @@
 //   table (two invalid) or, with bit 7 of the text byte, "m<step number>" (unique); client ids
 //   from a table; time deltas (0 .. 10 minutes) from a table. Time only moves forward.
 //
-// Known library bugs can be tolerated while fuzzing for others: SWITCHBOARD_FUZZ_ALLOW=tag,...
-// (tags: see `allowed()`); by default every check is strict.
 // Built with -fsanitize=fuzzer (SWITCHBOARD_BUILD_FUZZ, scripts/fuzz), or with replay_main.cpp
 // as delivery_fuzz_replay, which replays tests/fuzz/corpus/delivery_fuzz/ under CTest.
 #include "fuzz_support.hpp"
@@ -97,6 +95,8 @@ using switchboard::status;
 using switchboard::stored_message;
 using switchboard_fuzz::byte_reader;
 using switchboard_fuzz::escaped;
+using switchboard_fuzz::reference_fold;
+using switchboard_fuzz::reference_valid_name;
 using switchboard_fuzz::reference_valid_text;
 using switchboard_fuzz::trace;
 
@@ -115,24 +115,6 @@ constexpr std::string_view texts[] = {"hi", "hello there", "x", "caf\xc3\xa9", "
 constexpr std::string_view client_ids[] = {"c1", "c2", "C1", "retry-1", "x"};
 constexpr std::int64_t deltas[] = {0, 1, 10, 99, 100, 101, 250, 499, 500, 999, 1000, 2500, 4999, 5000, 10000, 600000};
 
-// Independent of names.hpp on purpose: 1..40 bytes of [A-Za-z0-9_.-].
-bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > 40) return false;
-    for (char c : s) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '.' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
-std::string fold(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 bool valid_text(std::string_view t) { return !t.empty() && reference_valid_text(t); }
 
 struct spelling {
@@ -146,7 +128,7 @@ const spelling& user_spelling(std::size_t i) {
     static const std::vector<spelling> table = [] {
         std::vector<spelling> out;
         for (std::string_view raw : user_names) {
-            spelling sp{raw, valid_name(raw), fold(raw), name::parse(raw)};
+            spelling sp{raw, reference_valid_name(raw), reference_fold(raw), name::parse(raw)};
             FUZZ_CHECK_MSG(sp.parsed.has_value() == sp.valid && (!sp.valid || sp.parsed->view() == sp.folded),
                            "name::parse disagrees with the model on \"" + escaped(raw) + "\"");
             out.push_back(std::move(sp));
@@ -174,31 +156,6 @@ void check_status(status got, status want) {
     FUZZ_CHECK_MSG(got == want, "got " + status_text(got) + ", model expects " + status_text(want));
 }
 
-// SWITCHBOARD_FUZZ_ALLOW=tag,...: library bugs to tolerate, so that fuzzing can go on past one not
-// fixed yet. The six below were found by this target and are fixed (their crash-* inputs pass
-// strictly); the tags describe the old behaviour:
-//   online-unknown            a message to an online user with acks on whom the store does not know
-//                             (memory_inbox declined or forgot it) is refused as user_not_found;
-//   welcome-order             what the presence handler sends comes before the replay (tolerated:
-//                             the "welcome" handler sends nothing when there is a replay or acks);
-//   typing-stop-after-queued  a message queued for an offline user does not end the sender's typing
-//                             indicator;
-//   known-user-order          memory_inbox forgets another known user than the one with nothing
-//                             stored for the longest;
-//   typing-forgotten-user     a typing indicator names a user slot: once the user is forgotten
-//                             (max_offline_users), the stop reaches whoever took over the slot, and
-//                             not the user when it is back;
-//   self-watch-forgotten      a user whose last session watches it becomes forgettable while that
-//                             session is released, before its grace period ends or its replacing
-//                             session registers (tolerated: nobody watches oneself).
-bool allowed(std::string_view tag) {
-    static const std::string list = [] {
-        const char* v = std::getenv("SWITCHBOARD_FUZZ_ALLOW");
-        return v ? "," + std::string(v) + "," : std::string();
-    }();
-    return list.find("," + std::string(tag) + ",") != std::string::npos;
-}
-
 // ---- the line grammar of the events this target can cause --------------------------------------
 
 struct event_line {
@@ -220,7 +177,7 @@ bool decimal(std::string_view s, std::uint64_t& out, bool allow_zero) {
     return r.ec == std::errc{} && (allow_zero || out != 0);
 }
 
-bool folded_name(std::string_view s) { return valid_name(s) && fold(s) == s; }
+bool folded_name(std::string_view s) { return reference_valid_name(s) && reference_fold(s) == s; }
 
 // Parses one line (terminator removed); nullopt when the grammar does not allow it.
 std::optional<event_line> parse_event(std::string_view line) {
@@ -364,7 +321,6 @@ struct slot_model {
     std::int64_t last_input = -1;     // touch()
     std::vector<std::string> watching; // in the router's order (a swap-remove on unwatch)
     std::map<std::string, std::int64_t> typing; // target user -> when the start was sent
-    std::set<std::string> typing_lost;          // targets of `typing` forgotten since (max_offline_users)
     std::map<std::string, told_state> told;     // watched user -> the last presence line received
     std::map<std::string, std::uint64_t> last_dm; // user -> highest dm seq received
 
@@ -652,8 +608,6 @@ private:
             gone.announced = false;
             gone.last_seen = -1;
             gone.sent.clear();
-            for (slot_model& sl : slots_)
-                if (sl.typing.count(oldest)) sl.typing_lost.insert(oldest);
         }
     }
 
@@ -677,14 +631,11 @@ private:
             if (gone) um.last_seen = sl.last_input >= 0 ? sl.last_input : now_;
             for (const auto& [target, at] : sl.typing) {
                 if (now_ - at >= typing_timeout_ms) continue;
-                // Tolerated: the router's note names the forgotten user's slot, not the user.
-                if (sl.typing_lost.count(target) && allowed("typing-forgotten-user")) continue;
                 for (std::size_t h : user(target).holders) expect(h, "typing " + u + " stop\n");
             }
         }
         FUZZ_CHECK(u.empty() ? sl.typing.empty() : true);
         sl.typing.clear();
-        sl.typing_lost.clear();
         sl.user.clear();
         if (gone && may_go_offline) went_offline(u);
         // Watches last (router::release()): dropping one makes its user forgettable, and that may
@@ -702,9 +653,7 @@ private:
 
     // The documented policy (memory_inbox_options::max_known_users): at the bound, registering a
     // new user forgets the known user that has had nothing stored for the longest; when every known
-    // user has messages stored, the new user stays unknown. With SWITCHBOARD_FUZZ_ALLOW=
-    // known-user-order the model follows memory_inbox's lazy queue instead, in which a user keeps
-    // the place of the first time its inbox was empty, however often it was written since.
+    // user has messages stored, the new user stays unknown.
     bool known(const std::string& u) const { return known_.count(u) != 0; }
 
     std::uint64_t highest_given() const {
@@ -717,28 +666,9 @@ private:
         if (known(u)) return;
         if (known_.size() >= st_.max_known && !forget_one()) return;
         known_[u] = ++idle_clock_;
-        idle_queue_.push_back(u);
     }
 
     bool forget_one() {
-        if (allowed("known-user-order")) {
-            if (idle_queue_.size() > 2 * known_.size() + 1024) { // memory_inbox::compact_idle()
-                std::deque<std::string> kept;
-                std::set<std::string> seen;
-                for (const std::string& n : idle_queue_)
-                    if (known(n) && user(n).ledger.empty() && seen.insert(n).second) kept.push_back(n);
-                idle_queue_ = std::move(kept);
-            }
-            while (!idle_queue_.empty()) {
-                const std::string n = idle_queue_.front();
-                idle_queue_.pop_front();
-                if (!known(n) || !user(n).ledger.empty()) continue;
-                known_.erase(n);
-                forgot_any_ = true;
-                return true;
-            }
-            return false;
-        }
         std::string oldest;
         std::uint64_t since = 0;
         for (const auto& [n, when] : known_)
@@ -756,7 +686,6 @@ private:
     void emptied(const std::string& u) {
         FUZZ_CHECK_MSG(known(u), "the model stored messages for " + u + ", who is not known");
         known_[u] = ++idle_clock_;
-        idle_queue_.push_back(u);
     }
 
     std::size_t max_bytes() const { return st_.max_bytes ? st_.max_bytes : memory_inbox_options{}.max_bytes; }
@@ -817,20 +746,11 @@ private:
         if (twice) check_status(r_.close_session(old), status::unknown_session);
     }
 
-    // typing-forgotten-user: once a user slot s had a typing note for was forgotten, the stops
-    // its release sends may reach anyone who took over such a slot.
-    void tolerate_stray_stops(std::size_t s) {
-        const slot_model& sl = slots_[s];
-        if (!allowed("typing-forgotten-user") || sl.user.empty() || sl.typing_lost.empty()) return;
-        stray_stop_ = "typing " + sl.user + " stop\n";
-    }
-
     // Closes an open slot; its transport goes to the graveyard (silent from now on).
     void close_slot(std::size_t s) {
         slot_model& sl = slots_[s];
         FUZZ_CHECK(sl.open);
         FUZZ_CHECK_MSG(sl.t->inner().received().empty(), "undrained payloads before a close");
-        tolerate_stray_stops(s);
         sl.open = false; // first: the presence handler's model sees the session gone
         release(s, true);
         sl.t->retire();
@@ -867,7 +787,6 @@ private:
             if (st_.policy == session_policy::replace && !um.holders.empty()) {
                 FUZZ_CHECK(um.holders.size() == 1);
                 const std::size_t old = um.holders.front();
-                tolerate_stray_stops(old);
                 expect(old, "bye replaced\n");
                 slots_[old].tclosed = true;
                 release(old, false);
@@ -880,7 +799,6 @@ private:
             // router::register_name(): the store knows the user and the replay is queued before
             // the presence handler runs (what it sends comes after the replay).
             remember(sp.folded);
-            replays_ = !um.ledger.empty() && (sl.acks || first);
             replay(s, first);
         }
         const std::size_t replayed_plain = want == status::ok && !sl.acks && user(sp.folded).holders.size() == 1
@@ -888,7 +806,6 @@ private:
                                                : 0;
         if (want == status::ok && user(sp.folded).holders.size() == 1) came_online(sp.folded);
         const status got = use_name ? r_.register_name(sl.id, *sp.parsed) : r_.register_name(sl.id, sp.raw);
-        replays_ = false;
         check_status(got, want);
         if (want != status::ok) return;
         std::deque<ledger_entry>& ledger = user(sp.folded).ledger;
@@ -1075,7 +992,7 @@ private:
             FUZZ_CHECK(r.delivered == 0 && r.dropped == 0 && r.deferred == 0);
             // Issue #11 C: a direct message to the user ends the typing indicator (the router only
             // forgets it for a user with a session).
-            if (!allowed("typing-stop-after-queued")) sl.typing.erase(to.folded);
+            sl.typing.erase(to.folded);
         }
         if (h == how::send) {
             std::deque<sent_entry>& w = user(sender).sent;
@@ -1123,10 +1040,6 @@ private:
         const spelling& sp = user_spelling(u);
         slot_model& sl = slots_[s];
         trace::add("watch " + std::to_string(s) + " " + id_text(sl.id) + " \"" + escaped(sp.raw) + "\"");
-        if (allowed("self-watch-forgotten") && sl.open && sp.folded == sl.user) {
-            trace::amend("(skipped: self-watch-forgotten)");
-            return;
-        }
         status want = status::ok;
         if (!sl.open || sl.tclosed) want = status::unknown_session; // replaced: retired
         else if (sl.user.empty()) want = status::not_registered;
@@ -1173,7 +1086,6 @@ private:
         else if (!sp.valid) want = status::invalid_name;
         if (want == status::ok && !user(sp.folded).holders.empty()) {
             sl.typing.erase(sp.folded);
-            sl.typing_lost.erase(sp.folded);
             if (!stop) sl.typing[sp.folded] = now_;
             for (std::size_t h : user(sp.folded).holders)
                 expect(h, "typing " + sl.user + (stop ? " stop\n" : "\n"));
@@ -1262,8 +1174,6 @@ private:
             // The user's newest session messages itself (deliveries deferred: docs/design.md).
             const user_model& um = user(u);
             FUZZ_CHECK_MSG(!um.holders.empty(), "online presence call for a user with no session");
-            // Tolerated: the welcome comes before the replay (so only when nothing is replayed).
-            if (allowed("welcome-order") && (replays_ || slots_[um.holders.back()].acks)) return;
             trace::add("  welcome: route " + std::to_string(um.holders.back()) + " -> " + u);
             direct(um.holders.back(), spelling_of(u), "welcome", how::callback, {});
         } else if (st_.handler == handler_mode::gone && !online) {
@@ -1311,14 +1221,6 @@ private:
                 for (const std::string& w : want) d += " \"" + escaped(w) + "\"";
                 return d;
             };
-            if (!stray_stop_.empty()) { // tolerated: a stop to whoever took over a forgotten user's slot
-                const std::size_t n = static_cast<std::size_t>(std::count(want.begin(), want.end(), stray_stop_));
-                std::vector<std::string> kept;
-                std::size_t seen = 0;
-                for (const std::string& g : got)
-                    if (g != stray_stop_ || ++seen <= n) kept.push_back(g);
-                got = std::move(kept);
-            }
             if (ordered_.count(s)) {
                 FUZZ_CHECK_MSG(got == want, listing());
             } else {
@@ -1337,7 +1239,6 @@ private:
             FUZZ_CHECK_MSG(want.empty() || s < slot_count, "expected delivery to an unknown slot");
         expected_.clear();
         ordered_.clear();
-        stray_stop_.clear();
         for (const auto& g : graves_) {
             FUZZ_CHECK_MSG(g->inner().received().empty(), "a closed session's transport received a payload");
             FUZZ_CHECK_MSG(g->late_calls() == 0, "a closed session's transport was called after close_session");
@@ -1533,11 +1434,8 @@ private:
     std::int64_t now_ = 0;
     std::deque<std::pair<std::string, std::int64_t>> grace_queue_; // (user, due), in the order begun
     std::deque<std::string> offline_list_; // users that may be forgotten, oldest first
-    std::string stray_stop_; // this step: a typing stop tolerated anywhere (typing-forgotten-user)
     std::size_t step_no_ = 0;
-    bool replays_ = false; // inside register_name(), which replays stored messages
     std::map<std::string, std::uint64_t> known_; // the store's known users -> when their inbox became empty
-    std::deque<std::string> idle_queue_;          // memory_inbox's idle queue (known-user-order)
     std::uint64_t idle_clock_ = 0, appends_ = 0;
     bool forgot_any_ = false; // the store has forgotten a known user (memory_inbox)
     std::vector<session_id> stale_;

@@ -1,6 +1,7 @@
 // Shared helpers of the fuzz targets in tests/fuzz/: FUZZ_CHECK (prints what failed plus the last
 // steps, then abort(), so libFuzzer saves the input and the replay runner fails), a trace of the
-// recent steps, and byte_reader, which hands out the fuzz input a byte or a slice at a time.
+// recent steps, byte_reader, which hands out the fuzz input a byte or a slice at a time, and the
+// reference models of names and text the targets check the library against.
 #pragma once
 
 #include <cstddef>
@@ -132,6 +133,29 @@ private:
     const std::uint8_t* p_;
     std::size_t n_;
 };
+
+/// @brief A user or room name as the protocol defines it: 1..40 bytes of `[A-Za-z0-9_.-]`.
+///
+/// Independent of names.hpp on purpose (the targets check `name::parse` and `is_valid_name`
+/// against it), and written the plain way: no table, no word-at-a-time scan.
+inline bool reference_valid_name(std::string_view s) {
+    if (s.empty() || s.size() > 40) return false;
+    for (char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '_' || c == '.' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/// @brief `s` with ASCII `A`..`Z` turned into `a`..`z` and every other byte kept: the folding
+/// that makes "Alice" and "alice" one name (independent of names.hpp's `fold_ascii`).
+inline std::string reference_fold(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
 
 // Well-formed UTF-8 by the table of the Unicode standard (ch. 3, table 3-7), minus control bytes
 // other than TAB and minus Unicode's line breaks NEL, U+2028 and U+2029. Deliberately byte-by-byte: is_valid_text() has an 8-byte fast path.

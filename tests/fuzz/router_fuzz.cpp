@@ -57,6 +57,8 @@ using switchboard::session_id;
 using switchboard::status;
 using switchboard_fuzz::byte_reader;
 using switchboard_fuzz::escaped;
+using switchboard_fuzz::reference_fold;
+using switchboard_fuzz::reference_valid_name;
 using switchboard_fuzz::reference_valid_text;
 using switchboard_fuzz::trace;
 
@@ -79,24 +81,6 @@ constexpr std::string_view room_names[] = {
     "", "no space", "#lobby", "r2345678901234567890123456789012345678901", // 41 bytes
 };
 
-// Independent of names.hpp on purpose: 1..40 bytes of [A-Za-z0-9_.-].
-bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > 40) return false;
-    for (char c : s) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '.' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
-std::string fold(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 // One entry of a name table, worked out once (the checks after every step walk the tables).
 struct spelling {
     std::string_view raw;
@@ -109,7 +93,7 @@ template <std::size_t N>
 std::vector<spelling> make_table(const std::string_view (&raws)[N]) {
     std::vector<spelling> out;
     for (std::string_view raw : raws) {
-        spelling sp{raw, valid_name(raw), fold(raw), name::parse(raw)};
+        spelling sp{raw, reference_valid_name(raw), reference_fold(raw), name::parse(raw)};
         FUZZ_CHECK_MSG(sp.parsed.has_value() == sp.valid && (!sp.valid || sp.parsed->view() == sp.folded),
                        "name::parse disagrees with the model on \"" + escaped(raw) + "\"");
         out.push_back(std::move(sp));
@@ -668,7 +652,7 @@ private:
         case 6: got = r_.send(id, payload::copy_of("stale\n")); break;
         case 7: got = r_.disconnect(id, close_mode::abort); break;
         case 8:
-            if (valid_name(user)) got = r_.register_name(id, *name::parse(user));
+            if (reference_valid_name(user)) got = r_.register_name(id, *name::parse(user));
             else got = r_.route(id, *name::parse("alice"), "stale").code;
             break;
         }

@@ -161,11 +161,7 @@ TEST_CASE("acks: seq numbers are the user's, taken by every stored message whoev
     switchboard::memory_inbox inbox;
     test_server server(with_inbox(inbox));
     client alice = registered(server.port(), "alice");
-    {
-        client bob = registered(server.port(), "bob");
-        expect_nothing_before_marker(bob);
-    }
-    REQUIRE(server.wait_disconnects(1) == 1);
+    register_then_leave(server, "bob", 0);
     alice.send("/msg bob a\n/msg bob b\n");
     REQUIRE(alice.read_line() == "ok queued bob"); // seq 1
     REQUIRE(alice.read_line() == "ok queued bob"); // seq 2
@@ -274,11 +270,7 @@ TEST_CASE("acks: a replay larger than the output bound arrives whole as the clie
     switchboard::memory_inbox inbox;
     test_server server(with_inbox(inbox));
     client alice = registered(server.port(), "alice");
-    {
-        client bob = registered(server.port(), "bob");
-        expect_nothing_before_marker(bob);
-    }
-    REQUIRE(server.wait_disconnects(1) == 1);
+    register_then_leave(server, "bob", 0);
     const std::string pad(4000, 'a');
     constexpr int count = 300;
     std::string burst;

@@ -19,11 +19,7 @@ TEST_CASE("ack window: at most N unacked dm at a time, the next ones as the clie
     ro.ack_window = 3;
     test_server server(ro);
     client alice = registered(server.port(), "alice");
-    {
-        client bob = registered(server.port(), "bob");
-        expect_nothing_before_marker(bob);
-    }
-    REQUIRE(server.wait_disconnects(1) == 1);
+    register_then_leave(server, "bob", 0);
     alice.send("/msg bob 1\n/msg bob 2\n/msg bob 3\n/msg bob 4\n/msg bob 5\n");
     for (int i = 0; i < 5; ++i) REQUIRE(alice.read_line() == "ok queued bob");
 

@@ -19,16 +19,6 @@ switchboard::router_options with_inbox(switchboard::memory_inbox& inbox) {
     o.inbox = &inbox;
     return o;
 }
-
-// Registers `user` and closes the connection: the user is known and has no session.
-template <class Server>
-void seen_then_gone(Server& server, const std::string& user, std::size_t disconnects_so_far) {
-    {
-        client c = registered(server.port(), user);
-        expect_nothing_before_marker(c);
-    }
-    REQUIRE(server.wait_disconnects(disconnects_so_far + 1) == disconnects_so_far + 1);
-}
 } // namespace
 
 TEST_CASE("inbox: a message to a known user with no session is queued and replayed after ok register",
@@ -37,7 +27,7 @@ TEST_CASE("inbox: a message to a known user with no session is queued and replay
     test_server server(with_inbox(inbox));
     client alice = registered(server.port(), "alice");
     client carol = registered(server.port(), "carol");
-    seen_then_gone(server, "bob", 0);
+    register_then_leave(server, "bob", 0);
 
     alice.send("/msg bob one\n");
     REQUIRE(alice.read_line() == "ok queued bob");
@@ -95,7 +85,7 @@ TEST_CASE("inbox: a full inbox is inbox-full and stores nothing", "[integration]
     switchboard::memory_inbox inbox(io);
     test_server server(with_inbox(inbox));
     client alice = registered(server.port(), "alice");
-    seen_then_gone(server, "bob", 0);
+    register_then_leave(server, "bob", 0);
     alice.send("/msg bob 1\n/msg bob 2\n/msg bob 3\n");
     REQUIRE(alice.read_line() == "ok queued bob");
     REQUIRE(alice.read_line() == "ok queued bob");
@@ -162,11 +152,7 @@ TEST_CASE("inbox: room messages, typing and presence are never stored", "[integr
 
     alice.send("#lobby room message\n/typing bob\n/typing bob stop\n");
     expect_who(alice, "who alice"); // no reply to any of it
-    {
-        client carol = registered(server.port(), "carol"); // a presence transition bob watched
-        expect_nothing_before_marker(carol);
-    }
-    REQUIRE(server.wait_disconnect("carol").has_value());
+    register_then_leave(server, "carol", 1); // a presence transition bob watched
 
     client bob = registered(server.port(), "bob");
     expect_who(bob, "who alice bob");
@@ -186,7 +172,7 @@ TEST_CASE("inbox: a stored message expires within 1 s of its TTL, not before",
     o.tick_interval = std::chrono::milliseconds(50);
     test_server server(ro, 1, o);
     client alice = registered(server.port(), "alice");
-    seen_then_gone(server, "bob", 0);
+    register_then_leave(server, "bob", 0);
 
     // Before the TTL: still there.
     const auto stored_early = clock::now();
@@ -234,7 +220,7 @@ TEST_CASE("inbox: a replay larger than the output bound is delivered whole (acks
     switchboard::memory_inbox inbox;
     test_server server(with_inbox(inbox));
     client alice = registered(server.port(), "alice");
-    seen_then_gone(server, "bob", 0);
+    register_then_leave(server, "bob", 0);
     const std::string pad(4000, 'r');
     constexpr int count = 300;
     std::string burst;
@@ -263,9 +249,9 @@ TEST_CASE("inbox: the set of known users is bounded; the one empty longest is fo
     io.max_known_users = 2;
     switchboard::memory_inbox inbox(io);
     test_server server(with_inbox(inbox));
-    seen_then_gone(server, "u1", 0);
-    seen_then_gone(server, "u2", 1);
-    seen_then_gone(server, "u3", 2); // forgets u1
+    register_then_leave(server, "u1", 0);
+    register_then_leave(server, "u2", 1);
+    register_then_leave(server, "u3", 2); // forgets u1
     client alice = registered(server.port(), "alice"); // forgets u2
     alice.send("/msg u1 hi\n/msg u2 hi\n/msg u3 one\n/msg u3 two\n");
     REQUIRE(alice.read_line() == "err user-not-found u1");
@@ -286,7 +272,7 @@ TEST_CASE("inbox: the set of known users is bounded; the one empty longest is fo
     u3.send("/msg alice for later\n");
     REQUIRE(u3.read_line() == "ok queued alice");
 
-    seen_then_gone(server, "newcomer", 4); // nobody can be forgotten: stays unknown
+    register_then_leave(server, "newcomer", 4); // nobody can be forgotten: stays unknown
     u3.send("/msg newcomer hi\n/msg alice still known\n");
     REQUIRE(u3.read_line() == "err user-not-found newcomer");
     REQUIRE(u3.read_line() == "ok queued alice");

@@ -195,11 +195,7 @@ TEST_CASE("send: queued and inbox-full with the inbox; a retried queued send is 
     ro.inbox = &inbox;
     test_server server(ro);
     client alice = registered(server.port(), "alice");
-    {
-        client bob = registered(server.port(), "bob");
-        expect_nothing_before_marker(bob);
-    }
-    REQUIRE(server.wait_disconnect("bob").has_value());
+    register_then_leave(server, "bob", 0);
     alice.send("/send q1 bob one\n");
     REQUIRE(alice.read_line() == "sent q1 queued");
     alice.send("/send q1 bob one\n");

@@ -433,14 +433,18 @@ private:
     std::size_t in_pos_ = 0;
 };
 
+/// `user` as the server spells it in replies: ASCII letters folded to lower case.
+inline std::string folded(std::string user) {
+    for (char& ch : user)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return user;
+}
+
 /// Connects and registers `user` (expects `ok register <folded user>`).
 inline client registered(unsigned short port, const std::string& user, int rcvbuf = 0) {
     client c(port, rcvbuf);
     c.send("/register " + user + "\n");
-    std::string folded = user;
-    for (char& ch : folded)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    REQUIRE(c.read_line() == "ok register " + folded);
+    REQUIRE(c.read_line() == "ok register " + folded(user));
     return c;
 }
 
@@ -458,6 +462,24 @@ inline void expect_nothing_before_marker(client& c) {
     const std::string line = c.read_line();
     INFO("expected nothing before the /who marker's reply, got \"" << printable(line) << "\"");
     REQUIRE((line == "who" || line.rfind("who ", 0) == 0));
+}
+
+/// Makes `user` a user the server has seen and who has no session now: connects, registers
+/// `user` (acks off), checks that nothing was queued for it (with an inbox, nothing stored was
+/// waiting), closes, and waits until the server has reported that disconnect, the
+/// `disconnects_before + 1`th, as `user`'s. What the tests of the offline inbox and of acks start
+/// from: with an inbox the store knows `user` from then on, so messages to it are queued.
+/// `disconnects_before`: how many disconnects the server has reported before this call (checked:
+/// the wait fails when there are more).
+template <class Server>
+void register_then_leave(basic_test_server<Server>& server, const std::string& user,
+                         std::size_t disconnects_before) {
+    {
+        client c = registered(server.port(), user);
+        expect_nothing_before_marker(c);
+    }
+    REQUIRE(server.wait_disconnects(disconnects_before + 1) == disconnects_before + 1);
+    REQUIRE(server.disconnects()[disconnects_before].user == folded(user));
 }
 
 /// Connects, turns acks on, then registers `user` (expects `ok ack on`, `ok register <user>`).

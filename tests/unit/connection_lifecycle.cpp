@@ -2,10 +2,15 @@
 // socket, faults injected at any operation), driven deterministically with io_context::poll().
 // Short writes, an error at every step of a write, close during a write, EOF mid-line, a reset
 // during a room fan-out, stop with queued output (flushed, then cut), the slow-consumer cut,
-// pause/resume of input under backpressure, and an error at every operation of a session.
+// pause/resume of input under backpressure, and an error at every operation of a session. Then
+// the engine's calls into the router: `touch()` per input chunk and at EOF (last seen),
+// `deliver_ephemeral()` refusing (`backed_up`) instead of cutting, `output_drained()` once a
+// refused connection's output is down to a quarter, and `recommended_ack_window()`.
 #include "fake_stream.hpp"
 
 #include <switchboard/asio/tcp_server.hpp>
+#include <switchboard/memory_inbox.hpp>
+#include <switchboard/names.hpp>
 #include <switchboard/router.hpp>
 
 #include <catch2/catch.hpp>
@@ -13,8 +18,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -31,9 +39,11 @@ struct ended {
     std::error_code error;
 };
 
-// One server over fake streams on one io_context, run by the test.
+// One server over fake streams on one io_context, run by the test; its router is built from
+// `ro` (what `ro` points to, e.g. an inbox, must outlive the engine).
 struct engine {
-    explicit engine(switchboard::tcp_server_options o = {}) {
+    explicit engine(switchboard::tcp_server_options o = {}, switchboard::router_options ro = {})
+        : routes(std::move(ro)) {
         o.register_timeout = std::chrono::milliseconds{0};
         server = std::make_unique<server_type>(io, routes, o);
         server->on_connect([this](const switchboard::tcp_connection_info&) { ++connects; });
@@ -557,4 +567,231 @@ TEST_CASE("lifecycle: a graceful close ends with the stream's async_shutdown, th
     CHECK(dave->shutdowns == 1);
     CHECK(dave->closed_after_shutdown);
     CHECK(e.server->connection_count() == 0);
+}
+
+// ---- the engine's calls into the router --------------------------------------------------------
+
+namespace {
+
+switchboard::name folded_name(std::string_view user) { return *switchboard::name::parse(user); }
+
+// How many lines of `text` start with `prefix`.
+std::size_t lines_starting(const std::string& text, const std::string& prefix) {
+    std::size_t n = 0;
+    for (std::size_t at = 0; at < text.size();) {
+        const std::size_t lf = text.find('\n', at);
+        if (text.compare(at, prefix.size(), prefix) == 0) ++n;
+        if (lf == std::string::npos) break;
+        at = lf + 1;
+    }
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("lifecycle: each input chunk and the peer's EOF stamp the session with router::touch() (last seen)",
+          "[lifecycle][time]") {
+    std::int64_t now = 1000;
+    switchboard::tcp_server_options o;
+    o.unix_clock = [&now] { return now; };
+    engine e(o);
+    auto alice = e.client("alice"); // its first chunk at 1000
+    now = 2000;
+    alice->feed("/who\n");
+    e.settle();
+    CHECK(alice->take() == "who alice\n");
+    // Runs alice's end at 3000: checks how it was reported, returns the last seen the router keeps.
+    const auto last_seen_after_end = [&](disconnect_reason reason) {
+        now = 3000;
+        e.settle();
+        REQUIRE(e.ended_for("alice"));
+        CHECK(e.ended_for("alice")->reason == reason);
+        const auto p = e.server->with_router([](switchboard::router& r) { return r.presence_of(folded_name("alice")); });
+        CHECK_FALSE(p.online);
+        return p.last_seen;
+    };
+
+    SECTION("a socket error is not input: last seen is the last chunk's time") {
+        alice->fail_reads(asio::error::connection_reset);
+        CHECK(last_seen_after_end(disconnect_reason::error) == 2000);
+    }
+    SECTION("the peer's EOF is input: last seen is its time") {
+        alice->end();
+        CHECK(last_seen_after_end(disconnect_reason::peer_closed) == 3000);
+    }
+}
+
+TEST_CASE("lifecycle: deliver_ephemeral() refuses (backed_up) rather than cutting a connection whose output is full",
+          "[lifecycle][ephemeral]") {
+    // Every payload queued by reference: each costs its bytes + 64 (output_pump::message_overhead),
+    // with no chunk rounding, so the numbers below are exact.
+    switchboard::tcp_server_options o;
+    o.copy_max_bytes = 0;
+    SECTION("more than half the bound waits") {
+        o.max_output_bytes = 1024;
+        engine e(o);
+        auto alice = e.client("alice");
+        auto bob = e.client("bob");
+        bob->hold_writes = true; // bob stops reading
+        // 6 messages of 61 + 64 bytes (750): over half the bound, under the bound.
+        alice->feed(repeat("/msg bob " + repeat("m", 50) + "\n", 6));
+        e.settle();
+        alice->feed("/typing bob\n");
+        e.settle();
+        CHECK_FALSE(bob->closed);
+        CHECK_FALSE(e.ended_for("bob"));
+        CHECK(e.server->counters().slow_consumers == 0);
+        bob->release_writes();
+        e.settle();
+        const std::string got = bob->take();
+        CHECK(lines_starting(got, "msg alice ") == 6);
+        CHECK(lines_starting(got, "typing ") == 0); // dropped, not queued
+        alice->feed("/msg bob still here\n");
+        e.settle();
+        CHECK(bob->take() == "msg alice still here\n");
+    }
+    SECTION("not backed up, but the event does not fit under the bound") {
+        o.max_output_bytes = 200;
+        engine e(o);
+        const std::string typist_name(40, 's'); // its "ok register" costs 53 + 64: fits
+        const std::string bob_name = "bobby-the-builder";
+        auto typist = e.client(typist_name);
+        auto bob = e.connect();
+        bob->hold_writes = true;
+        bob->feed("/register " + bob_name + "\n"); // its reply, held: 30 + 64 = 94, under half
+        e.settle();
+        typist->feed("/typing " + bob_name + "\n"); // "typing <40>\n": 48 + 64 = 112 > 200 - 94
+        e.settle();
+        CHECK_FALSE(bob->closed);
+        CHECK_FALSE(e.ended_for(bob_name));
+        CHECK(e.server->counters().slow_consumers == 0);
+        bob->release_writes();
+        e.settle();
+        CHECK(bob->take() == "ok register " + bob_name + "\n"); // the event was dropped
+        typist->feed("/typing " + bob_name + " stop\n"); // with room, an event goes out
+        e.settle();
+        CHECK(bob->take() == "typing " + typist_name + " stop\n");
+    }
+}
+
+TEST_CASE("lifecycle: after a refused deliver_ephemeral(), router::output_drained() comes once the output is down to a quarter",
+          "[lifecycle][ephemeral][inbox]") {
+    switchboard::memory_inbox inbox;
+    switchboard::router_options ro;
+    ro.inbox = &inbox;
+    switchboard::tcp_server_options o;
+    o.max_output_bytes = 4096;
+    o.copy_max_bytes = 0; // exact charges: bytes + 64 per payload, no chunk rounding
+    engine e(o, ro);
+    auto alice = e.client("alice");
+    {
+        auto gone = e.client("bob"); // bob is known, then has no session
+        gone->end();
+        e.settle();
+        REQUIRE(e.ended_for("bob"));
+    }
+    // 60 messages of 100 bytes ("msg alice " + 89 + LF) stored for bob: 6000 bytes, more than the bound.
+    constexpr int count = 60;
+    alice->feed(repeat("/msg bob " + repeat("x", 89) + "\n", count));
+    e.settle();
+    CHECK(alice->take() == repeat("ok queued bob\n", count));
+    const auto stored = [&] { return inbox.stored(folded_name("bob")); };
+    REQUIRE(stored() == count);
+
+    // bob comes back without acks and reads nothing: the at-most-once replay goes through
+    // deliver_ephemeral() until more than half the bound waits, then is refused ("ok register
+    // bob" costs 80, each message 164: 13 go out, 2212 bytes, and the 14th is refused).
+    auto bob = e.connect();
+    bob->hold_writes = true;
+    bob->feed("/register bob\n");
+    e.settle();
+    CHECK_FALSE(bob->closed);
+    const std::size_t first = stored();
+    CHECK(first == count - 13);
+
+    // One write of 600 bytes (the reply and 5 messages whole, a 6th in part): 1312 bytes still
+    // charged, under half the bound (the replay would have room) but over a quarter (1024):
+    // output_drained() is not called yet, nothing more comes.
+    bob->write_limit = 600;
+    bob->release_writes();
+    bob->hold_writes = true; // the next write stays in flight
+    e.settle();
+    CHECK(bob->written.size() == 600);
+    CHECK(stored() == first);
+
+    // A write of everything that waits: the output is empty, the replay goes on.
+    bob->write_limit = std::numeric_limits<std::size_t>::max();
+    bob->release_writes();
+    bob->hold_writes = true;
+    e.settle();
+    CHECK(stored() < first);
+
+    bob->release_writes();
+    e.settle();
+    CHECK(stored() == 0);
+    const std::string got = bob->take();
+    CHECK(got.rfind("ok register bob\n", 0) == 0);
+    CHECK(lines_starting(got, "msg alice ") == count);
+    CHECK_FALSE(bob->closed);
+    CHECK(e.server->counters().slow_consumers == 0);
+}
+
+TEST_CASE("ack window: recommended_ack_window() divides the output bound by the longest dm line's charge",
+          "[lifecycle][ack]") {
+    using switchboard::recommended_ack_window;
+    switchboard::tcp_server_options o;
+    CHECK(recommended_ack_window(o) == 248); // 1 MiB / (4096 + 130)
+    o.max_output_bytes = 64 * 1024;
+    o.max_line = 1000;
+    CHECK(recommended_ack_window(o) == 57); // 65536 / 1130
+    o.max_output_bytes = 1130;
+    CHECK(recommended_ack_window(o) == 1);
+    o.max_output_bytes = 1129; // not even one: still 1
+    CHECK(recommended_ack_window(o) == 1);
+    o.max_output_bytes = 10;
+    CHECK(recommended_ack_window(o) == 1);
+    o.max_line = std::numeric_limits<std::size_t>::max(); // no overflow
+    o.max_output_bytes = std::numeric_limits<std::size_t>::max();
+    CHECK(recommended_ack_window(o) == 1);
+}
+
+TEST_CASE("ack window: a window of the longest messages to a client that does not read fits its output bound",
+          "[lifecycle][ack][inbox]") {
+    switchboard::tcp_server_options o;
+    o.max_output_bytes = 64 * 1024;
+    o.max_line = 1000;
+    const std::size_t window = switchboard::recommended_ack_window(o);
+    // The longest text "/msg bob " leaves in a 1000-byte line, from the longest sender name.
+    const std::string sender(40, 's');
+    const std::string text(o.max_line - 9, 't');
+
+    // Sends 2 windows of the longest messages to bob, acks on, not reading; true when bob was cut.
+    const auto cut_with_window = [&](std::size_t ack_window) {
+        switchboard::memory_inbox inbox;
+        switchboard::router_options ro;
+        ro.inbox = &inbox;
+        ro.ack_window = ack_window;
+        engine e(o, ro);
+        auto from = e.client(sender);
+        auto bob = e.connect();
+        bob->feed("/ack on\n/register bob\n");
+        e.settle();
+        REQUIRE(bob->take() == "ok ack on\nok register bob\n");
+        bob->hold_writes = true;
+        for (std::size_t i = 0; i < 2 * ack_window; ++i) from->feed("/msg bob " + text + "\n");
+        e.settle();
+        if (bob->closed) return true;
+        CHECK(e.server->counters().slow_consumers == 0);
+        CHECK(from->take() == repeat("ok queued bob\n", static_cast<int>(ack_window))); // the second window waits
+        bob->release_writes();
+        e.settle();
+        CHECK(lines_starting(bob->take(), "dm ") == ack_window);
+        bob->feed("/ack " + std::to_string(ack_window) + "\n");
+        e.settle();
+        CHECK(lines_starting(bob->take(), "dm ") == ack_window);
+        return false;
+    };
+    CHECK_FALSE(cut_with_window(window));
+    // A few messages more than the window would not fit: the derivation leaves little slack.
+    CHECK(cut_with_window(window + 3));
 }

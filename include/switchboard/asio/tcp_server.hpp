@@ -31,18 +31,22 @@
 #include <asio.hpp>
 #endif
 
+#include "../names.hpp"
 #include "../protocol/line_protocol.hpp"
 #include "../protocol/policy.hpp"
 #include "../router.hpp"
 #include "detail/admission.hpp"
 #include "detail/connection.hpp"
+#include "detail/output_pump.hpp"
 #include "detail/server_state.hpp"
 #include "detail/timeout_sweep.hpp"
 #include "server_options.hpp"
 #include "stream.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -336,5 +340,37 @@ private:
 
 /// @brief The plain-TCP server (see `basic_tcp_server`): no setup, the zero-configuration default.
 using tcp_server = basic_tcp_server<plain_stream>;
+
+/// @brief The `router_options::ack_window` for a router served by a server built with
+/// `options` and the line protocol: the most unacknowledged direct messages of the longest size
+/// that one connection's output queue holds within `max_output_bytes`, so that a replay to a
+/// client with acknowledgements on (`/ack on`) that does not read never cuts it as a slow
+/// consumer; the rest of the replay waits stored and goes out as the client acknowledges.
+///
+/// One message is counted as the longest `dm` line the line protocol writes for text a client
+/// sent (`"dm "`, a 20-digit sequence number, a space, a 40-byte sender name, a space, `max_line`
+/// bytes of text and the LF: `max_line` + 66 bytes) plus what the queue charges for a payload it
+/// holds by reference (64 bytes; shorter, copied payloads cost less). With the defaults (1 MiB,
+/// 4096 bytes) the window is 248. It bounds the direct messages only: the session's other output
+/// (replies, room messages) and text longer than `max_line` that the host passes to
+/// `router::route()` share the same bound.
+///
+/// The server does not set the window itself (the router is built before the server, and may
+/// serve other servers and transports with other bounds): set it on the `router_options` the
+/// router is built with, from the options of the server that will serve the router's clients
+/// (`examples/tcp_chat.cpp` does).
+/// @param options the server's options: `max_output_bytes` (bytes per connection) and `max_line`
+///        (bytes per line, terminator excluded) are read, nothing else.
+/// @return the window, in messages: `max_output_bytes / (max_line + 130)`, at least 1.
+/// @note Thread-safe (pure function).
+[[nodiscard]] inline std::size_t recommended_ack_window(const tcp_server_options& options) noexcept {
+    constexpr std::size_t seq_digits = std::numeric_limits<std::uint64_t>::digits10 + 1; // 20
+    constexpr std::size_t dm_framing = 3 + seq_digits + 1 + max_name_length + 1 + 1;     // "dm ", SP, SP, LF
+    constexpr std::size_t per_message_overhead = dm_framing + detail::output_pump::message_overhead;
+    static_assert(per_message_overhead == 130, "the figure the documentation gives");
+    const std::size_t bound = options.max_output_bytes;
+    if (bound <= per_message_overhead || options.max_line > bound - per_message_overhead) return 1; // no overflow below
+    return bound / (options.max_line + per_message_overhead);
+}
 
 } // namespace switchboard
