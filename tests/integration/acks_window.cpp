@@ -1,5 +1,5 @@
-// The ack window (router_options::ack_window; docs/protocol.md, E: "At most 128 unacked messages
-// are handed to a session at a time (counted from the user's lowest unacked seq); the next ones
+// The ack window (router_options::ack_window; docs/protocol.md, E: "At most N unacked messages
+// are handed to a session at a time (counted from the user's lowest unacked seq) ... The next ones
 // come as it acknowledges, and a new message waits behind them (its sender gets `ok queued`, or
 // `sent <cid> queued`)"). Not in issue #11's text: the lead's flow control (MQTT 5's receive
 // maximum), so that a replay never exceeds the output bound. Tested with a window of 3.
