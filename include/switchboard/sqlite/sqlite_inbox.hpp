@@ -750,11 +750,15 @@ private:
     void run_writer() {
         std::unique_lock<std::mutex> lock(mutex_);
         bool last_failed = false;
+        bool final_try = false;
         for (;;) {
             const auto fresh = [&] { return !queue_.empty() && queue_.back().id > tried_; };
             if (last_failed) { // retries wait for new work, the retry interval, or the end
                 work_.wait_for(lock, options_.retry_interval, [&] { return stop_ || fresh(); });
-                if (stop_ && !fresh()) break; // every operation was tried; the database refuses
+                if (stop_ && !fresh()) { // stopping: the operations kept for a retry get one last try
+                    if (final_try) break;
+                    final_try = true;
+                }
                 if (queue_.empty()) {         // nothing kept for a retry
                     last_failed = false;
                     continue;
