@@ -543,6 +543,7 @@ private:
             std::string check;
             if (!query_text(db, "PRAGMA quick_check", check)) return fail(error, "the database is corrupt");
             if (check != "ok") {
+                std::replace(check.begin(), check.end(), '\n', ';'); // one line
                 error = "the database is corrupt: PRAGMA quick_check: " + check;
                 return false;
             }
