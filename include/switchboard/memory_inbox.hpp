@@ -3,6 +3,7 @@
 /// the SQLite store of issue #12 is the durable one).
 #pragma once
 
+#include "config.hpp"
 #include "inbox_store.hpp"
 #include "names.hpp"
 #include "status.hpp"
@@ -67,12 +68,113 @@ public:
 
     [[nodiscard]] bool is_known(const name& user) const override { return users_.count(user) != 0; }
 
-    void remember(const name& user) override {
-        if (users_.count(user) != 0) return;
-        if (users_.size() >= max_known_ && !forget_one()) return;
+    /// @brief What `admit()` changed, for a store that mirrors this one in a database
+    /// (sqlite/sqlite_inbox.hpp).
+    struct admit_result {
+        bool added = false; ///< `user` was not known and now is.
+        name forgotten;     ///< The known user forgotten to make room for it; empty when none.
+    };
+
+    /// @brief `remember()`, reporting what changed: whether `user` became known, and which user
+    /// was forgotten for it (at `memory_inbox_options::max_known_users`, the one whose inbox has
+    /// been empty the longest).
+    /// @param user a folded name.
+    /// @return `added` false when `user` was known already, or stays unknown because every known
+    ///         user has messages stored; `forgotten` set only when `added` is true and a user was
+    ///         forgotten.
+    /// @throws std::bad_alloc when memory runs out.
+    admit_result admit(const name& user) {
+        admit_result r;
+        if (users_.count(user) != 0) return r;
+        if (users_.size() >= max_known_) {
+            if (idle_.empty()) return r;
+            r.forgotten = idle_.front();
+            forget_one();
+        }
         box& b = users_[user];
         b.next_seq = forgot_any_ ? highest_given_ + 1 : 1;
         b.idle = idle_.insert(idle_.end(), user);
+        r.added = true;
+        return r;
+    }
+
+    void remember(const name& user) override { (void)admit(user); }
+
+    /// @brief Restores a known user with its stored messages, as a durable store found them at
+    /// start-up. The bounds are not applied: what was stored stays stored (a smaller
+    /// `max_per_user` or `max_bytes` than before refuses new messages until enough are
+    /// acknowledged or expire; a smaller `max_known_users` is reached again by forgetting idle
+    /// users one per `remember()`).
+    /// @param user a folded name that is not known yet (checked with `SWITCHBOARD_ASSERT`).
+    /// @param highest_seq the highest sequence number ever given to `user` (its next message gets
+    ///        the number above it, or above the highest one in `messages` when that is higher).
+    /// @param messages the user's stored messages, in strictly increasing sequence order
+    ///        (checked with `SWITCHBOARD_ASSERT`), none with sequence number 0.
+    /// @throws std::bad_alloc when memory runs out.
+    void restore_user(const name& user, std::uint64_t highest_seq, std::vector<stored_message> messages) {
+        SWITCHBOARD_ASSERT(users_.count(user) == 0, "memory_inbox::restore_user: the user is known already");
+        box& b = users_[user];
+        std::uint64_t last = 0;
+        b.messages.reserve(messages.size());
+        for (stored_message& m : messages) {
+            SWITCHBOARD_ASSERT(m.seq > last, "memory_inbox::restore_user: messages out of sequence order");
+            last = m.seq;
+            bytes_ += m.from.size() + m.text.size() + message_overhead;
+            b.messages.push_back(item{std::move(m), ++appended_});
+        }
+        count_ += b.messages.size();
+        b.next_seq = std::max(highest_seq, last) + 1;
+        highest_given_ = std::max(highest_given_, b.next_seq - 1);
+        if (b.empty()) {
+            b.idle = idle_.insert(idle_.end(), user);
+        } else {
+            b.idle = idle_.end();
+            ++non_empty_;
+            track_front(user, b);
+        }
+    }
+
+    /// @brief Restores the store-wide sequence state a durable store persisted: the highest
+    /// sequence number given to anyone, and whether a user was ever forgotten (a user remembered
+    /// after that starts above `highest_given`, so no number is given twice; see `inbox_store`).
+    /// Raises, never lowers, what the store already holds.
+    /// @param highest_given the highest sequence number given to any user so far.
+    /// @param forgot_any true when the store has forgotten a user since it was created.
+    void restore_high_water(std::uint64_t highest_given, bool forgot_any) noexcept {
+        highest_given_ = std::max(highest_given_, highest_given);
+        forgot_any_ = forgot_any_ || forgot_any;
+    }
+
+    /// @brief The highest sequence number given to any user so far (0 when none); see
+    /// `restore_high_water()`.
+    [[nodiscard]] std::uint64_t highest_given() const noexcept { return highest_given_; }
+    /// @brief True once the store has forgotten a known user to stay within `max_known_users`.
+    [[nodiscard]] bool forgot_any() const noexcept { return forgot_any_; }
+
+    /// @brief Removes one stored message, wherever it is in its user's inbox: a durable store
+    /// removes a message whose commit failed (the `inbox_store` completion contract). Its
+    /// sequence number is not given again.
+    /// @param user a folded name.
+    /// @param seq the message's sequence number.
+    /// @return true when it was stored and is now removed; false when it is not stored (already
+    ///         acknowledged, expired or removed, or never stored).
+    bool remove_one(const name& user, std::uint64_t seq) {
+        const auto it = users_.find(user);
+        if (it == users_.end()) return false;
+        box& b = it->second;
+        const auto first = b.messages.begin() + static_cast<std::ptrdiff_t>(b.head);
+        const auto m = std::lower_bound(first, b.messages.end(), seq,
+                                        [](const item& x, std::uint64_t s) { return x.m.seq < s; });
+        if (m == b.messages.end() || m->m.seq != seq) return false;
+        if (m == first) { // the front: its expiry entry goes stale, the next front gets one
+            pop_front(user, b);
+            track_front(user, b);
+            return true;
+        }
+        bytes_ -= m->m.from.size() + m->m.text.size() + message_overhead;
+        --count_;
+        b.messages.erase(m);
+        return true;
     }
 
     append_result append(const name& user, std::string_view from, std::string_view text, std::int64_t now_ms,
@@ -136,8 +238,17 @@ public:
         while (!it->second.empty()) pop_front(user, it->second);
     }
 
-    std::size_t expire(std::int64_t now_ms) override {
-        std::size_t dropped = 0;
+    std::size_t expire(std::int64_t now_ms) override { return expire(now_ms, {}); }
+
+    /// @brief `expire()`, reporting each message it drops, for a store that mirrors this one in
+    /// a database. Messages leave each inbox from its front, so every message of `user` with a
+    /// sequence number up to the one reported is gone.
+    /// @param now_ms Unix time in ms.
+    /// @param dropped called with the user and the sequence number of each dropped message, in
+    ///        the order they are dropped; may be empty. It must not call back into the store.
+    /// @return how many messages were dropped.
+    std::size_t expire(std::int64_t now_ms, const std::function<void(const name&, std::uint64_t)>& dropped) {
+        std::size_t count = 0;
         while (!expiry_.empty() && now_ms - expiry_.top().stored_ms >= ttl_ms_) {
             const expiry_entry e = expiry_.top();
             expiry_.pop();
@@ -148,12 +259,13 @@ public:
             // One message at a time, so that messages leave in the order they were stored (which
             // inbox empties first decides which known user is forgotten first).
             pop_front(e.user, b);
-            ++dropped;
+            ++count;
+            if (dropped) dropped(e.user, e.seq);
             track_front(e.user, b);
         }
         // Entries of fronts that left (acknowledged) wait for their time; rebuild when they dominate.
         if (expiry_.size() > 2 * non_empty_ + 1024) rebuild_expiry();
-        return dropped;
+        return count;
     }
 
     /// @brief Messages stored in all inboxes.

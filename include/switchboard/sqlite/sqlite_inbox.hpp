@@ -1,0 +1,858 @@
+/// @file
+/// @brief `switchboard::sqlite_inbox`: the durable `inbox_store` on SQLite (issue #12), with
+/// group commit on its own thread. Target `switchboard::sqlite` (SQLite 3.24 or newer, Debian
+/// `libsqlite3-dev`); what survives what is in docs/durability.md.
+#pragma once
+
+#include "../inbox_store.hpp"
+#include "../memory_inbox.hpp"
+#include "../names.hpp"
+#include "../status.hpp"
+#include "detail/sqlite_handle.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace switchboard {
+
+/// @brief SQLite's `PRAGMA synchronous` for the store (https://sqlite.org/pragma.html#pragma_synchronous),
+/// in WAL mode.
+enum class sqlite_synchronous : std::uint8_t {
+    /// @brief `NORMAL`: a commit survives a crash of the application (kill -9); the last commits
+    /// before a power loss or an OS crash may be rolled back, the database stays consistent. The
+    /// WAL is synced at checkpoints only.
+    normal,
+    /// @brief `FULL`: the WAL is synced at every commit, so a commit also survives a power loss
+    /// (on storage that honours fsync). Slower: one fsync per batch.
+    full,
+};
+
+/// @brief Options of `sqlite_inbox::open()` (docs/durability.md).
+struct sqlite_inbox_options {
+    /// @brief The database file; created with its schema when missing (its directory must
+    /// exist). SQLite adds `<path>-wal` and `<path>-shm` beside it while it is open.
+    std::string path;
+    /// @brief Durability of a commit (default `normal`; `tcp_chat --fsync` would choose `full`).
+    sqlite_synchronous synchronous = sqlite_synchronous::normal;
+    /// @brief How long a commit waits for another connection's write lock
+    /// (`sqlite3_busy_timeout`; default 5000 ms, 0 = fail at once). Past it the batch is rolled
+    /// back and its messages complete with `status::store_busy`.
+    std::chrono::milliseconds busy_timeout{5000};
+    /// @brief Operations committed in one transaction at most (default 1024, 1 or more): a
+    /// bigger batch means fewer commits (and fsyncs) under load, a longer wait for the first
+    /// completion in it.
+    std::size_t max_batch = 1024;
+    /// @brief Appends and records queued, being committed, or with a completion not yet run, at
+    /// most (default 65,536, 1 or more). Past it `append()` answers `status::store_busy` at once
+    /// (backpressure: memory stays bounded while the disk is slow or locked); acknowledgements
+    /// and registrations are never refused. Each queued append holds its sender and text.
+    std::size_t max_queued = 65536;
+    /// @brief After a failed batch, how long the writer waits before it tries the operations it
+    /// keeps for a retry (registrations, acknowledgements, sequence numbers), unless new work
+    /// comes first (default 1000 ms).
+    std::chrono::milliseconds retry_interval{1000};
+    /// @brief `PRAGMA max_page_count` (0, default: SQLite's own limit): bounds the database file
+    /// to that many pages (4096 bytes each for a new file); past it a commit fails with
+    /// `status::store_full`, as on a full disk.
+    std::uint32_t max_page_count = 0;
+    /// @brief Run `PRAGMA quick_check` when opening (default true): a corrupt file is refused at
+    /// start-up instead of failing later. It reads the whole file: about a second per GB.
+    bool quick_check = true;
+    /// @brief Bounds of the in-memory view (`memory_inbox_options`: messages per user, TTL,
+    /// bytes, known users); the view holds every stored message, so `max_bytes` also bounds the
+    /// database's messages.
+    memory_inbox_options inbox;
+    /// @brief De-duplication records kept per sender (default 1000, `router_options::dedup_window`);
+    /// the oldest goes when one more is recorded. 0 keeps none.
+    std::size_t dedup_window = 1000;
+    /// @brief How long a de-duplication record is kept (default 10 minutes,
+    /// `router_options::dedup_ttl`), counted from its `sent_record::at_ms`; `expire()` drops older ones.
+    std::chrono::milliseconds dedup_ttl{600000};
+    /// @brief Called from the writer thread after a batch, when completions are ready: the host
+    /// arranges for `run_completions()` to run under its serialisation, e.g.
+    /// `[&] { asio::post(strand, [&] { store.run_completions(); }); }`. It must not call into the
+    /// store itself. Empty: the host polls `run_completions()` (e.g. from its timer).
+    std::function<void()> wake;
+};
+
+/// @brief Counters of a `sqlite_inbox` (`sqlite_inbox::stats()`), for metrics.
+struct sqlite_inbox_stats {
+    std::uint64_t commits = 0;              ///< Transactions committed.
+    std::uint64_t rollbacks = 0;            ///< Batches that failed and were rolled back.
+    std::uint64_t committed_operations = 0; ///< Operations committed (appends, acknowledgements, ...).
+    std::uint64_t committed_appends = 0;    ///< Messages committed.
+    std::uint64_t failed_appends = 0;       ///< Appends and records completed with an error.
+    std::uint64_t refused = 0;              ///< Appends and records refused at `max_queued`.
+    std::uint64_t dropped_retries = 0;      ///< Operations of failed batches not kept for a retry
+                                            ///< (the retry queue was at `max_queued`).
+    std::size_t queued = 0;                 ///< Operations queued or being committed now.
+    status last_error = status::ok;         ///< The status of the last failed batch (`ok`: none).
+    std::string last_error_message;         ///< SQLite's message for it.
+};
+
+class sqlite_inbox;
+
+/// @brief Outcome of `sqlite_inbox::open()`: the store, or why there is none.
+struct sqlite_inbox_open_result {
+    /// @brief The open store; null when opening failed.
+    std::unique_ptr<sqlite_inbox> store;
+    /// @brief When `store` is null: `sqlite_inbox: <path>: <what failed>: <SQLite's message>`.
+    std::string error;
+    /// @brief True when the store is open.
+    [[nodiscard]] explicit operator bool() const noexcept { return store != nullptr; }
+};
+
+/// @brief The durable inbox store: the offline inbox, acknowledgements, known users and
+/// de-duplication records in one SQLite file, committed in batches on the store's own thread.
+///
+/// Decisions are made at once, in memory, by a `memory_inbox` that holds the store's view (every
+/// stored message, each user's sequence numbers, the known users; same bounds), so the routing
+/// path never touches the disk. Every change (a user remembered or forgotten, an append, an
+/// acknowledgement, an expiry, a de-duplication record) is also queued for the writer thread,
+/// which takes what is queued (up to `max_batch`), applies it in one transaction
+/// (`BEGIN IMMEDIATE`, prepared statements, `COMMIT`; WAL mode) and then hands each append's and
+/// record's `on_durable` with its status to a completion queue, and calls `options.wake`.
+/// `run_completions()`, under the host's serialisation, calls them in the order of the calls
+/// (the `inbox_store` completion contract). So `ok queued` can be answered once the message is
+/// committed, without the routing thread ever waiting for a commit.
+///
+/// Failures are answers: a batch that cannot commit is rolled back, and each append and record
+/// in it completes with `store_busy` (the lock stayed taken past `busy_timeout`), `store_full`
+/// (SQLITE_FULL: the disk, or `max_page_count`) or `store_failed` (any other error: I/O,
+/// read-only, corrupt); `run_completions()` removes such a message from the view before its
+/// handler runs, and its sequence number is not given again (the failed numbers are kept for the
+/// next commit). The other operations of a failed batch are tried again with the next batch, so
+/// the store recovers by itself when the lock is released or space returns. Committed rows are
+/// never touched by a failure.
+///
+/// Restart: `open()` reads back the messages (in sequence order), each user's next sequence
+/// number, the highest number given to anyone (for users the store forgot to stay within its
+/// bounds), the known users and the de-duplication records. Order is by sequence number, never by
+/// time. The schema (docs/durability.md) is versioned with `PRAGMA user_version`.
+///
+/// Thread safety: every `inbox_store` call, `run_completions()`, `flush()`, `stats()`, `view()`
+/// and the destructor run under the host's serialisation (the router's), one at a time. The
+/// writer thread owns the connection and its statements after `open()` returns, and shares with
+/// the host only the operation queue, the completion queue and the counters, under one mutex
+/// with two condition variables (work for the writer; progress for `flush()`). It never calls a
+/// handler and never touches the view. `options.wake` is called from the writer thread.
+class sqlite_inbox final : public inbox_store {
+public:
+    /// @brief The schema version this code writes and reads (`PRAGMA user_version`).
+    static constexpr int schema_version = 1;
+
+    /// @brief Opens (or creates) the database at `options.path`, reads it back into memory and
+    /// starts the writer thread.
+    /// @param options see `sqlite_inbox_options`.
+    /// @return the store; or no store and a message naming the file and SQLite's reason when the
+    ///         directory is missing, the file cannot be opened or is not a database, is corrupt
+    ///         (`PRAGMA quick_check`, or an error reading the schema or the rows), has a schema
+    ///         newer than `schema_version`, or the database is locked past `busy_timeout` while a
+    ///         new file's schema is created.
+    /// @throws std::bad_alloc when memory runs out; std::system_error when the thread cannot start.
+    [[nodiscard]] static sqlite_inbox_open_result open(sqlite_inbox_options options) {
+        sqlite_inbox_open_result r;
+        std::unique_ptr<sqlite_inbox> store(new sqlite_inbox(std::move(options)));
+        if (!store->open_database(r.error) || !store->load(r.error)) {
+            r.error = "sqlite_inbox: " + store->options_.path + ": " + r.error;
+            return r;
+        }
+        store->writer_ = std::thread([s = store.get()] { s->run_writer(); });
+        r.store = std::move(store);
+        return r;
+    }
+
+    sqlite_inbox(const sqlite_inbox&) = delete;
+    sqlite_inbox& operator=(const sqlite_inbox&) = delete;
+
+    /// @brief Commits what is queued (trying each queued operation at least once), stops the
+    /// writer thread and closes the database. Completions not yet run by `run_completions()` are
+    /// dropped without being called (the host is going away): call `flush()` and
+    /// `run_completions()` first to have them called.
+    ~sqlite_inbox() override {
+        if (writer_.joinable()) {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                stop_ = true;
+            }
+            work_.notify_one();
+            writer_.join();
+        }
+    }
+
+    [[nodiscard]] bool is_known(const name& user) const override { return view_.is_known(user); }
+
+    /// @brief `inbox_store::remember()`; the user (and the one forgotten for it, if any) is
+    /// written with the next batch.
+    void remember(const name& user) override {
+        const memory_inbox::admit_result r = view_.admit(user);
+        if (!r.added) return;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!r.forgotten.empty()) push(op{op_kind::forget, std::string(r.forgotten.view())});
+        op o{op_kind::remember, std::string(user.view())};
+        o.seq = view_.highest_seq(user) + 1;
+        push(std::move(o));
+    }
+
+    /// @brief `inbox_store::append()`: decided at once in memory; `on_durable` runs from
+    /// `run_completions()` once the batch holding it committed (`ok`) or failed.
+    /// @return as `inbox_store::append()`; `store_busy` at `sqlite_inbox_options::max_queued`.
+    append_result append(const name& user, std::string_view from, std::string_view text, std::int64_t now_ms,
+                         durable_handler on_durable, std::uint64_t sent_key = 0) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (outstanding() >= options_.max_queued) {
+            if (view_.is_known(user)) {
+                ++stats_.refused;
+                return {status::store_busy, 0};
+            }
+            return {status::user_not_found, 0};
+        }
+        const append_result r = view_.append(user, from, text, now_ms, {});
+        if (r.code != status::ok) return r;
+        op o{op_kind::append, std::string(user.view())};
+        o.from.assign(from);
+        o.text.assign(text);
+        o.seq = r.seq;
+        o.at_ms = now_ms;
+        o.key = sent_key;
+        o.handler = std::move(on_durable);
+        if (sent_key != 0) keep_record(o.from, sent_record{sent_key, now_ms, r.seq, true});
+        push(std::move(o));
+        return r;
+    }
+
+    /// @brief `inbox_store::record_sent()`: kept in memory at once (`for_each_sent()` sees it),
+    /// written with the next batch; `on_durable` runs from `run_completions()`. At `max_queued`
+    /// it is not kept and completes with `store_busy` (after the completions before it).
+    void record_sent(const name& sender, const sent_record& record, durable_handler on_durable) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        op o{op_kind::record, std::string(sender.view())};
+        o.handler = std::move(on_durable);
+        if (outstanding() >= options_.max_queued) {
+            ++stats_.refused;
+            o.kind = op_kind::refused; // completes with store_busy in its turn, writes nothing
+        } else if (options_.dedup_window == 0) {
+            o.kind = op_kind::refused;
+            o.seq = 1; // nothing to keep: completes ok
+        } else {
+            o.key = record.key;
+            o.at_ms = record.at_ms;
+            o.seq = record.seq;
+            o.queued = record.queued;
+            keep_record(o.user, record);
+        }
+        push(std::move(o));
+    }
+
+    /// @brief `inbox_store::for_each_sent()`, from memory: the records of the last
+    /// `dedup_ttl` (as of the last `expire()`), at most `dedup_window`, oldest first.
+    void for_each_sent(const name& sender, const std::function<void(const sent_record&)>& visit) const override {
+        const auto it = sent_.find(std::string(sender.view()));
+        if (it == sent_.end()) return;
+        for (const sent_record& r : it->second) visit(r);
+    }
+
+    /// @brief `inbox_store::acknowledge()`: decided at once; the rows are deleted with the next
+    /// batch (a deletion lost in a crash only means the messages are delivered again).
+    status acknowledge(const name& user, std::uint64_t through) override {
+        const std::size_t before = view_.stored(user);
+        const status st = view_.acknowledge(user, through);
+        if (st == status::ok && view_.stored(user) != before) queue_delete(user, through);
+        return st;
+    }
+
+    [[nodiscard]] std::uint64_t highest_seq(const name& user) const override { return view_.highest_seq(user); }
+
+    [[nodiscard]] std::size_t stored(const name& user) const override { return view_.stored(user); }
+
+    using inbox_store::for_each;
+
+    void for_each(const name& user, std::uint64_t after,
+                  const std::function<bool(const stored_message&)>& visit) const override {
+        view_.for_each(user, after, visit);
+    }
+
+    /// @brief `inbox_store::remove_all()`; the rows are deleted with the next batch.
+    void remove_all(const name& user) override {
+        if (view_.stored(user) == 0) return;
+        const std::uint64_t through = view_.highest_seq(user);
+        view_.remove_all(user);
+        queue_delete(user, through);
+    }
+
+    /// @brief `inbox_store::expire()`: drops expired messages and de-duplication records older
+    /// than `dedup_ttl`; the rows are deleted with the next batch.
+    std::size_t expire(std::int64_t now_ms) override {
+        std::map<std::string, std::uint64_t> through; // per user, the last message dropped
+        const std::size_t dropped = view_.expire(now_ms, [&](const name& user, std::uint64_t seq) {
+            std::uint64_t& t = through[std::string(user.view())];
+            t = std::max(t, seq);
+        });
+        bool records_dropped = false;
+        const std::int64_t ttl = options_.dedup_ttl.count();
+        while (!sent_age_.empty() && now_ms - sent_age_.front().at_ms >= ttl) {
+            const aged& a = sent_age_.front();
+            const auto it = sent_.find(a.sender);
+            if (it != sent_.end()) {
+                auto& ring = it->second;
+                const auto r = std::find_if(ring.begin(), ring.end(), [&](const sent_record& x) { return x.key == a.key; });
+                if (r != ring.end() && r->at_ms == a.at_ms) {
+                    ring.erase(r);
+                    records_dropped = true;
+                }
+                if (ring.empty()) sent_.erase(it);
+            }
+            sent_age_.pop_front();
+        }
+        if (through.empty() && !records_dropped) return dropped;
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto& t : through) {
+            op o{op_kind::remove, t.first};
+            o.seq = t.second;
+            push(std::move(o));
+        }
+        if (records_dropped) {
+            op o{op_kind::prune_records, std::string()};
+            o.at_ms = now_ms - ttl;
+            push(std::move(o));
+        }
+        return dropped;
+    }
+
+    /// @brief Calls the handlers of the appends and records whose batch finished, in the order
+    /// of the calls, each with its status; before the handler of a failed append, removes the
+    /// message from the view (and its de-duplication record). Call it under the host's
+    /// serialisation, when `options.wake` asks for it (or periodically). Handlers may call into
+    /// the store; one called later is not run by this call.
+    /// @return the number of handlers' completions processed.
+    /// @throws whatever a handler throws; the completions after it stay queued.
+    std::size_t run_completions() {
+        std::deque<completion> ready;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            ready.swap(completions_);
+        }
+        std::size_t done = 0;
+        try {
+            while (!ready.empty()) {
+                completion c = std::move(ready.front());
+                ready.pop_front();
+                ++done;
+                if (c.code != status::ok) forget_failed(c);
+                if (c.handler) c.handler(c.code);
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            while (!ready.empty()) {
+                completions_.push_front(std::move(ready.back()));
+                ready.pop_back();
+            }
+            throw;
+        }
+        return done;
+    }
+
+    /// @brief Blocks the caller until the writer has tried every operation queued before the
+    /// call (each append and record then has its completion ready: call `run_completions()`).
+    /// For tests and shutdown; a host's routing thread has no reason to call it. Under the
+    /// host's serialisation.
+    void flush() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        const std::uint64_t target = next_id_ - 1;
+        progress_.wait(lock, [&] { return tried_ >= target; });
+    }
+
+    /// @brief The counters (a copy, taken under the lock).
+    [[nodiscard]] sqlite_inbox_stats stats() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sqlite_inbox_stats s = stats_;
+        s.queued = queue_.size() + in_flight_;
+        return s;
+    }
+
+    /// @brief The in-memory view: counts, bytes and known users (`memory_inbox`'s queries).
+    [[nodiscard]] const memory_inbox& view() const noexcept { return view_; }
+
+    /// @brief The options the store was opened with.
+    [[nodiscard]] const sqlite_inbox_options& options() const noexcept { return options_; }
+
+private:
+    enum class op_kind : std::uint8_t {
+        remember,      // user, seq = its next sequence number
+        forget,        // user
+        append,        // user, from, text, seq, at_ms; key: its de-duplication record
+        mark,          // user, seq: a failed append's number, kept so that it is never given again
+        remove,        // user, seq: delete every message up to seq (acknowledgement, expiry)
+        record,        // user = sender, key, at_ms, seq, queued
+        drop_record,   // user = sender, key: fell out of the window
+        prune_records, // at_ms: delete records at or before it
+        refused,       // a record refused at max_queued (seq 0) or not kept (seq 1): no SQL
+    };
+    struct op {
+        op_kind kind;
+        std::string user;
+        std::string from;
+        std::string text;
+        std::uint64_t seq = 0;
+        std::int64_t at_ms = 0;
+        std::uint64_t key = 0;
+        bool queued = false;
+        std::uint64_t id = 0; // order of queueing: 1, 2, ...
+        durable_handler handler;
+        op(op_kind k, std::string u) : kind(k), user(std::move(u)) {}
+    };
+    struct completion {
+        durable_handler handler;
+        status code;
+        op_kind kind;
+        std::string user; // the recipient (append) or sender (record)
+        std::string from; // append: the sender
+        std::uint64_t seq;
+        std::uint64_t key;
+        std::int64_t at_ms;
+    };
+    struct aged { // a de-duplication record, in the order recorded (for the TTL)
+        std::string sender;
+        std::uint64_t key;
+        std::int64_t at_ms;
+    };
+
+    explicit sqlite_inbox(sqlite_inbox_options options) : options_(std::move(options)), view_(options_.inbox) {
+        options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
+        options_.max_queued = std::max<std::size_t>(options_.max_queued, 1);
+    }
+
+    // ---- host side (under the host's serialisation) -------------------------------------------
+
+    // Appends and records not yet completed, plus completions not yet run. Under mutex_.
+    [[nodiscard]] std::size_t outstanding() const noexcept { return queue_.size() + in_flight_ + completions_.size(); }
+
+    void push(op o) { // under mutex_
+        o.id = next_id_++;
+        queue_.push_back(std::move(o));
+        work_.notify_one();
+    }
+
+    void queue_delete(const name& user, std::uint64_t through) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        op o{op_kind::remove, std::string(user.view())};
+        o.seq = through;
+        push(std::move(o));
+    }
+
+    // Keeps a de-duplication record in memory (replacing one with the same key in place); one
+    // that falls out of the window is deleted with the next batch. Under mutex_ (it may push).
+    void keep_record(const std::string& sender, const sent_record& record) {
+        if (options_.dedup_window == 0) return;
+        auto& ring = sent_[sender];
+        const auto same = std::find_if(ring.rbegin(), ring.rend(), [&](const sent_record& x) { return x.key == record.key; });
+        if (same != ring.rend()) {
+            *same = record;
+        } else {
+            ring.push_back(record);
+            if (ring.size() > options_.dedup_window) {
+                op o{op_kind::drop_record, sender};
+                o.key = ring.front().key;
+                ring.pop_front();
+                push(std::move(o));
+            }
+        }
+        sent_age_.push_back(aged{sender, record.key, record.at_ms});
+    }
+
+    // A failed append or record leaves the view before its handler runs.
+    void forget_failed(const completion& c) {
+        if (c.kind == op_kind::append) {
+            if (const auto user = name::parse(c.user)) (void)view_.remove_one(*user, c.seq);
+            if (c.key != 0) drop_kept_record(c.from, c.key, c.seq);
+        } else if (c.kind == op_kind::record) {
+            drop_kept_record(c.user, c.key, c.seq);
+        }
+    }
+
+    void drop_kept_record(const std::string& sender, std::uint64_t key, std::uint64_t seq) {
+        const auto it = sent_.find(sender);
+        if (it == sent_.end()) return;
+        auto& ring = it->second;
+        const auto r = std::find_if(ring.begin(), ring.end(), [&](const sent_record& x) { return x.key == key; });
+        if (r != ring.end() && r->seq == seq) ring.erase(r);
+        if (ring.empty()) sent_.erase(it);
+    }
+
+    // ---- opening (before the writer thread starts) ---------------------------------------------
+
+    bool fail(std::string& error, const std::string& what) const {
+        error = what + ": " + detail::sqlite::message(db_.get());
+        return false;
+    }
+
+    bool open_database(std::string& error) {
+        const std::filesystem::path file(options_.path);
+        const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec)) {
+            error = "cannot open the database: directory " + dir.string() + " does not exist";
+            return false;
+        }
+        sqlite3* raw = nullptr;
+        const int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
+                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+        db_.reset(raw);
+        if (rc != SQLITE_OK) return fail(error, "cannot open the database");
+        sqlite3* db = db_.get();
+        (void)sqlite3_extended_result_codes(db, 1);
+        (void)sqlite3_busy_timeout(db, static_cast<int>(std::clamp<std::int64_t>(options_.busy_timeout.count(), 0, 86400000)));
+        // Reading the schema is the first access to the file: "file is not a database" shows here.
+        std::int64_t version = 0;
+        if (!query_int(db, "PRAGMA user_version", version)) return fail(error, "cannot read the schema");
+        if (version > schema_version) {
+            error = "schema version " + std::to_string(version) + " (PRAGMA user_version) is newer than this "
+                    "switchboard's (" + std::to_string(schema_version) + "): open it with a newer switchboard";
+            return false;
+        }
+        std::string mode;
+        if (!query_text(db, "PRAGMA journal_mode=WAL", mode) || mode != "wal")
+            return fail(error, "cannot switch to WAL mode (journal_mode is '" + mode + "')");
+        if (detail::sqlite::exec(db, options_.synchronous == sqlite_synchronous::full ? "PRAGMA synchronous=FULL"
+                                                                                      : "PRAGMA synchronous=NORMAL") != SQLITE_OK)
+            return fail(error, "cannot set PRAGMA synchronous");
+        if (options_.max_page_count != 0) {
+            const std::string pragma = "PRAGMA max_page_count=" + std::to_string(options_.max_page_count);
+            std::int64_t ignored = 0;
+            if (!query_int(db, pragma.c_str(), ignored)) return fail(error, "cannot set PRAGMA max_page_count");
+        }
+        if (options_.quick_check) {
+            std::string check;
+            if (!query_text(db, "PRAGMA quick_check", check)) return fail(error, "the database is corrupt");
+            if (check != "ok") {
+                std::replace(check.begin(), check.end(), '\n', ';'); // one line
+                error = "the database is corrupt: PRAGMA quick_check: " + check;
+                return false;
+            }
+        }
+        if (version == 0) { // a new file (or one without our schema): create it
+            static const char* const create =
+                "BEGIN IMMEDIATE;"
+                "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY NOT NULL, next_seq INTEGER NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS messages(user TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,"
+                " text TEXT NOT NULL, stored_ms INTEGER NOT NULL, PRIMARY KEY(user, seq)) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS sent(sender TEXT NOT NULL, key INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+                " seq INTEGER NOT NULL, queued INTEGER NOT NULL, PRIMARY KEY(sender, key));"
+                "CREATE INDEX IF NOT EXISTS sent_at ON sent(at_ms);"
+                "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;"
+                "INSERT OR IGNORE INTO meta(key, value) VALUES('high_water', 0), ('forgot_any', 0);"
+                "PRAGMA user_version=1;"
+                "COMMIT;";
+            if (detail::sqlite::exec(db, create) != SQLITE_OK) {
+                std::string what;
+                (void)fail(what, "cannot create the schema");
+                (void)detail::sqlite::exec(db, "ROLLBACK");
+                error = what;
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static bool query_int(sqlite3* db, const char* sql, std::int64_t& out) {
+        detail::sqlite::statement s;
+        if (s.prepare(db, sql) != SQLITE_OK) return false;
+        const int rc = s.step();
+        if (rc == SQLITE_ROW) out = s.int64(0);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE;
+    }
+
+    static bool query_text(sqlite3* db, const char* sql, std::string& out) {
+        detail::sqlite::statement s;
+        if (s.prepare(db, sql) != SQLITE_OK) return false;
+        const int rc = s.step();
+        if (rc == SQLITE_ROW) out.assign(s.text(0));
+        return rc == SQLITE_ROW || rc == SQLITE_DONE;
+    }
+
+    // Reads the database into the view and prepares the writer's statements.
+    bool load(std::string& error) {
+        sqlite3* db = db_.get();
+        std::int64_t high_water = 0;
+        std::int64_t forgot_any = 0;
+        if (!query_int(db, "SELECT value FROM meta WHERE key = 'high_water'", high_water) ||
+            !query_int(db, "SELECT value FROM meta WHERE key = 'forgot_any'", forgot_any))
+            return fail(error, "cannot read table meta");
+        struct user_rows {
+            std::uint64_t highest = 0;
+            std::vector<stored_message> messages;
+        };
+        std::map<std::string, user_rows> users;
+        detail::sqlite::statement s;
+        if (s.prepare(db, "SELECT name, next_seq FROM users") != SQLITE_OK) return fail(error, "cannot read table users");
+        int rc = SQLITE_OK;
+        while ((rc = s.step()) == SQLITE_ROW) {
+            const std::int64_t next = s.int64(1);
+            users[std::string(s.text(0))].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
+        }
+        if (rc != SQLITE_DONE) return fail(error, "cannot read table users");
+        if (s.prepare(db, "SELECT user, seq, sender, text, stored_ms FROM messages ORDER BY user, seq") != SQLITE_OK)
+            return fail(error, "cannot read table messages");
+        while ((rc = s.step()) == SQLITE_ROW) {
+            const std::int64_t seq = s.int64(1);
+            if (seq <= 0) {
+                error = "table messages holds sequence number " + std::to_string(seq);
+                return false;
+            }
+            users[std::string(s.text(0))].messages.push_back(
+                stored_message{static_cast<std::uint64_t>(seq), std::string(s.text(2)), std::string(s.text(3)), s.int64(4)});
+        }
+        if (rc != SQLITE_DONE) return fail(error, "cannot read table messages");
+        for (auto& u : users) {
+            const auto user = name::parse(u.first);
+            if (!user || user->view() != u.first) {
+                error = "the database holds an invalid user name '" + u.first + "'";
+                return false;
+            }
+            view_.restore_user(*user, u.second.highest, std::move(u.second.messages));
+        }
+        view_.restore_high_water(high_water > 0 ? static_cast<std::uint64_t>(high_water) : 0, forgot_any != 0);
+        if (s.prepare(db, "SELECT sender, key, at_ms, seq, queued FROM sent ORDER BY at_ms, rowid") != SQLITE_OK)
+            return fail(error, "cannot read table sent");
+        while ((rc = s.step()) == SQLITE_ROW) {
+            keep_record(std::string(s.text(0)), sent_record{static_cast<std::uint64_t>(s.int64(1)), s.int64(2),
+                                                            static_cast<std::uint64_t>(s.int64(3)), s.int64(4) != 0});
+        }
+        if (rc != SQLITE_DONE) return fail(error, "cannot read table sent");
+        const struct {
+            detail::sqlite::statement* stmt;
+            const char* sql;
+        } prepared[] = {
+            {&st_.upsert_user, "INSERT INTO users(name, next_seq) VALUES(?1, ?2) "
+                               "ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)"},
+            {&st_.mark_user, "UPDATE users SET next_seq = max(next_seq, ?2) WHERE name = ?1"},
+            {&st_.delete_user, "DELETE FROM users WHERE name = ?1"},
+            {&st_.insert_message, "INSERT INTO messages(user, seq, sender, text, stored_ms) VALUES(?1, ?2, ?3, ?4, ?5)"},
+            {&st_.delete_messages, "DELETE FROM messages WHERE user = ?1 AND seq <= ?2"},
+            {&st_.upsert_record, "INSERT INTO sent(sender, key, at_ms, seq, queued) VALUES(?1, ?2, ?3, ?4, ?5) "
+                                 "ON CONFLICT(sender, key) DO UPDATE SET at_ms = excluded.at_ms, seq = excluded.seq, "
+                                 "queued = excluded.queued"},
+            {&st_.delete_record, "DELETE FROM sent WHERE sender = ?1 AND key = ?2"},
+            {&st_.prune_records, "DELETE FROM sent WHERE at_ms <= ?1"},
+            {&st_.raise_meta, "UPDATE meta SET value = max(value, ?2) WHERE key = ?1"},
+            {&st_.begin, "BEGIN IMMEDIATE"},
+            {&st_.commit, "COMMIT"},
+        };
+        for (const auto& p : prepared)
+            if (p.stmt->prepare(db, p.sql) != SQLITE_OK) return fail(error, std::string("cannot prepare '") + p.sql + "'");
+        return true;
+    }
+
+    // ---- writer thread ------------------------------------------------------------------------
+
+    struct statements {
+        detail::sqlite::statement upsert_user, mark_user, delete_user, insert_message, delete_messages, upsert_record,
+            delete_record, prune_records, raise_meta, begin, commit;
+    };
+
+    static std::int64_t as_int(std::uint64_t v) noexcept { return static_cast<std::int64_t>(v); }
+
+    static status classify(int rc) noexcept {
+        switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return status::store_busy;
+        case SQLITE_FULL: return status::store_full;
+        default: return status::store_failed;
+        }
+    }
+
+    // One operation inside the open transaction: SQLITE_DONE or an error code.
+    int apply(const op& o, std::uint64_t& high_water, bool& forgot) {
+        const std::string_view user(o.user);
+        int rc = SQLITE_DONE;
+        switch (o.kind) {
+        case op_kind::remember: return st_.upsert_user.bind(1, user).bind(2, as_int(o.seq)).run();
+        case op_kind::forget:
+            forgot = true;
+            rc = st_.delete_user.bind(1, user).run();
+            if (rc != SQLITE_DONE) return rc;
+            return st_.delete_messages.bind(1, user).bind(2, INT64_MAX).run();
+        case op_kind::append:
+            high_water = std::max(high_water, o.seq);
+            rc = st_.insert_message.bind(1, user)
+                     .bind(2, as_int(o.seq))
+                     .bind(3, std::string_view(o.from))
+                     .bind(4, std::string_view(o.text))
+                     .bind(5, o.at_ms)
+                     .run();
+            if (rc != SQLITE_DONE) return rc;
+            rc = st_.upsert_user.bind(1, user).bind(2, as_int(o.seq + 1)).run();
+            if (rc != SQLITE_DONE || o.key == 0) return rc;
+            return st_.upsert_record.bind(1, std::string_view(o.from))
+                .bind(2, as_int(o.key))
+                .bind(3, o.at_ms)
+                .bind(4, as_int(o.seq))
+                .bind(5, std::int64_t{1})
+                .run();
+        case op_kind::mark:
+            high_water = std::max(high_water, o.seq);
+            return st_.mark_user.bind(1, user).bind(2, as_int(o.seq + 1)).run();
+        case op_kind::remove: return st_.delete_messages.bind(1, user).bind(2, as_int(o.seq)).run();
+        case op_kind::record:
+            return st_.upsert_record.bind(1, user)
+                .bind(2, as_int(o.key))
+                .bind(3, o.at_ms)
+                .bind(4, as_int(o.seq))
+                .bind(5, std::int64_t{o.queued ? 1 : 0})
+                .run();
+        case op_kind::drop_record: return st_.delete_record.bind(1, user).bind(2, as_int(o.key)).run();
+        case op_kind::prune_records: return st_.prune_records.bind(1, o.at_ms).run();
+        case op_kind::refused: return SQLITE_DONE;
+        }
+        return SQLITE_DONE;
+    }
+
+    // Runs one batch in one transaction: SQLITE_DONE when committed, else the error code (the
+    // transaction is rolled back). Writer thread only.
+    int commit_batch(const std::vector<op>& batch, std::string& message) {
+        sqlite3* db = db_.get();
+        int rc = st_.begin.run();
+        if (rc == SQLITE_DONE) {
+            std::uint64_t high_water = 0;
+            bool forgot = false;
+            for (const op& o : batch)
+                if ((rc = apply(o, high_water, forgot)) != SQLITE_DONE) break;
+            if (rc == SQLITE_DONE && high_water != 0)
+                rc = st_.raise_meta.bind(1, std::string_view("high_water")).bind(2, as_int(high_water)).run();
+            if (rc == SQLITE_DONE && forgot)
+                rc = st_.raise_meta.bind(1, std::string_view("forgot_any")).bind(2, std::int64_t{1}).run();
+            if (rc == SQLITE_DONE) rc = st_.commit.run();
+        }
+        if (rc != SQLITE_DONE) {
+            message = detail::sqlite::message(db);
+            if (!sqlite3_get_autocommit(db)) (void)detail::sqlite::exec(db, "ROLLBACK");
+        }
+        return rc;
+    }
+
+    void run_writer() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        bool last_failed = false;
+        bool final_try = false;
+        for (;;) {
+            const auto fresh = [&] { return !queue_.empty() && queue_.back().id > tried_; };
+            if (last_failed) { // retries wait for new work, the retry interval, or the end
+                work_.wait_for(lock, options_.retry_interval, [&] { return stop_ || fresh(); });
+                if (stop_ && !fresh()) { // stopping: the operations kept for a retry get one last try
+                    if (final_try) break;
+                    final_try = true;
+                }
+                if (queue_.empty()) {         // nothing kept for a retry
+                    last_failed = false;
+                    continue;
+                }
+            } else {
+                work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+                if (queue_.empty()) break; // stop_, and everything committed
+            }
+            std::vector<op> batch;
+            const std::size_t n = std::min(queue_.size(), options_.max_batch);
+            batch.reserve(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+            in_flight_ = n;
+            lock.unlock();
+            std::string message;
+            const int rc = commit_batch(batch, message);
+            lock.lock();
+            in_flight_ = 0;
+            const status st = rc == SQLITE_DONE ? status::ok : classify(rc);
+            last_failed = st != status::ok;
+            bool any = false;
+            std::vector<op> retry;
+            for (op& o : batch) {
+                tried_ = std::max(tried_, o.id);
+                if (o.kind == op_kind::append || o.kind == op_kind::record || o.kind == op_kind::refused) {
+                    status code = st;
+                    if (o.kind == op_kind::refused) code = o.seq == 1 ? status::ok : status::store_busy;
+                    if (code != status::ok) ++stats_.failed_appends;
+                    if (o.kind == op_kind::append && st == status::ok) ++stats_.committed_appends;
+                    completions_.push_back(
+                        completion{std::move(o.handler), code, o.kind, o.user, std::move(o.from), o.seq, o.key, o.at_ms});
+                    any = true;
+                    if (o.kind == op_kind::append && last_failed) { // its number is never given again
+                        op mark{op_kind::mark, std::move(o.user)};
+                        mark.seq = o.seq;
+                        mark.id = o.id;
+                        retry.push_back(std::move(mark));
+                    }
+                } else if (last_failed) {
+                    retry.push_back(std::move(o));
+                }
+            }
+            if (last_failed) {
+                ++stats_.rollbacks;
+                stats_.last_error = st;
+                stats_.last_error_message = message;
+                // Kept for the next batch, ahead of newer work (they are older), within the bound.
+                std::size_t room = options_.max_queued > queue_.size() ? options_.max_queued - queue_.size() : 0;
+                if (retry.size() > room) {
+                    stats_.dropped_retries += retry.size() - room;
+                    retry.erase(retry.begin() + static_cast<std::ptrdiff_t>(room), retry.end());
+                }
+                for (auto it = retry.rbegin(); it != retry.rend(); ++it) queue_.push_front(std::move(*it));
+            } else {
+                ++stats_.commits;
+                stats_.committed_operations += n;
+            }
+            progress_.notify_all();
+            if (any && options_.wake) {
+                lock.unlock();
+                options_.wake();
+                lock.lock();
+            }
+        }
+    }
+
+    sqlite_inbox_options options_;
+    memory_inbox view_; // host only
+
+    // De-duplication records, host only: per sender in the order recorded, and all of them in that
+    // order for the TTL (entries of records replaced or dropped meanwhile are skipped).
+    std::unordered_map<std::string, std::deque<sent_record>> sent_;
+    std::deque<aged> sent_age_;
+
+    // Shared between the host and the writer, under mutex_.
+    mutable std::mutex mutex_;
+    std::condition_variable work_;     // the writer waits for operations (or stop_)
+    std::condition_variable progress_; // flush() waits for the writer's progress
+    std::deque<op> queue_;
+    std::size_t in_flight_ = 0;          // operations of the batch being committed
+    std::deque<completion> completions_; // finished appends and records, in call order
+    std::uint64_t next_id_ = 1;          // the id of the next operation queued
+    std::uint64_t tried_ = 0;            // every operation up to this id has been tried once
+    bool stop_ = false;
+    sqlite_inbox_stats stats_;
+
+    // The writer's (the host's before the thread starts and after it is joined).
+    detail::sqlite::db_ptr db_;
+    statements st_; // declared after db_: finalized before the connection closes
+    std::thread writer_;
+};
+
+} // namespace switchboard

@@ -1,0 +1,108 @@
+// sqlite_inbox on a full disk: the test mounts a small tmpfs of its own (root, as here and in CI)
+// and fills it. Appends then complete store_full, nothing crashes, every row committed before stays
+// readable, and once space returns (the tmpfs is remounted bigger) appends are committed again.
+// Without the right to mount, the same test runs with PRAGMA max_page_count bounding the database
+// (sqlite_inbox_options::max_page_count), and says so.
+#include "sqlite_test.hpp"
+
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+using namespace sqlite_test;
+using switchboard::sqlite_inbox_options;
+using switchboard::status;
+
+namespace {
+
+// A tmpfs mounted on `dir` for the test's lifetime.
+struct small_filesystem {
+    std::string dir;
+    bool mounted = false;
+    explicit small_filesystem(std::string d) : dir(std::move(d)) {
+        std::filesystem::create_directory(dir);
+        mounted = mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=512k,mode=0700") == 0;
+        if (!mounted)
+            std::cout << "disk_full: cannot mount a tmpfs (" << std::strerror(errno)
+                      << "): bounding the database with PRAGMA max_page_count instead\n";
+    }
+    bool grow() { return mount("tmpfs", dir.c_str(), "tmpfs", MS_REMOUNT, "size=16m,mode=0700") == 0; }
+    ~small_filesystem() {
+        if (mounted) (void)umount(dir.c_str());
+    }
+    small_filesystem(const small_filesystem&) = delete;
+    small_filesystem& operator=(const small_filesystem&) = delete;
+};
+
+} // namespace
+
+TEST_CASE("sqlite_inbox: a full disk answers store_full, keeps what was committed, and recovers", "[sqlite]") {
+    temp_dir dir;
+    small_filesystem fs(dir.file("fs"));
+    sqlite_inbox_options o;
+    o.path = fs.dir + "/chat.db";
+    o.inbox.max_per_user = 100000;
+    o.retry_interval = std::chrono::milliseconds{50};
+    if (!fs.mounted) o.max_page_count = 128; // 512 KiB of 4 KiB pages
+    const std::string text(2000, 'x');
+    std::vector<std::uint64_t> committed;
+    std::size_t full = 0;
+    std::size_t other = 0;
+    auto store = open_store(o);
+    store->remember(n("bob"));
+    for (int round = 0; round < 200 && full == 0; ++round) {
+        std::vector<std::uint64_t> given;
+        std::vector<status> codes;
+        for (int i = 0; i < 20; ++i) {
+            const auto r = store->append(n("bob"), "alice", text, 0, [&](status s) { codes.push_back(s); });
+            REQUIRE(r.code == status::ok);
+            given.push_back(r.seq);
+        }
+        store->flush();
+        store->run_completions();
+        REQUIRE(codes.size() == given.size());
+        for (std::size_t k = 0; k < codes.size(); ++k) {
+            if (codes[k] == status::ok) committed.push_back(given[k]);
+            else if (codes[k] == status::store_full) ++full;
+            else ++other;
+        }
+    }
+    INFO("committed " << committed.size() << ", store_full " << full << ", other " << other << ", last error: "
+                      << store->stats().last_error_message);
+    REQUIRE(full > 0);
+    CHECK(other == 0);
+    CHECK(committed.size() > 50);
+    CHECK(store->stats().last_error == status::store_full);
+    // The store keeps serving: the failed messages left the view, the committed ones are there.
+    CHECK(seqs(*store, n("bob")) == committed);
+    CHECK(rows_in_file(o.path, "bob") == committed); // every committed row is readable
+
+    // Space returns.
+    if (fs.mounted) {
+        REQUIRE(fs.grow());
+    } else {
+        store.reset();
+        o.max_page_count = 0;
+        store = open_store(o);
+    }
+    std::vector<status> codes;
+    std::vector<std::uint64_t> after;
+    for (int i = 0; i < 20; ++i) {
+        const auto r = store->append(n("bob"), "alice", "after", 0, [&](status s) { codes.push_back(s); });
+        REQUIRE(r.code == status::ok);
+        after.push_back(r.seq);
+    }
+    store->flush();
+    store->run_completions();
+    CHECK(codes == std::vector<status>(20, status::ok));
+    CHECK(after.front() > committed.back() + full); // the failed numbers are not given again
+    store.reset();
+    store = open_store(o);
+    std::vector<std::uint64_t> expected = committed;
+    expected.insert(expected.end(), after.begin(), after.end());
+    CHECK(seqs(*store, n("bob")) == expected);
+}

@@ -1,0 +1,178 @@
+// sqlite_inbox against a second process that holds the write lock (BEGIN IMMEDIATE) for 2 s:
+// with a busy timeout above it every append waits and is committed; with one below it, the
+// appends complete store_busy, none of them is in the file, their numbers are not given again,
+// and appends after the lock is released are committed.
+#include "sqlite_test.hpp"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+using namespace sqlite_test;
+using switchboard::sqlite_inbox_options;
+using switchboard::status;
+
+namespace {
+
+// A second process (fork, before the store starts its thread) that opens the file with its own
+// connection, takes the write lock with BEGIN IMMEDIATE, holds it for `hold_ms`, then commits and
+// exits. Returns once the lock is taken.
+struct lock_holder {
+    pid_t pid = -1;
+    lock_holder(const std::string& path, int hold_ms) {
+        int ready[2];
+        REQUIRE(pipe(ready) == 0);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) { // the child: SQLite's C API only, then _exit
+            close(ready[0]);
+            sqlite3* db = nullptr;
+            int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+            if (rc == SQLITE_OK) rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+            const char byte = rc == SQLITE_OK ? '1' : '0';
+            if (write(ready[1], &byte, 1) != 1) _exit(2);
+            if (rc != SQLITE_OK) _exit(1);
+            usleep(static_cast<useconds_t>(hold_ms) * 1000u);
+            rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+            sqlite3_close(db);
+            _exit(rc == SQLITE_OK ? 0 : 1);
+        }
+        close(ready[1]);
+        char byte = 0;
+        const ssize_t got = read(ready[0], &byte, 1);
+        close(ready[0]);
+        REQUIRE(got == 1);
+        REQUIRE(byte == '1'); // the lock is held now
+    }
+    void wait() {
+        if (pid <= 0) return;
+        int st = 0;
+        REQUIRE(waitpid(pid, &st, 0) == pid);
+        CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0));
+        pid = -1;
+    }
+    ~lock_holder() {
+        if (pid > 0) {
+            int st = 0;
+            (void)waitpid(pid, &st, 0);
+        }
+    }
+};
+
+void create(const sqlite_inbox_options& o) {
+    auto store = open_store(o);
+    store->remember(n("bob"));
+    store->flush();
+}
+
+} // namespace
+
+TEST_CASE("sqlite_inbox: a busy timeout above the other process's lock waits, and every append is stored",
+          "[sqlite]") {
+    temp_dir dir;
+    sqlite_inbox_options o;
+    o.path = dir.file("chat.db");
+    create(o);
+    o.busy_timeout = std::chrono::milliseconds{6000};
+    const auto t0 = std::chrono::steady_clock::now();
+    lock_holder other(o.path, 2000);
+    {
+        auto store = open_store(o); // reads while the other process writes (WAL)
+        std::vector<status> codes;
+        for (int i = 0; i < 50; ++i) {
+            const auto r = store->append(n("bob"), "alice", "waits " + std::to_string(i), i,
+                                         [&](status s) { codes.push_back(s); });
+            REQUIRE(r.code == status::ok);
+        }
+        store->flush();
+        const auto waited = std::chrono::steady_clock::now() - t0;
+        CHECK(waited > std::chrono::milliseconds{1500}); // it did wait for the lock
+        store->run_completions();
+        CHECK(codes == std::vector<status>(50, status::ok));
+    }
+    other.wait();
+    CHECK(rows_in_file(o.path, "bob").size() == 50);
+    auto store = open_store(o);
+    CHECK(store->stored(n("bob")) == 50);
+}
+
+TEST_CASE("sqlite_inbox: a busy timeout below the other process's lock answers store_busy, stores nothing, "
+          "and recovers",
+          "[sqlite]") {
+    temp_dir dir;
+    sqlite_inbox_options o;
+    o.path = dir.file("chat.db");
+    create(o);
+    o.busy_timeout = std::chrono::milliseconds{200};
+    o.retry_interval = std::chrono::milliseconds{100};
+    lock_holder other(o.path, 2000);
+    {
+        auto store = open_store(o);
+        std::vector<status> codes;
+        std::vector<std::uint64_t> given(50);
+        bool removed_first = true;
+        for (std::size_t i = 0; i < 50; ++i) {
+            const auto r = store->append(n("bob"), "alice", "refused " + std::to_string(i), 0, [&, i](status s) {
+                codes.push_back(s);
+                // The contract: a failed message has left the view when its handler runs.
+                for (const auto seq : seqs(*store, n("bob"))) removed_first = removed_first && seq != given[i];
+            });
+            REQUIRE(r.code == status::ok);
+            given[i] = r.seq;
+        }
+        store->flush(); // every batch was tried once: all fail within the 2 s lock
+        store->run_completions();
+        CHECK(codes == std::vector<status>(50, status::store_busy));
+        CHECK(removed_first);
+        CHECK(store->stored(n("bob")) == 0);
+        CHECK(store->stats().last_error == status::store_busy);
+        other.wait(); // released
+        codes.clear();
+        for (int i = 0; i < 10; ++i) {
+            const auto r = store->append(n("bob"), "alice", "after " + std::to_string(i), 0,
+                                         [&](status s) { codes.push_back(s); });
+            REQUIRE(r.code == status::ok);
+            CHECK(r.seq == static_cast<std::uint64_t>(51 + i)); // 1..50 are never given again
+        }
+        store->flush();
+        store->run_completions();
+        CHECK(codes == std::vector<status>(10, status::ok));
+    }
+    std::vector<std::uint64_t> expected;
+    for (std::uint64_t s = 51; s <= 60; ++s) expected.push_back(s);
+    CHECK(rows_in_file(o.path, "bob") == expected);
+    auto store = open_store(o);
+    CHECK(seqs(*store, n("bob")) == expected);
+    CHECK(store->highest_seq(n("bob")) == 60);
+}
+
+TEST_CASE("sqlite_inbox: numbers of failed appends are not given again after a restart", "[sqlite]") {
+    temp_dir dir;
+    sqlite_inbox_options o;
+    o.path = dir.file("chat.db");
+    create(o);
+    o.busy_timeout = std::chrono::milliseconds{100};
+    o.retry_interval = std::chrono::milliseconds{50};
+    {
+        lock_holder other(o.path, 1500);
+        auto store = open_store(o);
+        for (int i = 0; i < 5; ++i) REQUIRE(store->append(n("bob"), "alice", "lost", 0, {}).code == status::ok);
+        store->flush();
+        store->run_completions();
+        CHECK(store->stored(n("bob")) == 0);
+        other.wait();
+        // The numbers 1..5 are written with the next batch that commits (a retry), even though
+        // no message carries them.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+        while (store->stats().commits == 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        CHECK(store->stats().commits >= 1);
+    }
+    auto store = open_store(o);
+    CHECK(store->highest_seq(n("bob")) == 5);
+    CHECK(store->append(n("bob"), "alice", "next", 0, {}).seq == 6);
+}

@@ -1,0 +1,95 @@
+// sqlite_inbox::open() on files it cannot use: a missing directory, a directory, a file that is not
+// a database, a corrupt database, a schema from a newer version. Each is an error that names the
+// file and SQLite's reason, never an exception or a crash; the file is left as it was.
+#include "sqlite_test.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+using namespace sqlite_test;
+using switchboard::sqlite_inbox;
+using switchboard::sqlite_inbox_options;
+
+namespace {
+std::string open_error(const std::string& path) {
+    sqlite_inbox_options o;
+    o.path = path;
+    auto r = sqlite_inbox::open(o);
+    CHECK_FALSE(r);
+    CHECK(r.store == nullptr);
+    CHECK(r.error.find(path) != std::string::npos);
+    return r.error;
+}
+
+void fill(const std::string& path, int messages) {
+    sqlite_inbox_options o;
+    o.path = path;
+    auto store = open_store(o);
+    store->remember(n("bob"));
+    for (int i = 0; i < messages; ++i) (void)store->append(n("bob"), "alice", std::string(500, 'm'), 0, {});
+    store->flush();
+} // closing the last connection checkpoints the WAL into the file
+} // namespace
+
+TEST_CASE("sqlite_inbox: open() reports a missing directory", "[sqlite]") {
+    temp_dir dir;
+    const auto e = open_error(dir.file("missing") + "/chat.db");
+    CHECK_THAT(e, Catch::Contains("does not exist"));
+    CHECK_FALSE(std::filesystem::exists(dir.file("missing")));
+}
+
+TEST_CASE("sqlite_inbox: open() reports a path that cannot be opened as a file", "[sqlite]") {
+    temp_dir dir;
+    std::filesystem::create_directory(dir.file("a-directory"));
+    const auto e = open_error(dir.file("a-directory"));
+    CHECK_THAT(e, Catch::Contains("unable to open database file") || Catch::Contains("cannot"));
+    if (geteuid() != 0) { // root reads anything: only an unprivileged run can test permissions
+        fill(dir.file("locked.db"), 1);
+        std::filesystem::permissions(dir.file("locked.db"), std::filesystem::perms::none);
+        (void)open_error(dir.file("locked.db"));
+    }
+}
+
+TEST_CASE("sqlite_inbox: open() reports a file that is not a database", "[sqlite]") {
+    temp_dir dir;
+    {
+        std::ofstream f(dir.file("notes.txt"));
+        for (int i = 0; i < 200; ++i) f << "this is a text file, not a database\n";
+    }
+    const auto size = std::filesystem::file_size(dir.file("notes.txt"));
+    const auto e = open_error(dir.file("notes.txt"));
+    CHECK_THAT(e, Catch::Contains("file is not a database"));
+    CHECK(std::filesystem::file_size(dir.file("notes.txt")) == size); // untouched
+}
+
+TEST_CASE("sqlite_inbox: open() reports a corrupt database", "[sqlite]") {
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    fill(path, 200);
+    const auto size = std::filesystem::file_size(path);
+    REQUIRE(size > 8 * 4096);
+    {
+        // Overwrite pages 3 to the end (b-tree pages of the tables) with garbage; the header
+        // and the schema page stay.
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(2 * 4096);
+        const std::string garbage(static_cast<std::size_t>(size) - 2 * 4096, '\x5a');
+        f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    const auto e = open_error(path);
+    CHECK_THAT(e, Catch::Contains("corrupt") || Catch::Contains("malformed"));
+}
+
+TEST_CASE("sqlite_inbox: open() refuses a schema from a newer version", "[sqlite]") {
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    fill(path, 1);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 2", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    const auto e = open_error(path);
+    CHECK_THAT(e, Catch::Contains("schema version 2") && Catch::Contains("newer"));
+}
