@@ -1,6 +1,6 @@
 /// @file
 /// @brief `switchboard::memory_inbox`: the bounded in-memory `inbox_store` (lost on restart;
-/// the SQLite store of issue #12 is the durable one).
+/// the durable one, `sqlite_inbox` in sqlite/sqlite_inbox.hpp, keeps one as its view).
 #pragma once
 
 #include "config.hpp"
