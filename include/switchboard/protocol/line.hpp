@@ -469,7 +469,7 @@ private:
     SWITCHBOARD_HOT_INLINE static payload words(const std::string_view (&w)[N]) {
         std::size_t size = N; // N - 1 spaces and the LF
         for (const std::string_view s : w) size += s.size();
-        return payload::build(size, [&](char* out) {
+        return payload::build(size, [&](char* out) SWITCHBOARD_HOT_LAMBDA {
             for (std::size_t i = 0; i < N; ++i) {
                 std::memcpy(out, w[i].data(), w[i].size());
                 out += w[i].size();
