@@ -638,7 +638,7 @@ public:
         const send_context* const record = dedup_window_ != 0 ? &ctx : nullptr;
         const name sender_name = users_slots_[sender].id; // a callback may close the session
         route_result r = route_impl(from, to, text, record);
-        if (r.ok() && !r.queued && r.delivered == 0 && r.deferred == 0) {
+        if (r.ok() && !r.queued && !r.pending && r.delivered == 0 && r.deferred == 0) {
             // Every session of the user refused it (a slow consumer being cut): not delivered.
             // Stored if the user is known, else the user is as good as gone.
             r = route_result{};
@@ -649,14 +649,14 @@ public:
             r.queued = true;
             r.seq = a.seq;
             ++counters_.queued;
-            if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true);
+            if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true, true);
         } else if (r.ok() && !r.queued && record && inbox_) {
             // Delivered: the store records the outcome (a retry after a restart is not delivered
             // again), and the answer waits for that record when the store commits later.
             const std::uint64_t ticket = call_store([&](inbox_store::durable_handler done) {
                 inbox_->record_sent(sender_name, sent_record{key, now_, r.seq, false}, std::move(done));
             });
-            if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true);
+            if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true, false);
         }
         if (r.ok() && record && find_slot(from)) remember_sent(sender, key, now_, r);
         return r;
@@ -1139,6 +1139,8 @@ private:
         std::uint64_t acked_through = 0; // the highest seq acknowledged (for the ack window)
         std::uint64_t last_seq = 0;     // the last seq the store gave a message stored through this
                                         // router (a forecast of the next; 0: ask the store)
+        std::uint32_t uncommitted = 0;  // its messages a store that commits later has not yet
+        std::uint64_t committed_through = 0; // reported on, and the seq below the first of them
         std::uint32_t prev_offline = npos, next_offline = npos; // the forgettable list
         std::vector<std::uint32_t> watchers; // sessions watching this user
         std::unique_ptr<sent_window> sent;
@@ -1271,6 +1273,8 @@ private:
         rec.id = id;
         rec.next_free = npos;
         users_.insert(detail::flat_index::fold(id.hash()), u);
+        for (const store_waiter& w : waiters_) // messages stored for it before it had a record
+            if (w.appended && w.to == id && cold_[u].uncommitted++ == 0) cold_[u].committed_through = w.seq - 1;
         return u;
     }
 
@@ -1517,7 +1521,11 @@ private:
         if (in_flight >= ack_window_) return;
         std::uint64_t budget = ack_window_ - in_flight;
         const std::uint32_t d = call_depth();
+        // Only what the store has committed (docs/design.md, "Durable outcomes").
+        const user_cold& c = cold_[slot.user];
+        const std::uint64_t limit = c.uncommitted == 0 ? ~std::uint64_t{0} : c.committed_through;
         inbox_->for_each(user, slot.sent_through, [&](const stored_message& m) {
+            if (m.seq > limit) return false;
             event e{event_kind::acked_message, {}, m.from, m.text};
             e.seq = m.seq;
             const payload bytes = formats_[sessions_[si].format]->encode_checked(e);
@@ -1543,7 +1551,7 @@ private:
                 route_result r;
                 r.queued = true;
                 r.seq = a.seq;
-                if (ticket != 0) wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, to, ctx, r, true);
+                if (ticket != 0) wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, to, ctx, r, true, true);
                 return r;
             }
             if (a.code == status::inbox_full) ++counters_.inbox_full;
@@ -1618,10 +1626,14 @@ private:
             }
         }
         ++counters_.routed;
+        bool on_commit = false; // an ack-on session takes it once the store has committed it
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::size_t before = pending_.size();
             session_slot& ss = sessions_[si];
-            if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - cold_[target].acked_through <= ack_window_) {
+            if (ss.acks && ticket != 0) {
+                // A store that commits later: handed by top_up() when it reports (store_completed()).
+                on_commit = on_commit || r.seq - cold_[target].acked_through <= ack_window_; // within its window
+            } else if (ss.acks && ss.sent_through + 1 == r.seq && r.seq - cold_[target].acked_through <= ack_window_) {
                 // Everything before it was handed to this session and the window has room: hand
                 // this one from the text in hand (what top_up() would read back from the store).
                 const payload& b = acked_bytes[ss.format];
@@ -1638,7 +1650,7 @@ private:
             }
             r.deferred += static_cast<std::uint32_t>(pending_.size() - before);
         }
-        if (r.deferred == 0) { // every session's ack window is full: stored, handed out on acks
+        if (r.deferred == 0 && !on_commit) { // every session's ack window is full: stored, handed out on acks
             r.queued = true;
             ++counters_.queued;
         }
@@ -1646,7 +1658,7 @@ private:
         // Delivered with a client id: send() waits for the record of the outcome instead.
         if (ticket != 0)
             wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[target].id, ctx, r,
-                           r.queued || !ctx);
+                           r.queued || !ctx, true);
         settle();
         return r;
     }
@@ -1688,13 +1700,18 @@ private:
 
     // The router waits for store call `ticket`: marks r pending; `answer`: this call's outcome
     // is told to the sender (send_outcome) and settles the send()'s de-duplication entry.
+    // `appended`: a stored message (held back from ack-on sessions until committed), not a
+    // de-duplication record.
     void wait_for_store(std::uint64_t ticket, session_id from, const name& sender, const name& to,
-                        const send_context* ctx, route_result& r, bool answer) {
+                        const send_context* ctx, route_result& r, bool answer, bool appended) {
         r.pending = true;
         store_waiter w{ticket, from, sender, to,
                        ctx && answer ? std::string(ctx->client_id) : std::string(), ctx && answer ? ctx->key : 0,
-                       r.seq, r.queued, answer};
+                       r.seq, r.queued, answer, appended};
         waiters_.push_back(std::move(w));
+        if (!appended) return;
+        const std::uint32_t u = find_user(to);
+        if (u != npos && cold_[u].uncommitted++ == 0) cold_[u].committed_through = r.seq - 1;
     }
 
     // A store's completion of call `ticket` (inbox_store's completion contract).
@@ -1711,13 +1728,23 @@ private:
         waiters_.erase(it);
         if (s != status::ok) ++counters_.store_failures;
         if (w.key != 0) settle_sent(w.sender, w.key, s == status::ok);
-        if (!w.answer || (w.client_id.empty() && s == status::ok && !w.queued)) return; // a /msg delivered
-        if (!find_slot(w.from)) return; // the sender's session is gone
-        event e{event_kind::send_outcome, {}, w.to.view(), w.client_id};
-        e.seq = s == status::ok ? w.seq : 0;
-        e.code = s;
-        e.queued = w.queued;
-        defer_event(w.from.index(), e, false);
+        if (w.appended) { // what its ack-on sessions may be handed now reaches this message
+            const std::uint32_t u = find_user(w.to);
+            if (u != npos && cold_[u].uncommitted != 0) {
+                --cold_[u].uncommitted;
+                cold_[u].committed_through = std::max(cold_[u].committed_through, w.seq);
+                for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+                    if (sessions_[si].acks) top_up(si, false);
+            }
+        }
+        const bool silent = !w.answer || (w.client_id.empty() && s == status::ok && !w.queued); // a /msg delivered
+        if (!silent && find_slot(w.from)) { // (unless the sender's session is gone)
+            event e{event_kind::send_outcome, {}, w.to.view(), w.client_id};
+            e.seq = s == status::ok ? w.seq : 0;
+            e.code = s;
+            e.queued = w.queued;
+            defer_event(w.from.index(), e, false);
+        }
         settle();
     }
 
@@ -2028,6 +2055,7 @@ private:
         std::uint64_t seq;
         bool queued;
         bool answer;
+        bool appended;               // a stored message (else a de-duplication record)
     };
     std::deque<store_waiter> waiters_; // in call order (the store completes in that order)
     std::uint64_t next_ticket_ = 0;
