@@ -76,6 +76,11 @@ public:
 
     virtual ~inbox_store() = default;
 
+    /// @brief True when every `append()` and `record_sent()` of this store is durable when it
+    /// returns `ok` (`memory_inbox`): the caller may then pass no `on_durable` and wait for
+    /// nothing. The default is false (a store that commits later).
+    [[nodiscard]] virtual bool completes_at_once() const noexcept { return false; }
+
     /// @brief True when `user` is a known user: one that registered since the store was created,
     /// or was declared by the host. Only known users get messages stored while offline.
     /// @param user a folded name.

@@ -1,6 +1,6 @@
 /// @file
 /// @brief `switchboard::memory_inbox`: the bounded in-memory `inbox_store` (lost on restart;
-/// the SQLite store of issue #12 is the durable one).
+/// the durable one, `sqlite_inbox` in sqlite/sqlite_inbox.hpp, keeps one as its view).
 #pragma once
 
 #include "config.hpp"
@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <list>
+#include <memory>
 #include <queue>
 #include <unordered_map>
 #include <utility>
@@ -47,14 +48,16 @@ struct memory_inbox_options {
 /// Every call completes before it returns; `append()` calls `on_durable` with `ok` before
 /// returning (a memory store is as durable as it gets) and keeps no de-duplication records (the
 /// router's own window is as long-lived as the store). Memory: about `max_bytes` for the messages (their
-/// bookkeeping included, see `message_overhead`) plus about 200 bytes per known user.
+/// bookkeeping included, see `message_overhead`) plus about 200 bytes per known user; an inbox
+/// that empties keeps its ring until the next `expire()` (the router's tick), so that one that
+/// fills again at once does not grow it again.
 ///
 /// Thread safety: none; the router's serialisation covers it (see `inbox_store`).
 class memory_inbox final : public inbox_store {
 public:
     /// @brief What each stored message costs beyond its sender and text bytes, counted against
-    /// `max_bytes`: its record in the user's vector (88 bytes; up to twice that just after the
-    /// vector grew) and the text's heap block (its header and rounding). Measured: 1 M messages
+    /// `max_bytes`: its record in the user's ring (88 bytes; up to twice that just after the
+    /// ring grew) and the text's heap block (its header and rounding). Measured: 1 M messages
     /// of 64 bytes from 6-byte senders raise the peak RSS by 171 bytes each (bench/presence.cpp,
     /// BM_inbox_fill), against 166 counted.
     static constexpr std::size_t message_overhead = 96;
@@ -65,6 +68,9 @@ public:
         : max_per_user_(std::max<std::size_t>(options.max_per_user, 1)),
           ttl_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(options.ttl).count()), max_bytes_(options.max_bytes),
           max_known_(std::max<std::size_t>(options.max_known_users, 1)) {}
+
+    /// @brief True: an `ok` append is as durable as this store gets when it returns.
+    [[nodiscard]] bool completes_at_once() const noexcept override { return true; }
 
     [[nodiscard]] bool is_known(const name& user) const override { return users_.count(user) != 0; }
 
@@ -120,7 +126,8 @@ public:
             SWITCHBOARD_ASSERT(m.seq > last, "memory_inbox::restore_user: messages out of sequence order");
             last = m.seq;
             bytes_ += m.from.size() + m.text.size() + message_overhead;
-            b.messages.push_back(item{std::move(m), ++appended_});
+            const std::uint64_t order = ++appended_;
+            b.messages.push_back_made([&] { return item{std::move(m), order}; });
         }
         count_ += b.messages.size();
         b.next_seq = std::max(highest_seq, last) + 1;
@@ -162,18 +169,16 @@ public:
         const auto it = users_.find(user);
         if (it == users_.end()) return false;
         box& b = it->second;
-        const auto first = b.messages.begin() + static_cast<std::ptrdiff_t>(b.head);
-        const auto m = std::lower_bound(first, b.messages.end(), seq,
-                                        [](const item& x, std::uint64_t s) { return x.m.seq < s; });
-        if (m == b.messages.end() || m->m.seq != seq) return false;
-        if (m == first) { // the front: its expiry entry goes stale, the next front gets one
+        const std::size_t i = b.messages.upper_bound(seq - 1);
+        if (i == b.messages.size() || b.messages[i].m.seq != seq) return false;
+        if (i == 0) { // the front: its expiry entry goes stale, the next front gets one
             pop_front(user, b);
             track_front(user, b);
             return true;
         }
-        bytes_ -= m->m.from.size() + m->m.text.size() + message_overhead;
+        bytes_ -= b.messages[i].m.from.size() + b.messages[i].m.text.size() + message_overhead;
         --count_;
-        b.messages.erase(m);
+        b.messages.erase(i);
         return true;
     }
 
@@ -186,7 +191,8 @@ public:
         if (b.size() >= max_per_user_ || bytes_ + cost > max_bytes_) return {status::inbox_full, 0};
         const std::uint64_t seq = b.next_seq++;
         highest_given_ = std::max(highest_given_, seq);
-        b.messages.push_back(item{stored_message{seq, std::string(from), std::string(text), now_ms}, ++appended_});
+        const std::uint64_t order = ++appended_;
+        b.messages.push_back_made([&] { return item{stored_message{seq, std::string(from), std::string(text), now_ms}, order}; });
         bytes_ += cost;
         ++count_;
         if (b.size() == 1) {
@@ -226,10 +232,8 @@ public:
         const auto it = users_.find(user);
         if (it == users_.end()) return;
         const box& b = it->second;
-        auto m = std::upper_bound(b.messages.begin() + static_cast<std::ptrdiff_t>(b.head), b.messages.end(), after,
-                                  [](std::uint64_t seq, const item& x) { return seq < x.m.seq; });
-        for (; m != b.messages.end(); ++m)
-            if (!visit(m->m)) return;
+        for (std::size_t i = b.messages.upper_bound(after); i < b.messages.size(); ++i)
+            if (!visit(b.messages[i].m)) return;
     }
 
     void remove_all(const name& user) override {
@@ -248,6 +252,7 @@ public:
     ///        the order they are dropped; may be empty. It must not call back into the store.
     /// @return how many messages were dropped.
     std::size_t expire(std::int64_t now_ms, const std::function<void(const name&, std::uint64_t)>& dropped) {
+        trim();
         std::size_t count = 0;
         while (!expiry_.empty() && now_ms - expiry_.top().stored_ms >= ttl_ms_) {
             const expiry_entry e = expiry_.top();
@@ -280,15 +285,96 @@ private:
         stored_message m;
         std::uint64_t order; // appended_ when stored: ties of the expiry order go by it
     };
-    struct box { // a FIFO: messages[head..] (a vector, so an empty inbox allocates nothing)
+    // A user's messages in sequence order: a ring whose capacity is a power of two, so taking
+    // from the front never moves the rest, and adding at the back moves them only to grow. Its
+    // slots are raw storage: a message is built in place and destroyed when it leaves.
+    class fifo {
+    public:
+        fifo() noexcept = default;
+        fifo(fifo&& o) noexcept
+            : slots_(std::exchange(o.slots_, nullptr)), cap_(std::exchange(o.cap_, 0)), head_(std::exchange(o.head_, 0)),
+              size_(std::exchange(o.size_, 0)) {}
+        fifo& operator=(fifo&& o) noexcept {
+            if (this != &o) {
+                release();
+                slots_ = std::exchange(o.slots_, nullptr);
+                cap_ = std::exchange(o.cap_, 0);
+                head_ = std::exchange(o.head_, 0);
+                size_ = std::exchange(o.size_, 0);
+            }
+            return *this;
+        }
+        fifo(const fifo&) = delete;
+        fifo& operator=(const fifo&) = delete;
+        ~fifo() { release(); }
+
+        [[nodiscard]] std::size_t size() const noexcept { return size_; }
+        [[nodiscard]] item& operator[](std::size_t i) noexcept { return slots_[(head_ + i) & (cap_ - 1)]; }
+        [[nodiscard]] const item& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & (cap_ - 1)]; }
+        void reserve(std::size_t n) {
+            if (n <= cap_) return;
+            std::size_t cap = cap_ == 0 ? 4 : cap_;
+            while (cap < n) cap *= 2;
+            grow(cap);
+        }
+        // Adds make()'s item at the back, built in its slot (make returns it by value).
+        template <class Make>
+        void push_back_made(Make&& make) {
+            if (size_ == cap_) grow(cap_ == 0 ? 4 : 2 * std::size_t{cap_});
+            ::new (static_cast<void*>(&(*this)[size_])) item(make());
+            ++size_;
+        }
+        void pop_front() noexcept { // frees the text now
+            slots_[head_].~item();
+            head_ = (head_ + 1) & (cap_ - 1);
+            --size_;
+        }
+        void erase(std::size_t i) noexcept { // the one at i; the later ones move up
+            for (; i + 1 < size_; ++i) (*this)[i] = std::move((*this)[i + 1]);
+            (*this)[size_ - 1].~item();
+            --size_;
+        }
+        void release() noexcept { // every message, and the storage
+            while (size_ != 0) pop_front();
+            std::allocator<item>().deallocate(slots_, cap_);
+            slots_ = nullptr;
+            cap_ = head_ = 0;
+        }
+        // The index of the first message whose sequence number is above `seq` (size() if none).
+        [[nodiscard]] std::size_t upper_bound(std::uint64_t seq) const noexcept {
+            std::size_t lo = 0, hi = size_;
+            while (lo < hi) {
+                const std::size_t mid = lo + (hi - lo) / 2;
+                if ((*this)[mid].m.seq <= seq) lo = mid + 1;
+                else hi = mid;
+            }
+            return lo;
+        }
+
+    private:
+        void grow(std::size_t cap) {
+            item* fresh = std::allocator<item>().allocate(cap);
+            for (std::size_t i = 0; i < size_; ++i) { // noexcept moves: nothing can throw here
+                item& old = (*this)[i];
+                ::new (static_cast<void*>(fresh + i)) item{std::move(old)};
+                old.~item();
+            }
+            std::allocator<item>().deallocate(slots_, cap_);
+            slots_ = fresh;
+            cap_ = static_cast<std::uint32_t>(cap);
+            head_ = 0;
+        }
+        item* slots_ = nullptr;
+        std::uint32_t cap_ = 0, head_ = 0, size_ = 0;
+    };
+    struct box {
         std::uint64_t next_seq = 1;
-        std::size_t head = 0;
         std::list<name>::iterator idle; // its place in idle_ while nothing is stored
-        std::vector<item> messages;
-        [[nodiscard]] bool empty() const noexcept { return head == messages.size(); }
-        [[nodiscard]] std::size_t size() const noexcept { return messages.size() - head; }
-        [[nodiscard]] const stored_message& front() const noexcept { return messages[head].m; }
-        [[nodiscard]] std::uint64_t front_order() const noexcept { return messages[head].order; }
+        fifo messages;
+        [[nodiscard]] bool empty() const noexcept { return messages.size() == 0; }
+        [[nodiscard]] std::size_t size() const noexcept { return messages.size(); }
+        [[nodiscard]] const stored_message& front() const noexcept { return messages[0].m; }
+        [[nodiscard]] std::uint64_t front_order() const noexcept { return messages[0].order; }
     };
     struct expiry_entry { // the front message of an inbox, when it became the front
         name user;
@@ -307,20 +393,27 @@ private:
     }
 
     void pop_front(const name& user, box& b) {
-        stored_message& m = b.messages[b.head++].m;
+        const stored_message& m = b.front();
         bytes_ -= m.from.size() + m.text.size() + message_overhead;
         --count_;
-        m = stored_message{}; // frees the text now
+        b.messages.pop_front();
         if (b.empty()) {
-            b.messages = std::vector<item>{};
-            b.head = 0;
             --non_empty_;
             b.idle = idle_.insert(idle_.end(), user); // empty since now: the newest of the idle
-
-        } else if (b.head >= 64 && 2 * b.head >= b.messages.size()) { // amortised O(1) per pop
-            b.messages.erase(b.messages.begin(), b.messages.begin() + static_cast<std::ptrdiff_t>(b.head));
-            b.head = 0;
+            // Its ring stays until the next expire() (the router's tick), so an inbox that
+            // empties and fills again at once (acknowledgements keeping up) does not regrow it.
+            if (trim_.size() >= max_trim) trim();
+            trim_.push_back(user);
         }
+    }
+
+    // Frees the rings of the inboxes that emptied since the last call and are still empty.
+    void trim() noexcept {
+        for (const name& user : trim_) {
+            const auto it = users_.find(user);
+            if (it != users_.end() && it->second.empty()) it->second.messages.release();
+        }
+        trim_.clear();
     }
 
     // Forgets the known user whose inbox has been empty the longest; false when none is empty.
@@ -354,6 +447,8 @@ private:
     std::size_t non_empty_ = 0;       // users with messages stored
     std::uint64_t appended_ = 0;      // messages ever stored (item::order)
     std::priority_queue<expiry_entry> expiry_; // inbox fronts by time stored (lazy: stale ones skipped)
+    static constexpr std::size_t max_trim = 1024;
+    std::vector<name> trim_; // inboxes emptied since the last trim(), their rings still allocated
 };
 
 } // namespace switchboard

@@ -153,7 +153,7 @@ public:
     /// @param fill callable `void(char*)` that writes exactly `size` bytes.
     /// @throws std::bad_alloc when memory runs out.
     template <class Fill>
-    [[nodiscard]] static payload build(std::size_t size, Fill&& fill) {
+    [[nodiscard]] SWITCHBOARD_HOT_INLINE static payload build(std::size_t size, Fill&& fill) {
         SWITCHBOARD_ASSERT(size < std::numeric_limits<std::uint32_t>::max(), "payload too large");
         payload p;
         if (size == 0) return p;

@@ -1077,6 +1077,33 @@ private:
         std::vector<std::uint32_t> watching; // user slots this session watches
         std::vector<typing_note> typing;
     };
+    // The payload of each format among one call's recipients (`max_formats` at most). Nearly
+    // every call has one format: it is kept inline, the others in an array made on demand.
+    class format_payloads {
+    public:
+        payload& operator[](std::uint8_t f) {
+            if (first_format_ == f || first_format_ == none) {
+                first_format_ = f;
+                return first_;
+            }
+            if (!rest_) rest_ = std::make_unique<std::array<payload, max_formats>>();
+            return (*rest_)[f];
+        }
+        // Calls fn(format, payload) for each non-empty one.
+        template <class Fn>
+        void for_each(Fn&& fn) {
+            if (first_format_ != none && !first_.empty()) fn(first_format_, first_);
+            if (rest_)
+                for (std::uint8_t f = 0; f < max_formats; ++f)
+                    if (!(*rest_)[f].empty()) fn(f, (*rest_)[f]);
+        }
+
+    private:
+        static constexpr std::uint8_t none = 0xff;
+        payload first_;
+        std::uint8_t first_format_ = none;
+        std::unique_ptr<std::array<payload, max_formats>> rest_;
+    };
     struct sent_entry {           // one client id of send() (de-duplication window)
         std::uint64_t key;
         std::int64_t at;
@@ -1561,7 +1588,7 @@ private:
         acked.kind = event_kind::acked_message;
         if (any_acks)
             acked.seq = (cold_[target].last_seq != 0 ? cold_[target].last_seq : inbox_->highest_seq(users_slots_[target].id)) + 1;
-        std::array<payload, max_formats> bytes, acked_bytes;
+        format_payloads bytes, acked_bytes;
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::uint8_t f = sessions_[si].format;
             payload& b = sessions_[si].acks ? acked_bytes[f] : bytes[f];
@@ -1587,8 +1614,7 @@ private:
             cold_[target].last_seq = a.seq;
             if (a.seq != acked.seq) { // not the number foreseen: encode those lines again
                 acked.seq = a.seq;
-                for (std::uint32_t f = 0; f < format_count_; ++f)
-                    if (!acked_bytes[f].empty()) acked_bytes[f] = formats_[f]->encode_checked(acked);
+                acked_bytes.for_each([&](std::uint8_t f, payload& b) { b = formats_[f]->encode_checked(acked); });
             }
         }
         ++counters_.routed;
@@ -1632,6 +1658,11 @@ private:
     // append), its status then in sync_result_ (ok when it never reported).
     template <class Call>
     std::uint64_t call_store(Call&& call) {
+        if (inbox_->completes_at_once()) { // reports ok before returning: no handler to wait for
+            sync_result_ = status::ok;
+            std::forward<Call>(call)(inbox_store::durable_handler());
+            return 0;
+        }
         const std::uint64_t t = ++next_ticket_;
         sync_ticket_ = t;
         sync_result_ = status::ok;

@@ -63,10 +63,19 @@ struct lock_holder {
     }
 };
 
-void create(const sqlite_inbox_options& o) {
-    auto store = open_store(o);
-    store->remember(n("bob"));
-    store->flush();
+// Options for a store on `dir`/chat.db, where bob is known already (the file exists before the
+// other process opens it), with the given busy timeout and retry interval.
+sqlite_inbox_options known_bob(const temp_dir& dir, int busy_ms, int retry_ms) {
+    sqlite_inbox_options o;
+    o.path = dir.file("chat.db");
+    {
+        auto store = open_store(o);
+        store->remember(n("bob"));
+        store->flush();
+    }
+    o.busy_timeout = std::chrono::milliseconds{busy_ms};
+    o.retry_interval = std::chrono::milliseconds{retry_ms};
+    return o;
 }
 
 } // namespace
@@ -74,10 +83,7 @@ void create(const sqlite_inbox_options& o) {
 TEST_CASE("sqlite_inbox: a busy timeout above the other process's lock waits, and every append is stored",
           "[sqlite]") {
     temp_dir dir;
-    sqlite_inbox_options o;
-    o.path = dir.file("chat.db");
-    create(o);
-    o.busy_timeout = std::chrono::milliseconds{6000};
+    const auto o = known_bob(dir, 6000, 1000);
     const auto t0 = std::chrono::steady_clock::now();
     lock_holder other(o.path, 2000);
     {
@@ -104,11 +110,7 @@ TEST_CASE("sqlite_inbox: a busy timeout below the other process's lock answers s
           "and recovers",
           "[sqlite]") {
     temp_dir dir;
-    sqlite_inbox_options o;
-    o.path = dir.file("chat.db");
-    create(o);
-    o.busy_timeout = std::chrono::milliseconds{200};
-    o.retry_interval = std::chrono::milliseconds{100};
+    const auto o = known_bob(dir, 200, 100);
     lock_holder other(o.path, 2000);
     {
         auto store = open_store(o);
@@ -152,11 +154,7 @@ TEST_CASE("sqlite_inbox: a busy timeout below the other process's lock answers s
 
 TEST_CASE("sqlite_inbox: numbers of failed appends are not given again after a restart", "[sqlite]") {
     temp_dir dir;
-    sqlite_inbox_options o;
-    o.path = dir.file("chat.db");
-    create(o);
-    o.busy_timeout = std::chrono::milliseconds{100};
-    o.retry_interval = std::chrono::milliseconds{50};
+    const auto o = known_bob(dir, 100, 50);
     {
         lock_holder other(o.path, 1500);
         auto store = open_store(o);

@@ -31,6 +31,16 @@ void fill(const std::string& path, int messages) {
     for (int i = 0; i < messages; ++i) (void)store->append(n("bob"), "alice", std::string(500, 'm'), 0, {});
     store->flush();
 } // closing the last connection checkpoints the WAL into the file
+
+// Overwrites pages 3 to the end (the b-tree pages of the tables) with garbage; the header and the
+// schema page stay, so the file still opens as a database.
+void corrupt_tables(const std::string& path) {
+    const auto size = std::filesystem::file_size(path);
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(2 * 4096);
+    const std::string garbage(static_cast<std::size_t>(size) - 2 * 4096, '\x5a');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+}
 } // namespace
 
 TEST_CASE("sqlite_inbox: open() reports a missing directory", "[sqlite]") {
@@ -68,16 +78,8 @@ TEST_CASE("sqlite_inbox: open() reports a corrupt database", "[sqlite]") {
     temp_dir dir;
     const std::string path = dir.file("chat.db");
     fill(path, 200);
-    const auto size = std::filesystem::file_size(path);
-    REQUIRE(size > 8 * 4096);
-    {
-        // Overwrite pages 3 to the end (b-tree pages of the tables) with garbage; the header
-        // and the schema page stay.
-        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-        f.seekp(2 * 4096);
-        const std::string garbage(static_cast<std::size_t>(size) - 2 * 4096, '\x5a');
-        f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
-    }
+    REQUIRE(std::filesystem::file_size(path) > 8 * 4096);
+    corrupt_tables(path);
     const auto e = open_error(path);
     CHECK_THAT(e, Catch::Contains("corrupt") || Catch::Contains("malformed"));
 }
@@ -92,4 +94,17 @@ TEST_CASE("sqlite_inbox: open() refuses a schema from a newer version", "[sqlite
     sqlite3_close(db);
     const auto e = open_error(path);
     CHECK_THAT(e, Catch::Contains("schema version 2") && Catch::Contains("newer"));
+}
+
+TEST_CASE("sqlite_inbox: without quick_check, a corrupt table is still an error when it is read", "[sqlite]") {
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    fill(path, 200);
+    corrupt_tables(path);
+    sqlite_inbox_options o;
+    o.path = path;
+    o.quick_check = false;
+    auto r = sqlite_inbox::open(o);
+    CHECK_FALSE(r);
+    CHECK_THAT(r.error, Catch::Contains(path) && Catch::Contains("malformed"));
 }

@@ -415,10 +415,22 @@ public:
 
 private:
     // The router has checked the names and the text of its own events (event_encoder).
+    // The two message kinds are the hot path (every routed and fanned-out message): their line
+    // is built here; every other kind in encode_other(), kept out of line so that this stays
+    // small enough to be inlined into its callers' loops.
     [[nodiscard]] payload encode_checked(const event& e) const override {
+        if (e.kind == event_kind::direct_message) return words({"msg", e.user, e.text});
+        if (e.kind == event_kind::room_message) return words({"room", e.room, e.user, e.text});
+        return encode_other(e);
+    }
+
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((noinline))
+#endif
+    static payload encode_other(const event& e) {
         switch (e.kind) {
-        case event_kind::direct_message: return words({"msg", e.user, e.text});
-        case event_kind::room_message: return words({"room", e.room, e.user, e.text});
+        case event_kind::direct_message:
+        case event_kind::room_message: break; // encode_checked()
         case event_kind::member_joined: return words({"join", e.room, e.user});
         case event_kind::member_left: return words({"leave", e.room, e.user});
         case event_kind::acked_message: {
@@ -454,10 +466,10 @@ private:
 
     // The words of a checked event (each non-empty), joined by spaces, then LF.
     template <std::size_t N>
-    static payload words(const std::string_view (&w)[N]) {
+    SWITCHBOARD_HOT_INLINE static payload words(const std::string_view (&w)[N]) {
         std::size_t size = N; // N - 1 spaces and the LF
         for (const std::string_view s : w) size += s.size();
-        return payload::build(size, [&](char* out) {
+        return payload::build(size, [&](char* out) SWITCHBOARD_HOT_LAMBDA {
             for (std::size_t i = 0; i < N; ++i) {
                 std::memcpy(out, w[i].data(), w[i].size());
                 out += w[i].size();

@@ -785,6 +785,19 @@ private:
             last_failed = st != status::ok;
             bool any = false;
             std::vector<op> retry;
+            std::unordered_map<std::string, std::size_t> marks; // one mark per user: the highest
+            const auto keep_mark = [&](std::string user, std::uint64_t seq, std::uint64_t id) {
+                const auto m = marks.find(user);
+                if (m != marks.end()) {
+                    retry[m->second].seq = std::max(retry[m->second].seq, seq);
+                    return;
+                }
+                marks.emplace(user, retry.size());
+                op mark{op_kind::mark, std::move(user)};
+                mark.seq = seq;
+                mark.id = id;
+                retry.push_back(std::move(mark));
+            };
             for (op& o : batch) {
                 tried_ = std::max(tried_, o.id);
                 if (o.kind == op_kind::append || o.kind == op_kind::record || o.kind == op_kind::refused) {
@@ -795,14 +808,11 @@ private:
                     completions_.push_back(
                         completion{std::move(o.handler), code, o.kind, o.user, std::move(o.from), o.seq, o.key, o.at_ms});
                     any = true;
-                    if (o.kind == op_kind::append && last_failed) { // its number is never given again
-                        op mark{op_kind::mark, std::move(o.user)};
-                        mark.seq = o.seq;
-                        mark.id = o.id;
-                        retry.push_back(std::move(mark));
-                    }
+                    if (o.kind == op_kind::append && last_failed) // its number is never given again
+                        keep_mark(std::move(o.user), o.seq, o.id);
                 } else if (last_failed) {
-                    retry.push_back(std::move(o));
+                    if (o.kind == op_kind::mark) keep_mark(std::move(o.user), o.seq, o.id);
+                    else retry.push_back(std::move(o));
                 }
             }
             if (last_failed) {
