@@ -170,31 +170,48 @@ void register_and_quit(chat_process& server, unsigned short port, const std::str
     server.wait_log("user " + user + " reason quit");
 }
 
+// A temporary directory with the database and the server's log, and tcp_chat started on them.
+struct chat_files {
+    temp_dir dir;
+    const std::string db = dir.file("chat.db");
+    const std::string log = dir.file("tcp_chat.log");
+    [[nodiscard]] chat_process start() const { return chat_process(store_args(db), log); }
+};
+
+// `count` lines "/msg bob m1" .. "/msg bob m<count>", to be written together.
+std::string messages_to_bob(int count) {
+    std::string lines;
+    for (int i = 1; i <= count; ++i) lines += "/msg bob m" + std::to_string(i) + "\n";
+    return lines;
+}
+
+// The next `count` lines `alice` reads are `ok queued bob`.
+void expect_queued(client& alice, int count) {
+    for (int i = 1; i <= count; ++i) {
+        INFO("answer " << i);
+        REQUIRE(alice.read_line() == "ok queued bob");
+    }
+}
+
 } // namespace
 
 TEST_CASE("tcp_chat --offline sqlite: 1,000 messages answered ok queued survive kill -9, arrive once and in "
           "order, and are not replayed once acknowledged",
           "[tcp_chat][sqlite][restart]") {
-    temp_dir dir;
-    const std::string db = dir.file("chat.db");
-    const std::string log = dir.file("tcp_chat.log");
+    const chat_files files;
+    const std::string& db = files.db;
     constexpr int count = 1000;
     {
-        chat_process server(store_args(db), log);
+        chat_process server = files.start();
         const unsigned short port = server.port();
         register_and_quit(server, port, "bob"); // a known user, offline
         client alice = chat_user(port, "alice");
-        std::string lines;
-        for (int i = 1; i <= count; ++i) lines += "/msg bob m" + std::to_string(i) + "\n";
-        alice.send(lines);
-        for (int i = 1; i <= count; ++i) {
-            INFO("answer " << i);
-            REQUIRE(alice.read_line() == "ok queued bob");
-        }
+        alice.send(messages_to_bob(count));
+        expect_queued(alice, count);
         server.kill9(); // right after the last answer
     }
     {
-        chat_process server(store_args(db), log);
+        chat_process server = files.start();
         const unsigned short port = server.port();
         client bob = chat_user_with_acks(port, "bob");
         for (int i = 1; i <= count; ++i) {
@@ -207,7 +224,7 @@ TEST_CASE("tcp_chat --offline sqlite: 1,000 messages answered ok queued survive 
         REQUIRE(wait_until([&] { return rows_in_file(db, "bob").empty(); }, deadline_in()));
         server.kill9();
     }
-    chat_process server(store_args(db), log);
+    chat_process server = files.start();
     const unsigned short port = server.port();
     client bob = chat_user_with_acks(port, "bob");
     expect_nothing_before_marker(bob); // nothing replayed
@@ -226,33 +243,27 @@ TEST_CASE("tcp_chat --offline sqlite: 1,000 messages answered ok queued survive 
 TEST_CASE("tcp_chat --offline sqlite: ok queued waits for the commit; while another process holds the lock "
           "nothing is answered, and kill -9 right after the answers loses nothing",
           "[tcp_chat][sqlite][restart]") {
-    temp_dir dir;
-    const std::string db = dir.file("chat.db");
-    const std::string log = dir.file("tcp_chat.log");
+    const chat_files files;
+    const std::string& db = files.db;
     lock_holder other(db); // forked now: this process runs no other thread (the server is a process)
     constexpr int count = 100;
     {
-        chat_process server(store_args(db), log);
+        chat_process server = files.start();
         const unsigned short port = server.port();
         register_and_quit(server, port, "bob");
         client alice = chat_user(port, "alice");
         other.take(); // tcp_chat's busy timeout (5 s) is longer than the 0.5 s the lock is held
-        std::string lines;
-        for (int i = 1; i <= count; ++i) lines += "/msg bob m" + std::to_string(i) + "\n";
-        alice.send(lines + "/who\n");
+        alice.send(messages_to_bob(count) + "/who\n");
         // The /who after them is answered at once; the messages are not committed, so not answered.
         REQUIRE(alice.read_line() == "who alice");
         REQUIRE(rows_in_file(db, "bob").empty());
         std::this_thread::sleep_for(std::chrono::milliseconds(500)); // the other process's work
         REQUIRE(!alice.readable_now());
         other.release();
-        for (int i = 1; i <= count; ++i) {
-            INFO("answer " << i);
-            REQUIRE(alice.read_line() == "ok queued bob");
-        }
+        expect_queued(alice, count);
         server.kill9(); // right after the last answer
     }
-    chat_process server(store_args(db), log);
+    chat_process server = files.start();
     client bob = chat_user_with_acks(server.port(), "bob");
     for (int i = 1; i <= count; ++i) REQUIRE(bob.read_line() == "dm " + std::to_string(i) + " alice m" + std::to_string(i));
     expect_nothing_before_marker(bob);
@@ -261,11 +272,9 @@ TEST_CASE("tcp_chat --offline sqlite: ok queued waits for the commit; while anot
 TEST_CASE("tcp_chat --offline sqlite: a /send retried after kill -9 is answered with its first outcome and "
           "delivered once",
           "[tcp_chat][sqlite][restart]") {
-    temp_dir dir;
-    const std::string db = dir.file("chat.db");
-    const std::string log = dir.file("tcp_chat.log");
+    const chat_files files;
     {
-        chat_process server(store_args(db), log);
+        chat_process server = files.start();
         const unsigned short port = server.port();
         register_and_quit(server, port, "bob");
         client carol = chat_user(port, "carol");
@@ -277,7 +286,7 @@ TEST_CASE("tcp_chat --offline sqlite: a /send retried after kill -9 is answered 
         REQUIRE(alice.read_line() == "sent c2 delivered");
         server.kill9();
     }
-    chat_process server(store_args(db), log);
+    chat_process server = files.start();
     const unsigned short port = server.port();
     client carol = chat_user(port, "carol");
     client alice = chat_user(port, "alice");
@@ -294,7 +303,8 @@ TEST_CASE("tcp_chat --offline sqlite: a /send retried after kill -9 is answered 
     REQUIRE(bob.read_line() == "msg alice new");
 }
 
-TEST_CASE("tcp_chat --offline sqlite: a file it cannot use is a message and exit status 1",
+TEST_CASE("tcp_chat --offline sqlite: a file it cannot use (missing directory, not a database, newer schema, "
+          "corrupt) is a message and exit status 1",
           "[tcp_chat][sqlite]") {
     temp_dir dir;
     const std::string log = dir.file("tcp_chat.log");
@@ -319,4 +329,19 @@ TEST_CASE("tcp_chat --offline sqlite: a file it cannot use is a message and exit
         sqlite3_close(db);
     }
     expect_refused(dir.file("newer.db"), "schema version 99");
+    { // a database whose fourth page was overwritten
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(dir.file("corrupt.db").c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db,
+                             "CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
+                             "WHERE i < 1000) INSERT INTO t SELECT randomblob(100) FROM c;",
+                             nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+        std::fstream f(dir.file("corrupt.db"), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(3 * 4096);
+        const std::string garbage(4096, '\xff');
+        f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+        REQUIRE(f.good());
+    }
+    expect_refused(dir.file("corrupt.db"), "the database is corrupt");
 }

@@ -9,7 +9,6 @@
 #include "test_server.hpp"
 #include "test_sqlite.hpp"
 
-#include <sys/mount.h>
 
 #include <algorithm>
 #include <atomic>
@@ -197,7 +196,7 @@ TEST_CASE("sqlite store: a second process holds the write lock for 2 s while 50 
     server.with_router([&](switchboard::router&) { inbox.durable()->flush(); });
     for (int i = 0; i < senders; ++i) {
         const std::string to = "r" + std::to_string(i);
-        REQUIRE(rows_in_file(path, to).size() ==
+        REQUIRE(rows_in_file(path, to.c_str()).size() ==
                 static_cast<std::size_t>(std::count_if(outcomes[i].begin(), outcomes[i].end(),
                                                        [&](const outcome& o) { return o.answer == "ok queued " + to; })));
     }
@@ -274,44 +273,11 @@ TEST_CASE("sqlite store: two senders of 10,000 messages each to one offline user
     REQUIRE(next[1] == per_sender);
 }
 
-namespace {
-
-// A small tmpfs of the test's own holding the database (root, as here and in CI), or nothing
-// when mounting is refused (the test then bounds the database with PRAGMA max_page_count).
-struct small_filesystem {
-    std::string dir;
-    bool mounted = false;
-    explicit small_filesystem(std::string d) : dir(std::move(d)) {
-        std::filesystem::create_directory(dir);
-        mounted = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=1m,mode=0700") == 0;
-        if (!mounted)
-            std::cout << "durable_store disk-full test: cannot mount a tmpfs (" << std::strerror(errno)
-                      << "): bounding the database with PRAGMA max_page_count instead\n";
-    }
-    ~small_filesystem() {
-        if (mounted) (void)::umount(dir.c_str());
-    }
-    small_filesystem(const small_filesystem&) = delete;
-    small_filesystem& operator=(const small_filesystem&) = delete;
-    // Fills what is left with `file`; returns the bytes written.
-    std::size_t fill(const std::string& file) const {
-        std::FILE* f = std::fopen(file.c_str(), "wb");
-        REQUIRE(f != nullptr);
-        const std::string block(4096, 'f');
-        std::size_t total = 0;
-        while (std::fwrite(block.data(), 1, block.size(), f) == block.size()) total += block.size();
-        std::fclose(f);
-        return total;
-    }
-};
-
-} // namespace
-
 TEST_CASE("sqlite store: a full disk answers err store-full, live traffic goes on, and after space returns "
           "every message answered ok queued is delivered",
           "[integration][sqlite][durable][disk-full]") {
     temp_dir dir;
-    small_filesystem fs(dir.file("fs"));
+    sqlite_test::small_filesystem fs(dir.file("fs"), "1m", "durable_store disk-full test");
     const std::string path = fs.dir + "/chat.db";
     const std::string filler = fs.dir + "/filler";
     switchboard::memory_inbox_options bounds;

@@ -12,6 +12,8 @@
 #include <switchboard/sqlite/sqlite_inbox.hpp>
 #include <switchboard/switchboard.hpp>
 
+#include "../sqlite/sqlite_test.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -21,8 +23,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <stdlib.h> // mkdtemp
 
 #include <cerrno>
 #include <chrono>
@@ -101,27 +101,9 @@ struct disconnect_record {
     switchboard::disconnect_reason reason;
 };
 
-/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
-class temp_dir {
-public:
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base && *base ? base : "/tmp") + "/switchboard-itest.XXXXXX";
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path_ = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-    [[nodiscard]] std::string file(std::string_view name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
-};
+/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end (the
+/// SQLite store's tests' own).
+using sqlite_test::temp_dir;
 
 /// Which inbox store a test runs against: the protocol tests of the inbox and of acks run once
 /// per store (`GENERATE(store_kind::memory, store_kind::sqlite)`).

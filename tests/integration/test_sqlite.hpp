@@ -1,7 +1,9 @@
 // Helpers of the tests that run the SQLite store behind a server (durable_store.cpp here, and
 // tests/examples/tcp_chat_restart.cpp): reading a database file with a connection of the test's
-// own, and a second process that holds the file's write lock.
+// own (tests/sqlite's helper), and a second process that holds the file's write lock.
 #pragma once
+
+#include "../sqlite/sqlite_test.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -16,24 +18,9 @@
 
 namespace switchboard_test {
 
-// The sequence numbers of `user`'s rows in the database file, read with a connection of the
+// The sequence numbers of a user's rows in the database file, read with a connection of the
 // test's own (what a restart would find).
-inline std::vector<std::uint64_t> rows_in_file(const std::string& path, const std::string& user) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM messages WHERE user = ?1 ORDER BY seq", -1, &s, nullptr) ==
-            SQLITE_OK);
-    sqlite3_bind_text(s, 1, user.c_str(), -1, SQLITE_TRANSIENT);
-    std::vector<std::uint64_t> out;
-    int rc = SQLITE_OK;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
-    CHECK(rc == SQLITE_DONE);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return out;
-}
+using sqlite_test::rows_in_file;
 
 // A second process, forked before the test starts any thread, that on `take()` opens the
 // database with its own connection, takes the write lock with BEGIN IMMEDIATE, and on
