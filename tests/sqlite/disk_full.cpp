@@ -5,8 +5,6 @@
 // (sqlite_inbox_options::max_page_count), and says so.
 #include "sqlite_test.hpp"
 
-#include <sys/mount.h>
-
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -17,32 +15,9 @@ using namespace sqlite_test;
 using switchboard::sqlite_inbox_options;
 using switchboard::status;
 
-namespace {
-
-// A tmpfs mounted on `dir` for the test's lifetime.
-struct small_filesystem {
-    std::string dir;
-    bool mounted = false;
-    explicit small_filesystem(std::string d) : dir(std::move(d)) {
-        std::filesystem::create_directory(dir);
-        mounted = mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=512k,mode=0700") == 0;
-        if (!mounted)
-            std::cout << "disk_full: cannot mount a tmpfs (" << std::strerror(errno)
-                      << "): bounding the database with PRAGMA max_page_count instead\n";
-    }
-    bool grow() { return mount("tmpfs", dir.c_str(), "tmpfs", MS_REMOUNT, "size=16m,mode=0700") == 0; }
-    ~small_filesystem() {
-        if (mounted) (void)umount(dir.c_str());
-    }
-    small_filesystem(const small_filesystem&) = delete;
-    small_filesystem& operator=(const small_filesystem&) = delete;
-};
-
-} // namespace
-
 TEST_CASE("sqlite_inbox: a full disk answers store_full, keeps what was committed, and recovers", "[sqlite]") {
     temp_dir dir;
-    small_filesystem fs(dir.file("fs"));
+    small_filesystem fs(dir.file("fs"), "512k", "disk_full");
     sqlite_inbox_options o;
     o.path = fs.dir + "/chat.db";
     o.inbox.max_per_user = 100000;
@@ -85,7 +60,7 @@ TEST_CASE("sqlite_inbox: a full disk answers store_full, keeps what was committe
 
     // Space returns.
     if (fs.mounted) {
-        REQUIRE(fs.grow());
+        REQUIRE(fs.grow("16m"));
     } else {
         store.reset();
         o.max_page_count = 0;

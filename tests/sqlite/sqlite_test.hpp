@@ -1,5 +1,7 @@
 // Helpers of the SQLite store's tests: a temporary directory each test creates and removes, a
-// store opened on a file in it, and reading the file back with a connection of the test's own.
+// store opened on a file in it, reading the file back with a connection of the test's own, and a
+// small filesystem to fill. The integration tests of the store behind a server
+// (tests/integration, tests/examples) use them too.
 #pragma once
 
 #include <switchboard/sqlite/sqlite_inbox.hpp>
@@ -8,9 +10,14 @@
 
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -67,5 +74,39 @@ inline std::vector<std::uint64_t> rows_in_file(const std::string& path, const ch
     sqlite3_close(db);
     return out;
 }
+
+/// A tmpfs of `size` (mount's syntax: "512k", "1m") mounted on `dir` for the object's lifetime
+/// (root, as here and in CI). When mounting is refused, `mounted` is false and a line starting
+/// with `label` says so: the test then bounds the database with PRAGMA max_page_count instead.
+struct small_filesystem {
+    std::string dir;
+    bool mounted = false;
+    small_filesystem(std::string d, const std::string& size, const char* label) : dir(std::move(d)) {
+        std::filesystem::create_directory(dir);
+        mounted = mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + size + ",mode=0700").c_str()) == 0;
+        if (!mounted)
+            std::cout << label << ": cannot mount a tmpfs (" << std::strerror(errno)
+                      << "): bounding the database with PRAGMA max_page_count instead\n";
+    }
+    ~small_filesystem() {
+        if (mounted) (void)umount(dir.c_str());
+    }
+    small_filesystem(const small_filesystem&) = delete;
+    small_filesystem& operator=(const small_filesystem&) = delete;
+    /// Remounts it with `size`; false when refused.
+    bool grow(const std::string& size) {
+        return mount("tmpfs", dir.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size + ",mode=0700").c_str()) == 0;
+    }
+    /// Fills what is left with the file `file`; returns the bytes written.
+    std::size_t fill(const std::string& file) const {
+        std::FILE* f = std::fopen(file.c_str(), "wb");
+        REQUIRE(f != nullptr);
+        const std::string block(4096, 'f');
+        std::size_t total = 0;
+        while (std::fwrite(block.data(), 1, block.size(), f) == block.size()) total += block.size();
+        std::fclose(f);
+        return total;
+    }
+};
 
 } // namespace sqlite_test
