@@ -346,3 +346,54 @@ TEST_CASE("sqlite store: a full disk answers err store-full, live traffic goes o
     }
     expect_nothing_before_marker(bob);
 }
+
+// docs/design.md, "Durable outcomes": a session with acks on is handed a message only once the
+// store has committed it, so a `dm` can always be acknowledged and a failed commit reaches nobody.
+TEST_CASE("sqlite store: an ack-on session gets its dm only once it is committed", "[integration][sqlite][durable]") {
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    lock_holder other(path); // forked now, before any thread of this test runs
+    test_inbox inbox(store_kind::sqlite, {}, [&](switchboard::sqlite_inbox_options& o) {
+        o.path = path;
+        o.busy_timeout = std::chrono::milliseconds(5000); // above the lock's 700 ms: the commit waits
+    });
+    test_server server(inbox, {}, 2);
+    client alice = registered(server.port(), "alice");
+    client bob = registered_with_acks(server.port(), "bob");
+
+    other.take();
+    alice.send("/msg bob one\n");
+    std::string line;
+    // While the other process holds the write lock, the message is stored but not committed: bob
+    // gets nothing (a dm handed now could be lost by a crash, or fail to commit).
+    REQUIRE(bob.try_read_line(line, deadline_in(std::chrono::milliseconds(700))) == client::read_status::timeout);
+    other.release();
+    REQUIRE(bob.read_line() == "dm 1 alice one"); // committed: handed at once
+    expect_nothing_before_marker(alice);            // a live message: no answer to the sender
+    bob.send("/ack 1\n");
+    expect_nothing_before_marker(bob);
+}
+
+TEST_CASE("sqlite store: a message to an ack-on session whose commit fails reaches nobody",
+          "[integration][sqlite][durable]") {
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    lock_holder other(path);
+    test_inbox inbox(store_kind::sqlite, {}, [&](switchboard::sqlite_inbox_options& o) {
+        o.path = path;
+        o.busy_timeout = std::chrono::milliseconds(200); // below the lock: the commit fails
+        o.retry_interval = std::chrono::milliseconds(50);
+    });
+    test_server server(inbox, {}, 2);
+    client alice = registered(server.port(), "alice");
+    client bob = registered_with_acks(server.port(), "bob");
+
+    other.take();
+    alice.send("/msg bob one\n");
+    REQUIRE(alice.read_line() == "err store-busy bob"); // the commit failed: the sender is told
+    other.release();
+    alice.send("/msg bob two\n");
+    REQUIRE(bob.read_line() == "dm 2 alice two"); // "one" reached nobody; its number is not reused
+    expect_nothing_before_marker(bob);
+    expect_nothing_before_marker(alice);
+}
