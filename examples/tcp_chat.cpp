@@ -4,14 +4,17 @@
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/asio/tls_server.hpp>
 #include <switchboard/memory_inbox.hpp>
+#include <switchboard/sqlite/sqlite_inbox.hpp>
 #include <switchboard/switchboard.hpp>
 
 #include "user_file.hpp"
 
 #include <asio.hpp>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <csignal>
 #include <cstdio>
@@ -64,6 +67,16 @@ devices, presence and offline messages (line protocol v1.2, docs/protocol.md):
   --offline           keep direct messages for known users who are offline (in memory,
                       lost at exit) and deliver them when they register; turns on
                       /ack. Known: registered once since start, or listed in --users
+  --offline sqlite:PATH
+                      the same, kept in the SQLite database PATH (created when missing;
+                      its directory must exist): stored messages, sequence numbers,
+                      known users and /send ids survive a restart and kill -9.
+                      "ok queued" is answered once the message is committed; a failed
+                      commit is answered err store-busy|store-full|store-failed
+                      (docs/durability.md). --offline memory is plain --offline
+  --fsync             with --offline sqlite:PATH: SQLite synchronous=FULL (every commit
+                      is synced to disk, so it also survives a power loss; slower)
+                      instead of NORMAL (survives a crash of tcp_chat, not of the OS)
   --inbox-max N       stored messages per user, 1-16777216 (default 1000); with --offline
   --inbox-ttl SECONDS stored messages older than this are dropped, 1-315360000
                       (default 604800: 7 days); with --offline
@@ -111,6 +124,8 @@ struct settings {
     std::size_t max_watches = 256;
     std::uint32_t presence_grace_ms = 0;
     bool offline = false;
+    std::string sqlite_path; // --offline sqlite:PATH; empty: the memory store
+    bool fsync = false;
     std::size_t inbox_max = 1000;
     std::size_t inbox_bytes = std::size_t{256} << 20;
     std::uint32_t inbox_ttl_s = 604800;
@@ -155,8 +170,23 @@ int parse_args(int argc, char** argv, settings& s) {
             s.users_only = true;
             continue;
         }
-        if (arg == "--offline") {
+        if (arg == "--offline") { // an optional value: memory (the default) or sqlite:PATH
             s.offline = true;
+            s.given.emplace_back(arg);
+            if (i + 1 >= argc || std::string_view(argv[i + 1]).substr(0, 1) == "-") continue;
+            const std::string_view store = argv[++i];
+            constexpr std::string_view sqlite_prefix = "sqlite:";
+            if (store.substr(0, sqlite_prefix.size()) == sqlite_prefix && store.size() > sqlite_prefix.size()) {
+                s.sqlite_path = std::string(store.substr(sqlite_prefix.size()));
+            } else if (store != "memory") {
+                std::cerr << "tcp_chat: bad value for --offline: " << store << " (memory or sqlite:PATH)\n";
+                return 2;
+            }
+            continue;
+        }
+        if (arg == "--fsync") {
+            s.fsync = true;
+            s.given.emplace_back(arg);
             continue;
         }
         if (i + 1 >= argc) {
@@ -228,6 +258,10 @@ int parse_args(int argc, char** argv, settings& s) {
             std::cerr << "tcp_chat: " << inbox_option << " needs --offline (see --help)\n";
             return 2;
         }
+    if (s.fsync && s.sqlite_path.empty()) {
+        std::cerr << "tcp_chat: --fsync needs --offline sqlite:PATH (see --help)\n";
+        return 2;
+    }
     if (given(s, "--max-sessions") && s.sessions != switchboard::session_policy::multi) {
         std::cerr << "tcp_chat: --max-sessions needs --sessions multi (see --help)\n";
         return 2;
@@ -362,18 +396,58 @@ int main(int argc, char** argv) {
     router_options.presence_grace = std::chrono::milliseconds(s.presence_grace_ms);
     // As many unacknowledged messages of the longest size as one connection's output bound holds.
     router_options.ack_window = switchboard::recommended_ack_window(options);
-    // --offline: the memory store. It must outlive the router (declared first), which refers to it.
-    std::optional<switchboard::memory_inbox> inbox;
+    // --offline: the memory store, or the SQLite store (--offline sqlite:PATH). The store must
+    // outlive the router (declared first), which refers to it.
+    // The router mutex, passed to the server: the SQLite store's completions run under it too.
+    std::mutex router_mutex;
+    std::optional<switchboard::memory_inbox> memory_store;
+    std::unique_ptr<switchboard::sqlite_inbox> sqlite_store;
+    std::atomic<bool> completions_posted{false};
+    switchboard::inbox_store* inbox = nullptr;
     if (s.offline) {
         switchboard::memory_inbox_options inbox_options;
         inbox_options.max_per_user = s.inbox_max;
         inbox_options.max_bytes = s.inbox_bytes;
         inbox_options.ttl = std::chrono::seconds(s.inbox_ttl_s);
-        inbox.emplace(inbox_options);
+        if (s.sqlite_path.empty()) {
+            inbox = &memory_store.emplace(inbox_options);
+        } else {
+            switchboard::sqlite_inbox_options store_options;
+            store_options.path = s.sqlite_path;
+            store_options.synchronous = s.fsync ? switchboard::sqlite_synchronous::full
+                                                : switchboard::sqlite_synchronous::normal;
+            store_options.inbox = inbox_options;
+            // Called from the store's writer thread when a batch has finished: the completions
+            // (which answer the senders: ok queued, sent, err store-...) run on an I/O thread
+            // under the router mutex. One post at a time; a wake while one is pending needs none,
+            // as the flag is cleared before the completions are taken.
+            store_options.wake = [&io, &router_mutex, &sqlite_store, &completions_posted] {
+                if (completions_posted.exchange(true)) return;
+                asio::post(io, [&router_mutex, &sqlite_store, &completions_posted] {
+                    completions_posted.store(false);
+                    std::lock_guard<std::mutex> lock(router_mutex);
+                    (void)sqlite_store->run_completions();
+                });
+            };
+            auto opened = switchboard::sqlite_inbox::open(std::move(store_options));
+            if (!opened) { // a corrupt or unreadable file, a missing directory, a newer schema
+                std::cerr << "tcp_chat: " << opened.error << "\n";
+                return 1;
+            }
+            sqlite_store = std::move(opened.store);
+            inbox = sqlite_store.get();
+        }
         if (users) users->for_each_user([&](const switchboard::name& user) { inbox->remember(user); });
-        router_options.inbox = &*inbox;
-        std::cerr << "tcp_chat: offline inbox on (memory, lost at exit): " << s.inbox_max << " messages per user, kept "
-                  << s.inbox_ttl_s << " s" << (users ? ", users of --users known from the start" : "") << "\n";
+        router_options.inbox = inbox;
+        std::cerr << "tcp_chat: offline inbox on (";
+        if (sqlite_store)
+            std::cerr << "SQLite " << s.sqlite_path << ", synchronous " << (s.fsync ? "FULL" : "NORMAL") << ": "
+                      << sqlite_store->view().message_count() << " message(s) of "
+                      << sqlite_store->view().known_users() << " known user(s) restored";
+        else
+            std::cerr << "memory, lost at exit";
+        std::cerr << "): " << s.inbox_max << " messages per user, kept " << s.inbox_ttl_s << " s"
+                  << (users ? ", users of --users known from the start" : "") << "\n";
     }
     if (s.sessions != switchboard::session_policy::exclusive || s.presence_grace_ms != 0)
         std::cerr << "tcp_chat: sessions "
@@ -408,7 +482,9 @@ int main(int argc, char** argv) {
     const auto report = [&](std::ostream& out) {
         out << ", auth-failed " << router.counters().auth_failed << " (" << auth_throttled
             << " over --auth-rate), too-many-rooms " << router.counters().too_many_rooms;
+        if (sqlite_store) out << ", store failures " << router.counters().store_failures;
     };
+    int exit_code = 0;
     if (!s.tls_cert.empty()) {
         auto context = switchboard::make_tls_context(s.tls_cert, s.tls_key, ec);
         if (ec) {
@@ -416,9 +492,25 @@ int main(int argc, char** argv) {
                       << ec.message() << "\n";
             return 2;
         }
-        switchboard::tls_server server(io, context, router, options);
-        return serve(server, io, s, address, report);
+        switchboard::tls_server server(io, context, router, options, &router_mutex);
+        exit_code = serve(server, io, s, address, report);
+    } else {
+        switchboard::tcp_server server(io, router, options, &router_mutex);
+        exit_code = serve(server, io, s, address, report);
     }
-    switchboard::tcp_server server(io, router, options);
-    return serve(server, io, s, address, report);
+    // Stopped: every connection is closed and no I/O thread runs. The store commits what is
+    // queued, the last completions run (they call into the router), and then the router goes
+    // before the store it refers to (router_options::inbox).
+    if (sqlite_store) {
+        std::lock_guard<std::mutex> lock(router_mutex);
+        sqlite_store->flush();
+        (void)sqlite_store->run_completions();
+        const switchboard::sqlite_inbox_stats st = sqlite_store->stats();
+        std::cerr << "tcp_chat: " << s.sqlite_path << ": this run " << st.committed_appends << " message(s) committed in "
+                  << st.commits << " transaction(s), " << st.failed_appends << " failed";
+        if (st.last_error != switchboard::status::ok)
+            std::cerr << " (last error: " << to_string(st.last_error) << ", " << st.last_error_message << ")";
+        std::cerr << "; " << sqlite_store->view().message_count() << " message(s) stored now\n";
+    }
+    return exit_code;
 }

@@ -9,24 +9,23 @@
 // acks-on session whose inbox is full is refused and delivered to nobody.
 #include "test_server.hpp"
 
-#include <switchboard/memory_inbox.hpp>
-
 #include <string>
 
 using namespace switchboard_test;
 
 namespace {
-switchboard::router_options with_inbox(switchboard::memory_inbox& inbox, bool multi = false) {
+switchboard::router_options multi() {
     switchboard::router_options o;
-    o.inbox = &inbox;
-    if (multi) o.sessions = switchboard::session_policy::multi;
+    o.sessions = switchboard::session_policy::multi;
     return o;
 }
 } // namespace
 
 TEST_CASE("acks: /ack on before or after /register, idempotent", "[integration][v1.2][ack]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client bob(server.port());
     bob.send("/ack on\n");
     REQUIRE(bob.read_line() == "ok ack on");
@@ -48,8 +47,10 @@ TEST_CASE("acks: /ack on before or after /register, idempotent", "[integration][
 
 TEST_CASE("acks: dm <seq> <from> <text>, seq 1, 2, 3 per recipient user, no reply to the sender",
           "[integration][v1.2][ack]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client bob = registered_with_acks(server.port(), "bob");
     client carol = registered_with_acks(server.port(), "carol");
@@ -70,8 +71,10 @@ TEST_CASE("acks: dm <seq> <from> <text>, seq 1, 2, 3 per recipient user, no repl
 
 TEST_CASE("acks: unacked messages are redelivered, same seq, sender and text, before newer ones",
           "[integration][v1.2][ack]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client carol = registered(server.port(), "carol");
     {
@@ -117,8 +120,10 @@ TEST_CASE("acks: unacked messages are redelivered, same seq, sender and text, be
 
 TEST_CASE("acks: ack-invalid, usage and not-registered, and nothing is removed on an error",
           "[integration][v1.2][ack]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client anon(server.port());
     anon.send("/ack\n");
@@ -158,8 +163,10 @@ TEST_CASE("acks: ack-invalid, usage and not-registered, and nothing is removed o
 
 TEST_CASE("acks: seq numbers are the user's, taken by every stored message whoever receives it",
           "[integration][v1.2][ack][inbox]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     register_then_leave(server, "bob", 0);
     alice.send("/msg bob a\n/msg bob b\n");
@@ -184,8 +191,10 @@ TEST_CASE("acks: seq numbers are the user's, taken by every stored message whoev
 
 TEST_CASE("acks: every acks-on session gets each dm; an ack from any session removes it for all",
           "[integration][v1.2][ack][multi]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox, true));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox, multi());
     client alice = registered(server.port(), "alice");
     client b1 = registered_with_acks(server.port(), "bob");
     client b2 = registered_with_acks(server.port(), "bob");
@@ -217,8 +226,10 @@ TEST_CASE("acks: every acks-on session gets each dm; an ack from any session rem
 
 TEST_CASE("acks: turning acks on after registering delivers the unacked messages",
           "[integration][v1.2][ack][multi]") {
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox, true));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox, multi());
     client alice = registered(server.port(), "alice");
     client b1 = registered_with_acks(server.port(), "bob");
     alice.send("/msg bob one\n/msg bob two\n");
@@ -237,10 +248,12 @@ TEST_CASE("acks: turning acks on after registering delivers the unacked messages
 
 TEST_CASE("acks: a full inbox refuses a live message to an acks-on user, delivered to nobody",
           "[integration][v1.2][ack][multi]") {
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
     switchboard::memory_inbox_options io;
     io.max_per_user = 1;
-    switchboard::memory_inbox inbox(io);
-    test_server server(with_inbox(inbox, true));
+    test_inbox inbox(kind, io);
+    test_server server(inbox, multi());
     client alice = registered(server.port(), "alice");
     client b1 = registered_with_acks(server.port(), "bob");
     client b2 = registered(server.port(), "bob"); // acks off
@@ -267,8 +280,10 @@ TEST_CASE("acks: a replay larger than the output bound arrives whole as the clie
           "[integration][v1.2][ack]") {
     // 300 unacked messages of 4000 bytes (1.2 MB, over the default 1 MiB output bound): the
     // session is not cut, and gets every message in seq order as it acknowledges.
-    switchboard::memory_inbox inbox;
-    test_server server(with_inbox(inbox));
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     register_then_leave(server, "bob", 0);
     const std::string pad(4000, 'a');

@@ -5,19 +5,18 @@
 // maximum), so that a replay never exceeds the output bound. Tested with a window of 3.
 #include "test_server.hpp"
 
-#include <switchboard/memory_inbox.hpp>
-
 #include <string>
 
 using namespace switchboard_test;
 
 TEST_CASE("ack window: at most N unacked dm at a time, the next ones as the client acknowledges",
           "[integration][v1.2][ack][window]") {
-    switchboard::memory_inbox inbox;
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
     switchboard::router_options ro;
-    ro.inbox = &inbox;
     ro.ack_window = 3;
-    test_server server(ro);
+    test_server server(inbox, ro);
     client alice = registered(server.port(), "alice");
     register_then_leave(server, "bob", 0);
     alice.send("/msg bob 1\n/msg bob 2\n/msg bob 3\n/msg bob 4\n/msg bob 5\n");

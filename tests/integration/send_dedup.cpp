@@ -4,10 +4,10 @@
 // registering `err not-registered`; no flag needed; cids compared byte for byte and echoed as
 // sent; a cid the same sending user used in its last 1000 delivered/queued sends is answered with
 // the first outcome and delivers nothing again; the usual checks run before that look-up.
-// (The 10-minute window is not tested here: it needs a fake clock, i.e. a unit test.)
+// (The 10-minute window is not tested here: it needs a fake clock, i.e. a unit test.) The tests of
+// the look-up run without a store and with each store (memory, SQLite: the outcome of a delivered
+// send is recorded there, and answered once it is committed).
 #include "test_server.hpp"
-
-#include <switchboard/memory_inbox.hpp>
 
 #include <string>
 
@@ -77,7 +77,11 @@ TEST_CASE("send: usage and not-registered", "[integration][v1.2][send]") {
 }
 
 TEST_CASE("send: cids are compared byte for byte and echoed as sent", "[integration][v1.2][send]") {
-    test_server server;
+    // Without a store, and with each store (a delivered send's outcome is then recorded in it).
+    const store_kind kind = GENERATE(store_kind::none, store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
     alice.send("/send AbC bob one\n");
@@ -96,7 +100,11 @@ TEST_CASE("send: cids are compared byte for byte and echoed as sent", "[integrat
 
 TEST_CASE("send: a retried cid is answered with the first outcome and delivers nothing again",
           "[integration][v1.2][send]") {
-    test_server server;
+    // Without a store, and with each store (a delivered send's outcome is then recorded in it).
+    const store_kind kind = GENERATE(store_kind::none, store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
     client carol = registered(server.port(), "carol");
@@ -125,7 +133,11 @@ TEST_CASE("send: a retried cid is answered with the first outcome and delivers n
 }
 
 TEST_CASE("send: only delivered and queued sends are remembered", "[integration][v1.2][send]") {
-    test_server server;
+    // Without a store, and with each store (a delivered send's outcome is then recorded in it).
+    const store_kind kind = GENERATE(store_kind::none, store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
     alice.send("/send u1 nobody x\n");
@@ -144,7 +156,11 @@ TEST_CASE("send: only delivered and queued sends are remembered", "[integration]
 
 TEST_CASE("send: de-duplication is per sending user, across its reconnections",
           "[integration][v1.2][send]") {
-    test_server server;
+    // Without a store, and with each store (a delivered send's outcome is then recorded in it).
+    const store_kind kind = GENERATE(store_kind::none, store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client bob = registered(server.port(), "bob");
     {
         client alice = registered(server.port(), "alice");
@@ -166,7 +182,11 @@ TEST_CASE("send: de-duplication is per sending user, across its reconnections",
 
 TEST_CASE("send: the last 1000 sends are remembered, the one before them is not",
           "[integration][v1.2][send]") {
-    test_server server;
+    // Without a store, and with each store (a delivered send's outcome is then recorded in it).
+    const store_kind kind = GENERATE(store_kind::none, store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
+    test_inbox inbox(kind);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     client bob = registered(server.port(), "bob");
     std::string batch;
@@ -188,12 +208,12 @@ TEST_CASE("send: the last 1000 sends are remembered, the one before them is not"
 
 TEST_CASE("send: queued and inbox-full with the inbox; a retried queued send is stored once",
           "[integration][v1.2][send][inbox]") {
+    const store_kind kind = GENERATE(store_kind::memory, store_kind::sqlite);
+    INFO("store: " << to_string(kind));
     switchboard::memory_inbox_options io;
     io.max_per_user = 2;
-    switchboard::memory_inbox inbox(io);
-    switchboard::router_options ro;
-    ro.inbox = &inbox;
-    test_server server(ro);
+    test_inbox inbox(kind, io);
+    test_server server(inbox);
     client alice = registered(server.port(), "alice");
     register_then_leave(server, "bob", 0);
     alice.send("/send q1 bob one\n");

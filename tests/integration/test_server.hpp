@@ -1,11 +1,15 @@
 // Integration test fixture: a switchboard::tcp_server on 127.0.0.1, an ephemeral port, an
-// io_context on N background threads; and a blocking test client on POSIX sockets.
+// io_context on N background threads; and a blocking test client on POSIX sockets. The inbox
+// store of a test (`test_inbox`): none, a memory_inbox, or a sqlite_inbox on a real file in a
+// temporary directory whose completions the server runs under its router mutex.
 //
 // Every wait is bounded (default 5 s) and waits for a reply, an EOF or a state change, never for
 // a fixed time: a failing test fails fast with what it received instead of hanging.
 #pragma once
 
 #include <switchboard/asio/tcp_server.hpp>
+#include <switchboard/memory_inbox.hpp>
+#include <switchboard/sqlite/sqlite_inbox.hpp>
 #include <switchboard/switchboard.hpp>
 
 #include <catch2/catch.hpp>
@@ -18,15 +22,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdlib.h> // mkdtemp
+
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -91,6 +101,119 @@ struct disconnect_record {
     switchboard::disconnect_reason reason;
 };
 
+/// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
+class temp_dir {
+public:
+    temp_dir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string tmpl = std::string(base && *base ? base : "/tmp") + "/switchboard-itest.XXXXXX";
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        path_ = tmpl;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    [[nodiscard]] std::string file(std::string_view name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// Which inbox store a test runs against: the protocol tests of the inbox and of acks run once
+/// per store (`GENERATE(store_kind::memory, store_kind::sqlite)`).
+enum class store_kind { none, memory, sqlite };
+
+inline const char* to_string(store_kind k) {
+    switch (k) {
+    case store_kind::none: return "no store";
+    case store_kind::memory: return "memory_inbox";
+    case store_kind::sqlite: return "sqlite_inbox";
+    }
+    return "?";
+}
+
+/// The inbox store of a test: nothing (`none`), a `memory_inbox`, or a `sqlite_inbox` on
+/// `inbox.db` in a temporary directory of its own, with the bounds `bounds`. Declare it before the
+/// server that serves it (`basic_test_server(test_inbox&, ...)`): the server wires the store's
+/// wake to run `run_completions()` on its io_context under the router mutex, and when it stops,
+/// flushes the store and runs the last completions before its router goes.
+class test_inbox {
+public:
+    explicit test_inbox(store_kind kind, switchboard::memory_inbox_options bounds = {},
+                        const std::function<void(switchboard::sqlite_inbox_options&)>& configure = {})
+        : kind_(kind) {
+        if (kind == store_kind::memory) {
+            memory_ = std::make_unique<switchboard::memory_inbox>(bounds);
+        } else if (kind == store_kind::sqlite) {
+            dir_ = std::make_unique<temp_dir>();
+            options_.path = dir_->file("inbox.db");
+            options_.inbox = bounds;
+            if (configure) configure(options_);
+            open();
+        }
+    }
+    test_inbox(const test_inbox&) = delete;
+    test_inbox& operator=(const test_inbox&) = delete;
+
+    [[nodiscard]] store_kind kind() const noexcept { return kind_; }
+    /// The store; null for `none`.
+    [[nodiscard]] switchboard::inbox_store* get() noexcept {
+        if (memory_) return memory_.get();
+        return sqlite_.get();
+    }
+    /// The SQLite store; null unless `sqlite`.
+    [[nodiscard]] switchboard::sqlite_inbox* durable() noexcept { return sqlite_.get(); }
+    /// The SQLite store's options (path, bounds, ...).
+    [[nodiscard]] const switchboard::sqlite_inbox_options& sqlite_options() const noexcept { return options_; }
+
+    /// `base` with this store as its inbox.
+    [[nodiscard]] switchboard::router_options router_options(switchboard::router_options base = {}) {
+        base.inbox = get();
+        return base;
+    }
+
+    /// Where the SQLite store's wake goes (from its writer thread); empty: nowhere. Once this
+    /// returns with an empty function, no wake calls the previous one any more.
+    void set_wake(std::function<void()> wake) {
+        std::lock_guard<std::mutex> lock(wake_mutex_);
+        wake_ = std::move(wake);
+    }
+
+    /// Closes the SQLite store (its writer commits what is queued) and opens the same file again,
+    /// as a restart does, after `configure` (if any) changed the options. Only while no router
+    /// refers to the store.
+    void reopen(const std::function<void(switchboard::sqlite_inbox_options&)>& configure = {}) {
+        REQUIRE(kind_ == store_kind::sqlite);
+        sqlite_.reset();
+        if (configure) configure(options_);
+        open();
+    }
+
+private:
+    void open() {
+        options_.wake = [this] {
+            std::lock_guard<std::mutex> lock(wake_mutex_);
+            if (wake_) wake_();
+        };
+        auto opened = switchboard::sqlite_inbox::open(options_);
+        INFO(opened.error);
+        REQUIRE(opened);
+        sqlite_ = std::move(opened.store);
+    }
+
+    store_kind kind_;
+    std::unique_ptr<temp_dir> dir_;
+    switchboard::sqlite_inbox_options options_;
+    std::unique_ptr<switchboard::memory_inbox> memory_;
+    std::mutex wake_mutex_;
+    std::function<void()> wake_;
+    std::unique_ptr<switchboard::sqlite_inbox> sqlite_; // last: its writer stops before wake_ goes
+};
+
 /// A server (`switchboard::tcp_server` or `tls_server`) on 127.0.0.1:0 whose io_context runs on
 /// `threads` background threads. `context` is the TLS context, for a tls_server only.
 /// The destructor stops the server and joins the threads, bounded (see `stop_and_join`).
@@ -133,6 +256,25 @@ public:
         }
     }
 
+    /// A server whose router stores direct messages in `inbox` (`router_options::inbox` is set
+    /// from it); with a SQLite store, the store's completions run on the io_context under the
+    /// router mutex, as tcp_chat runs them. `inbox` must outlive this server.
+    template <class... Context>
+    explicit basic_test_server(test_inbox& inbox, switchboard::router_options router_options = {},
+                               unsigned threads = 1, switchboard::tcp_server_options options = {},
+                               Context&... context)
+        : basic_test_server(inbox.router_options(std::move(router_options)), threads, std::move(options),
+                            context...) {
+        inbox_ = &inbox;
+        if (switchboard::sqlite_inbox* store = inbox.durable()) {
+            inbox.set_wake([this, store] {
+                switchboard::net::post(io_, [this, store] {
+                    server_.with_router([&](switchboard::router&) { (void)store->run_completions(); });
+                });
+            });
+        }
+    }
+
     basic_test_server(const basic_test_server&) = delete;
     basic_test_server& operator=(const basic_test_server&) = delete;
 
@@ -167,6 +309,15 @@ public:
         if (!clean) io_.stop();
         for (auto& t : threads_) t.join();
         joined_ = true;
+        // As tcp_chat at exit: the store commits what is queued and its last completions run
+        // (they call into the router) before the router goes.
+        if (inbox_ && inbox_->durable()) {
+            inbox_->set_wake({});
+            server_.with_router([&](switchboard::router&) {
+                inbox_->durable()->flush();
+                (void)inbox_->durable()->run_completions();
+            });
+        }
         return clean;
     }
 
@@ -207,6 +358,7 @@ private:
     switchboard::net::io_context io_;
     switchboard::router router_;
     Server server_;
+    test_inbox* inbox_ = nullptr;
     unsigned short port_ = 0;
     std::vector<std::thread> threads_;
     bool joined_ = false;
@@ -480,6 +632,41 @@ void register_then_leave(basic_test_server<Server>& server, const std::string& u
     }
     REQUIRE(server.wait_disconnects(disconnects_before + 1) == disconnects_before + 1);
     REQUIRE(server.disconnects()[disconnects_before].user == folded(user));
+}
+
+/// True for an answer that a durable store gives once its commit is done, possibly after the
+/// answers of later commands (docs/design.md, "Durable outcomes"): `ok queued <user>`,
+/// `sent <cid> queued`, `sent <cid> delivered`, and a failed commit's `err store-... <user>` or
+/// `sent <cid> store-...`.
+inline bool late_with_durable_store(std::string_view line) {
+    const auto ends_with = [&](std::string_view tail) {
+        return line.size() >= tail.size() && line.substr(line.size() - tail.size()) == tail;
+    };
+    if (line.rfind("ok queued ", 0) == 0 || line.rfind("err store-", 0) == 0) return true;
+    if (line.rfind("sent ", 0) != 0) return false;
+    return ends_with(" queued") || ends_with(" delivered") || line.find(" store-") != std::string_view::npos;
+}
+
+/// Reads the answers to commands `c` sent together, `expected` listing them in command order.
+/// With the memory store (or none) they arrive in exactly that order. With the SQLite store an
+/// answer given after a commit (`late_with_durable_store`) may come after the immediate answers
+/// of later commands, so there the late answers must arrive in their order and the immediate
+/// ones in theirs, however the two interleave.
+inline void expect_answers(client& c, store_kind kind, const std::vector<std::string>& expected) {
+    std::vector<std::string> got;
+    for (std::size_t i = 0; i < expected.size(); ++i) got.push_back(c.read_line());
+    if (kind != store_kind::sqlite) {
+        REQUIRE(got == expected);
+        return;
+    }
+    const auto split = [](const std::vector<std::string>& lines, bool late) {
+        std::vector<std::string> out;
+        for (const std::string& l : lines)
+            if (late_with_durable_store(l) == late) out.push_back(l);
+        return out;
+    };
+    REQUIRE(split(got, true) == split(expected, true));
+    REQUIRE(split(got, false) == split(expected, false));
 }
 
 /// Connects, turns acks on, then registers `user` (expects `ok ack on`, `ok register <user>`).

@@ -1,0 +1,301 @@
+// tcp_chat --offline sqlite:PATH as a user runs it (issue #12): the built tcp_chat binary in a
+// process of its own on a real database file in a temporary directory, killed with SIGKILL and
+// started again on the same file. 1,000 messages answered `ok queued bob` right before a kill -9
+// all reach bob after the restart, in order, exactly once; once he acknowledged them, another
+// restart replays nothing; a `/send` retried after a kill -9 is answered with its first outcome
+// and delivered once; a file tcp_chat cannot use is a message and exit status 1, not a crash.
+#include "../integration/test_server.hpp"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef SWITCHBOARD_TCP_CHAT
+#error "SWITCHBOARD_TCP_CHAT: the path of the built tcp_chat (set by the build)"
+#endif
+
+extern char** environ;
+
+using namespace switchboard_test;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+// tcp_chat in a child process, its standard error appended to `log` (a file, so that a server
+// that logs a lot never blocks on a full pipe), its standard output discarded.
+class chat_process {
+public:
+    chat_process(const std::vector<std::string>& args, std::string log) : log_(std::move(log)) {
+        std::vector<std::string> argv_storage{SWITCHBOARD_TCP_CHAT};
+        argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : argv_storage) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        log_start_ = read_file(log_).size();
+        posix_spawn_file_actions_t actions;
+        REQUIRE(posix_spawn_file_actions_init(&actions) == 0);
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        REQUIRE(rc == 0);
+    }
+    chat_process(const chat_process&) = delete;
+    chat_process& operator=(const chat_process&) = delete;
+    ~chat_process() {
+        if (pid_ > 0) kill9();
+    }
+
+    /// What this run wrote to the log.
+    [[nodiscard]] std::string log() const { return read_file(log_).substr(log_start_); }
+
+    /// Waits (bounded) for the "listening on 127.0.0.1:PORT" line; fails with the log when the
+    /// process exits or the line does not come.
+    unsigned short port() {
+        const std::string marker = "listening on 127.0.0.1:";
+        const auto deadline = deadline_in(std::chrono::milliseconds(20000));
+        for (;;) {
+            const std::string text = log();
+            const std::size_t at = text.find(marker);
+            if (at != std::string::npos && text.find(' ', at + marker.size()) != std::string::npos)
+                return static_cast<unsigned short>(std::stoul(text.substr(at + marker.size())));
+            int st = 0;
+            if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                FAIL("tcp_chat exited before listening; its log:\n" << text);
+            }
+            if (clock::now() >= deadline) FAIL("tcp_chat did not listen within 20 s; its log:\n" << text);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5)); // poll interval, not a sync
+        }
+    }
+
+    /// Waits (bounded) until the log of this run contains `text`.
+    void wait_log(const std::string& text) {
+        const bool seen = wait_until([&] { return log().find(text) != std::string::npos; },
+                                     deadline_in(std::chrono::milliseconds(10000)));
+        INFO("log:\n" << log());
+        REQUIRE(seen);
+    }
+
+    /// SIGKILL, and reaps the process.
+    void kill9() {
+        REQUIRE(pid_ > 0);
+        REQUIRE(::kill(pid_, SIGKILL) == 0);
+        int st = 0;
+        REQUIRE(::waitpid(pid_, &st, 0) == pid_);
+        pid_ = -1;
+        REQUIRE(WIFSIGNALED(st));
+        REQUIRE(WTERMSIG(st) == SIGKILL);
+    }
+
+    /// SIGTERM (a graceful stop); returns the exit status, or -1 when the process did not exit
+    /// by itself within 20 s (it is then killed).
+    int terminate() {
+        REQUIRE(pid_ > 0);
+        REQUIRE(::kill(pid_, SIGTERM) == 0);
+        return wait_exit();
+    }
+
+    /// Waits (bounded, 20 s) for the process to exit by itself; its exit status, -1 on a signal
+    /// or when it had to be killed.
+    int wait_exit() {
+        const auto deadline = deadline_in(std::chrono::milliseconds(20000));
+        int st = 0;
+        while (::waitpid(pid_, &st, WNOHANG) != pid_) {
+            if (clock::now() >= deadline) {
+                kill9();
+                return -1;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5)); // poll interval, not a sync
+        }
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+
+private:
+    std::string log_;
+    std::size_t log_start_ = 0;
+    pid_t pid_ = -1;
+};
+
+// How many messages for `user` the file holds, read with a connection of the test's own.
+std::int64_t rows_in_file(const std::string& path, const std::string& user) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE user = ?1", -1, &s, nullptr) == SQLITE_OK);
+    sqlite3_bind_text(s, 1, user.c_str(), -1, SQLITE_TRANSIENT);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    const std::int64_t n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+// A connection to tcp_chat, past its two greeting lines ("* welcome ...").
+client greeted(unsigned short port) {
+    client c(port);
+    for (int i = 0; i < 2; ++i) {
+        const std::string line = c.read_line();
+        INFO("greeting line " << i + 1 << ": " << line);
+        REQUIRE(line.rfind("* ", 0) == 0);
+    }
+    return c;
+}
+
+// Connects and registers `user` (acks off).
+client chat_user(unsigned short port, const std::string& user) {
+    client c = greeted(port);
+    c.send("/register " + user + "\n");
+    REQUIRE(c.read_line() == "ok register " + user);
+    return c;
+}
+
+// Connects, turns acks on, then registers `user`.
+client chat_user_with_acks(unsigned short port, const std::string& user) {
+    client c = greeted(port);
+    c.send("/ack on\n/register " + user + "\n");
+    REQUIRE(c.read_line() == "ok ack on");
+    REQUIRE(c.read_line() == "ok register " + user);
+    return c;
+}
+
+std::vector<std::string> store_args(const std::string& db) { return {"--port", "0", "--offline", "sqlite:" + db}; }
+
+// `user` registers and quits; returns once the server has released the session (its log says so).
+void register_and_quit(chat_process& server, unsigned short port, const std::string& user) {
+    client c = chat_user(port, user);
+    c.send("/quit\n");
+    REQUIRE(c.read_line() == "ok quit");
+    server.wait_log("user " + user + " reason quit");
+}
+
+} // namespace
+
+TEST_CASE("tcp_chat --offline sqlite: 1,000 messages answered ok queued survive kill -9, arrive once and in "
+          "order, and are not replayed once acknowledged",
+          "[tcp_chat][sqlite][restart]") {
+    temp_dir dir;
+    const std::string db = dir.file("chat.db");
+    const std::string log = dir.file("tcp_chat.log");
+    constexpr int count = 1000;
+    {
+        chat_process server(store_args(db), log);
+        const unsigned short port = server.port();
+        register_and_quit(server, port, "bob"); // a known user, offline
+        client alice = chat_user(port, "alice");
+        std::string lines;
+        for (int i = 1; i <= count; ++i) lines += "/msg bob m" + std::to_string(i) + "\n";
+        alice.send(lines);
+        for (int i = 1; i <= count; ++i) {
+            INFO("answer " << i);
+            REQUIRE(alice.read_line() == "ok queued bob");
+        }
+        server.kill9(); // right after the last answer
+    }
+    {
+        chat_process server(store_args(db), log);
+        const unsigned short port = server.port();
+        client bob = chat_user_with_acks(port, "bob");
+        for (int i = 1; i <= count; ++i) {
+            INFO("dm " << i);
+            REQUIRE(bob.read_line() == "dm " + std::to_string(i) + " alice m" + std::to_string(i));
+            if (i % 100 == 0) bob.send("/ack " + std::to_string(i) + "\n"); // within tcp_chat's ack window
+        }
+        expect_nothing_before_marker(bob); // exactly once: nothing after the 1,000th
+        // All acknowledged: the rows go with the store's next commit; then kill -9 again.
+        REQUIRE(wait_until([&] { return rows_in_file(db, "bob") == 0; }, deadline_in()));
+        server.kill9();
+    }
+    chat_process server(store_args(db), log);
+    const unsigned short port = server.port();
+    client bob = chat_user_with_acks(port, "bob");
+    expect_nothing_before_marker(bob); // nothing replayed
+    client alice = chat_user(port, "alice");
+    alice.send("/msg bob after\n");
+    REQUIRE(bob.read_line() == "dm " + std::to_string(count + 1) + " alice after"); // numbers continue
+    bob.send("/ack " + std::to_string(count + 1) + "\n");
+    expect_nothing_before_marker(bob);
+    // A graceful stop flushes the store: exit 0, nothing failed.
+    REQUIRE(server.terminate() == 0);
+    INFO(server.log());
+    REQUIRE(server.log().find(", 0 failed") != std::string::npos);
+    REQUIRE(rows_in_file(db, "bob") == 0);
+}
+
+TEST_CASE("tcp_chat --offline sqlite: a /send retried after kill -9 is answered with its first outcome and "
+          "delivered once",
+          "[tcp_chat][sqlite][restart]") {
+    temp_dir dir;
+    const std::string db = dir.file("chat.db");
+    const std::string log = dir.file("tcp_chat.log");
+    {
+        chat_process server(store_args(db), log);
+        const unsigned short port = server.port();
+        register_and_quit(server, port, "bob");
+        client carol = chat_user(port, "carol");
+        client alice = chat_user(port, "alice");
+        alice.send("/send c1 bob hi\n");
+        REQUIRE(alice.read_line() == "sent c1 queued");
+        alice.send("/send c2 carol live\n"); // delivered: its outcome is recorded too
+        REQUIRE(carol.read_line() == "msg alice live");
+        REQUIRE(alice.read_line() == "sent c2 delivered");
+        server.kill9();
+    }
+    chat_process server(store_args(db), log);
+    const unsigned short port = server.port();
+    client carol = chat_user(port, "carol");
+    client alice = chat_user(port, "alice");
+    alice.send("/send c1 bob hi\n"); // the client's retry after the restart
+    REQUIRE(alice.read_line() == "sent c1 queued");
+    alice.send("/send c2 carol live\n");
+    REQUIRE(alice.read_line() == "sent c2 delivered");
+    expect_nothing_before_marker(carol); // not delivered again
+    client bob = chat_user(port, "bob");
+    REQUIRE(bob.read_line() == "msg alice hi"); // once
+    expect_nothing_before_marker(bob);
+    alice.send("/send c3 bob new\n"); // a new id is a new message
+    REQUIRE(alice.read_line() == "sent c3 delivered");
+    REQUIRE(bob.read_line() == "msg alice new");
+}
+
+TEST_CASE("tcp_chat --offline sqlite: a file it cannot use is a message and exit status 1",
+          "[tcp_chat][sqlite]") {
+    temp_dir dir;
+    const std::string log = dir.file("tcp_chat.log");
+    const auto expect_refused = [&](const std::string& db, const std::string& reason) {
+        chat_process server(store_args(db), log);
+        REQUIRE(server.wait_exit() == 1);
+        INFO(server.log());
+        REQUIRE(server.log().find("tcp_chat: sqlite_inbox: " + db + ": ") != std::string::npos);
+        REQUIRE(server.log().find(reason) != std::string::npos);
+        REQUIRE(server.log().find("listening") == std::string::npos);
+    };
+    expect_refused(dir.file("missing/chat.db"), "does not exist");
+    {
+        std::ofstream junk(dir.file("junk.db"));
+        junk << std::string(8192, 'j');
+    }
+    expect_refused(dir.file("junk.db"), "file is not a database");
+    {
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(dir.file("newer.db").c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, "CREATE TABLE t(x); PRAGMA user_version = 99;", nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    expect_refused(dir.file("newer.db"), "schema version 99");
+}
