@@ -2,13 +2,14 @@
 // process of its own on a real database file in a temporary directory, killed with SIGKILL and
 // started again on the same file. 1,000 messages answered `ok queued bob` right before a kill -9
 // all reach bob after the restart, in order, exactly once; once he acknowledged them, another
-// restart replays nothing; a `/send` retried after a kill -9 is answered with its first outcome
+// restart replays nothing; `ok queued` waits for the commit (another process holding the lock
+// holds the answers back); a `/send` retried after a kill -9 is answered with its first outcome
 // and delivered once; a file tcp_chat cannot use is a message and exit status 1, not a crash.
 #include "../integration/test_server.hpp"
+#include "../integration/test_sqlite.hpp"
 
 #include <signal.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -131,21 +132,6 @@ private:
     pid_t pid_ = -1;
 };
 
-// How many messages for `user` the file holds, read with a connection of the test's own.
-std::int64_t rows_in_file(const std::string& path, const std::string& user) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE user = ?1", -1, &s, nullptr) == SQLITE_OK);
-    sqlite3_bind_text(s, 1, user.c_str(), -1, SQLITE_TRANSIENT);
-    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
-    const std::int64_t n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return n;
-}
-
 // A connection to tcp_chat, past its two greeting lines ("* welcome ...").
 client greeted(unsigned short port) {
     client c(port);
@@ -218,7 +204,7 @@ TEST_CASE("tcp_chat --offline sqlite: 1,000 messages answered ok queued survive 
         }
         expect_nothing_before_marker(bob); // exactly once: nothing after the 1,000th
         // All acknowledged: the rows go with the store's next commit; then kill -9 again.
-        REQUIRE(wait_until([&] { return rows_in_file(db, "bob") == 0; }, deadline_in()));
+        REQUIRE(wait_until([&] { return rows_in_file(db, "bob").empty(); }, deadline_in()));
         server.kill9();
     }
     chat_process server(store_args(db), log);
@@ -234,7 +220,42 @@ TEST_CASE("tcp_chat --offline sqlite: 1,000 messages answered ok queued survive 
     REQUIRE(server.terminate() == 0);
     INFO(server.log());
     REQUIRE(server.log().find(", 0 failed") != std::string::npos);
-    REQUIRE(rows_in_file(db, "bob") == 0);
+    REQUIRE(rows_in_file(db, "bob").empty());
+}
+
+TEST_CASE("tcp_chat --offline sqlite: ok queued waits for the commit; while another process holds the lock "
+          "nothing is answered, and kill -9 right after the answers loses nothing",
+          "[tcp_chat][sqlite][restart]") {
+    temp_dir dir;
+    const std::string db = dir.file("chat.db");
+    const std::string log = dir.file("tcp_chat.log");
+    lock_holder other(db); // forked now: this process runs no other thread (the server is a process)
+    constexpr int count = 100;
+    {
+        chat_process server(store_args(db), log);
+        const unsigned short port = server.port();
+        register_and_quit(server, port, "bob");
+        client alice = chat_user(port, "alice");
+        other.take(); // tcp_chat's busy timeout (5 s) is longer than the 0.5 s the lock is held
+        std::string lines;
+        for (int i = 1; i <= count; ++i) lines += "/msg bob m" + std::to_string(i) + "\n";
+        alice.send(lines + "/who\n");
+        // The /who after them is answered at once; the messages are not committed, so not answered.
+        REQUIRE(alice.read_line() == "who alice");
+        REQUIRE(rows_in_file(db, "bob").empty());
+        std::this_thread::sleep_for(std::chrono::milliseconds(500)); // the other process's work
+        REQUIRE(!alice.readable_now());
+        other.release();
+        for (int i = 1; i <= count; ++i) {
+            INFO("answer " << i);
+            REQUIRE(alice.read_line() == "ok queued bob");
+        }
+        server.kill9(); // right after the last answer
+    }
+    chat_process server(store_args(db), log);
+    client bob = chat_user_with_acks(server.port(), "bob");
+    for (int i = 1; i <= count; ++i) REQUIRE(bob.read_line() == "dm " + std::to_string(i) + " alice m" + std::to_string(i));
+    expect_nothing_before_marker(bob);
 }
 
 TEST_CASE("tcp_chat --offline sqlite: a /send retried after kill -9 is answered with its first outcome and "

@@ -7,11 +7,9 @@
 // answered `ok queued` lost). Restarts of the whole tcp_chat process (kill -9) are tested in
 // tests/examples/tcp_chat_restart.cpp.
 #include "test_server.hpp"
+#include "test_sqlite.hpp"
 
-#include <sqlite3.h>
 #include <sys/mount.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
@@ -25,92 +23,6 @@
 using namespace switchboard_test;
 
 namespace {
-
-// The sequence numbers of `user`'s rows in the database file, read with a connection of the
-// test's own (what a restart would find).
-std::vector<std::uint64_t> rows_in_file(const std::string& path, const std::string& user) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM messages WHERE user = ?1 ORDER BY seq", -1, &s, nullptr) ==
-            SQLITE_OK);
-    sqlite3_bind_text(s, 1, user.c_str(), -1, SQLITE_TRANSIENT);
-    std::vector<std::uint64_t> out;
-    int rc = SQLITE_OK;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)));
-    CHECK(rc == SQLITE_DONE);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return out;
-}
-
-// A second process, forked before the test starts any thread, that on `take()` opens the
-// database with its own connection, takes the write lock with BEGIN IMMEDIATE, and on
-// `release()` commits; each returns once the child has done it.
-class lock_holder {
-public:
-    explicit lock_holder(std::string path) {
-        int to_child[2];
-        int from_child[2];
-        REQUIRE(::pipe(to_child) == 0);
-        REQUIRE(::pipe(from_child) == 0);
-        pid_ = ::fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) { // the child: SQLite's C API and the pipes only, then _exit
-            ::close(to_child[1]);
-            ::close(from_child[0]);
-            char go = 0;
-            if (::read(to_child[0], &go, 1) != 1) ::_exit(2);
-            sqlite3* db = nullptr;
-            int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
-            if (rc == SQLITE_OK) sqlite3_busy_timeout(db, 5000);
-            if (rc == SQLITE_OK) rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-            char byte = rc == SQLITE_OK ? 'L' : 'E';
-            if (::write(from_child[1], &byte, 1) != 1 || rc != SQLITE_OK) ::_exit(1);
-            if (::read(to_child[0], &go, 1) != 1) ::_exit(2);
-            rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-            sqlite3_close(db);
-            byte = rc == SQLITE_OK ? 'R' : 'E';
-            if (::write(from_child[1], &byte, 1) != 1) ::_exit(2);
-            ::_exit(rc == SQLITE_OK ? 0 : 1);
-        }
-        ::close(to_child[0]);
-        ::close(from_child[1]);
-        to_child_ = to_child[1];
-        from_child_ = from_child[0];
-    }
-    lock_holder(const lock_holder&) = delete;
-    lock_holder& operator=(const lock_holder&) = delete;
-    ~lock_holder() {
-        if (to_child_ >= 0) ::close(to_child_);
-        if (from_child_ >= 0) ::close(from_child_);
-        if (pid_ > 0) {
-            int st = 0;
-            (void)::waitpid(pid_, &st, 0);
-        }
-    }
-    void take() { REQUIRE(step() == 'L'); }
-    void release() {
-        REQUIRE(step() == 'R');
-        int st = 0;
-        REQUIRE(::waitpid(pid_, &st, 0) == pid_);
-        pid_ = -1;
-        CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0));
-    }
-
-private:
-    char step() {
-        const char go = 'g';
-        REQUIRE(::write(to_child_, &go, 1) == 1);
-        char byte = 0;
-        REQUIRE(::read(from_child_, &byte, 1) == 1);
-        return byte;
-    }
-    pid_t pid_ = -1;
-    int to_child_ = -1;
-    int from_child_ = -1;
-};
 
 // A live pair of sessions exchanging messages on a thread of its own (`p1` -> `p2` -> `p1`), one
 // round trip at a time, each timed, until stopped.
@@ -281,12 +193,6 @@ TEST_CASE("sqlite store: a second process holds the write lock for 2 s while 50 
     if (!during.empty())
         std::cout << ", median " << during[during.size() / 2] << " ms, max " << during.back() << " ms";
     std::cout << " (busy timeout 300 ms)\n";
-    REQUIRE(busy > 0);   // the lock made commits fail: both outcomes are exercised
-    REQUIRE(queued > 0);
-    // Live traffic flowed while 50 senders waited for commits: at least 20 round trips (a 2 s
-    // window; a router held by a waiting commit would allow one round trip per busy timeout).
-    REQUIRE(during.size() >= 20);
-
     // Every message answered `ok queued` is in the file, and none answered with an error is.
     server.with_router([&](switchboard::router&) { inbox.durable()->flush(); });
     for (int i = 0; i < senders; ++i) {
@@ -303,6 +209,11 @@ TEST_CASE("sqlite store: a second process holds the write lock for 2 s while 50 
             if (o.answer == "ok queued " + to) REQUIRE(r.read_line() == "msg s" + std::to_string(i) + " m" + std::to_string(o.k));
         expect_nothing_before_marker(r);
     }
+    REQUIRE(busy > 0);   // the lock made commits fail: both outcomes are exercised
+    REQUIRE(queued > 0);
+    // Live traffic flowed while 50 senders waited for commits: at least 20 round trips (a 2 s
+    // window; a router held by a waiting commit would allow one round trip per busy timeout).
+    REQUIRE(during.size() >= 20);
 }
 
 TEST_CASE("sqlite store: two senders of 10,000 messages each to one offline user: seq 1..20,000 once each, "
