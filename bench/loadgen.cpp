@@ -8,6 +8,8 @@
 //   idle    C registered idle connections; the server's RSS growth per connection.
 //   presence  W watchers `/watch` C users that connect, register and quit over and over
 //           (line protocol v1.2); presence transitions per second, their cost in server CPU.
+//   stored  N senders `/msg` recipients that are known but offline (line protocol v1.2, a server
+//           with its offline inbox); `ok queued` answers per second, W unanswered per sender.
 //
 // Every delivery is checked (right sender, payload intact, sequence strictly consecutive: no
 // loss, no reordering, no duplicates); the exit status is 0 only when all of them checked out.
@@ -47,14 +49,15 @@
 #include <thread>
 #include <vector>
 
+#include "load_common.hpp"
+
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24 // Linux >= 4.2; older headers may lack it
 #endif
 
 namespace {
 
-using i64 = std::int64_t;
-using u64 = std::uint64_t;
+using namespace sbload; // i64, u64, now_ns(), the payload layout, histogram, text and JSON helpers
 
 constexpr const char* usage_text = R"(usage: loadgen MODE [options]
 
@@ -68,6 +71,10 @@ modes:
   idle     open C registered connections, report the server's RSS growth per connection
   presence W watchers each `/watch` C users, who connect, `/register` and `/quit` over and
            over; reports presence transitions per second (and server CPU per transition)
+  stored   N senders each send `/msg <recipient> <payload>` to their own recipient, a known
+           user that is offline (registered once and gone before the traffic); reports the
+           `ok queued <recipient>` answers per second (the server stored the message; with a
+           durable store, committed it)
 
 common options:
   --host HOST            server address or host name (default 127.0.0.1)
@@ -80,7 +87,8 @@ common options:
   --payload BYTES        message text size, 27 or more (default 64); it holds the sequence
                          number and the send timestamp, padded with text to the size
   --window W             messages in flight per sender (default 256); a message is in flight
-                         until its receiver (fanout: every member) got it
+                         until its receiver (fanout: every member) got it (stored: until the
+                         server answered it)
   --threads N            event-loop threads (default 1)
   --prefix NAME          prefix of the user and room names (default lg<run-id>)
   --timeout SECONDS      fail when connecting, registering or delivering makes no progress
@@ -107,6 +115,11 @@ presence: --users C      watched users (default 10000); each connects, registers
          --watchers W    connections that each watch every user (default 10; 0 measures the
                          churn alone, the baseline); the server needs --max-watches >= C
          --churn N       users connecting or leaving at the same time (default 64)
+stored:  --senders N     sender connections, each with its own offline recipient (default 100);
+                         the server needs its offline inbox (tcp_chat --offline, or
+                         --offline sqlite:PATH) and room for what the run stores (tcp_chat
+                         --inbox-max, --inbox-bytes); an `err` answer counts as an error
+                         (its text reported) and the run goes on; exit status 1 at the end
 advanced:
   --connect-concurrency N  connections being set up at once (default 256)
 
@@ -115,7 +128,7 @@ limit is raised to its hard limit; a run that needs more connections than that f
 Example:  loadgen pairs --port 7777 --pairs 100 --window 256 --payload 64 --duration 10
 )";
 
-enum class run_mode : std::uint8_t { pairs, fanout, idle, presence };
+enum class run_mode : std::uint8_t { pairs, fanout, idle, presence, stored };
 
 constexpr std::string_view mode_name(run_mode m) {
     switch (m) {
@@ -123,6 +136,7 @@ constexpr std::string_view mode_name(run_mode m) {
     case run_mode::fanout: return "fanout";
     case run_mode::idle: return "idle";
     case run_mode::presence: return "presence";
+    case run_mode::stored: return "stored";
     }
     return "?";
 }
@@ -154,158 +168,10 @@ struct options {
     std::size_t users = 10000;   // presence: watched users
     std::size_t watchers = 10;   // presence: connections watching every user
     std::size_t churn = 64;      // presence: users in a connect-register-quit cycle at once
+    std::size_t senders = 100;   // stored: senders, each with its own offline recipient
 };
-
-// ---- time -------------------------------------------------------------------------------------
-
-const std::chrono::steady_clock::time_point g_epoch = std::chrono::steady_clock::now();
-
-// steady_clock nanoseconds since the start of the program (keeps the timestamps in the payload short).
-inline i64 now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - g_epoch)
-        .count();
-}
-
-constexpr i64 ns_per_s = 1000000000;
-constexpr i64 never = std::numeric_limits<i64>::max();
-
-// ---- payload layout ---------------------------------------------------------------------------
-// "SSSSSSSSSS TTTTTTTTTTTTTTTT" + padding: sequence number and send timestamp (ns), zero-padded
-// decimal, then filler text up to the payload size. Fixed widths: a sender patches the digits
-// of a prebuilt line, a receiver checks the line in place.
 
 constexpr std::size_t max_name_bytes = 40; // longest user or room name (docs/protocol.md, "Names")
-constexpr std::size_t seq_digits = 10;
-constexpr std::size_t ts_digits = 16;
-constexpr std::size_t header_bytes = seq_digits + 1 + ts_digits;
-
-inline void put_digits(char* p, u64 v, std::size_t width) {
-    for (std::size_t i = width; i-- > 0;) {
-        p[i] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    }
-}
-
-inline bool get_digits_slow(const char* p, std::size_t width, u64& out) {
-    u64 v = 0;
-    for (std::size_t i = 0; i < width; ++i) {
-        const unsigned d = static_cast<unsigned char>(p[i]) - unsigned{'0'};
-        if (d > 9) return false;
-        v = v * 10 + d;
-    }
-    out = v;
-    return true;
-}
-
-// Eight ASCII digits at once (SWAR, little-endian; D. Lemire, "Quickly parsing eight digits").
-inline bool get_eight_digits(const char* p, u64& out) {
-    u64 v;
-    std::memcpy(&v, p, 8);
-    if (((v & 0xF0F0F0F0F0F0F0F0u) | (((v + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) != 0x3333333333333333u)
-        return false;
-    v -= 0x3030303030303030u;
-    v = (v * 10) + (v >> 8);
-    v = (((v & 0x000000FF000000FFu) * 0x000F424000000064u) + (((v >> 16) & 0x000000FF000000FFu) * 0x0000271000000001u)) >> 32;
-    out = v;
-    return true;
-}
-
-// Parses exactly `width` ASCII digits; false if any is not a digit.
-inline bool get_digits(const char* p, std::size_t width, u64& out) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    u64 v = 0;
-    const std::size_t head = width % 8;
-    if (head && !get_digits_slow(p, head, v)) return false;
-    for (std::size_t i = head; i < width; i += 8) {
-        u64 eight;
-        if (!get_eight_digits(p + i, eight)) return false;
-        v = v * 100000000u + eight;
-    }
-    out = v;
-    return true;
-#else
-    return get_digits_slow(p, width, out);
-#endif
-}
-
-// Adds one to a fixed-width ASCII decimal number in place.
-inline void increment_digits(char* p, std::size_t width) {
-    for (std::size_t i = width; i-- > 0;) {
-        if (p[i] != '9') {
-            ++p[i];
-            return;
-        }
-        p[i] = '0';
-    }
-}
-
-std::string make_padding(std::size_t n) {
-    static constexpr std::string_view pattern = " loadgen-0123456789-abcdefghijklmnopqrstuvwxyz";
-    std::string s(n, ' ');
-    for (std::size_t i = 0; i < n; ++i) s[i] = pattern[i % pattern.size()];
-    return s;
-}
-
-// ---- latency histogram ------------------------------------------------------------------------
-// Log-linear buckets: exact below 128 ns, then 128 sub-buckets per power of two (< 0.8% error).
-
-class histogram {
-public:
-    static constexpr int sub_bits = 7;
-    static constexpr u64 sub = u64{1} << sub_bits;
-
-    histogram() : counts_((64 - sub_bits + 1) * sub, 0) {}
-
-    void record(u64 v) {
-        ++counts_[index(v)];
-        ++total_;
-        sum_ += v;
-        if (v > max_) max_ = v;
-    }
-
-    void merge(const histogram& o) {
-        for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
-        total_ += o.total_;
-        sum_ += o.sum_;
-        max_ = std::max(max_, o.max_);
-    }
-
-    [[nodiscard]] u64 total() const { return total_; }
-    [[nodiscard]] u64 max() const { return max_; }
-    [[nodiscard]] double mean() const { return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0; }
-
-    // The value at quantile q (0..1): the middle of its bucket, never above the maximum seen.
-    [[nodiscard]] double quantile(double q) const {
-        if (total_ == 0) return 0;
-        u64 target = static_cast<u64>(q * static_cast<double>(total_) + 0.999999);
-        if (target < 1) target = 1;
-        u64 seen = 0;
-        for (std::size_t i = 0; i < counts_.size(); ++i) {
-            seen += counts_[i];
-            if (seen >= target) return std::min(static_cast<double>(max_), middle(i));
-        }
-        return static_cast<double>(max_);
-    }
-
-private:
-    static std::size_t index(u64 v) {
-        if (v < sub) return static_cast<std::size_t>(v);
-        const int e = 63 - __builtin_clzll(v);
-        return static_cast<std::size_t>(e - sub_bits + 1) * sub + ((v >> (e - sub_bits)) & (sub - 1));
-    }
-    static double middle(std::size_t i) {
-        if (i < sub) return static_cast<double>(i);
-        const int e = static_cast<int>(i / sub) + sub_bits - 1;
-        const u64 low = i % sub;
-        const double width = static_cast<double>(u64{1} << (e - sub_bits));
-        return static_cast<double>((sub + low) << (e - sub_bits)) + width / 2;
-    }
-
-    std::vector<u64> counts_;
-    u64 total_ = 0;
-    u64 sum_ = 0;
-    u64 max_ = 0;
-};
 
 // ---- output buffer ----------------------------------------------------------------------------
 // A byte buffer that grows without zero-filling (std::string::resize would memset every batch).
@@ -369,6 +235,7 @@ struct worker {
     std::size_t opening = 0;
     std::size_t open_limit = 1;
     std::vector<pair_state*> local_pairs;
+    std::vector<conn*> deferred;         // stored: senders, opened once every recipient is gone
     std::vector<conn*> subjects;         // presence: this thread's cycling connections
     std::vector<std::size_t> own_users;  // presence: the users this thread cycles (i % threads)
     std::size_t next_user = 0;           // presence: position in own_users of the next one to cycle
@@ -384,6 +251,8 @@ struct pair_state {
     std::string tmpl;       // "/msg <receiver> <payload>\n"
     std::size_t seq_off = 0; // where the payload's digits start in tmpl
     u64 sent = 0;
+    u64 answered = 0;        // stored: answers received (ok queued or err), in send order
+    std::vector<i64> sent_at; // stored: send time of message i at [i % window] (answers come in order)
     u64 budget = std::numeric_limits<u64>::max(); // counted messages still to send (--messages)
     bool stopping = false;
     bool done = false;
@@ -436,6 +305,7 @@ struct run_state {
     std::mutex error_mutex;
     std::vector<std::string> errors;
     std::atomic<u64> error_count{0};
+    error_tally error_kinds; // note_error(): count per kind
 
     std::size_t conns_total = 0;
     std::size_t source_addresses = 1;
@@ -444,6 +314,8 @@ struct run_state {
     std::atomic<std::size_t> ready{0}; // registered (fanout: and joined)
     std::size_t units_total = 0; // pairs, or 1 publisher
     std::atomic<std::size_t> units_done{0};
+    std::size_t recipients_total = 0;             // stored: recipients to register and leave
+    std::atomic<std::size_t> recipients_gone{0};  // stored: recipients the server has closed
 
     // Time plan, written by the controller before traffic starts (published by the post).
     // Atomic only so that other threads may read them without a formal race; relaxed loads are
@@ -510,6 +382,38 @@ void fail(const std::string& message) {
     stop_all();
 }
 
+// Records an error that does not end the run (stored mode: an `err` answer is one message not
+// stored, and the run goes on); the run still fails at the end. The first message of each kind
+// (`kind`: the err code) is kept, with a count per kind.
+void note_error(std::string_view kind, const std::string& message) {
+    {
+        std::lock_guard<std::mutex> lock(g->error_mutex);
+        if (g->error_kinds.add(kind) && g->errors.size() < 20) g->errors.push_back(message);
+    }
+    g->error_count.fetch_add(1);
+}
+
+// What an `err` answer to /msg most likely means, for the error message.
+std::string err_hint(std::string_view line) {
+    const auto has = [&](std::string_view p) { return line.substr(0, p.size()) == p; };
+    if (has("err not-supported"))
+        return " (acks need a server with the offline inbox: tcp_chat --offline)";
+    if (has("err inbox-full"))
+        return g->opt.mode == run_mode::stored
+                   ? " (the recipient's inbox is full: a stored run needs room for everything it sends, "
+                     "tcp_chat --inbox-max and --inbox-bytes)"
+                   : " (unacknowledged messages filled the receiver's inbox: keep --window + --ack-every below the "
+                     "server's tcp_chat --inbox-max)";
+    if (has("err user-not-found"))
+        return " (the recipient is not a known user: the server needs its offline inbox, tcp_chat --offline)";
+    if (has("err store-busy"))
+        return " (the durable store's queue of uncommitted messages was full, or its database locked past the busy "
+               "timeout: docs/protocol.md G)";
+    if (has("err store-full")) return " (the disk holding the server's database is full)";
+    if (has("err store-failed")) return " (the server's store failed to commit: see its log)";
+    return {};
+}
+
 std::string server_text() {
     std::ostringstream s;
     s << g->opt.host << ":" << g->opt.port;
@@ -518,7 +422,7 @@ std::string server_text() {
 
 // ---- connections ------------------------------------------------------------------------------
 
-enum class role : std::uint8_t { sender, receiver, publisher, member, idle, watcher, subject };
+enum class role : std::uint8_t { sender, receiver, publisher, member, idle, watcher, subject, recipient };
 enum class phase : std::uint8_t {
     unopened, connecting, registering, registered, joining, ready, who_wait, who_ok,
     watching, // watcher: /watch sent for every user, waiting for their first state
@@ -528,6 +432,7 @@ enum class phase : std::uint8_t {
 
 void pump(pair_state& p);
 void pump_fanout();
+void recipient_gone();
 
 struct conn {
     enum class verdict : std::uint8_t { ok, other, failed };
@@ -575,6 +480,7 @@ struct conn {
         case role::idle: return "connection " + name;
         case role::watcher: return "watcher " + name;
         case role::subject: return "user connection " + name;
+        case role::recipient: return "recipient " + name;
         }
         return name;
     }
@@ -626,6 +532,7 @@ struct conn {
         g->connected.fetch_add(1, std::memory_order_relaxed);
         if (acking()) out += "/ack on\n"; // before /register: every dm of the session has a seq
         out += "/register " + name + "\n";
+        if (rl == role::recipient) out += "/quit\n"; // known from now on, offline once the server closes
         flush();
         read_more();
     }
@@ -836,6 +743,13 @@ struct conn {
         if (ec) {
             if (ec == asio::error::operation_aborted) return;
             if (ec == asio::error::eof && rl == role::subject && ph == phase::leaving) return end_cycle();
+            if (ec == asio::error::eof && rl == role::recipient && ph == phase::leaving) {
+                std::error_code ignored;
+                sock.close(ignored);
+                ph = phase::ready;
+                g->ready.fetch_add(1, std::memory_order_relaxed);
+                return recipient_gone();
+            }
             if (ec == asio::error::eof) {
                 const bool traffic = ph == phase::ready && rl != role::idle;
                 return fail("the server closed the connection of " + who() + (ph == phase::ready ? "" : " during setup") +
@@ -908,7 +822,9 @@ struct conn {
     }
 
     void after_batch() {
-        if (rl == role::receiver) {
+        if (rl == role::sender && g->opt.mode == run_mode::stored) {
+            pump(*pair);
+        } else if (rl == role::receiver) {
             if (g->opt.acked) acknowledge();
             pump(*pair);
         } else if (rl == role::member && completed_some) {
@@ -927,6 +843,15 @@ struct conn {
 
     bool handle_line(std::string_view line, i64 now) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (rl == role::sender && ph == phase::ready && g->opt.mode == run_mode::stored) {
+            if (line.size() == expect_prefix.size() && std::memcmp(line.data(), expect_prefix.data(), line.size()) == 0)
+                return answer(true, now);
+            if (line == "err" || starts_with(line, "err ")) {
+                const std::string_view code = line.substr(0, line.find(' ', 4)); // "err <code>"
+                note_error(code, "the server answered " + who() + ": " + printable(line) + err_hint(line));
+                return answer(false, now);
+            }
+        }
         if (ph == phase::ready && (rl == role::receiver || rl == role::member)) {
             const verdict v = check_delivery(line, now);
             if (v == verdict::ok) return true;
@@ -1043,6 +968,28 @@ struct conn {
 
     static bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+    // Stored mode: the answer to the oldest unanswered /msg of this sender (`ok queued
+    // <recipient>`, or an `err` line: not stored). A server answers a connection's /msg in the
+    // order sent (a durable store commits in order), so the answer's latency is measured from
+    // that message's send time.
+    bool answer(bool stored, i64 now) {
+        pair_state& p = *pair;
+        if (p.answered == p.sent) {
+            fail("check failed: " + who() + " got an answer with no message in flight (" + std::to_string(p.sent) +
+                 " sent, all answered)");
+            return false;
+        }
+        const i64 ts = p.sent_at[p.answered % p.sent_at.size()];
+        ++p.answered;
+        bump(w.delivered_total, 1);
+        if (stored && ts >= g->t_measure.load(std::memory_order_relaxed)) {
+            w.hist.record(static_cast<u64>(now - ts));
+            ++w.counted;
+            w.last_counted_ns = now;
+        }
+        return true;
+    }
+
     bool unexpected(std::string_view line) {
         fail("unexpected line from the server on " + who() + ": '" + printable(line) + "'");
         return false;
@@ -1055,13 +1002,8 @@ struct conn {
         }
         if (line.empty()) return true;
         if (line == "err" || starts_with(line, "err ")) {
-            std::string hint;
-            if (starts_with(line, "err not-supported"))
-                hint = " (acks need a server with the offline inbox: tcp_chat --offline)";
-            else if (starts_with(line, "err inbox-full"))
-                hint = " (unacknowledged messages filled the receiver's inbox: keep --window + --ack-every below the "
-                       "server's tcp_chat --inbox-max)";
-            else if (starts_with(line, "err too-many-watches"))
+            std::string hint = err_hint(line);
+            if (starts_with(line, "err too-many-watches"))
                 hint = " (each watcher watches every user: the server needs --max-watches of at least --users)";
             else if (starts_with(line, "err name-taken") && rl == role::subject)
                 hint = " (a user's previous session was still open when it connected again: another run with the "
@@ -1080,6 +1022,16 @@ struct conn {
             }
             if (rl == role::subject && line.size() == 12 + name.size() && starts_with(line, "ok register ") &&
                 line.substr(12) == name) {
+                ph = phase::online;
+                return true;
+            }
+            if (rl == role::recipient && line.size() == 12 + name.size() && starts_with(line, "ok register ") &&
+                line.substr(12) == name) {
+                // Registered once: a known user. `/quit` follows; the server answers and closes.
+                last_notice.clear();
+                g->registered.fetch_add(1, std::memory_order_relaxed);
+                --w.opening;
+                open_next(w);
                 ph = phase::online;
                 return true;
             }
@@ -1193,8 +1145,11 @@ void format_batch(out_buffer& out, const std::string& tmpl, std::size_t seq_off,
     }
 }
 
+// Messages of the pair no longer in flight: delivered to the receiver, or (stored) answered.
+u64 pair_finished(const pair_state& p) { return g->opt.mode == run_mode::stored ? p.answered : p.receiver->next; }
+
 void pair_maybe_done(pair_state& p) {
-    if (p.stopping && !p.done && p.receiver->next == p.sent) {
+    if (p.stopping && !p.done && pair_finished(p) == p.sent) {
         p.done = true;
         g->units_done.fetch_add(1);
     }
@@ -1206,7 +1161,7 @@ void pump(pair_state& p) {
     if (p.stopping) return pair_maybe_done(p);
     conn& s = *p.sender;
     if (s.write_pending || !s.w.started) return;
-    const u64 in_flight = p.sent - p.receiver->next;
+    const u64 in_flight = p.sent - pair_finished(p);
     if (in_flight >= g->opt.window) return;
     const i64 now = now_ns();
     u64 k = g->opt.window - in_flight;
@@ -1223,6 +1178,8 @@ void pump(pair_state& p) {
         p.budget -= k;
     }
     format_batch(s.out, p.tmpl, p.seq_off, p.sent, k, now);
+    if (!p.sent_at.empty()) // stored: in flight are at most a window, so no slot in use is overwritten
+        for (u64 i = 0; i < k; ++i) p.sent_at[(p.sent + i) % p.sent_at.size()] = now;
     p.sent += k;
     bump(s.w.sent_total, k);
     s.flush();
@@ -1263,6 +1220,20 @@ void pump_fanout() {
     f.sent.store(sent + k); // before the write: a member never sees a seq not yet counted as sent
     bump(pub.w.sent_total, k);
     pub.flush();
+}
+
+// Stored mode: a recipient has registered and the server has closed its connection (it is known
+// and offline). Once all are, the senders connect.
+void recipient_gone() {
+    if (g->recipients_gone.fetch_add(1) + 1 != g->recipients_total) return;
+    for (auto& wp : g->workers) {
+        worker* w = wp.get();
+        asio::post(w->io, [w] {
+            for (conn* c : w->deferred) w->to_open.push_back(c);
+            w->deferred.clear();
+            conn::open_next(*w);
+        });
+    }
 }
 
 // ---- server memory ----------------------------------------------------------------------------
@@ -1311,23 +1282,6 @@ i64 read_cpu_ticks(long pid) {
 
 // ---- controller -------------------------------------------------------------------------------
 
-std::string with_commas(u64 v) {
-    std::string s = std::to_string(v);
-    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
-    return s;
-}
-
-std::string fixed(double v, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
-}
-
-std::string rate_text(double per_s) {
-    if (per_s >= 1e6) return fixed(per_s / 1e6, 2) + " M";
-    if (per_s >= 1e3) return fixed(per_s / 1e3, 1) + " k";
-    return fixed(per_s, 0);
-}
 
 u64 sum_delivered() {
     u64 d = 0;
@@ -1395,7 +1349,7 @@ void start_traffic(i64 now) {
         // The post publishes the time plan to the worker's thread.
         asio::post(w->io, [w] {
             w->started = true;
-            if (g->opt.mode == run_mode::pairs)
+            if (g->opt.mode == run_mode::pairs || g->opt.mode == run_mode::stored)
                 for (pair_state* p : w->local_pairs) pump(*p);
             else if (g->opt.mode == run_mode::fanout && w->id == 0)
                 pump_fanout();
@@ -1446,8 +1400,9 @@ void print_progress(i64 now) {
         const double dt = double(now - g->last_print_ns) / 1e9;
         const double rate = dt > 0 ? double(d - g->last_print_delivered) / dt : 0;
         const u64 expected = sent * members;
-        std::fprintf(stderr, "loadgen %s: %s %.1f s: %s deliveries, %s/s, %s in flight\n", m.c_str(),
+        std::fprintf(stderr, "loadgen %s: %s %.1f s: %s %s, %s/s, %s in flight\n", m.c_str(),
                      now < g->t_measure.load() ? "warmup" : "run", double(now - g->t_start.load()) / 1e9, with_commas(d).c_str(),
+                     g->opt.mode == run_mode::stored ? "answers" : "deliveries",
                      rate_text(rate).c_str(), with_commas(expected > d ? expected - d : 0).c_str());
         g->last_print_ns = now;
         g->last_print_delivered = d;
@@ -1531,8 +1486,13 @@ void tick() {
             const u64 members = g->opt.mode == run_mode::fanout ? g->fan.members : 1;
             const u64 expected = sum_sent() * members;
             g->stalled_run = true;
-            fail("no delivery for " + fixed(g->opt.timeout_s, 0) + " s: " + with_commas(expected - std::min(expected, d)) +
-                 " deliveries outstanding (lost by the server, or it is stuck)");
+            if (g->opt.mode == run_mode::stored)
+                fail("no answer for " + fixed(g->opt.timeout_s, 0) + " s: " + with_commas(expected - std::min(expected, d)) +
+                     " /msg answers outstanding (the server is stuck, or a recipient was online: a live delivery is "
+                     "not answered)");
+            else
+                fail("no delivery for " + fixed(g->opt.timeout_s, 0) + " s: " + with_commas(expected - std::min(expected, d)) +
+                     " deliveries outstanding (lost by the server, or it is stuck)");
             return;
         }
         break;
@@ -1568,28 +1528,6 @@ void tick() {
 
 // ---- arguments --------------------------------------------------------------------------------
 
-template <class T>
-bool parse_number(std::string_view text, T& out, T min, T max) {
-    T value{};
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) return false;
-    out = value;
-    return true;
-}
-
-bool parse_seconds(std::string_view text, double& out, double min) {
-    try {
-        std::size_t used = 0;
-        const std::string s(text);
-        const double v = std::stod(s, &used);
-        if (used != s.size() || !(v >= min) || v > 1e7) return false;
-        out = v;
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
-
 bool valid_name_chars(std::string_view s) {
     for (char c : s)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) return false;
@@ -1620,8 +1558,9 @@ int parse_args(int argc, char** argv, options& o) {
             else if (arg == "fanout") o.mode = run_mode::fanout;
             else if (arg == "idle") o.mode = run_mode::idle;
             else if (arg == "presence") o.mode = run_mode::presence;
+            else if (arg == "stored") o.mode = run_mode::stored;
             else {
-                std::cerr << "loadgen: unknown mode " << arg << " (pairs, fanout, idle or presence; see --help)\n";
+                std::cerr << "loadgen: unknown mode " << arg << " (pairs, fanout, idle, presence or stored; see --help)\n";
                 return 2;
             }
             o.mode_given = true;
@@ -1651,6 +1590,7 @@ int parse_args(int argc, char** argv, options& o) {
         else if (arg == "--timeout") ok = parse_seconds(v, o.timeout_s, 0.1);
         else if (arg == "--server-pid") ok = parse_number<long>(v, o.server_pid, 1, 1L << 30);
         else if (arg == "--pairs") ok = parse_number<std::size_t>(v, o.pairs, 1, big);
+        else if (arg == "--senders") ok = parse_number<std::size_t>(v, o.senders, 1, big);
         else if (arg == "--ack-every") {
             ok = parse_number<std::size_t>(v, o.ack_every, 1, big);
             ack_every_given = true;
@@ -1677,7 +1617,7 @@ int parse_args(int argc, char** argv, options& o) {
         }
     }
     if (!o.mode_given) {
-        std::cerr << "loadgen: give a mode: pairs, fanout, idle or presence (see --help)\n";
+        std::cerr << "loadgen: give a mode: pairs, fanout, idle, presence or stored (see --help)\n";
         return 2;
     }
     if (messages_given && o.duration_given) {
@@ -1706,6 +1646,10 @@ int parse_args(int argc, char** argv, options& o) {
         std::cerr << "loadgen: --messages must be at least --pairs (" << o.pairs << ")\n";
         return 2;
     }
+    if (o.mode == run_mode::stored && o.messages && o.messages < o.senders) {
+        std::cerr << "loadgen: --messages must be at least --senders (" << o.senders << ")\n";
+        return 2;
+    }
     if (!valid_name_chars(o.prefix)) {
         std::cerr << "loadgen: --prefix must be made of a-z 0-9 _ . - (names are folded to lower case by the "
                      "server, so use lower case)\n";
@@ -1728,28 +1672,6 @@ std::string run_id() {
 
 // ---- report -----------------------------------------------------------------------------------
 
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20 || c >= 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += ch;
-        }
-    }
-    return out + "\"";
-}
-
-std::string json_number(double v, int decimals = 1) {
-    if (!(v == v) || v > 1e300) return "null";
-    return fixed(v, decimals);
-}
 
 // Raises the soft file-descriptor limit to the hard limit; false (with a message) if that is
 // not enough for `needed` descriptors.
@@ -1800,6 +1722,7 @@ int main(int argc, char** argv) {
     case run_mode::fanout: count = o.members; state.conns_total = o.members + 1; break;
     case run_mode::idle: count = o.conns; state.conns_total = o.conns; break;
     case run_mode::presence: count = std::max(o.users, o.watchers); state.conns_total = o.watchers; break;
+    case run_mode::stored: count = o.senders; state.conns_total = 2 * o.senders; break;
     }
     {
         const std::size_t longest = o.prefix.size() + 1 + std::to_string(count - 1).size();
@@ -1917,6 +1840,31 @@ int main(int argc, char** argv) {
         if (state.loopback_v4) state.source_addresses = (o.conns + o.per_source - 1) / o.per_source;
         break;
     }
+    case run_mode::stored: {
+        // Recipients connect first, register and quit (known, offline); the senders connect once
+        // the server has closed every recipient (recipient_gone()).
+        state.pairs.resize(o.senders);
+        state.units_total = o.senders;
+        state.recipients_total = o.senders;
+        for (std::size_t i = 0; i < o.senders; ++i) {
+            pair_state& p = state.pairs[i];
+            worker& w = worker_for(i);
+            p.index = i;
+            p.receiver = add_conn(w, role::recipient, next_index++, o.prefix + "r" + std::to_string(i));
+            w.conns.push_back(std::make_unique<conn>(w, role::sender, next_index++, o.prefix + "s" + std::to_string(i)));
+            p.sender = w.conns.back().get();
+            w.deferred.push_back(p.sender);
+            p.sender->pair = p.receiver->pair = &p;
+            p.tmpl = "/msg " + p.receiver->name + " ";
+            p.seq_off = p.tmpl.size();
+            p.tmpl += payload_tmpl + "\n";
+            p.sender->expect_prefix = "ok queued " + p.receiver->name;
+            p.sent_at.assign(o.window, 0);
+            if (o.messages) p.budget = o.messages / o.senders + (i < o.messages % o.senders ? 1 : 0);
+            w.local_pairs.push_back(&p);
+        }
+        break;
+    }
     case run_mode::presence: {
         presence_state& ps = state.pres;
         ps.users = o.users;
@@ -1988,18 +1936,21 @@ int main(int argc, char** argv) {
                     }
             }
     }
-    const bool ok = !state.failed.load() && state.finished.load();
+    // An err answer in stored mode did not end the run, but the run fails.
+    const bool ok = !state.failed.load() && state.finished.load() && state.error_count.load() == 0;
     if (!ok && state.errors.empty()) state.errors.push_back("stopped before the end");
     std::vector<std::string> details;
-    if (state.stalled_run && o.mode == run_mode::pairs) {
+    if (state.stalled_run && (o.mode == run_mode::pairs || o.mode == run_mode::stored)) {
         for (const pair_state& p : state.pairs) {
-            if (p.receiver->next == p.sent) continue;
+            if (pair_finished(p) == p.sent) continue;
             if (details.size() == 5) {
                 details.push_back("...");
                 break;
             }
             details.push_back("pair " + std::to_string(p.index) + " " + p.sender->name + " -> " + p.receiver->name +
-                              ": sent " + std::to_string(p.sent) + ", delivered " + std::to_string(p.receiver->next));
+                              ": sent " + std::to_string(p.sent) +
+                              (o.mode == run_mode::stored ? ", answered " : ", delivered ") +
+                              std::to_string(pair_finished(p)));
         }
     }
     if (state.stalled_run && o.mode == run_mode::fanout) {
@@ -2106,6 +2057,7 @@ int main(int argc, char** argv) {
         j << "{\"mode\":" << json_string(mode_name(o.mode)) << ",\"ok\":" << (ok ? "true" : "false");
         j << ",\"params\":{\"host\":" << json_string(o.host) << ",\"port\":" << o.port;
         if (o.mode == run_mode::pairs) j << ",\"pairs\":" << o.pairs;
+        if (o.mode == run_mode::stored) j << ",\"senders\":" << o.senders;
         if (o.acked) j << ",\"acked\":true,\"ack_every\":" << o.ack_every;
         if (o.mode == run_mode::fanout) j << ",\"members\":" << o.members;
         if (o.mode == run_mode::idle)
@@ -2118,7 +2070,8 @@ int main(int argc, char** argv) {
         }
         j << ",\"threads\":" << o.threads << ",\"prefix\":" << json_string(o.prefix) << "}";
         if (o.mode != run_mode::idle) {
-            j << ",\"delivered\":" << counted << ",\"measured_s\":" << json_number(measured_s, 3)
+            j << (o.mode == run_mode::stored ? ",\"stored\":" : ",\"delivered\":") << counted
+              << ",\"measured_s\":" << json_number(measured_s, 3)
               << ",\"msgs_per_s\":" << json_number(msgs_per_s, 0);
             if (o.mode == run_mode::fanout)
                 j << ",\"messages\":" << messages << ",\"deliveries_per_s\":" << json_number(per_s, 0);
@@ -2127,7 +2080,7 @@ int main(int argc, char** argv) {
               << ",\"p99\":" << (any ? json_number(p99) : "null") << ",\"p999\":" << (any ? json_number(p999) : "null")
               << ",\"max\":" << (any ? json_number(lat_max) : "null") << ",\"mean\":" << (any ? json_number(lat_mean) : "null")
               << "}";
-            j << ",\"delivered_total\":" << sum_delivered();
+            j << (o.mode == run_mode::stored ? ",\"answered_total\":" : ",\"delivered_total\":") << sum_delivered();
             if (o.acked) j << ",\"acks\":" << sum_acks();
         } else {
             j << ",\"connected\":" << state.connected.load() << ",\"registered\":" << state.ready.load()
@@ -2143,6 +2096,7 @@ int main(int argc, char** argv) {
         j << ",\"errors\":" << state.error_count.load() << ",\"error_messages\":[";
         for (std::size_t i = 0; i < state.errors.size(); ++i) j << (i ? "," : "") << json_string(state.errors[i]);
         j << "]";
+        j << state.error_kinds.json();
         if (!details.empty()) {
             j << ",\"incomplete\":[";
             for (std::size_t i = 0; i < details.size(); ++i) j << (i ? "," : "") << json_string(details[i]);
@@ -2154,6 +2108,8 @@ int main(int argc, char** argv) {
         std::ostringstream t;
         t << "loadgen " << mode_name(o.mode) << " -> " << server_text() << ": ";
         if (o.mode == run_mode::pairs) t << o.pairs << (o.pairs == 1 ? " pair" : " pairs");
+        if (o.mode == run_mode::stored)
+            t << o.senders << (o.senders == 1 ? " sender" : " senders") << " to offline recipients";
         if (o.acked) t << " acked (/ack every " << o.ack_every << ")";
         if (o.mode == run_mode::fanout) t << "1 publisher, room of " << o.members << " members";
         if (o.mode == run_mode::idle) t << o.conns << " connections";
@@ -2164,18 +2120,25 @@ int main(int argc, char** argv) {
         }
         t << ", " << o.threads << (o.threads == 1 ? " thread" : " threads") << "\n";
         if (o.mode != run_mode::idle) {
-            if (o.mode == run_mode::pairs)
+            if (o.mode == run_mode::stored)
+                t << "  stored      " << with_commas(counted) << " messages answered ok queued";
+            else if (o.mode == run_mode::pairs)
                 t << "  delivered   " << with_commas(counted) << " messages";
             else
                 t << "  delivered   " << with_commas(messages) << " messages x " << o.members << " members = "
                   << with_commas(counted) << " deliveries";
-            t << " in " << fixed(measured_s, 3) << " s (" << with_commas(sum_delivered())
-              << (ok ? " with warmup, each checked: complete, in order, right sender, intact)\n"
-                     : " with warmup, before the run failed)\n");
+            if (o.mode == run_mode::stored)
+                t << " in " << fixed(measured_s, 3) << " s (" << with_commas(sum_delivered())
+                  << (ok ? " answers with warmup, each ok queued for the sender's recipient)\n"
+                         : " answers with warmup, before the run failed)\n");
+            else
+                t << " in " << fixed(measured_s, 3) << " s (" << with_commas(sum_delivered())
+                  << (ok ? " with warmup, each checked: complete, in order, right sender, intact)\n"
+                         : " with warmup, before the run failed)\n");
             if (o.acked)
                 t << "  acked       " << with_commas(sum_acks()) << " cumulative /ack lines sent"
                   << (ok ? " (every dm seq checked: 1, 2, 3, ... per receiver)\n" : "\n");
-            if (o.mode == run_mode::pairs) {
+            if (o.mode == run_mode::pairs || o.mode == run_mode::stored) {
                 t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s\n";
             } else {
                 t << "  throughput  " << rate_text(msgs_per_s) << " msgs/s, " << rate_text(per_s) << " deliveries/s\n";
@@ -2183,7 +2146,8 @@ int main(int argc, char** argv) {
             if (counted == 0)
                 t << "  latency     n/a (no message measured)\n";
             else
-                t << "  latency     p50 " << fixed(p50, 1) << " us, p99 " << fixed(p99, 1) << " us, p99.9 "
+                t << "  latency     " << (o.mode == run_mode::stored ? "/msg sent -> ok queued: " : "") << "p50 "
+                  << fixed(p50, 1) << " us, p99 " << fixed(p99, 1) << " us, p99.9 "
                   << fixed(p999, 1) << " us, max " << fixed(lat_max, 1) << " us, mean " << fixed(lat_mean, 1) << " us\n";
         } else {
             t << "  registered  " << with_commas(state.ready.load()) << " of " << with_commas(o.conns) << " in "
@@ -2203,8 +2167,12 @@ int main(int argc, char** argv) {
             t << "  server RSS  not measured (give --server-pid PID)\n";
         }
         t << "  errors      " << state.error_count.load();
-        if (ok) t << (o.mode == run_mode::idle ? "\n" : " (every delivery checked out)\n");
+        if (ok)
+            t << (o.mode == run_mode::idle     ? "\n"
+                  : o.mode == run_mode::stored ? " (every answer was ok queued)\n"
+                                               : " (every delivery checked out)\n");
         else t << " (FAILED: " << state.errors.front() << ")\n";
+        t << state.error_kinds.text();
         std::cout << t.str();
     }
     std::cout.flush();
