@@ -20,11 +20,16 @@
 /// @brief Asks the compiler to inline a small function of the message hot path whatever its
 /// heuristics say (GCC and clang; elsewhere plain `inline`). Used where a profile showed the
 /// compiler keeping it out of line: `payload::build()`, the line encoder's `words()`.
-/// `SWITCHBOARD_HOT_LAMBDA` does the same for a lambda (after its parameter list).
 #if defined(__GNUC__) || defined(__clang__)
 #define SWITCHBOARD_HOT_INLINE inline __attribute__((always_inline))
-#define SWITCHBOARD_HOT_LAMBDA __attribute__((always_inline))
 #else
 #define SWITCHBOARD_HOT_INLINE inline
+#endif
+
+/// @brief `SWITCHBOARD_HOT_INLINE` for a lambda, written after its parameter list (GCC and
+/// clang; elsewhere nothing): the line encoder's fill lambda.
+#if defined(__GNUC__) || defined(__clang__)
+#define SWITCHBOARD_HOT_LAMBDA __attribute__((always_inline))
+#else
 #define SWITCHBOARD_HOT_LAMBDA
 #endif
