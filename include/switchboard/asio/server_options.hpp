@@ -129,6 +129,12 @@ struct tcp_server_options {
     /// the shortest timeout (at least every 10 ms, at most every 1 s), so it fires up to that
     /// much late.
     std::chrono::milliseconds register_timeout{30000};
+    /// @brief Protocols with a handshake only (WebSocket: the HTTP upgrade request): a connection
+    /// whose handshake is not complete this long after it was accepted is cut, without a reply
+    /// (it has no session yet). Counted from the accept, never extended by bytes received, so a
+    /// client sending one byte at a time (slowloris) cannot hold the connection longer. 0 turns
+    /// it off. Default 10 s. Checked by the timeout sweep, like `register_timeout`.
+    std::chrono::milliseconds handshake_timeout{10000};
     /// @brief A registered connection that sends nothing this long is sent the protocol's
     /// idle-timeout notice and closed. 0 turns it off (default): chat clients may be silent for hours, and TCP keepalive
     /// reaps dead peers.
@@ -156,6 +162,7 @@ struct tcp_server_counters {
     std::uint64_t refused_full = 0;        ///< Refused by `max_connections`.
     std::uint64_t refused_per_address = 0; ///< Refused by `max_connections_per_address`.
     std::uint64_t register_timeouts = 0;   ///< Closed by `register_timeout`.
+    std::uint64_t handshake_timeouts = 0;  ///< Cut by `handshake_timeout` (protocols with a handshake).
     std::uint64_t idle_timeouts = 0;       ///< Closed by `idle_timeout`.
     std::uint64_t slow_consumers = 0;      ///< Cut because their output bound was exceeded.
     std::uint64_t rate_limited = 0;        ///< Lines refused with `err rate-limited`.

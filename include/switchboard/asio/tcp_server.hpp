@@ -236,15 +236,22 @@ public:
 
     /// @brief A snapshot of the server's running totals (takes the router mutex briefly).
     [[nodiscard]] tcp_server_counters counters() const {
+        std::lock_guard<std::mutex> lock(*state_->router_mutex);
+        return counters(std::adopt_lock);
+    }
+
+    /// @brief As `counters()`, for a caller that already holds the router mutex (code running
+    /// inside `with_router()`, a router callback, or a protocol's metrics page); takes no lock.
+    [[nodiscard]] tcp_server_counters counters(std::adopt_lock_t) const {
         const state_type& s = *state_;
         tcp_server_counters c;
         c.accepted = s.accepted.load(std::memory_order_relaxed);
         c.refused_full = s.refused_full.load(std::memory_order_relaxed);
         c.refused_per_address = s.refused_per_address.load(std::memory_order_relaxed);
         c.register_timeouts = s.register_timeouts.load(std::memory_order_relaxed);
+        c.handshake_timeouts = s.handshake_timeouts.load(std::memory_order_relaxed);
         c.idle_timeouts = s.idle_timeouts.load(std::memory_order_relaxed);
         c.slow_consumers = s.slow_consumers.load(std::memory_order_relaxed);
-        std::lock_guard<std::mutex> lock(*s.router_mutex);
         const auto p = Protocol::counters(s.protocol);
         c.rate_limited = p.rate_limited;
         c.line_too_long = p.line_too_long;

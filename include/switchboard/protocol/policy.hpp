@@ -10,7 +10,7 @@
 /// | member | what the engine does with it |
 /// |---|---|
 /// | `using config = ...;` | server-wide protocol state: limits, greeting, counters. Constructed once per server from the server's options: `P::config(const Options&)` (reads `max_line`, `rate`, `greeting` or whatever it needs). Guarded by the router's serialisation. |
-/// | `static const event_encoder& format()` | the wire format of events for this protocol's router sessions (line: `line_event_encoder::instance()`). |
+/// | `const event_encoder& format() const` | the wire format of events for this connection's router session, asked once when the session is opened (after the handshake: WebSocket picks it from the negotiated subprotocol; line: always `line_event_encoder::instance()`, a static member works). The object must outlive the router session. |
 /// | `static std::string_view refusal(refusal_reason r)` | bytes written, best effort, to a connection refused by the connection limits before it is closed; empty for none. |
 /// | `static constexpr bool has_handshake` | true: input goes to `handshake()` until it accepts, and only then is a router session opened (WebSocket: the HTTP upgrade). |
 /// | `explicit P(config&) noexcept` | per-connection state; must not allocate (an idle connection should cost little). |
@@ -77,8 +77,8 @@ namespace detail {
 template <class P, class = void>
 struct has_format : std::false_type {};
 template <class P>
-struct has_format<P, std::void_t<decltype(P::format())>>
-    : std::is_same<decltype(P::format()), const event_encoder&> {};
+struct has_format<P, std::void_t<decltype(std::declval<const P&>().format())>>
+    : std::is_same<decltype(std::declval<const P&>().format()), const event_encoder&> {};
 
 template <class P, class = void>
 struct has_refusal : std::false_type {};
@@ -128,7 +128,7 @@ struct has_counters<P, std::void_t<decltype(P::counters(std::declval<const typen
 template <class P>
 constexpr bool check_protocol_policy() noexcept {
     static_assert(detail::has_format<P>::value,
-                  "a Protocol names its event wire format: static const event_encoder& format()");
+                  "a Protocol names its connection's event wire format: const event_encoder& format() const");
     static_assert(detail::has_refusal<P>::value,
                   "a Protocol says what a refused connection is told: static std::string_view refusal(refusal_reason)");
     static_assert(detail::has_handshake_flag<P>::value,

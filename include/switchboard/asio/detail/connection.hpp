@@ -313,6 +313,16 @@ public:
             return;
         }
         if (timed_out_) return;
+        if constexpr (Protocol::has_handshake) {
+            if (!opened_.load(std::memory_order_relaxed)) { // the handshake is still under way
+                const auto limit = server_->options.handshake_timeout;
+                if (limit.count() <= 0 || now - connected_at_ < limit) return;
+                timed_out_ = true;
+                server_->handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+                close_request(close_mode::abort, disconnect_reason::error); // no session: no hook, no notice
+                return;
+            }
+        }
         const std::chrono::steady_clock::time_point last{
             std::chrono::steady_clock::duration(last_input_.load(std::memory_order_relaxed))};
         const auto due = timeout_due(registered_.load(std::memory_order_relaxed), connected_at_, last, now,
@@ -370,8 +380,9 @@ private:
             if (!life_.open()) return false;
         }
         try {
-            id_ = server_->routes.open_session(*this, Protocol::format());
+            id_ = server_->routes.open_session(*this, protocol_.format());
             session_ = session_state::open;
+            opened_.store(true, std::memory_order_relaxed);
             protocol_.open(server_->routes, id_, server_->protocol);
         } catch (const std::bad_alloc&) {
             close_request(close_mode::abort, disconnect_reason::error);
@@ -424,6 +435,7 @@ private:
     Stream stream_;                                          // strand only
     const net::ip::tcp::endpoint peer_;
     std::atomic<bool> registered_{false};                    // the session holds a name (kept while open)
+    std::atomic<bool> opened_{false};                        // the router session was opened (handshake done)
     std::atomic<bool> ephemeral_refused_{false};             // a deliver_ephemeral() met a full output
     bool timed_out_ = false;                                 // sweep only (acceptor strand)
     session_state session_ = session_state::none;            // guarded by the router mutex

@@ -65,7 +65,7 @@ struct server_state {
     std::function<void(const std::error_code&)> on_accept_error;
 
     std::atomic<std::uint64_t> accepted{0}, refused_full{0}, refused_per_address{0}, register_timeouts{0},
-        idle_timeouts{0}, slow_consumers{0};
+        handshake_timeouts{0}, idle_timeouts{0}, slow_consumers{0};
 
     std::mutex connections_mutex; // guards the two members below
     std::unordered_map<connection_type*, std::shared_ptr<connection_type>> connections;

@@ -54,7 +54,7 @@ timeout_due(bool registered, std::chrono::steady_clock::time_point connected_at,
 /// when it is on. Zero when there is nothing to do (no timeout, no pool, no ticks).
 [[nodiscard]] inline std::chrono::milliseconds sweep_period(const tcp_server_options& o) noexcept {
     std::chrono::milliseconds shortest{0};
-    for (const auto t : {o.register_timeout, o.idle_timeout, o.drain_timeout})
+    for (const auto t : {o.register_timeout, o.handshake_timeout, o.idle_timeout, o.drain_timeout})
         if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
     const std::chrono::milliseconds most{1000};
     std::chrono::milliseconds period{0};
@@ -84,7 +84,8 @@ void sweep(const std::shared_ptr<State>& s) {
         }
     }
     const auto now = std::chrono::steady_clock::now();
-    if (o.register_timeout.count() > 0 || o.idle_timeout.count() > 0 || o.drain_timeout.count() > 0)
+    if (o.register_timeout.count() > 0 || o.handshake_timeout.count() > 0 || o.idle_timeout.count() > 0 ||
+        o.drain_timeout.count() > 0)
         for (const auto& c : s->snapshot()) c->check_timeouts(now);
     if (o.write_pool_bytes > 0 && now - s->last_pool_trim >= std::chrono::seconds{1}) {
         s->write_pool.trim();
