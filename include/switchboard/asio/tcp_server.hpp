@@ -234,6 +234,13 @@ public:
     /// @brief Open connections (a snapshot).
     [[nodiscard]] std::size_t connection_count() const { return state_->connection_count(); }
 
+    /// @brief The protocol's server-wide configuration (`Protocol::config`, built from the
+    /// options at construction): where a protocol keeps settings the common options do not
+    /// have (the WebSocket protocol's page, allowed origins, metrics callback). Set it up
+    /// before `listen()`; afterwards it is read by connections under the router mutex, so
+    /// change it only inside `with_router()`.
+    [[nodiscard]] typename Protocol::config& protocol_config() noexcept { return state_->protocol; }
+
     /// @brief A snapshot of the server's running totals (takes the router mutex briefly).
     [[nodiscard]] tcp_server_counters counters() const {
         std::lock_guard<std::mutex> lock(*state_->router_mutex);
