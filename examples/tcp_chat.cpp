@@ -1,11 +1,14 @@
 // tcp_chat: a line-based chat server on switchboard's TCP adapter. Talk to it with netcat:
 //   ./tcp_chat --port 7777          then, in two other terminals:   nc 127.0.0.1 7777
+// With --ws-port 8080 it also serves browsers: open http://127.0.0.1:8080/ (WebSocket on /ws).
 // Protocol: docs/protocol.md. Logs one line per connect/disconnect to stderr (never message text).
 #include <switchboard/asio/tcp_server.hpp>
 #include <switchboard/asio/tls_server.hpp>
 #include <switchboard/memory_inbox.hpp>
 #include <switchboard/sqlite/sqlite_inbox.hpp>
 #include <switchboard/switchboard.hpp>
+#include <switchboard/asio/prometheus.hpp>
+#include <switchboard/websocket/websocket_protocol.hpp>
 
 #include "user_file.hpp"
 
@@ -18,7 +21,9 @@
 #include <optional>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -83,6 +88,17 @@ devices, presence and offline messages (line protocol v1.2, docs/protocol.md):
   --inbox-bytes BYTES all stored messages together, bookkeeping included (default
                       268435456: 256 MiB); past it: err inbox-full; with --offline
 
+browsers (WebSocket, RFC 6455; docs/protocol.md, "WebSocket"):
+  --ws-port PORT      also listen on PORT (same --host) for HTTP and WebSocket: GET / is
+                      the chat page, /ws the WebSocket endpoint (subprotocols
+                      switchboard.json and switchboard.line), /metrics the counters in
+                      the Prometheus text format, /healthz. With --tls-*: https and wss
+  --ws-origin ORIGIN  allow only this Origin (e.g. http://127.0.0.1:8080) to open a
+                      WebSocket; repeat for more. Default: any origin. Requests with no
+                      Origin (non-browser clients) are always allowed
+  --web-page FILE     the page served on GET / (default: examples/web/index.html of the
+                      source tree tcp_chat was built from)
+
 TLS (TLS 1.2 or newer; plain TCP when not given):
   --tls-cert FILE     PEM certificate chain (server certificate first)
   --tls-key FILE      PEM private key of that certificate
@@ -136,6 +152,9 @@ struct settings {
     std::optional<std::string> hash_user;
     std::string tls_cert;
     std::string tls_key;
+    std::optional<unsigned short> ws_port;
+    std::vector<std::string> ws_origins;
+    std::string web_page = SWITCHBOARD_WEB_PAGE;
 };
 
 template <class T>
@@ -240,6 +259,13 @@ int parse_args(int argc, char** argv, settings& s) {
         else if (arg == "--users") s.users_path = std::string(value);
         else if (arg == "--auth-rate") ok = parse_number<std::uint32_t>(value, s.auth_rate, 1, 1000000);
         else if (arg == "--hash-secret") s.hash_user = std::string(value);
+        else if (arg == "--ws-port") {
+            unsigned short port = 0;
+            ok = parse_number<unsigned short>(value, port, 0, 65535);
+            hint = "0 to 65535";
+            if (ok) s.ws_port = port;
+        } else if (arg == "--ws-origin") s.ws_origins.emplace_back(value);
+        else if (arg == "--web-page") s.web_page = std::string(value);
         else if (arg == "--tls-cert") s.tls_cert = std::string(value);
         else if (arg == "--tls-key") s.tls_key = std::string(value);
         else {
@@ -269,41 +295,66 @@ int parse_args(int argc, char** argv, settings& s) {
     return 0;
 }
 
-// Hooks, listen, signals and the io_context threads: the same for the plain and the TLS server.
-// `report` appends the router-side counters to the line printed at exit.
-template <class Server, class Report>
-int serve(Server& server, asio::io_context& io, const settings& s, const asio::ip::address& address,
-          const Report& report) {
-    std::error_code ec;
-
-    std::mutex log_mutex; // hooks may run on several threads
-    server.on_connect([&](const switchboard::tcp_connection_info& c) {
+// The connect/disconnect/accept-error log lines of one listener (`what`: "" or "ws ").
+template <class Server>
+void log_connections(Server& server, std::mutex& log_mutex, const char* what) {
+    server.on_connect([&log_mutex, what](const switchboard::tcp_connection_info& c) {
         std::lock_guard<std::mutex> lock(log_mutex);
-        std::cerr << "connect " << c.peer << " session " << c.session.index() << "\n";
+        std::cerr << what << "connect " << c.peer << " session " << c.session.index() << "\n";
     });
-    server.on_disconnect([&](const switchboard::tcp_connection_info& c) {
+    server.on_disconnect([&log_mutex, what](const switchboard::tcp_connection_info& c) {
         std::lock_guard<std::mutex> lock(log_mutex);
-        std::cerr << "disconnect " << c.peer << " session " << c.session.index() << " user "
+        std::cerr << what << "disconnect " << c.peer << " session " << c.session.index() << " user "
                   << (c.user.empty() ? std::string_view("-") : c.user) << " reason " << to_string(c.reason);
         if (c.error) std::cerr << " (" << c.error.message() << ")";
         std::cerr << "\n";
     });
-    server.on_accept_error([&](const std::error_code& e) {
+    server.on_accept_error([&log_mutex](const std::error_code& e) {
         std::lock_guard<std::mutex> lock(log_mutex);
         std::cerr << "accept error: " << e.message() << " (retrying)\n";
     });
+}
+
+// A client on this machine reaches a listener bound to every address (0.0.0.0 or ::) on loopback.
+asio::ip::address reachable(const asio::ip::address& a) {
+    if (!a.is_unspecified()) return a;
+    return a.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                     : asio::ip::address(asio::ip::address_v4::loopback());
+}
+
+void print_counters(const char* what, const switchboard::tcp_server_counters& c) {
+    std::cerr << what << "accepted " << c.accepted << ", refused " << c.refused_full << " (full) "
+              << c.refused_per_address << " (per address), timeouts " << c.register_timeouts << " (register) "
+              << c.handshake_timeouts << " (handshake) " << c.idle_timeouts << " (idle), slow consumers "
+              << c.slow_consumers << ", rate-limited " << c.rate_limited;
+}
+
+// Hooks, listen, signals and the io_context threads: the same for the plain and the TLS server,
+// with or without the WebSocket listener `ws` (null: none). `report` appends the router-side
+// counters to the line printed at exit.
+template <class Server, class WsServer, class Report>
+int serve(Server& server, WsServer* ws, asio::io_context& io, const settings& s, const asio::ip::address& address,
+          const Report& report) {
+    std::error_code ec;
+    std::mutex log_mutex; // hooks may run on several threads
+    log_connections(server, log_mutex, "");
+    if (ws) log_connections(*ws, log_mutex, "ws ");
 
     server.listen({address, s.port}, ec);
     if (ec) {
         std::cerr << "tcp_chat: cannot listen on " << s.host << ":" << s.port << ": " << ec.message() << "\n";
         return 1;
     }
+    if (ws) {
+        ws->listen({address, *s.ws_port}, ec);
+        if (ec) {
+            std::cerr << "tcp_chat: cannot listen on " << s.host << ":" << *s.ws_port << " (--ws-port): "
+                      << ec.message() << "\n";
+            return 1;
+        }
+    }
     const auto at = server.local_endpoint();
-    // Bound to every address (0.0.0.0 or ::): a client on this machine connects to loopback.
-    const auto reach = at.address().is_unspecified()
-                           ? (at.address().is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
-                                                   : asio::ip::address(asio::ip::address_v4::loopback()))
-                           : at.address();
+    const auto reach = reachable(at.address());
     std::cerr << "tcp_chat: listening on " << at << (s.tls_cert.empty() ? "" : " (TLS)") << " with " << s.threads
               << " thread(s); connect with: ";
     if (s.tls_cert.empty())
@@ -311,26 +362,54 @@ int serve(Server& server, asio::io_context& io, const settings& s, const asio::i
     else // verify the server: a self-signed certificate is its own trust file
         std::cerr << "ncat --ssl --ssl-verify --ssl-trustfile " << s.tls_cert << " localhost " << at.port()
                   << " (the name must match the certificate; use your CA file for a CA-signed one)\n";
+    if (ws) {
+        const auto wat = ws->local_endpoint();
+        const char* scheme = s.tls_cert.empty() ? "http" : "https";
+        asio::ip::address shown = reachable(wat.address());
+        std::cerr << "tcp_chat: browsers: open " << scheme << "://"
+                  << (shown.is_v6() ? "[" + shown.to_string() + "]" : shown.to_string()) << ":" << wat.port()
+                  << "/ (WebSocket " << (s.tls_cert.empty() ? "ws" : "wss") << " on /ws, metrics on /metrics)\n";
+    }
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const std::error_code& e, int signo) {
         if (e) return;
         std::cerr << "tcp_chat: signal " << signo << ", stopping\n";
         server.stop();
+        if (ws) ws->stop();
     });
 
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
-    const switchboard::tcp_server_counters c = server.counters();
-    std::cerr << "tcp_chat: stopped; accepted " << c.accepted << ", refused " << c.refused_full << " (full) "
-              << c.refused_per_address << " (per address), timeouts " << c.register_timeouts << " (register) "
-              << c.idle_timeouts << " (idle), slow consumers " << c.slow_consumers << ", rate-limited "
-              << c.rate_limited;
+    print_counters("tcp_chat: stopped; ", server.counters());
+    if (ws) print_counters("; WebSocket: ", ws->counters());
     report(std::cerr);
     std::cerr << "\n";
     return 0;
+}
+
+// The WebSocket listener's settings: the page, the allowed origins, /metrics over both listeners.
+template <class WsServer, class Server>
+bool setup_websocket(WsServer& ws, Server& line_server, switchboard::router& router, const settings& s) {
+    auto& c = ws.protocol_config();
+    c.upgrade.allowed_origins = s.ws_origins;
+    std::ifstream page(s.web_page, std::ios::binary);
+    if (!page) {
+        std::cerr << "tcp_chat: cannot read --web-page " << s.web_page << ": GET / will be 404\n";
+    } else {
+        std::ostringstream body;
+        body << page.rdbuf();
+        c.page = body.str();
+    }
+    // Runs under the router mutex (the protocol's handshake): counters(std::adopt_lock) takes no lock.
+    c.metrics = [&ws, &line_server, &router] {
+        return switchboard::prometheus_text(
+            router, {{"tcp", line_server.counters(std::adopt_lock), line_server.connection_count()},
+                     {"ws", ws.counters(std::adopt_lock), ws.connection_count()}});
+    };
+    return true;
 }
 
 } // namespace
@@ -493,10 +572,14 @@ int main(int argc, char** argv) {
             return 2;
         }
         switchboard::tls_server server(io, context, router, options, &router_mutex);
-        exit_code = serve(server, io, s, address, report);
+        std::optional<switchboard::basic_tcp_server<switchboard::tls_stream, switchboard::websocket::websocket_protocol>> ws;
+        if (s.ws_port) setup_websocket(ws.emplace(io, context, router, options, &router_mutex), server, router, s);
+        exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report);
     } else {
         switchboard::tcp_server server(io, router, options, &router_mutex);
-        exit_code = serve(server, io, s, address, report);
+        std::optional<switchboard::basic_tcp_server<switchboard::plain_stream, switchboard::websocket::websocket_protocol>> ws;
+        if (s.ws_port) setup_websocket(ws.emplace(io, router, options, &router_mutex), server, router, s);
+        exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report);
     }
     // Stopped: every connection is closed and no I/O thread runs. The store commits what is
     // queued, the last completions run (they call into the router), and then the router goes
