@@ -157,9 +157,10 @@ inline std::string reference_fold(std::string_view s) {
     return out;
 }
 
-// Well-formed UTF-8 by the table of the Unicode standard (ch. 3, table 3-7), minus control bytes
-// other than TAB and minus Unicode's line breaks NEL, U+2028 and U+2029. Deliberately byte-by-byte: is_valid_text() has an 8-byte fast path.
-inline bool reference_valid_text(std::string_view text) {
+// Well-formed UTF-8 by the table of the Unicode standard (ch. 3, table 3-7); with `text_rules`,
+// minus control bytes other than TAB and minus Unicode's line breaks NEL, U+2028 and U+2029.
+// Deliberately byte-by-byte: is_valid_text() has an 8-byte fast path, utf8_validator a table.
+inline bool reference_utf8_scan(std::string_view text, bool text_rules) {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
     std::size_t i = 0;
@@ -167,18 +168,19 @@ inline bool reference_valid_text(std::string_view text) {
     while (i < n) {
         const unsigned c = p[i];
         if (c < 0x80) {
-            if ((c < 0x20 && c != '\t') || c == 0x7F) return false;
+            if (text_rules && ((c < 0x20 && c != '\t') || c == 0x7F)) return false;
             i += 1;
         } else if (c >= 0xC2 && c <= 0xDF) {
             if (!in(i + 1, 0x80, 0xBF)) return false;
-            if (c == 0xC2 && p[i + 1] == 0x85) return false; // NEL, a Unicode line break
+            if (text_rules && c == 0xC2 && p[i + 1] == 0x85) return false; // NEL, a Unicode line break
             i += 2;
         } else if (c == 0xE0) {
             if (!in(i + 1, 0xA0, 0xBF) || !in(i + 2, 0x80, 0xBF)) return false;
             i += 3;
         } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
             if (!in(i + 1, 0x80, 0xBF) || !in(i + 2, 0x80, 0xBF)) return false;
-            if (c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) return false; // U+2028/9
+            if (text_rules && c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9))
+                return false; // U+2028/9
             i += 3;
         } else if (c == 0xED) {
             if (!in(i + 1, 0x80, 0x9F) || !in(i + 2, 0x80, 0xBF)) return false;
@@ -198,6 +200,13 @@ inline bool reference_valid_text(std::string_view text) {
     }
     return true;
 }
+
+/// @brief The bytes rule of the message text contract (text.hpp): UTF-8 without control bytes
+/// other than TAB, NEL, U+2028 or U+2029.
+inline bool reference_valid_text(std::string_view text) { return reference_utf8_scan(text, true); }
+
+/// @brief Well-formed UTF-8 (RFC 3629), nothing more: what a WebSocket text message must be.
+inline bool reference_valid_utf8(std::string_view bytes) { return reference_utf8_scan(bytes, false); }
 
 } // namespace switchboard_fuzz
 

@@ -4,7 +4,8 @@
 The inputs are binary (a header, or opcodes); this script is their readable source. It only
 (re)writes the files named here (prefix "seed-"): crash inputs added to the corpus as regression
 tests are left alone. Usage: python3 tests/fuzz/make_seeds.py
-Formats: the header comments of line_codec_fuzz.cpp, router_fuzz.cpp and delivery_fuzz.cpp.
+Formats: the header comments of line_codec_fuzz.cpp, router_fuzz.cpp, delivery_fuzz.cpp and
+websocket_frame_fuzz.cpp.
 """
 import pathlib
 
@@ -395,10 +396,103 @@ DELIVERY_SEEDS = {
         population=8, acks_mask=0b1011, policy="multi", max_sessions=2),
 }
 
+# ---- websocket_frame_fuzz: [max][flags][n][plan x n][stop mask][key x 4][data] -------------------
+WS_KEY = b"\x37\xfa\x21\x3d"
+
+
+def ws_frame(op, body=b"", fin=True, rsv=0, masked=True, length_bytes=0, declared=None, key=WS_KEY):
+    """One frame as a client sends it (masked) or a server (masked=False). length_bytes 2 or 8
+    forces the 16- or 64-bit length form; `declared` claims another length than len(body)."""
+    n = len(body) if declared is None else declared
+    out = bytes([(0x80 if fin else 0) | (rsv << 4) | op])
+    mask_bit = 0x80 if masked else 0
+    form = length_bytes or (0 if n <= 125 else 2 if n <= 0xFFFF else 8)
+    if form == 0:
+        out += bytes([mask_bit | n])
+    else:
+        out += bytes([mask_bit | (126 if form == 2 else 127)]) + n.to_bytes(form, "big")
+    if masked:
+        out += key
+        body = bytes(b ^ key[i % 4] for i, b in enumerate(body))
+    return out + body
+
+
+def ws_close(code=None, reason=b"", **kw):
+    body = b"" if code is None else code.to_bytes(2, "big") + reason
+    return ws_frame(0x8, body, **kw)
+
+
+def ws_seed(data, max_message=0x88, flags=0, plan=(), stop=0, key=WS_KEY):
+    """max_message 0x88 = 8 << 9 = 4096; flags: 1 client role, 2 structured records."""
+    assert len(plan) < 16
+    return bytes([max_message, flags, len(plan)] + list(plan) + [stop]) + key + data
+
+
+def ws_record(b0, body=b"", long_form=False):
+    """A record of the structured stream: first byte, then the length byte, then the payload."""
+    assert len(body) <= 127
+    return bytes([b0, len(body) | (0x80 if long_form else 0)]) + body
+
+
+WS_SEEDS = {
+    "seed-rfc-hello-and-controls": ws_seed(
+        b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58" + ws_frame(0x9, b"ping") + ws_frame(0xA, b"") +
+        ws_frame(0x2, bytes(range(40))) + ws_frame(0x1, b"") + ws_close(1000, b"bye"),
+        plan=(1, 5, 63), stop=0b1010),
+    "seed-fragments-and-controls": ws_seed(
+        ws_frame(0x1, b"caf\xc3", fin=False) + ws_frame(0x9, b"p") + ws_frame(0x0, b"\xa9 \xf0", fin=False) +
+        ws_frame(0xA, b"q") + ws_frame(0x0, b"\x9f\x98", fin=False) + ws_frame(0x0, b"", fin=False) +
+        ws_frame(0x0, b"\x80!") + ws_frame(0x2, b"\xff\x00", fin=False) + ws_frame(0x0, b"\xc0"),
+        plan=(3, 0, 17), stop=0b0110),
+    "seed-length-forms": ws_seed(
+        ws_frame(0x2, b"x" * 125) + ws_frame(0x2, b"y" * 126) + ws_frame(0x1, "é".encode() * 600) +
+        ws_frame(0x2, b"", declared=0x7FFFFFFFFFFFFFFF, key=b""),
+        max_message=0xFF, plan=(0x7F, 0x41, 0xC1)),
+    "seed-bytewise-pauses": ws_seed(
+        ws_frame(0x1, b"one") + ws_frame(0x9, b"two") + ws_frame(0x2, b"three", fin=False) + ws_frame(0x0, b"!") +
+        ws_close(), plan=(1,), stop=0xFF),
+    "seed-client-role": ws_seed(
+        ws_frame(0x1, b"server says hi", masked=False) + ws_frame(0xA, b"pong", masked=False) +
+        ws_frame(0x2, b"z" * 300, masked=False) + ws_close(1001, b"going", masked=False) +
+        ws_frame(0x1, b"masked: refused"), flags=1, plan=(2, 7)),
+    "seed-structured-records": ws_seed(
+        ws_record(0x81, b"hello") + ws_record(0x89, b"p") + ws_record(0x02, b"frag") + ws_record(0x80, b"ment") +
+        ws_record(0x81, b"x" * 126) + ws_record(0x82, b"short", long_form=True),
+        flags=2, plan=(4,), stop=0x01),
+    "seed-too-big-across-fragments": ws_seed(
+        ws_frame(0x1, b"123456", fin=False) + ws_frame(0x9) + ws_frame(0x0, b"7890", fin=False) +
+        ws_frame(0x0, b"X"), max_message=10),
+    "seed-utf8-bad-in-second-fragment": ws_seed(
+        ws_frame(0x1, b"good ", fin=False) + ws_frame(0x0, b"bad \xc3(", fin=False)),  # no last fragment
+    "seed-utf8-truncated-at-fin": ws_seed(ws_frame(0x1, b"cut \xe2\x82")),
+    "seed-close-codes": ws_seed(ws_close(4999, "fin €".encode()) + ws_frame(0x1, b"after close")),
+}
+
+# Each ends with one protocol error (after a valid message, so the error follows a delivery).
+_WS_OK = ws_frame(0x1, b"ok")
+for _name, _bad in {
+    "rsv1": ws_frame(0x1, b"x", rsv=4),
+    "reserved-opcode": ws_frame(0x3, b"x"),
+    "reserved-control-opcode": ws_frame(0xB),
+    "unmasked": ws_frame(0x1, b"x", masked=False),
+    "fragmented-ping": ws_frame(0x9, b"x", fin=False),
+    "ping-126": ws_frame(0x9, b"p" * 126),
+    "lone-continuation": ws_frame(0x0, b"x"),
+    "text-inside-fragments": ws_frame(0x2, b"a", fin=False) + ws_frame(0x1, b"b"),
+    "non-minimal-16": ws_frame(0x1, b"short", length_bytes=2),
+    "non-minimal-64": ws_frame(0x2, b"z" * 200, length_bytes=8),
+    "length-high-bit": ws_frame(0x2, b"", declared=1 << 63, key=b""),
+    "close-1-byte": ws_frame(0x8, b"\x03"),
+    "close-code-1005": ws_close(1005),
+    "close-code-2999": ws_close(2999),
+    "close-reason-not-utf8": ws_close(1000, b"\xff"),
+}.items():
+    WS_SEEDS["seed-error-" + _name] = ws_seed(_WS_OK + _bad, plan=(1,) if "64" in _name else ())
+
 
 def main():
     for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS),
-                          ("delivery_fuzz", DELIVERY_SEEDS)):
+                          ("delivery_fuzz", DELIVERY_SEEDS), ("websocket_frame_fuzz", WS_SEEDS)):
         out = HERE / "corpus" / target
         out.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():
