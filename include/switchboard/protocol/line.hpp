@@ -414,14 +414,7 @@ private:
         case event_kind::typing_started: return words({"typing", e.user});
         case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
         case event_kind::session_replaced: return words({"bye", "replaced"});
-        case event_kind::send_outcome: {
-            if (!e.text.empty()) // `/send`
-                return words({"sent", e.text, e.code != status::ok ? to_string(e.code)
-                                              : e.queued           ? std::string_view("queued")
-                                                                   : std::string_view("delivered")});
-            if (e.code == status::ok) return words({"ok", "queued", e.user}); // `/msg`
-            return words({"err", to_string(e.code), e.user});
-        }
+        case event_kind::send_outcome: return line_reply_encoder::instance().encode(send_outcome_reply(e));
         }
         return {};
     }

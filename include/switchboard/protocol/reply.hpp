@@ -5,6 +5,7 @@
 /// line.hpp, JSON objects in websocket/json_format.hpp).
 #pragma once
 
+#include "../event.hpp"
 #include "../payload.hpp"
 #include "../status.hpp"
 #include "command.hpp"
@@ -123,6 +124,20 @@ private:
         return r;
     }
 };
+
+/// @brief The reply a `send_outcome` event stands for (the late answer of a durable store,
+/// docs/protocol.md "Durable store"): `sent <cid> <outcome>` for `/send` (`e.text` is the client
+/// id), `ok queued <user>` or `err <token> <user>` for `/msg`.
+/// @param e an event of kind `send_outcome`; the reply's views point into it.
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr reply send_outcome_reply(const event& e) noexcept {
+    if (!e.text.empty())
+        return reply::sent(e.text, e.code != status::ok ? to_string(e.code)
+                                   : e.queued           ? std::string_view("queued")
+                                                        : std::string_view("delivered"));
+    if (e.code == status::ok) return reply::queued(e.user);
+    return reply::error(e.code, command_kind::msg, e.user);
+}
 
 /// @brief A wire format for replies: turns a `reply` into the bytes of one message of that format
 /// (framing included), sent to the one session it answers through `router::send()`.
