@@ -3,9 +3,10 @@
 /// -> encoded lines. No sockets, clocks or threads (docs/protocol.md is the specification).
 ///
 /// - `line_framer` cuts a byte stream into lines (LF, optional CR before it), with a length limit.
-/// - `parse_command()` turns one line into a `line_command`.
+/// - `parse_command()` turns one line into a `command` (command.hpp).
 /// - `is_valid_text()` checks a message body (UTF-8, no control bytes but TAB).
-/// - `encode_*()` and `line_event_encoder` build the server's lines as `payload`s.
+/// - `encode_*()`, `line_reply_encoder` and `line_event_encoder` build the server's lines as
+///   `payload`s.
 #pragma once
 
 #include "../event.hpp"
@@ -13,6 +14,8 @@
 #include "../payload.hpp"
 #include "../status.hpp"
 #include "../text.hpp"
+#include "command.hpp"
+#include "reply.hpp"
 
 #include <charconv>
 #include <cstddef>
@@ -141,60 +144,9 @@ private:
     bool discarding_ = false;
 };
 
-/// @brief The command a line asks for.
-enum class command_kind : std::uint8_t {
-    register_name, ///< `/register <user>` or `/register <user> <secret>`
-    msg,           ///< `/msg <user> <text>` or `@<user> <text>`
-    join,          ///< `/join <room>`
-    leave,         ///< `/leave <room>`
-    say,           ///< `/say <room> <text>` or `#<room> <text>`
-    who,           ///< `/who`
-    quit,          ///< `/quit`
-    watch,         ///< `/watch <user>` (v1.2)
-    unwatch,       ///< `/unwatch <user>` (v1.2)
-    typing,        ///< `/typing <user>` or `/typing <user> stop` (v1.2)
-    ack,           ///< `/ack on` or `/ack <seq>` (v1.2)
-    send,          ///< `/send <cid> <user> <text>` (v1.2)
-    unknown,       ///< any other `/<word>`, or a line not starting with `/`, `@` or `#`
-};
-
-/// @brief The protocol word of a command (`"register"`, `"msg"`, ...; `""` for `unknown`).
-/// @note Thread-safe (pure function).
-[[nodiscard]] constexpr std::string_view to_string(command_kind k) noexcept {
-    switch (k) {
-    case command_kind::register_name: return "register";
-    case command_kind::msg: return "msg";
-    case command_kind::join: return "join";
-    case command_kind::leave: return "leave";
-    case command_kind::say: return "say";
-    case command_kind::who: return "who";
-    case command_kind::quit: return "quit";
-    case command_kind::watch: return "watch";
-    case command_kind::unwatch: return "unwatch";
-    case command_kind::typing: return "typing";
-    case command_kind::ack: return "ack";
-    case command_kind::send: return "send";
-    case command_kind::unknown: return "";
-    }
-    return "";
-}
-
-/// @brief One parsed line; views into the line, valid as long as the line's bytes.
-struct line_command {
-    command_kind kind = command_kind::unknown; ///< What the line asks for.
-    bool usage_error = false; ///< An argument is missing or the text is empty: `err usage <kind>`.
-    std::string_view target;  ///< User or room argument exactly as sent (not yet validated).
-    std::string_view text;    ///< Message body after exactly one space, byte for byte; for
-                              ///< `/register`, the secret (possibly empty: none was given).
-    std::string_view word;    ///< For `unknown` from `/<word>`: the word as sent; else empty.
-    std::string_view id;      ///< For `send`: the client id, 1-40 bytes of `[A-Za-z0-9_.-]`
-                              ///< (checked here), byte for byte; else empty.
-    bool stop = false;        ///< `/typing <user> stop`.
-};
-
 namespace detail {
 // Splits "<target> <text>" at the first space; a missing space, target or text is a usage error.
-inline void split_target_text(line_command& c, std::string_view rest, bool has_rest) noexcept {
+inline void split_target_text(command& c, std::string_view rest, bool has_rest) noexcept {
     const std::size_t sp = has_rest ? rest.find(' ') : std::string_view::npos;
     if (sp == std::string_view::npos || sp == 0 || sp + 1 == rest.size()) {
         c.usage_error = true;
@@ -220,8 +172,8 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
 ///         Names and text are not validated here (that order is the session's: usage ->
 ///         not-registered -> invalid-name -> invalid-text).
 /// @note Thread-safe (pure function). Never allocates.
-[[nodiscard]] inline line_command parse_command(std::string_view line) noexcept {
-    line_command c;
+[[nodiscard]] inline command parse_command(std::string_view line) noexcept {
+    command c;
     if (line.empty()) return c;
     if (line[0] == '@' || line[0] == '#') {
         c.kind = line[0] == '@' ? command_kind::msg : command_kind::say;
@@ -233,27 +185,8 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
     const std::string_view word = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
     const bool has_rest = sp != std::string_view::npos;
     const std::string_view rest = has_rest ? line.substr(sp + 1) : std::string_view{};
-    // The candidate by length and first letter, so that one comparison decides (this runs for
-    // every line).
-    command_kind k = command_kind::unknown;
-    const char first = word.empty() ? '\0' : static_cast<char>(word[0] | 0x20);
-    switch (word.size()) {
-    case 3:
-        k = first == 'm' ? command_kind::msg
-            : first == 's' ? command_kind::say
-            : first == 'w' ? command_kind::who
-                           : command_kind::ack;
-        break;
-    case 4:
-        k = first == 'j' ? command_kind::join : first == 'q' ? command_kind::quit : command_kind::send;
-        break;
-    case 5: k = first == 'l' ? command_kind::leave : command_kind::watch; break;
-    case 6: k = command_kind::typing; break;
-    case 7: k = command_kind::unwatch; break;
-    case 8: k = command_kind::register_name; break;
-    default: break;
-    }
-    if (k != command_kind::unknown && equals_folded(word, to_string(k))) {
+    const command_kind k = command_kind_of(word);
+    if (k != command_kind::unknown) {
         c.kind = k;
         switch (k) {
         case command_kind::msg:
@@ -381,6 +314,41 @@ inline void split_target_text(line_command& c, std::string_view rest, bool has_r
     });
 }
 
+/// @brief The line protocol format of replies (docs/protocol.md, "Server lines"): `ok <command>
+/// [<name>]`, `ok queued <user>`, `err <code> [<argument>]`, `who ...`, `sent <cid> <outcome>`,
+/// `* <text>`; one LF-terminated line each.
+///
+/// Every reply is exactly one line: a control byte in an echoed argument or a notice is written
+/// as `?` (`encode_line()`); the word of `err unknown-command <word>` is ASCII-lowercased.
+///
+/// Thread safety: stateless; one instance may be shared by any number of sessions and threads.
+class line_reply_encoder final : public reply_encoder {
+public:
+    /// @brief Encodes `r` as one line.
+    /// @param r the reply; its views are read during the call only.
+    /// @return the line, LF included; never empty.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] payload encode(const reply& r) const override {
+        switch (r.kind) {
+        case reply_kind::ok: return encode_ok(r.command, r.argument);
+        case reply_kind::queued: return encode_line({"ok", "queued", r.argument});
+        case reply_kind::error:
+            return encode_line({"err", r.code, r.command_is_argument ? to_string(r.command) : r.argument},
+                               r.code == error_token::unknown_command ? 2 : static_cast<std::size_t>(-1));
+        case reply_kind::who: return encode_who(r.users ? *r.users : std::vector<std::string_view>{});
+        case reply_kind::sent: return encode_line({"sent", r.argument, r.outcome});
+        case reply_kind::info: break;
+        }
+        return encode_info(r.argument);
+    }
+
+    /// @brief The process-wide instance, for `command_session` of a line-protocol session.
+    [[nodiscard]] static const line_reply_encoder& instance() noexcept {
+        static const line_reply_encoder encoder;
+        return encoder;
+    }
+};
+
 /// @brief The line protocol format of routed events (docs/protocol.md, "Events"): v1
 /// `msg <from> <text>`, `room <room> <from> <text>`, `join <room> <user>`, `leave <room> <user>`;
 /// v1.2 `dm <seq> <from> <text>`, `presence <user> online`, `presence <user> offline [<ms>]`,
@@ -446,14 +414,7 @@ private:
         case event_kind::typing_started: return words({"typing", e.user});
         case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
         case event_kind::session_replaced: return words({"bye", "replaced"});
-        case event_kind::send_outcome: {
-            if (!e.text.empty()) // `/send`
-                return words({"sent", e.text, e.code != status::ok ? to_string(e.code)
-                                              : e.queued           ? std::string_view("queued")
-                                                                   : std::string_view("delivered")});
-            if (e.code == status::ok) return words({"ok", "queued", e.user}); // `/msg`
-            return words({"err", to_string(e.code), e.user});
-        }
+        case event_kind::send_outcome: return line_reply_encoder::instance().encode(send_outcome_reply(e));
         }
         return {};
     }

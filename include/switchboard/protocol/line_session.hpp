@@ -1,24 +1,23 @@
 /// @file
 /// @brief `switchboard::protocol::line_session`: the server side of the line protocol v1 for one
-/// connection, sans-I/O. Bytes in; commands applied to a router; replies out through the router
-/// to the session's own transport.
+/// connection, sans-I/O. Bytes in (`line_framer`), lines parsed (`parse_command()`), commands
+/// applied by a `command_session` with the line reply format (`line_reply_encoder`); replies out
+/// through the router to the session's own transport.
 #pragma once
 
-#include "../names.hpp"
 #include "../payload.hpp"
 #include "../rate_limiter.hpp"
 #include "../router.hpp"
 #include "../session_id.hpp"
-#include "../status.hpp"
+#include "command_session.hpp"
 #include "line.hpp"
+#include "reply.hpp"
 
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <system_error>
 
 namespace switchboard::protocol {
 
@@ -41,14 +40,6 @@ struct line_session_options {
     line_counters* counters = nullptr;
 };
 
-/// @brief What the connection should do after input was processed.
-enum class input_result : std::uint8_t {
-    keep_reading, ///< Go on reading.
-    quit,         ///< `/quit` was processed (or the input ended): stop reading, flush, close.
-    paused,       ///< The pause predicate asked to stop after a line; the rest of the input is
-                  ///< held by the session. Stop reading; call `resume()` when output has drained.
-};
-
 /// @brief Applies the line protocol v1 (docs/protocol.md) for one session of a router.
 ///
 /// An adapter creates one per connection after `router::open_session()`, passes every byte it
@@ -58,8 +49,11 @@ enum class input_result : std::uint8_t {
 /// the messages routed to the session; each command runs under `router::hold()`, so its reply
 /// comes before any event the command caused (a bot answering from its callback).
 ///
-/// Checks run in the order the protocol fixes: rate-limited -> usage -> not-registered ->
-/// invalid-name -> invalid-text -> the command's own outcome.
+/// The line protocol's own part is the framing (`line_framer`, `err line-too-long`) and the
+/// grammar (`parse_command()`); what a command does and how it is answered is
+/// `command_session`'s, shared with the other wire formats. Checks run in the order the protocol
+/// fixes: rate-limited -> usage -> not-registered -> invalid-name -> invalid-text -> the command's
+/// own outcome.
 ///
 /// Thread safety: none of its own. Call it only while holding the router (the same
 /// serialisation as for `router` itself); one object per connection.
@@ -70,11 +64,12 @@ public:
     /// @param id an open session of `r`.
     /// @param options limits; read during construction only.
     line_session(router& r, session_id id, const line_session_options& options)
-        : router_(&r), id_(id), framer_(options.max_line), limiter_(options.rate),
-          counters_(options.counters) {}
+        : commands_(r, id, line_reply_encoder::instance(),
+                    command_session_options{options.rate, options.counters ? &options.counters->rate_limited : nullptr}),
+          framer_(options.max_line), counters_(options.counters) {}
 
     /// @brief The router session this protocol state drives.
-    [[nodiscard]] session_id id() const noexcept { return id_; }
+    [[nodiscard]] session_id id() const noexcept { return commands_.id(); }
 
     /// @brief Sends an informational greeting: each LF-separated line of `greeting` as
     /// `* <line>` (empty lines skipped; nothing for an empty greeting).
@@ -85,7 +80,7 @@ public:
         while (!g.empty()) {
             const std::size_t lf = g.find('\n');
             const std::string_view line = g.substr(0, lf);
-            if (!line.empty()) reply(encode_info(line));
+            if (!line.empty()) commands_.reply_with(reply::info(line));
             if (lf == std::string_view::npos) break;
             g.remove_prefix(lf + 1);
         }
@@ -117,7 +112,7 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     template <class Pause>
     input_result on_input(std::string_view bytes, std::chrono::nanoseconds now, Pause&& pause) {
-        if (quit_) return input_result::quit;
+        if (commands_.quit()) return input_result::quit;
         if (!held_.empty()) { // the adapter read while paused: keep the order
             held_.append(bytes.data(), bytes.size());
             return input_result::paused;
@@ -133,7 +128,7 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     template <class Pause>
     input_result resume(std::chrono::nanoseconds now, Pause&& pause) {
-        if (quit_) return input_result::quit;
+        if (commands_.quit()) return input_result::quit;
         now_ = now;
         const std::string rest = std::move(held_);
         held_.clear();
@@ -147,8 +142,8 @@ public:
     /// @return always `quit`: nothing more will come; flush the replies and close.
     /// @throws std::bad_alloc when memory runs out.
     input_result on_end_of_input() {
-        if (!quit_) framer_.finish([this](std::string_view line) { return handle_line(line); });
-        quit_ = true;
+        if (!commands_.quit()) framer_.finish([this](std::string_view line) { return handle_line(line); });
+        commands_.end();
         return input_result::quit;
     }
 
@@ -171,129 +166,26 @@ private:
             },
             [this] {
                 if (counters_) ++counters_->line_too_long;
-                reply(encode_error("line-too-long"));
+                commands_.reply_with(reply::error(error_token::line_too_long));
             });
-        if (quit_) return input_result::quit;
+        if (commands_.quit()) return input_result::quit;
         if (!paused) return input_result::keep_reading;
         if (used < bytes.size()) held_.assign(bytes.data() + used, bytes.size() - used);
         else held_.clear();
         return held_.empty() ? input_result::keep_reading : input_result::paused;
     }
 
-    void reply(const payload& p) { (void)router_->send(id_, p); }
-
     // Returns false to stop reading this input (after /quit).
     bool handle_line(std::string_view line) {
         if (line.empty()) return true;
-        // The reply to this command goes out before the events the command caused (a bot's
-        // answer to a join or a message): router::hold(), docs/design.md "Ordering and re-entrancy".
-        const router::hold_guard held = router_->hold();
-        const line_command c = parse_command(line);
-        if (c.kind != command_kind::quit && !limiter_.try_acquire(now_)) {
-            if (counters_) ++counters_->rate_limited;
-            reply(encode_error(status::rate_limited, {}));
-            return true;
-        }
-        if (c.kind == command_kind::unknown) {
-            reply(c.word.empty() ? encode_error("unknown-command")
-                                 : encode_line({"err", "unknown-command", c.word}, 2));
-            return true;
-        }
-        if (c.usage_error) {
-            reply(encode_error("usage", to_string(c.kind)));
-            return true;
-        }
-        switch (c.kind) {
-        case command_kind::who: reply(encode_who(router_->users())); return true;
-        case command_kind::quit:
-            reply(encode_ok(command_kind::quit));
-            quit_ = true;
-            return false;
-        case command_kind::register_name: {
-            const auto n = name::parse(c.target);
-            if (!n) return fail(status::invalid_name, c.target);
-            const status st = router_->register_name(id_, *n, c.text);
-            if (st == status::already_registered) return fail(st, router_->name_of(id_));
-            if (st != status::ok) return fail(st, n->view());
-            reply(encode_ok(c.kind, n->view()));
-            return true;
-        }
-        case command_kind::ack: return handle_ack(c.target);
-        default: break;
-        }
-        // Everything below needs a registered session.
-        if (!router_->is_registered(id_)) return fail(status::not_registered, {});
-        name n;
-        if (!name::parse(c.target, n)) {
-            if (c.kind == command_kind::send) return sent(c.id, to_string(status::invalid_name));
-            return fail(status::invalid_name, c.target);
-        }
-        // The router checks the text (status::invalid_text) before the command's own outcome.
-        status st = status::ok;
-        switch (c.kind) {
-        case command_kind::msg: {
-            const route_result r = router_->route(id_, n, c.text);
-            // pending: the router answers once the store has committed it (event send_outcome)
-            if (r.queued && !r.pending) reply(encode_line({"ok", "queued", n.view()}));
-            st = r.code;
-            break;
-        }
-        case command_kind::send: {
-            const route_result r = router_->send(id_, n, c.text, c.id);
-            if (r.pending) return true; // answered once the store has committed it (send_outcome)
-            return sent(c.id, r.ok() ? (r.queued ? "queued" : "delivered") : to_string(r.code));
-        }
-        case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
-        case command_kind::join: st = router_->join(id_, n); break;
-        case command_kind::leave: st = router_->leave(id_, n); break;
-        case command_kind::watch: st = router_->watch(id_, n); break;
-        case command_kind::unwatch: st = router_->unwatch(id_, n); break;
-        case command_kind::typing: st = router_->typing(id_, n, c.stop); break;
-        default: break;
-        }
-        if (st == status::invalid_text) return fail(st, {});
-        if (st != status::ok) return fail(st, n.view());
-        const bool silent = c.kind == command_kind::msg || c.kind == command_kind::say || c.kind == command_kind::typing;
-        if (!silent) reply(encode_ok(c.kind, n.view()));
-        return true;
+        return commands_.apply(parse_command(line), now_);
     }
 
-    // `/ack on` (registered or not) and `/ack <seq>`; docs/protocol.md, "Acknowledgements".
-    bool handle_ack(std::string_view arg) {
-        if (arg == "on") {
-            const status st = router_->enable_acks(id_);
-            if (st != status::ok) return fail(st, "ack");
-            reply(encode_line({"ok", "ack", "on"}));
-            return true;
-        }
-        std::uint64_t seq = 0; // 0 = not a decimal >= 1: the router checks not-registered first
-        const auto r = std::from_chars(arg.data(), arg.data() + arg.size(), seq);
-        if (r.ec != std::errc{} || r.ptr != arg.data() + arg.size() || arg[0] == '+') seq = 0;
-        const status st = router_->acknowledge(id_, seq);
-        if (st == status::not_supported) return fail(st, "ack");
-        if (st == status::not_registered) return fail(st, {});
-        if (st != status::ok) return fail(st, arg);
-        return true;
-    }
-
-    bool sent(std::string_view id, std::string_view outcome) {
-        reply(encode_line({"sent", id, outcome}));
-        return true;
-    }
-
-    bool fail(status st, std::string_view argument) {
-        reply(encode_error(st, argument));
-        return true;
-    }
-
-    router* router_;
-    session_id id_;
+    command_session commands_;
     line_framer framer_;
-    rate_limiter limiter_;
     line_counters* counters_;
     std::chrono::nanoseconds now_{0};
     std::string held_; // input not yet processed after a pause
-    bool quit_ = false;
 };
 
 } // namespace switchboard::protocol

@@ -1,0 +1,206 @@
+/// @file
+/// @brief `switchboard::protocol::command_session`: the semantics of the chat commands for one
+/// session, apart from any wire format. A parsed `command` in (command.hpp); router calls and
+/// `reply` values out, spelled by the session's `reply_encoder` (reply.hpp) and sent through
+/// `router::send()`. The line protocol (line_session.hpp) and the JSON format
+/// (websocket/json_format.hpp) both drive it, so they answer alike (docs/protocol.md).
+#pragma once
+
+#include "../names.hpp"
+#include "../payload.hpp"
+#include "../rate_limiter.hpp"
+#include "../router.hpp"
+#include "../session_id.hpp"
+#include "../status.hpp"
+#include "command.hpp"
+#include "reply.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace switchboard::protocol {
+
+/// @brief What the connection should do after input was processed.
+enum class input_result : std::uint8_t {
+    keep_reading, ///< Go on reading.
+    quit,         ///< `/quit` was processed (or the input ended): stop reading, flush, close.
+    paused,       ///< The pause predicate asked to stop after a command; the rest of the input is
+                  ///< held by the session. Stop reading; call `resume()` when output has drained.
+};
+
+/// @brief Options of a `command_session`.
+struct command_session_options {
+    /// @brief Per-session command rate (default off). Every command but `quit` takes one token,
+    /// unknown and malformed ones included; a command past the limit is not applied and is
+    /// answered `err rate-limited` (docs/protocol.md, "Rate limit").
+    rate_limit rate;
+    /// @brief Incremented once per command refused by the rate limit; null for nowhere. Must
+    /// outlive the session; guarded by the router's serialisation (it may be shared by sessions).
+    std::uint64_t* rate_limited = nullptr;
+};
+
+/// @brief Applies parsed commands for one session of a router: the check order, the rate limit,
+/// the router calls and their replies (docs/protocol.md, "Commands", "Check order", v1.2).
+///
+/// A wire format parses its input into `command`s and hands each to `apply()`; every answer goes
+/// through `router::send()` to the session's own transport, encoded by the session's
+/// `reply_encoder`, so it is ordered with the events routed to the session. Each command runs
+/// under `router::hold()`, so its reply comes before any event the command caused (a bot
+/// answering from its callback; docs/design.md, "Ordering and re-entrancy").
+///
+/// Checks run in the order the protocol fixes: rate-limited -> malformed input -> unknown command
+/// -> usage -> not-registered -> invalid-name -> invalid-text -> the command's own outcome.
+///
+/// Cost: no allocation and no virtual call of its own for a command that is not answered (a
+/// successful `msg`, `say` or `typing`); one `reply_encoder::encode()` call per reply.
+///
+/// Thread safety: none of its own. Call it only while holding the router (the same
+/// serialisation as for `router` itself); one object per session.
+class command_session {
+public:
+    /// @brief Binds the command state of session `id` of router `r`.
+    /// @param r the router; must outlive this object.
+    /// @param id an open session of `r`.
+    /// @param replies the session's reply format; must outlive this object.
+    /// @param options limits; read during construction only.
+    command_session(router& r, session_id id, const reply_encoder& replies, const command_session_options& options)
+        : router_(&r), id_(id), replies_(&replies), limiter_(options.rate), rate_limited_(options.rate_limited) {}
+
+    /// @brief The router session this state drives.
+    [[nodiscard]] session_id id() const noexcept { return id_; }
+
+    /// @brief True once `quit` was applied or `end()` called: apply nothing more; flush and close.
+    [[nodiscard]] bool quit() const noexcept { return quit_; }
+
+    /// @brief Marks the input as ended (the peer half-closed or the format gave up): `quit()`
+    /// becomes true and later `apply()` calls do nothing.
+    void end() noexcept { quit_ = true; }
+
+    /// @brief Applies one command received at `now`, and answers it when the protocol says so.
+    /// @param c the parsed command; its views must stay valid during the call.
+    /// @param now the time the command was read, from a monotonic clock, as a duration since a
+    ///        fixed epoch (e.g. `steady_clock::now().time_since_epoch()`); only the rate limit
+    ///        reads it, so any value does when `command_session_options::rate` is off.
+    /// @return false when the caller should stop reading: `c` was `quit` (answered `ok quit`), or
+    ///         the session had quit already (nothing done); true otherwise, whatever the outcome
+    ///         (errors are replies, not results).
+    /// @throws std::bad_alloc when memory runs out.
+    bool apply(const command& c, std::chrono::nanoseconds now) {
+        if (quit_) return false;
+        const router::hold_guard held = router_->hold();
+        if (c.kind != command_kind::quit && !limiter_.try_acquire(now)) {
+            if (rate_limited_) ++*rate_limited_;
+            return fail(status::rate_limited, c.kind, {});
+        }
+        if (!c.malformed.empty()) return answer(reply::error(c.malformed));
+        if (c.kind == command_kind::unknown) return answer(reply::unknown_command(c.word));
+        if (c.usage_error) return answer(reply::about_command(error_token::usage, c.kind));
+        switch (c.kind) {
+        case command_kind::who: {
+            const std::vector<std::string_view> users = router_->users();
+            return answer(reply::who(users));
+        }
+        case command_kind::quit:
+            reply_with(reply::ok(command_kind::quit));
+            quit_ = true;
+            return false;
+        case command_kind::register_name: {
+            const auto n = name::parse(c.target);
+            if (!n) return fail(status::invalid_name, c.kind, c.target);
+            const status st = router_->register_name(id_, *n, c.text);
+            if (st == status::already_registered) return fail(st, c.kind, router_->name_of(id_));
+            if (st != status::ok) return fail(st, c.kind, n->view());
+            return answer(reply::ok(c.kind, n->view()));
+        }
+        case command_kind::ack: return apply_ack(c.target);
+        default: break;
+        }
+        // Everything below needs a registered session.
+        if (!router_->is_registered(id_)) return fail(status::not_registered, c.kind, {});
+        name n;
+        if (!name::parse(c.target, n)) {
+            if (c.kind == command_kind::send) return answer(reply::sent(c.id, to_string(status::invalid_name)));
+            return fail(status::invalid_name, c.kind, c.target);
+        }
+        // The router checks the text (status::invalid_text) before the command's own outcome.
+        status st = status::ok;
+        switch (c.kind) {
+        case command_kind::msg: {
+            const route_result r = router_->route(id_, n, c.text);
+            // pending: the router answers once the store has committed it (event send_outcome)
+            if (r.queued && !r.pending) reply_with(reply::queued(n.view()));
+            st = r.code;
+            break;
+        }
+        case command_kind::send: {
+            const route_result r = router_->send(id_, n, c.text, c.id);
+            if (r.pending) return true; // answered once the store has committed it (send_outcome)
+            return answer(reply::sent(c.id, r.ok() ? (r.queued ? "queued" : "delivered") : to_string(r.code)));
+        }
+        case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
+        case command_kind::join: st = router_->join(id_, n); break;
+        case command_kind::leave: st = router_->leave(id_, n); break;
+        case command_kind::watch: st = router_->watch(id_, n); break;
+        case command_kind::unwatch: st = router_->unwatch(id_, n); break;
+        case command_kind::typing: st = router_->typing(id_, n, c.stop); break;
+        default: break;
+        }
+        if (st == status::invalid_text) return fail(st, c.kind, {});
+        if (st != status::ok) return fail(st, c.kind, n.view());
+        const bool silent = c.kind == command_kind::msg || c.kind == command_kind::say || c.kind == command_kind::typing;
+        if (!silent) reply_with(reply::ok(c.kind, n.view()));
+        return true;
+    }
+
+    /// @brief Sends `r` to this session, encoded by its reply format (for what the format itself
+    /// answers: a greeting, `line-too-long`, a notice).
+    /// @param r the reply; read during the call only.
+    /// @throws std::bad_alloc when memory runs out.
+    void reply_with(const reply& r) { send(replies_->encode(r)); }
+
+    /// @brief Sends bytes already in the session's format through `router::send()`. A closed or
+    /// backed-up transport is not an error here: the router handles it (docs/design.md).
+    /// @param p the bytes.
+    void send(const payload& p) { (void)router_->send(id_, p); }
+
+    /// @brief The session's reply format.
+    [[nodiscard]] const reply_encoder& replies() const noexcept { return *replies_; }
+
+private:
+    // `ack on` (registered or not) and `ack <seq>`; docs/protocol.md, "Acknowledgements".
+    bool apply_ack(std::string_view arg) {
+        if (arg == "on") {
+            const status st = router_->enable_acks(id_);
+            if (st != status::ok) return answer(reply::about_command(to_string(st), command_kind::ack));
+            return answer(reply::ok(command_kind::ack, "on"));
+        }
+        std::uint64_t seq = 0; // 0 = not a decimal >= 1: the router checks not-registered first
+        const auto r = std::from_chars(arg.data(), arg.data() + arg.size(), seq);
+        if (r.ec != std::errc{} || r.ptr != arg.data() + arg.size() || arg.empty() || arg[0] == '+') seq = 0;
+        const status st = router_->acknowledge(id_, seq);
+        if (st == status::not_supported) return answer(reply::about_command(to_string(st), command_kind::ack));
+        if (st == status::not_registered) return fail(st, command_kind::ack, {});
+        if (st != status::ok) return fail(st, command_kind::ack, arg);
+        return true;
+    }
+
+    bool answer(const reply& r) {
+        reply_with(r);
+        return true;
+    }
+
+    bool fail(status st, command_kind c, std::string_view argument) { return answer(reply::error(st, c, argument)); }
+
+    router* router_;
+    session_id id_;
+    const reply_encoder* replies_;
+    rate_limiter limiter_;
+    std::uint64_t* rate_limited_;
+    bool quit_ = false;
+};
+
+} // namespace switchboard::protocol
