@@ -14,12 +14,28 @@
 
 namespace switchboard {
 
-/// @brief One stored direct message.
+/// @brief One stored direct message, owning its bytes (what a durable store hands
+/// `memory_inbox::restore_user()`, or a copy kept from a visit: `stored_message_view::owned()`).
 struct stored_message {
     std::uint64_t seq = 0;     ///< The recipient user's sequence number: 1, 2, 3, ...
     std::string from;          ///< Folded name of the sender.
     std::string text;          ///< The message text (text.hpp contract).
     std::int64_t stored_ms = 0; ///< Unix time in ms when it was stored (for the TTL).
+};
+
+/// @brief One stored direct message as a store shows it to a visitor (`inbox_store::for_each()`):
+/// the sender and the text are views into the store, valid only during that call, so a store can
+/// keep a message's bytes where it likes (`memory_inbox` keeps short ones inside the message's
+/// ring slot) and a visit copies nothing. Keep a copy with `owned()`.
+struct stored_message_view {
+    std::uint64_t seq = 0;      ///< The recipient user's sequence number: 1, 2, 3, ...
+    std::string_view from;      ///< Folded name of the sender.
+    std::string_view text;      ///< The message text (text.hpp contract).
+    std::int64_t stored_ms = 0; ///< Unix time in ms when it was stored (for the TTL).
+
+    /// @brief A copy that owns its bytes (outlives the visit).
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] stored_message owned() const { return {seq, std::string(from), std::string(text), stored_ms}; }
 };
 
 /// @brief One de-duplication record: a sender's client id and the outcome of its first send
@@ -154,17 +170,19 @@ public:
     /// `after`, in sequence order, until `visit` returns false.
     /// @param user a folded name.
     /// @param after 0 for every message.
-    /// @param visit called once per message; it must not call back into the store.
+    /// @param visit called once per message, with views valid during the call only
+    ///        (`stored_message_view`); it must not call back into the store.
     /// @throws std::bad_alloc when memory runs out.
     virtual void for_each(const name& user, std::uint64_t after,
-                          const std::function<bool(const stored_message&)>& visit) const = 0;
+                          const std::function<bool(const stored_message_view&)>& visit) const = 0;
 
     /// @brief Calls `visit` with every stored message of `user`, in sequence order.
     /// @param user a folded name.
-    /// @param visit called once per message; it must not call back into the store.
+    /// @param visit called once per message, with views valid during the call only; it must not
+    ///        call back into the store.
     /// @throws std::bad_alloc when memory runs out.
-    void for_each(const name& user, const std::function<void(const stored_message&)>& visit) const {
-        for_each(user, 0, [&](const stored_message& m) {
+    void for_each(const name& user, const std::function<void(const stored_message_view&)>& visit) const {
+        for_each(user, 0, [&](const stored_message_view& m) {
             visit(m);
             return true;
         });
@@ -175,7 +193,7 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] std::uint64_t first_seq(const name& user) const {
         std::uint64_t first = 0;
-        for_each(user, 0, [&](const stored_message& m) {
+        for_each(user, 0, [&](const stored_message_view& m) {
             first = m.seq;
             return false;
         });

@@ -12,12 +12,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <list>
 #include <memory>
 #include <queue>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -32,8 +34,9 @@ struct memory_inbox_options {
     /// @brief How long a message stays stored (default 7 days, `--inbox-ttl`); older ones are
     /// dropped by `expire()`. 0 keeps nothing past the next `expire()`.
     std::chrono::seconds ttl{604800};
-    /// @brief Bytes all stored messages may take together, counted as sender + text +
-    /// `message_overhead` each (default 256 MiB). Past it, `append()` is `inbox_full`.
+    /// @brief Bytes all stored messages may take together, each counted as
+    /// `memory_inbox::cost()`: its ring slot, plus its heap block when its sender and text do not
+    /// fit in the slot (default 256 MiB). Past it, `append()` is `inbox_full`.
     std::size_t max_bytes = std::size_t{256} << 20;
     /// @brief Users the store knows at most (default 100,000). At the bound, registering a new
     /// user forgets the known user that has had nothing stored for the longest; when every known
@@ -48,19 +51,40 @@ struct memory_inbox_options {
 /// Every call completes before it returns; `append()` calls `on_durable` with `ok` before
 /// returning (a memory store is as durable as it gets) and keeps no de-duplication records (the
 /// router's own window is as long-lived as the store). Memory: about `max_bytes` for the messages (their
-/// bookkeeping included, see `message_overhead`) plus about 200 bytes per known user; an inbox
+/// bookkeeping included, see `cost()`) plus about 200 bytes per known user; an inbox
 /// that empties keeps its ring until the next `expire()` (the router's tick), so that one that
 /// fills again at once does not grow it again.
+///
+/// A message lives in one `slot_bytes` slot of its user's ring, its sender and text bytes inside
+/// the slot when together they take at most `inline_bytes` (a typical chat line: storing and
+/// acknowledging it allocates nothing), else in one heap block of their own.
 ///
 /// Thread safety: none; the router's serialisation covers it (see `inbox_store`).
 class memory_inbox final : public inbox_store {
 public:
-    /// @brief What each stored message costs beyond its sender and text bytes, counted against
-    /// `max_bytes`: its record in the user's ring (88 bytes; up to twice that just after the
-    /// ring grew) and the text's heap block (its header and rounding). Measured: 1 M messages
-    /// of 64 bytes from 6-byte senders raise the peak RSS by 171 bytes each (bench/presence.cpp,
-    /// BM_inbox_fill), against 166 counted.
-    static constexpr std::size_t message_overhead = 96;
+    /// @brief The bytes of a message's ring slot: its bookkeeping (32 bytes) and `inline_bytes`.
+    /// A ring's capacity is a power of two, so just after it grew it holds up to twice the slots
+    /// its messages use (an inbox that empties frees its ring at the next `expire()`).
+    static constexpr std::size_t slot_bytes = 128;
+    /// @brief Sender and text bytes kept inside the slot (together at most this many); a longer
+    /// message's go to one heap block.
+    static constexpr std::size_t inline_bytes = 96;
+    /// @brief What a heap block costs beyond its bytes: the allocator's header and rounding.
+    static constexpr std::size_t heap_overhead = 16;
+    /// @brief Sender and text bytes one message may have together (their sizes are kept in 32
+    /// bits); a longer one is `inbox_full`.
+    static constexpr std::size_t max_message_bytes = 0xffffffffu;
+
+    /// @brief What one message counts against `memory_inbox_options::max_bytes`: its slot, plus
+    /// `from_size + text_size + heap_overhead` when those bytes do not fit in the slot. Not
+    /// counted: a ring's unused slots (1,000 messages in a ring of 1,024 slots take 131 bytes
+    /// each, against 128 counted) and the allocator's rounding beyond `heap_overhead`.
+    /// @param from_size the sender's bytes.
+    /// @param text_size the text's bytes.
+    [[nodiscard]] static constexpr std::size_t cost(std::size_t from_size, std::size_t text_size) noexcept {
+        const std::size_t n = from_size + text_size;
+        return n <= inline_bytes ? slot_bytes : slot_bytes + n + heap_overhead;
+    }
 
     /// @brief An empty store.
     /// @param options bounds; read at construction.
@@ -117,17 +141,18 @@ public:
     /// @param messages the user's stored messages, in strictly increasing sequence order
     ///        (checked with `SWITCHBOARD_ASSERT`), none with sequence number 0.
     /// @throws std::bad_alloc when memory runs out.
-    void restore_user(const name& user, std::uint64_t highest_seq, std::vector<stored_message> messages) {
+    void restore_user(const name& user, std::uint64_t highest_seq, const std::vector<stored_message>& messages) {
         SWITCHBOARD_ASSERT(users_.count(user) == 0, "memory_inbox::restore_user: the user is known already");
         box& b = users_[user];
         std::uint64_t last = 0;
         b.messages.reserve(messages.size());
-        for (stored_message& m : messages) {
+        for (const stored_message& m : messages) {
             SWITCHBOARD_ASSERT(m.seq > last, "memory_inbox::restore_user: messages out of sequence order");
+            SWITCHBOARD_ASSERT(m.from.size() + m.text.size() <= max_message_bytes,
+                               "memory_inbox::restore_user: a message longer than max_message_bytes");
             last = m.seq;
-            bytes_ += m.from.size() + m.text.size() + message_overhead;
-            const std::uint64_t order = ++appended_;
-            b.messages.push_back_made([&] { return item{std::move(m), order}; });
+            b.messages.push_back(m.seq, m.from, m.text, m.stored_ms, ++appended_);
+            bytes_ += cost(m.from.size(), m.text.size());
         }
         count_ += b.messages.size();
         b.next_seq = std::max(highest_seq, last) + 1;
@@ -170,13 +195,13 @@ public:
         if (it == users_.end()) return false;
         box& b = it->second;
         const std::size_t i = b.messages.upper_bound(seq - 1);
-        if (i == b.messages.size() || b.messages[i].m.seq != seq) return false;
+        if (i == b.messages.size() || b.messages[i].seq != seq) return false;
         if (i == 0) { // the front: its expiry entry goes stale, the next front gets one
             pop_front(user, b);
             track_front(user, b);
             return true;
         }
-        bytes_ -= b.messages[i].m.from.size() + b.messages[i].m.text.size() + message_overhead;
+        bytes_ -= b.messages[i].cost();
         --count_;
         b.messages.erase(i);
         return true;
@@ -187,13 +212,15 @@ public:
         const auto it = users_.find(user);
         if (it == users_.end()) return {status::user_not_found, 0};
         box& b = it->second;
-        const std::size_t cost = from.size() + text.size() + message_overhead;
-        if (b.size() >= max_per_user_ || bytes_ + cost > max_bytes_) return {status::inbox_full, 0};
-        const std::uint64_t seq = b.next_seq++;
+        const std::size_t c = cost(from.size(), text.size());
+        if (b.size() >= max_per_user_ || bytes_ + c > max_bytes_ || from.size() + text.size() > max_message_bytes)
+            return {status::inbox_full, 0};
+        const std::uint64_t seq = b.next_seq;
+        b.messages.push_back(seq, from, text, now_ms, appended_ + 1); // may throw: nothing changed yet
+        ++b.next_seq;
+        ++appended_;
         highest_given_ = std::max(highest_given_, seq);
-        const std::uint64_t order = ++appended_;
-        b.messages.push_back_made([&] { return item{stored_message{seq, std::string(from), std::string(text), now_ms}, order}; });
-        bytes_ += cost;
+        bytes_ += c;
         ++count_;
         if (b.size() == 1) {
             ++non_empty_;
@@ -228,12 +255,12 @@ public:
     using inbox_store::for_each;
 
     void for_each(const name& user, std::uint64_t after,
-                  const std::function<bool(const stored_message&)>& visit) const override {
+                  const std::function<bool(const stored_message_view&)>& visit) const override {
         const auto it = users_.find(user);
         if (it == users_.end()) return;
         const box& b = it->second;
         for (std::size_t i = b.messages.upper_bound(after); i < b.messages.size(); ++i)
-            if (!visit(b.messages[i].m)) return;
+            if (!visit(b.messages[i].view())) return;
     }
 
     void remove_all(const name& user) override {
@@ -281,13 +308,35 @@ public:
     [[nodiscard]] std::size_t known_users() const noexcept { return users_.size(); }
 
 private:
+    // A stored message in its ring slot. The sender's bytes, then the text's, are inside the
+    // slot when together they fit in inline_bytes, else in a heap block the slot owns (the fifo
+    // frees it when the message leaves). Trivially copyable: the ring moves slots as bytes.
     struct item {
-        stored_message m;
+        std::uint64_t seq;
+        std::int64_t stored_ms;
         std::uint64_t order; // appended_ when stored: ties of the expiry order go by it
+        std::uint32_t from_size;
+        std::uint32_t text_size;
+        union {
+            char local[inline_bytes];
+            char* heap;
+        } bytes;
+        [[nodiscard]] std::size_t size() const noexcept { return std::size_t{from_size} + text_size; }
+        [[nodiscard]] bool on_heap() const noexcept { return size() > inline_bytes; }
+        [[nodiscard]] const char* data() const noexcept { return on_heap() ? bytes.heap : bytes.local; }
+        [[nodiscard]] std::size_t cost() const noexcept { return memory_inbox::cost(from_size, text_size); }
+        [[nodiscard]] stored_message_view view() const noexcept {
+            const char* p = data();
+            return {seq, {p, from_size}, {p + from_size, text_size}, stored_ms};
+        }
     };
+    static_assert(sizeof(item) == slot_bytes, "slot_bytes is what a slot takes");
+    static_assert(std::is_trivially_copyable<item>::value, "the ring moves slots as bytes");
+
     // A user's messages in sequence order: a ring whose capacity is a power of two, so taking
     // from the front never moves the rest, and adding at the back moves them only to grow. Its
-    // slots are raw storage: a message is built in place and destroyed when it leaves.
+    // slots are raw storage: a message is written into its slot, and its heap block (if any)
+    // freed when it leaves.
     class fifo {
     public:
         fifo() noexcept = default;
@@ -317,21 +366,31 @@ private:
             while (cap < n) cap *= 2;
             grow(cap);
         }
-        // Adds make()'s item at the back, built in its slot (make returns it by value).
-        template <class Make>
-        void push_back_made(Make&& make) {
+        // Adds a message at the back (from + text at most max_message_bytes). On bad_alloc
+        // nothing is added.
+        void push_back(std::uint64_t seq, std::string_view from, std::string_view text, std::int64_t stored_ms,
+                       std::uint64_t order) {
             if (size_ == cap_) grow(cap_ == 0 ? 4 : 2 * std::size_t{cap_});
-            ::new (static_cast<void*>(&(*this)[size_])) item(make());
+            item* const m = ::new (static_cast<void*>(&(*this)[size_])) item;
+            m->seq = seq;
+            m->stored_ms = stored_ms;
+            m->order = order;
+            m->from_size = static_cast<std::uint32_t>(from.size());
+            m->text_size = static_cast<std::uint32_t>(text.size());
+            char* out = m->bytes.local;
+            if (m->on_heap()) out = m->bytes.heap = new char[m->size()];
+            if (!from.empty()) std::memcpy(out, from.data(), from.size());
+            if (!text.empty()) std::memcpy(out + from.size(), text.data(), text.size());
             ++size_;
         }
-        void pop_front() noexcept { // frees the text now
-            slots_[head_].~item();
+        void pop_front() noexcept {
+            free_bytes(slots_[head_]);
             head_ = (head_ + 1) & (cap_ - 1);
             --size_;
         }
         void erase(std::size_t i) noexcept { // the one at i; the later ones move up
-            for (; i + 1 < size_; ++i) (*this)[i] = std::move((*this)[i + 1]);
-            (*this)[size_ - 1].~item();
+            free_bytes((*this)[i]);
+            for (; i + 1 < size_; ++i) (*this)[i] = (*this)[i + 1];
             --size_;
         }
         void release() noexcept { // every message, and the storage
@@ -345,20 +404,19 @@ private:
             std::size_t lo = 0, hi = size_;
             while (lo < hi) {
                 const std::size_t mid = lo + (hi - lo) / 2;
-                if ((*this)[mid].m.seq <= seq) lo = mid + 1;
+                if ((*this)[mid].seq <= seq) lo = mid + 1;
                 else hi = mid;
             }
             return lo;
         }
 
     private:
+        static void free_bytes(item& m) noexcept {
+            if (m.on_heap()) delete[] m.bytes.heap;
+        }
         void grow(std::size_t cap) {
             item* fresh = std::allocator<item>().allocate(cap);
-            for (std::size_t i = 0; i < size_; ++i) { // noexcept moves: nothing can throw here
-                item& old = (*this)[i];
-                ::new (static_cast<void*>(fresh + i)) item{std::move(old)};
-                old.~item();
-            }
+            for (std::size_t i = 0; i < size_; ++i) ::new (static_cast<void*>(fresh + i)) item((*this)[i]);
             std::allocator<item>().deallocate(slots_, cap_);
             slots_ = fresh;
             cap_ = static_cast<std::uint32_t>(cap);
@@ -373,7 +431,7 @@ private:
         fifo messages;
         [[nodiscard]] bool empty() const noexcept { return messages.size() == 0; }
         [[nodiscard]] std::size_t size() const noexcept { return messages.size(); }
-        [[nodiscard]] const stored_message& front() const noexcept { return messages[0].m; }
+        [[nodiscard]] const item& front() const noexcept { return messages[0]; }
         [[nodiscard]] std::uint64_t front_order() const noexcept { return messages[0].order; }
     };
     struct expiry_entry { // the front message of an inbox, when it became the front
@@ -393,8 +451,7 @@ private:
     }
 
     void pop_front(const name& user, box& b) {
-        const stored_message& m = b.front();
-        bytes_ -= m.from.size() + m.text.size() + message_overhead;
+        bytes_ -= b.front().cost();
         --count_;
         b.messages.pop_front();
         if (b.empty()) {

@@ -638,9 +638,10 @@ public:
         const send_context* const record = dedup_window_ != 0 ? &ctx : nullptr;
         const name sender_name = users_slots_[sender].id; // a callback may close the session
         route_result r = route_impl(from, to, text, record);
-        if (r.ok() && !r.queued && !r.pending && r.delivered == 0 && r.deferred == 0) {
+        if (r.ok() && !r.queued && !r.pending && r.delivered == 0 && r.deferred == 0 && r.seq == 0) {
             // Every session of the user refused it (a slow consumer being cut): not delivered.
-            // Stored if the user is known, else the user is as good as gone.
+            // Stored if the user is known, else the user is as good as gone. (A message stored
+            // for an ack-on session, r.seq set, stays stored for its next registration.)
             r = route_result{};
             if (!inbox_ || !inbox_->is_known(to)) return {status::user_not_found};
             std::uint64_t ticket = 0;
@@ -1494,7 +1495,7 @@ private:
         }
         const name user = users_slots_[sessions_[si].user].id;
         const std::uint32_t d = call_depth();
-        inbox_->for_each(user, 0, [&](const stored_message& m) {
+        inbox_->for_each(user, 0, [&](const stored_message_view& m) {
             const payload bytes =
                 formats_[sessions_[si].format]->encode_checked(event{event_kind::direct_message, {}, m.from, m.text});
             pending p{session_id::make(si, sessions_[si].generation), bytes, d, close_mode::after_flush, false, false};
@@ -1524,7 +1525,7 @@ private:
         // Only what the store has committed (docs/design.md, "Durable outcomes").
         const user_cold& c = cold_[slot.user];
         const std::uint64_t limit = c.uncommitted == 0 ? ~std::uint64_t{0} : c.committed_through;
-        inbox_->for_each(user, slot.sent_through, [&](const stored_message& m) {
+        inbox_->for_each(user, slot.sent_through, [&](const stored_message_view& m) {
             if (m.seq > limit) return false;
             event e{event_kind::acked_message, {}, m.from, m.text};
             e.seq = m.seq;
@@ -1627,6 +1628,12 @@ private:
         }
         ++counters_.routed;
         bool on_commit = false; // an ack-on session takes it once the store has committed it
+        // The host's own call with nothing queued delivers to one ack-on session directly, after
+        // the loop, as route_impl() does for a v1 session (docs/design.md, "Ordering and
+        // re-entrancy"): the queue would run that delivery next anyway. Not to the sender's own
+        // session, whose reply to the command (under hold()) goes first, as before.
+        std::uint32_t direct = npos;
+        const bool may_deliver_now = depth_ == 0 && pending_head_ == pending_.size();
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user) {
             const std::size_t before = pending_.size();
             session_slot& ss = sessions_[si];
@@ -1637,8 +1644,13 @@ private:
                 // Everything before it was handed to this session and the window has room: hand
                 // this one from the text in hand (what top_up() would read back from the store).
                 const payload& b = acked_bytes[ss.format];
-                if (!b.empty()) // (empty only if the second encode refused)
+                if (b.empty()) {
+                    // (empty only if the second encode refused)
+                } else if (may_deliver_now && direct == npos && si != from.index()) {
+                    direct = si;
+                } else {
                     pending_.push_back(pending{session_id::make(si, ss.generation), b, d, close_mode::after_flush, false, false});
+                }
                 ss.sent_through = r.seq;
             } else if (ss.acks) {
                 top_up(si, false); // this message, unless the session's ack window is full
@@ -1650,7 +1662,7 @@ private:
             }
             r.deferred += static_cast<std::uint32_t>(pending_.size() - before);
         }
-        if (r.deferred == 0 && !on_commit) { // every session's ack window is full: stored, handed out on acks
+        if (r.deferred == 0 && !on_commit && direct == npos) { // every session's ack window is full: stored, handed out on acks
             r.queued = true;
             ++counters_.queued;
         }
@@ -1659,6 +1671,11 @@ private:
         if (ticket != 0)
             wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[target].id, ctx, r,
                            r.queued || !ctx, true);
+        if (direct != npos) { // last: its callbacks may change the sessions the loop walked
+            transport* const t = sessions_[direct].t;
+            const callback_scope scope(*this, 0);
+            tally(r, t->deliver(acked_bytes[sessions_[direct].format]));
+        }
         settle();
         return r;
     }

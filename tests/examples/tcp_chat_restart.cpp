@@ -4,7 +4,8 @@
 // all reach bob after the restart, in order, exactly once; once he acknowledged them, another
 // restart replays nothing; `ok queued` waits for the commit (another process holding the lock
 // holds the answers back); a `/send` retried after a kill -9 is answered with its first outcome
-// and delivered once; a file tcp_chat cannot use is a message and exit status 1, not a crash.
+// and delivered once; a file tcp_chat cannot use is a message and exit status 1, not a crash, and
+// so is a file another tcp_chat has open.
 #include "../integration/test_server.hpp"
 #include "../integration/test_sqlite.hpp"
 
@@ -344,4 +345,29 @@ TEST_CASE("tcp_chat --offline sqlite: a file it cannot use (missing directory, n
         REQUIRE(f.good());
     }
     expect_refused(dir.file("corrupt.db"), "the database is corrupt");
+}
+
+TEST_CASE("tcp_chat --offline sqlite: a second tcp_chat on the same file is refused with exit status 1 "
+          "while the first runs, and starts once the first has stopped",
+          "[tcp_chat][sqlite]") {
+    const chat_files files;
+    chat_process first = files.start();
+    const unsigned short port = first.port();
+    register_and_quit(first, port, "bob");
+    {
+        chat_process second(store_args(files.db), files.dir.file("second.log"));
+        REQUIRE(second.wait_exit() == 1);
+        INFO(second.log());
+        REQUIRE(second.log().find("tcp_chat: sqlite_inbox: " + files.db + ": in use by another store (" + files.db +
+                                  ".lock is locked") != std::string::npos);
+        REQUIRE(second.log().find("listening") == std::string::npos);
+    }
+    // The first one was not disturbed: it still stores for bob.
+    client alice = chat_user(port, "alice");
+    alice.send("/msg bob still here\n");
+    REQUIRE(alice.read_line() == "ok queued bob");
+    REQUIRE(first.terminate() == 0);
+    chat_process third = files.start();
+    client bob = chat_user_with_acks(third.port(), "bob");
+    REQUIRE(bob.read_line() == "dm 1 alice still here");
 }

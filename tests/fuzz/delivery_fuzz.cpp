@@ -29,8 +29,8 @@
 //     S0  memory_inbox max_per_user = 1 + S0 % 8; with S4 bit 7, max_offline_users = 1 + (S0>>3) % 3
 //     S1  memory_inbox ttl = 1 + S1 % 10 seconds
 //     S2  max_known_users = 1 + (S2 & 7) % 6; (S2 >> 3) & 3: max_watches_per_session 1..3 (0:
-//         the default); bit 5: max_bytes = 300 + 100 * (S2 >> 6) (a message costs sender + text +
-//         96), else the default
+//         the default); bit 5: max_bytes = 300 + 100 * (S2 >> 6) (a message costs a 128-byte
+//         slot, plus sender + text + 16 when they take over 96 bytes), else the default
 //     S3  session policy S3 % 3 (exclusive, replace, multi); max_sessions_per_user 1 + (S3>>2) % 4
 //     S4  bit 0: presence_grace = 100 * (1 + ((S4 >> 1) & 15) % 5) ms (else 0); (S4 >> 5) & 3: the
 //         on_presence handler: none, record, record + "welcome" (on online, the user's newest
@@ -690,8 +690,11 @@ private:
 
     std::size_t max_bytes() const { return st_.max_bytes ? st_.max_bytes : memory_inbox_options{}.max_bytes; }
 
+    // A ring slot each; a heap block too when sender and text do not fit inside the slot.
     static std::size_t cost(const std::string& from, const std::string& text) {
-        return from.size() + text.size() + memory_inbox::message_overhead;
+        const std::size_t bytes = from.size() + text.size();
+        if (bytes <= memory_inbox::inline_bytes) return memory_inbox::slot_bytes;
+        return memory_inbox::slot_bytes + bytes + memory_inbox::heap_overhead;
     }
 
     std::size_t stored_bytes() const {
@@ -1371,7 +1374,7 @@ private:
             // The store (1, 2): exactly the ledger, and sequence numbers above all given.
             const std::size_t stored = inbox_.stored(id);
             std::vector<stored_message> in_store;
-            inbox_.for_each(id, [&](const stored_message& m) { in_store.push_back(m); });
+            inbox_.for_each(id, [&](const switchboard::stored_message_view& m) { in_store.push_back(m.owned()); });
             auto ledger_text = [&] {
                 std::string d = "store for " + u + ":";
                 for (const stored_message& m : in_store)

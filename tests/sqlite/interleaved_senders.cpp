@@ -39,7 +39,7 @@ TEST_CASE("sqlite_inbox: two senders, 10,000 messages each, to one user — uniq
     CHECK(ok == 2u * each);
     auto store = open_store(o);
     std::vector<stored_message> all;
-    store->for_each(n("bob"), [&](const stored_message& m) { all.push_back(m); });
+    store->for_each(n("bob"), [&](const switchboard::stored_message_view& m) { all.push_back(m.owned()); });
     REQUIRE(all.size() == 2u * each);
     int next_alice = 0;
     int next_carol = 0;

@@ -19,6 +19,7 @@ std::string open_error(const std::string& path) {
     auto r = sqlite_inbox::open(o);
     CHECK_FALSE(r);
     CHECK(r.store == nullptr);
+    CHECK(r.code == switchboard::sqlite_open_error::failed);
     CHECK(r.error.find(path) != std::string::npos);
     return r.error;
 }

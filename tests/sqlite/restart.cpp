@@ -47,7 +47,7 @@ TEST_CASE("sqlite_inbox: messages, sequence numbers, known users and sent record
     CHECK(store->is_known(n("dave")));
     CHECK_FALSE(store->is_known(n("alice")));
     std::vector<stored_message> bob;
-    store->for_each(n("bob"), [&](const stored_message& m) { bob.push_back(m); });
+    store->for_each(n("bob"), [&](const switchboard::stored_message_view& m) { bob.push_back(m.owned()); });
     REQUIRE(bob.size() == 3);
     for (std::size_t i = 0; i < 3; ++i) {
         CHECK(bob[i].seq == i + 3);

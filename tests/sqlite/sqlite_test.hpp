@@ -54,7 +54,7 @@ inline std::unique_ptr<switchboard::sqlite_inbox> open_store(const switchboard::
 
 inline std::vector<std::uint64_t> seqs(const switchboard::inbox_store& box, const switchboard::name& user) {
     std::vector<std::uint64_t> out;
-    box.for_each(user, [&](const switchboard::stored_message& m) { out.push_back(m.seq); });
+    box.for_each(user, [&](const switchboard::stored_message_view& m) { out.push_back(m.seq); });
     return out;
 }
 

@@ -283,6 +283,57 @@ TEST_CASE("inbox_acks: /send says delivered only when a session took it", "[send
     (void)plain.close_session(s2);
 }
 
+TEST_CASE("inbox_acks: an ack-on session gets a live dm from the host's call directly; one it refuses "
+          "stays stored once, for the next registration",
+          "[acks][send]") {
+    memory_inbox inbox;
+    router r(offline(inbox));
+    line_client a(r);
+    a.say("/register alice");
+    line_client b(r);
+    b.say("/ack on");
+    b.say("/register bob");
+    (void)a.lines();
+    (void)b.lines();
+    const auto bob = *switchboard::name::parse("bob");
+    // The host's own call, nothing queued: delivered now, not deferred (as a v1 message).
+    const switchboard::route_result live = r.route(a.id(), bob, "now");
+    CHECK(live.delivered == 1);
+    CHECK(live.deferred == 0);
+    CHECK_FALSE(live.queued);
+    CHECK(live.seq == 1);
+    CHECK(b.lines() == lines_t{"dm 1 alice now"});
+    // Under a hold (as the line protocol runs each command) too: the queue is empty.
+    {
+        const auto held = r.hold();
+        CHECK(r.route(a.id(), bob, "held").delivered == 1);
+        CHECK(b.lines() == lines_t{"dm 2 alice held"});
+    }
+    // A session messaging itself gets its dm through the queue, after the command's reply.
+    b.say("/send c0 bob to myself");
+    CHECK(b.lines() == lines_t{"sent c0 delivered", "dm 3 bob to myself"});
+    b.say("/ack 3");
+    b.close();
+    CHECK(inbox.stored(bob) == 0);
+
+    switchboard::in_memory_transport tiny(24); // no line session writes replies here: the dm does not fit
+    const auto s = r.open_session(tiny, switchboard::protocol::line_event_encoder::instance());
+    REQUIRE(r.enable_acks(s) == switchboard::status::ok);
+    REQUIRE(r.register_name(s, "bob") == switchboard::status::ok);
+    const switchboard::route_result cut = r.send(a.id(), bob, "this line does not fit bob's output bound", "c1");
+    CHECK(cut.ok());
+    CHECK(cut.dropped == 1); // cut as a slow consumer...
+    CHECK_FALSE(cut.queued); // ...after it was stored for him: not stored a second time
+    CHECK(cut.seq == 4);
+    CHECK(tiny.closed());
+    CHECK(inbox.stored(bob) == 1);
+    (void)r.close_session(s);
+    line_client b2(r);
+    b2.say("/ack on");
+    b2.say("/register bob");
+    CHECK(b2.lines() == lines_t{"ok ack on", "ok register bob", "dm 4 alice this line does not fit bob's output bound"});
+}
+
 TEST_CASE("inbox_acks: the router-wide bound of client ids", "[send]") {
     router_options o;
     o.max_dedup_entries = 2;

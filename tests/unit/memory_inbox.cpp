@@ -21,7 +21,7 @@ namespace {
 name n(const char* s) { return *name::parse(s); }
 std::vector<std::uint64_t> seqs(const memory_inbox& box, const name& user) {
     std::vector<std::uint64_t> out;
-    box.for_each(user, [&](const switchboard::stored_message& m) { out.push_back(m.seq); });
+    box.for_each(user, [&](const switchboard::stored_message_view& m) { out.push_back(m.seq); });
     return out;
 }
 } // namespace
@@ -57,11 +57,11 @@ TEST_CASE("memory_inbox: only known users; per-user count; cumulative acknowledg
 
 TEST_CASE("memory_inbox: the byte bound covers every inbox together", "[inbox]") {
     memory_inbox_options o;
-    o.max_bytes = 2 * (memory_inbox::message_overhead + 10);
+    o.max_bytes = 2 * memory_inbox::slot_bytes;
     memory_inbox box(o);
     box.remember(n("a"));
     box.remember(n("b"));
-    CHECK(box.append(n("a"), "x", "123456789", 0, {}).code == status::ok); // 1 + 9 = 10 bytes
+    CHECK(box.append(n("a"), "x", "123456789", 0, {}).code == status::ok); // inline: one slot
     CHECK(box.append(n("b"), "x", "123456789", 0, {}).code == status::ok);
     CHECK(box.append(n("b"), "x", "1", 0, {}).code == status::inbox_full);
     CHECK(box.acknowledge(n("a"), 1) == status::ok);
@@ -124,7 +124,7 @@ TEST_CASE("memory_inbox: restore_user brings back messages and continues the seq
     CHECK(box.is_known(n("dave")));
     CHECK(box.known_users() == 2);
     CHECK(box.message_count() == 2);
-    CHECK(box.bytes() == 5 + 4 + 5 + 3 + 2 * memory_inbox::message_overhead);
+    CHECK(box.bytes() == 2 * memory_inbox::slot_bytes);
     CHECK(seqs(box, n("bob")) == std::vector<std::uint64_t>{4, 6});
     CHECK(box.highest_seq(n("bob")) == 7);
     CHECK(box.highest_seq(n("dave")) == 2);
@@ -188,7 +188,7 @@ TEST_CASE("memory_inbox: remove_one takes out a failed message anywhere in the i
     const auto bytes = box.bytes();
     CHECK(box.remove_one(n("bob"), 3)); // the middle
     CHECK(seqs(box, n("bob")) == std::vector<std::uint64_t>{1, 2, 4, 5});
-    CHECK(box.bytes() == bytes - (1 + 1 + memory_inbox::message_overhead));
+    CHECK(box.bytes() == bytes - memory_inbox::slot_bytes);
     CHECK_FALSE(box.remove_one(n("bob"), 3)); // gone already
     CHECK(box.remove_one(n("bob"), 1));       // the front: the next front's TTL takes over
     CHECK(box.first_seq(n("bob")) == 2);
@@ -224,4 +224,81 @@ TEST_CASE("memory_inbox: expire reports each dropped message", "[inbox]") {
         dropped.emplace_back(std::string(u.view()), seq);
     }) == 3);
     CHECK(dropped == std::vector<std::pair<std::string, std::uint64_t>>{{"bob", 1}, {"amy", 1}, {"bob", 2}});
+}
+
+namespace {
+std::vector<switchboard::stored_message> contents(const memory_inbox& box, const name& user) {
+    std::vector<stored_message> out;
+    box.for_each(user, [&](const switchboard::stored_message_view& m) { out.push_back(m.owned()); });
+    return out;
+}
+} // namespace
+
+TEST_CASE("memory_inbox: texts below, at and above the slot's inline bytes come back intact and are "
+          "counted honestly", "[inbox]") {
+    constexpr std::size_t inline_bytes = memory_inbox::inline_bytes;
+    constexpr std::size_t slot = memory_inbox::slot_bytes;
+    static_assert(memory_inbox::cost(0, inline_bytes) == slot, "inline: the slot alone");
+    static_assert(memory_inbox::cost(6, inline_bytes - 6) == slot, "sender and text share the slot");
+    static_assert(memory_inbox::cost(6, inline_bytes - 5) == slot + inline_bytes + 1 + memory_inbox::heap_overhead,
+                  "one byte over: every byte goes to the heap block, counted with its overhead");
+    memory_inbox box;
+    box.remember(n("bob"));
+    const std::string sender = "alice"; // 5 bytes
+    const std::vector<std::string> texts{
+        "",                                            // only the sender
+        "hi",                                          // far below
+        std::string(inline_bytes - 6, 'b'),            // one below the inline bytes
+        std::string(inline_bytes - 5, 'a'),            // exactly at them (sender + text)
+        std::string(inline_bytes - 4, 'o'),            // one above: a heap block
+        std::string(4000, 'h'),                        // far above
+        std::string(40, 'n'),                          // inline again after a heap one
+    };
+    std::size_t want_bytes = 0;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const std::string text = texts[i].empty() ? texts[i] : std::to_string(i) + texts[i].substr(1);
+        REQUIRE(box.append(n("bob"), sender, text, static_cast<std::int64_t>(i), {}).code == status::ok);
+        want_bytes += memory_inbox::cost(sender.size(), text.size());
+        CHECK(box.bytes() == want_bytes);
+    }
+    CHECK(box.bytes() == 5 * slot + 2 * slot + (5 + inline_bytes - 4 + memory_inbox::heap_overhead) +
+                             (5 + 4000 + memory_inbox::heap_overhead));
+    // The ring grows (4 slots, then 8) while holding inline and heap messages: all intact.
+    const auto got = contents(box, n("bob"));
+    REQUIRE(got.size() == texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const std::string text = texts[i].empty() ? texts[i] : std::to_string(i) + texts[i].substr(1);
+        CHECK(got[i].seq == i + 1);
+        CHECK(got[i].from == sender);
+        CHECK(got[i].text == text);
+        CHECK(got[i].stored_ms == static_cast<std::int64_t>(i));
+    }
+    // Leaving from the middle (a failed commit) and the front (acknowledged) gives the bytes back.
+    CHECK(box.remove_one(n("bob"), 5)); // the one above the inline bytes
+    want_bytes -= memory_inbox::cost(sender.size(), inline_bytes - 4);
+    CHECK(box.bytes() == want_bytes);
+    CHECK(contents(box, n("bob"))[4].text == "5" + std::string(3999, 'h'));
+    CHECK(box.acknowledge(n("bob"), 6) == status::ok);
+    CHECK(box.bytes() == memory_inbox::cost(sender.size(), 40));
+    CHECK(contents(box, n("bob")).at(0).text == "6" + std::string(39, 'n'));
+    box.remove_all(n("bob"));
+    CHECK(box.bytes() == 0);
+}
+
+TEST_CASE("memory_inbox: the byte bound counts a slot per inline message and the heap block of a "
+          "long one", "[inbox]") {
+    memory_inbox_options o;
+    const std::size_t long_cost = memory_inbox::cost(1, 999);
+    o.max_bytes = 3 * memory_inbox::slot_bytes + long_cost;
+    memory_inbox box(o);
+    box.remember(n("a"));
+    CHECK(box.append(n("a"), "x", std::string(999, 'l'), 0, {}).code == status::ok);
+    for (int i = 0; i < 3; ++i) CHECK(box.append(n("a"), "x", "short", 0, {}).code == status::ok);
+    CHECK(box.bytes() == o.max_bytes);
+    CHECK(box.append(n("a"), "x", "", 0, {}).code == status::inbox_full); // even an empty text takes a slot
+    CHECK(box.acknowledge(n("a"), 1) == status::ok);                      // the long one leaves
+    CHECK(box.bytes() == 3 * memory_inbox::slot_bytes);
+    for (std::size_t i = 0; i < long_cost / memory_inbox::slot_bytes; ++i)
+        CHECK(box.append(n("a"), "x", "short", 0, {}).code == status::ok);
+    CHECK(box.append(n("a"), "x", std::string(999, 'l'), 0, {}).code == status::inbox_full);
 }

@@ -8,6 +8,7 @@
 #include "../memory_inbox.hpp"
 #include "../names.hpp"
 #include "../status.hpp"
+#include "detail/file_lock.hpp"
 #include "detail/sqlite_handle.hpp"
 
 #include <sqlite3.h>
@@ -110,11 +111,41 @@ struct sqlite_inbox_stats {
 
 class sqlite_inbox;
 
+/// @brief Why `sqlite_inbox::open()` gave no store (`sqlite_inbox_open_result::code`).
+enum class sqlite_open_error : std::uint8_t {
+    /// @brief None: the store is open.
+    none,
+    /// @brief The file cannot be used: a missing directory, a file that cannot be opened, is not
+    /// a database, is corrupt or has a newer schema, a lock file that cannot be created, or the
+    /// database locked past `busy_timeout` while a new file's schema is created
+    /// (`sqlite_inbox_open_result::error` says which).
+    failed,
+    /// @brief Another `sqlite_inbox` has the file open, in this process or another (a second
+    /// tcp_chat on the same `--offline sqlite:PATH`): it holds the lock on `<path>.lock`. Two
+    /// stores on one file would give the same sequence numbers twice, so the second is refused;
+    /// it opens once the first is closed (or its process ended).
+    in_use,
+};
+
+/// @brief The token of an open error: `"none"`, `"failed"`, `"in-use"`.
+/// @param e any value of `sqlite_open_error`.
+[[nodiscard]] constexpr std::string_view to_string(sqlite_open_error e) noexcept {
+    switch (e) {
+    case sqlite_open_error::none: return "none";
+    case sqlite_open_error::failed: return "failed";
+    case sqlite_open_error::in_use: return "in-use";
+    }
+    return "unknown";
+}
+
 /// @brief Outcome of `sqlite_inbox::open()`: the store, or why there is none.
 struct sqlite_inbox_open_result {
     /// @brief The open store; null when opening failed.
     std::unique_ptr<sqlite_inbox> store;
-    /// @brief When `store` is null: `sqlite_inbox: <path>: <what failed>: <SQLite's message>`.
+    /// @brief `none` when `store` is open, else why not.
+    sqlite_open_error code = sqlite_open_error::none;
+    /// @brief When `store` is null: `sqlite_inbox: <path>: <what failed>: <SQLite's message>`
+    /// (for `in_use`: `sqlite_inbox: <path>: in use by another store (<path>.lock is locked)`).
     std::string error;
     /// @brief True when the store is open.
     [[nodiscard]] explicit operator bool() const noexcept { return store != nullptr; }
@@ -160,18 +191,25 @@ public:
     static constexpr int schema_version = 1;
 
     /// @brief Opens (or creates) the database at `options.path`, reads it back into memory and
-    /// starts the writer thread.
+    /// starts the writer thread. The store holds an exclusive lock on `<path>.lock` (created
+    /// beside the database, never removed) until it is destroyed, so that one file has one store
+    /// (docs/durability.md, "One store per file").
     /// @param options see `sqlite_inbox_options`.
-    /// @return the store; or no store and a message naming the file and SQLite's reason when the
-    ///         directory is missing, the file cannot be opened or is not a database, is corrupt
-    ///         (`PRAGMA quick_check`, or an error reading the schema or the rows), has a schema
-    ///         newer than `schema_version`, or the database is locked past `busy_timeout` while a
-    ///         new file's schema is created.
+    /// @return the store; or no store, `code` and a message naming the file: `in_use` when
+    ///         another store has the file open (in this process or another; the database is not
+    ///         touched); `failed`, with SQLite's or the system's reason, when the directory is
+    ///         missing, the lock file cannot be created, the file cannot be opened or is not a
+    ///         database, is corrupt (`PRAGMA quick_check`, or an error reading the schema or the
+    ///         rows), has a schema newer than `schema_version`, or the database is locked past
+    ///         `busy_timeout` while a new file's schema is created.
     /// @throws std::bad_alloc when memory runs out; std::system_error when the thread cannot start.
     [[nodiscard]] static sqlite_inbox_open_result open(sqlite_inbox_options options) {
         sqlite_inbox_open_result r;
         std::unique_ptr<sqlite_inbox> store(new sqlite_inbox(std::move(options)));
-        if (!store->open_database(r.error) || !store->load(r.error)) {
+        r.code = store->lock_file(r.error);
+        if (r.code == sqlite_open_error::none && (!store->open_database(r.error) || !store->load(r.error)))
+            r.code = sqlite_open_error::failed;
+        if (r.code != sqlite_open_error::none) {
             r.error = "sqlite_inbox: " + store->options_.path + ": " + r.error;
             return r;
         }
@@ -286,7 +324,7 @@ public:
     using inbox_store::for_each;
 
     void for_each(const name& user, std::uint64_t after,
-                  const std::function<bool(const stored_message&)>& visit) const override {
+                  const std::function<bool(const stored_message_view&)>& visit) const override {
         view_.for_each(user, after, visit);
     }
 
@@ -499,19 +537,34 @@ private:
 
     // ---- opening (before the writer thread starts) ---------------------------------------------
 
-    bool fail(std::string& error, const std::string& what) const {
-        error = what + ": " + detail::sqlite::message(db_.get());
-        return false;
-    }
-
-    bool open_database(std::string& error) {
+    // One store per file: two would give the same sequence numbers twice. Taken before SQLite
+    // opens the file, so a refused second store never touches the database.
+    sqlite_open_error lock_file(std::string& error) {
         const std::filesystem::path file(options_.path);
         const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
         std::error_code ec;
         if (!std::filesystem::is_directory(dir, ec)) {
             error = "cannot open the database: directory " + dir.string() + " does not exist";
-            return false;
+            return sqlite_open_error::failed;
         }
+        const std::string lock_path = options_.path + ".lock";
+        switch (lock_.lock(lock_path, error)) {
+        case detail::exclusive_file_lock::result::locked: return sqlite_open_error::none;
+        case detail::exclusive_file_lock::result::busy:
+            error = "in use by another store (" + lock_path + " is locked: another process, or another "
+                    "sqlite_inbox in this one, has the database open)";
+            return sqlite_open_error::in_use;
+        case detail::exclusive_file_lock::result::failed: break;
+        }
+        return sqlite_open_error::failed;
+    }
+
+    bool fail(std::string& error, const std::string& what) const {
+        error = what + ": " + detail::sqlite::message(db_.get());
+        return false;
+    }
+
+    bool open_database(std::string& error) { // (lock_file() checked the directory)
         sqlite3* raw = nullptr;
         const int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
                                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -859,6 +912,8 @@ private:
     bool stop_ = false;
     sqlite_inbox_stats stats_;
 
+    // Held for the store's lifetime; declared before db_, so released after the connection closed.
+    detail::exclusive_file_lock lock_;
     // The writer's (the host's before the thread starts and after it is joined).
     detail::sqlite::db_ptr db_;
     statements st_; // declared after db_: finalized before the connection closes
