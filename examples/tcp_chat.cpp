@@ -395,6 +395,7 @@ template <class WsServer, class Server>
 bool setup_websocket(WsServer& ws, Server& line_server, switchboard::router& router, const settings& s) {
     auto& c = ws.protocol_config();
     c.upgrade.allowed_origins = s.ws_origins;
+    c.greeting = "welcome to switchboard chat"; // the line greeting names netcat commands
     std::ifstream page(s.web_page, std::ios::binary);
     if (!page) {
         std::cerr << "tcp_chat: cannot read --web-page " << s.web_page << ": GET / will be 404\n";

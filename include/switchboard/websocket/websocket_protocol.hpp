@@ -45,16 +45,14 @@
 namespace switchboard::websocket {
 
 /// @brief The frame step of the JSON format over WebSocket: each JSON text becomes one unmasked
-/// text frame (RFC 6455 section 5.6). See `basic_json_event_encoder`.
+/// text frame (RFC 6455 section 5.6). See `basic_json_format`.
 struct text_frame {
     /// @brief One text frame around `body`. @throws std::bad_alloc when memory runs out.
     [[nodiscard]] static payload frame(std::string_view body) { return protocol::encode_websocket_text(body); }
 };
 
-/// @brief Events of a `switchboard.json` session: one JSON object per text frame.
-using json_frame_events = basic_json_event_encoder<text_frame>;
-/// @brief Replies of a `switchboard.json` session: one JSON object per text frame.
-using json_frame_replies = basic_json_reply_encoder<text_frame>;
+/// @brief Events and replies of a `switchboard.json` session: one JSON object per text frame.
+using json_frames = basic_json_format<text_frame>;
 
 /// @brief Events of a `switchboard.line` session: each line of the line protocol (the same bytes
 /// as over TCP, without the LF) as one text frame. Refuses what the line encoder refuses.
@@ -168,7 +166,7 @@ public:
 
     /// @brief The event format of this connection's session: JSON or line frames, as negotiated.
     [[nodiscard]] const event_encoder& format() const noexcept {
-        if (json_) return json_frame_events::instance();
+        if (json_) return json_frames::instance();
         return line_frame_events::instance();
     }
 
@@ -218,7 +216,7 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     void open(router& r, session_id id, config& c) {
         decoder_.emplace(c.frames);
-        if (json_) session_.emplace<json_session>(r, id, json_frame_replies::instance(), c.session);
+        if (json_) session_.emplace<json_session>(r, id, json_frames::instance(), c.session);
         else session_.emplace<protocol::command_session>(r, id, line_frame_replies::instance(), c.session);
         std::string_view g = c.greeting;
         while (!g.empty()) {
