@@ -5,7 +5,7 @@ The inputs are binary (a header, or opcodes); this script is their readable sour
 (re)writes the files named here (prefix "seed-"): crash inputs added to the corpus as regression
 tests are left alone. Usage: python3 tests/fuzz/make_seeds.py
 Formats: the header comments of line_codec_fuzz.cpp, router_fuzz.cpp, delivery_fuzz.cpp and
-websocket_frame_fuzz.cpp.
+websocket_frame_fuzz.cpp and websocket_upgrade_fuzz.cpp.
 """
 import pathlib
 
@@ -490,9 +490,87 @@ for _name, _bad in {
     WS_SEEDS["seed-error-" + _name] = ws_seed(_WS_OK + _bad, plan=(1,) if "64" in _name else ())
 
 
+# ---- websocket_upgrade_fuzz: [max_head][max_headers][max_target][flags][n][plan x n][data] ----
+WS_REQUIRE_HOST, WS_ALLOW_NO_ORIGIN, WS_ORIGIN_LIST, WS_DEFAULT_LINE, WS_ANY_PATH, WS_NO_PROTOCOLS = (
+    1, 2, 4, 8, 16, 32)
+WS_DEFAULT_FLAGS = WS_REQUIRE_HOST | WS_ALLOW_NO_ORIGIN
+
+
+def upgrade_seed(data, plan=(), max_head=None, max_headers=64, max_target=None, flags=WS_DEFAULT_FLAGS):
+    """max_head None: 8192, else 1 + 8k (k < 128); max_headers < 70 or 'cap'; max_target None:
+    2048, else a multiple of 4 below 800. plan: chunk sizes (at most 15, each < 256)."""
+    assert len(plan) <= 15
+    b0 = 0x80 if max_head is None else (max_head - 1) // 8
+    assert max_head is None or (max_head - 1) % 8 == 0 and b0 < 128
+    b1 = 250 if max_headers == "cap" else max_headers
+    b2 = 200 if max_target is None else max_target // 4
+    assert max_target is None or max_target % 4 == 0 and b2 < 200
+    return bytes([b0, b1, b2, flags, len(plan)] + list(plan)) + data
+
+
+def ws_request(target=b"/ws", lines=(), method=b"GET", version=b"HTTP/1.1"):
+    return method + b" " + target + b" " + version + b"\r\n" + b"".join(l + b"\r\n" for l in lines) + b"\r\n"
+
+
+WS_CURL = [b"Host: 127.0.0.1:8080", b"User-Agent: curl/8.5.0", b"Accept: */*", b"Upgrade: websocket",
+           b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==", b"Connection: Upgrade"]
+WS_CHROMIUM = [b"Host: localhost:8080", b"Connection: Upgrade", b"Pragma: no-cache", b"Cache-Control: no-cache",
+               b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0", b"Upgrade: websocket",
+               b"Origin: http://localhost:8080", b"Sec-WebSocket-Version: 13",
+               b"Accept-Encoding: gzip, deflate, br", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+               b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+               b"Sec-WebSocket-Protocol: switchboard.json, switchboard.line"]
+
+
+def ws_curl_with(*lines, drop=()):
+    return ws_request(lines=[l for l in WS_CURL if l.split(b":")[0] not in drop] + list(lines))
+
+
+UPGRADE_SEEDS = {
+    "seed-chromium-bytewise": upgrade_seed(ws_request(lines=WS_CHROMIUM), plan=[1]),
+    "seed-chromium-origin-list": upgrade_seed(ws_request(lines=WS_CHROMIUM), plan=[7, 0, 13],
+                                         flags=WS_DEFAULT_FLAGS | WS_ORIGIN_LIST),
+    "seed-curl-then-frame": upgrade_seed(ws_curl_with() + b"\x81\x84\x01\x02\x03\x04\r\n\r\n", plan=[40, 3]),
+    "seed-curl-no-origin-refused": upgrade_seed(ws_curl_with(), flags=WS_REQUIRE_HOST | WS_DEFAULT_LINE),
+    "seed-version-8": upgrade_seed(ws_curl_with(b"Sec-WebSocket-Version: 8", drop=[b"Sec-WebSocket-Version"])),
+    "seed-bad-key": upgrade_seed(ws_curl_with(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==",
+                                         drop=[b"Sec-WebSocket-Key"])),
+    "seed-no-common-subprotocol": upgrade_seed(ws_curl_with(b"Sec-WebSocket-Protocol: chat, Switchboard.JSON",
+                                                       b"Sec-WebSocket-Protocol: , ")),
+    "seed-subprotocol-line": upgrade_seed(ws_curl_with(b"Sec-WebSocket-Protocol: switchboard.line"),
+                                     flags=WS_DEFAULT_FLAGS | WS_DEFAULT_LINE),
+    "seed-post-other-path": upgrade_seed(ws_request(b"/other?x=1", WS_CURL, method=b"POST"), flags=WS_ANY_PATH),
+    "seed-http10-no-host": upgrade_seed(ws_request(b"/", [], version=b"HTTP/1.0") + b"GET / HTTP/1.1\r\n"),
+    "seed-body-headers": upgrade_seed(ws_curl_with(b"Content-Length: 0", b"Transfer-Encoding: chunked")),
+    "seed-forms": upgrade_seed(ws_request(b"http://chat.example:80/ws?q", [b"Host: chat.example"]) +
+                          ws_request(b"*", [b"Host: h"], method=b"OPTIONS"), plan=[5, 0]),
+    "seed-connect": upgrade_seed(ws_request(b"[::1]:443", [b"Host: [::1]:443"], method=b"CONNECT")),
+    "seed-leading-crlf-lists": upgrade_seed(b"\r\n\r\n" + ws_curl_with(b"Connection: keep-alive, ,Upgrade ",
+                                                                     b"Upgrade: h2c,  WebSocket\t"), plan=[2, 9]),
+    "seed-ows-values": upgrade_seed(ws_request(b"/", [b"Host: h", b"A: \t v \t a \t ", b"B:", b"C: caf\xc3\xa9"])),
+    "seed-bare-lf": upgrade_seed(b"GET / HTTP/1.1\nHost: h\n\n"),
+    "seed-bare-cr": upgrade_seed(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", plan=[18, 1]),
+    "seed-obs-fold": upgrade_seed(ws_request(b"/", [b"Host: h", b"X: a", b" b"])),
+    "seed-space-before-colon": upgrade_seed(ws_request(b"/", [b"Host : h"])),
+    "seed-nul-in-value": upgrade_seed(ws_request(b"/", [b"Host: h", b"X: a\x00b"])),
+    "seed-duplicate-host": upgrade_seed(ws_request(b"/", [b"Host: a", b"host: b"])),
+    "seed-tls-client-hello": upgrade_seed(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+    "seed-head-at-the-bound": upgrade_seed(ws_request(b"/", [b"Host: h", b"X: " + b"p" * 73]), max_head=105),
+    "seed-head-one-past": upgrade_seed(ws_request(b"/", [b"Host: h", b"X: " + b"p" * 74]), max_head=105, plan=[50]),
+    "seed-headers-at-the-bound": upgrade_seed(ws_request(b"/", [b"Host: h"] + [b"X: v"] * 3), max_headers=4),
+    "seed-headers-one-past": upgrade_seed(ws_request(b"/", [b"Host: h"] + [b"X: v"] * 4), max_headers=4),
+    "seed-headers-capacity": upgrade_seed(ws_request(b"/", [b"Host: h"] + [b"X: v"] * 130), max_headers="cap",
+                                     plan=[255]),
+    "seed-target-at-the-bound": upgrade_seed(ws_request(b"/" + b"a" * 15, [b"Host: h"]), max_target=16),
+    "seed-target-one-past": upgrade_seed(ws_request(b"/" + b"a" * 16, [b"Host: h"]), max_target=16),
+    "seed-version-2": upgrade_seed(b"GET / HTTP/2.0\r\n\r\n"),
+}
+
+
 def main():
     for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS),
-                          ("delivery_fuzz", DELIVERY_SEEDS), ("websocket_frame_fuzz", WS_SEEDS)):
+                          ("delivery_fuzz", DELIVERY_SEEDS), ("websocket_frame_fuzz", WS_SEEDS),
+                          ("websocket_upgrade_fuzz", UPGRADE_SEEDS)):
         out = HERE / "corpus" / target
         out.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():
