@@ -114,7 +114,7 @@ inline void prometheus_sample(std::string& out, std::string_view name, std::stri
         std::string_view help;
     } server_families[] = {
         {"accepted_total", "counter", [](const server_metrics& s) { return s.counters.accepted; },
-         "Connections accepted and opened as sessions."},
+         "Connections admitted past the connection limits (HTTP requests included on a WebSocket listener)."},
         {"refused_total", "counter",
          [](const server_metrics& s) { return s.counters.refused_full + s.counters.refused_per_address; },
          "Connections refused by the connection limits."},

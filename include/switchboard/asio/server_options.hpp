@@ -158,7 +158,9 @@ struct tcp_server_options {
 /// @brief Running totals of a `tcp_server`, for metrics (a snapshot from `tcp_server::counters()`).
 /// Monotonic.
 struct tcp_server_counters {
-    std::uint64_t accepted = 0;            ///< Connections accepted and opened as sessions.
+    std::uint64_t accepted = 0;            ///< Connections admitted past the connection limits (before any
+                                           ///< TLS or protocol handshake: a WebSocket listener counts plain
+                                           ///< HTTP requests too).
     std::uint64_t refused_full = 0;        ///< Refused by `max_connections`.
     std::uint64_t refused_per_address = 0; ///< Refused by `max_connections_per_address`.
     std::uint64_t register_timeouts = 0;   ///< Closed by `register_timeout`.
