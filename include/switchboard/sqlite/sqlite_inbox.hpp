@@ -732,10 +732,33 @@ private:
         }
     }
 
+    // A user's next sequence number after the appends of this batch so far, written by
+    // flush_next_seqs(): one users-table upsert per user and batch instead of one per message (a
+    // batch of 1,024 messages to a few users costs a few upserts). Writer thread only.
+    void note_next_seq(std::string_view user, std::uint64_t next) {
+        for (auto& [u, n] : next_seq_)
+            if (u == user) {
+                n = std::max(n, next);
+                return;
+            }
+        next_seq_.emplace_back(user, next);
+    }
+
+    // Writes the noted sequence numbers; before any operation other than an append (it may read
+    // or delete the user's row) and at the end of the batch. SQLITE_DONE or an error code.
+    int flush_next_seqs() {
+        int rc = SQLITE_DONE;
+        for (const auto& [u, n] : next_seq_)
+            if ((rc = st_.upsert_user.bind(1, u).bind(2, as_int(n)).run()) != SQLITE_DONE) break;
+        next_seq_.clear();
+        return rc;
+    }
+
     // One operation inside the open transaction: SQLITE_DONE or an error code.
     int apply(const op& o, std::uint64_t& high_water, bool& forgot) {
         const std::string_view user(o.user);
         int rc = SQLITE_DONE;
+        if (o.kind != op_kind::append && !next_seq_.empty() && (rc = flush_next_seqs()) != SQLITE_DONE) return rc;
         switch (o.kind) {
         case op_kind::remember: return st_.upsert_user.bind(1, user).bind(2, as_int(o.seq)).run();
         case op_kind::forget:
@@ -752,8 +775,8 @@ private:
                      .bind(5, o.at_ms)
                      .run();
             if (rc != SQLITE_DONE) return rc;
-            rc = st_.upsert_user.bind(1, user).bind(2, as_int(o.seq + 1)).run();
-            if (rc != SQLITE_DONE || o.key == 0) return rc;
+            note_next_seq(user, o.seq + 1); // written once per user and batch (flush_next_seqs)
+            if (o.key == 0) return rc;
             return st_.upsert_record.bind(1, std::string_view(o.from))
                 .bind(2, as_int(o.key))
                 .bind(3, o.at_ms)
@@ -786,8 +809,10 @@ private:
         if (rc == SQLITE_DONE) {
             std::uint64_t high_water = 0;
             bool forgot = false;
+            next_seq_.clear();
             for (const op& o : batch)
                 if ((rc = apply(o, high_water, forgot)) != SQLITE_DONE) break;
+            if (rc == SQLITE_DONE) rc = flush_next_seqs();
             if (rc == SQLITE_DONE && high_water != 0)
                 rc = st_.raise_meta.bind(1, std::string_view("high_water")).bind(2, as_int(high_water)).run();
             if (rc == SQLITE_DONE && forgot)
@@ -917,6 +942,7 @@ private:
     // The writer's (the host's before the thread starts and after it is joined).
     detail::sqlite::db_ptr db_;
     statements st_; // declared after db_: finalized before the connection closes
+    std::vector<std::pair<std::string_view, std::uint64_t>> next_seq_; // writer thread: see note_next_seq()
     std::thread writer_;
 };
 
