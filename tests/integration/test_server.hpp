@@ -505,6 +505,16 @@ public:
     /// Bytes received but not yet returned as a line.
     [[nodiscard]] std::string_view pending() const { return std::string_view(in_).substr(in_pos_); }
 
+    /// Takes the bytes received so far, waiting until there is at least one; empty when the
+    /// connection closed or the deadline passed first (for binary protocols: WebSocket frames).
+    std::string take_some(clock::time_point deadline = deadline_in()) {
+        if (pending().empty() && receive(deadline) <= 0) return {};
+        std::string out(pending());
+        in_.clear();
+        in_pos_ = 0;
+        return out;
+    }
+
 private:
     client() = default;
 
