@@ -98,6 +98,9 @@ browsers (WebSocket, RFC 6455; docs/protocol.md, "WebSocket"):
                       Origin (non-browser clients) are always allowed
   --web-page FILE     the page served on GET / (default: examples/web/index.html of the
                       source tree tcp_chat was built from)
+  --handshake-timeout SECONDS  cut a --ws-port connection whose HTTP request or upgrade
+                      is not complete this long after it was accepted, however slowly
+                      it sends (0-3600, 0: off; default 10)
 
 TLS (TLS 1.2 or newer; plain TCP when not given):
   --tls-cert FILE     PEM certificate chain (server certificate first)
@@ -134,6 +137,7 @@ struct settings {
     unsigned register_timeout_s = 30;
     unsigned idle_timeout_s = 0;
     unsigned drain_timeout_s = 10;
+    unsigned handshake_timeout_s = 10;
     std::size_t max_room_members = 0; // 0: no limit
     switchboard::session_policy sessions = switchboard::session_policy::exclusive;
     std::size_t max_sessions = 8;
@@ -266,6 +270,10 @@ int parse_args(int argc, char** argv, settings& s) {
             if (ok) s.ws_port = port;
         } else if (arg == "--ws-origin") s.ws_origins.emplace_back(value);
         else if (arg == "--web-page") s.web_page = std::string(value);
+        else if (arg == "--handshake-timeout") {
+            ok = parse_number<unsigned>(value, s.handshake_timeout_s, 0, 3600);
+            hint = "seconds, 0 to 3600";
+        }
         else if (arg == "--tls-cert") s.tls_cert = std::string(value);
         else if (arg == "--tls-key") s.tls_key = std::string(value);
         else {
@@ -465,6 +473,7 @@ int main(int argc, char** argv) {
     options.register_timeout = std::chrono::seconds(s.register_timeout_s);
     options.idle_timeout = std::chrono::seconds(s.idle_timeout_s);
     options.drain_timeout = std::chrono::seconds(s.drain_timeout_s);
+    options.handshake_timeout = std::chrono::seconds(s.handshake_timeout_s);
     options.greeting = "welcome to switchboard chat. register with: /register <name>\n"
                        "then: /msg <user> <text>, /join <room>, /say <room> <text>, /who, /quit";
     switchboard::router_options router_options;

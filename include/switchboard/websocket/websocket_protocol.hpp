@@ -120,13 +120,20 @@ public:
     /// `rate`, `greeting`); the rest is set through `basic_tcp_server::protocol_config()` before
     /// `listen()`. Guarded by the router's serialisation.
     struct config {
-        /// @brief From the server's options: `max_message` = `2 * max_line + 512` (a JSON object
-        /// carrying a text of `max_line` bytes fits, escapes and field names included), the
-        /// command rate, the greeting (sent as notices after the upgrade).
+        /// @brief From the server's options: `max_message` = `6 * max_line + 1024`, the command
+        /// rate, the greeting (sent as notices after the upgrade).
+        ///
+        /// `max_message` lets every JSON command carrying a text of `max_line` bytes (the most
+        /// the line protocol accepts) through, however a conforming encoder escapes it: RFC 8259
+        /// allows `\uXXXX` for any character, and common encoders use it (Python's `json.dumps`
+        /// for every non-ASCII character, Go's `encoding/json` for `<`, `>`, `&`), up to 6 bytes
+        /// per byte of text; 1024 bytes hold the rest of a command (the type, a name and an id of
+        /// at most 40 bytes, escaped alike, and the punctuation). The tests/websocket test
+        /// "LongTexts" found 2 * max_line + 512 too small for those encoders.
         /// @throws std::bad_alloc when the greeting cannot be copied.
         template <class Options>
         explicit config(const Options& o) : greeting(o.greeting) {
-            frames.max_message = 2 * o.max_line + 512;
+            frames.max_message = 6 * o.max_line + 1024;
             session.rate = o.rate;
             session.rate_limited = &totals.rate_limited;
         }
