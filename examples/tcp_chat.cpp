@@ -391,8 +391,9 @@ int serve(Server& server, WsServer* ws, asio::io_context& io, const settings& s,
     for (unsigned i = 1; i < s.threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
-    print_counters("tcp_chat: stopped; ", server.counters());
-    if (ws) print_counters("; WebSocket: ", ws->counters());
+    print_counters("tcp_chat: stopped; line listener: ", server.counters());
+    if (ws) print_counters("; WebSocket listener: ", ws->counters());
+    std::cerr << "; router:";
     report(std::cerr);
     std::cerr << "\n";
     return 0;
@@ -569,7 +570,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     const auto report = [&](std::ostream& out) {
-        out << ", auth-failed " << router.counters().auth_failed << " (" << auth_throttled
+        out << " auth-failed " << router.counters().auth_failed << " (" << auth_throttled
             << " over --auth-rate), too-many-rooms " << router.counters().too_many_rooms;
         if (sqlite_store) out << ", store failures " << router.counters().store_failures;
     };
