@@ -50,8 +50,9 @@ limits (docs/security.md; 0 turns a limit off):
                       (default 0: off)
   --burst N           commands a connection may send at once within --rate (default 20)
   --max-rooms N       rooms one connection may be in (default 64)
-  --max-conns N       open connections in total; over it: "* server full" (default 0)
-  --max-conns-per-ip N  open connections per remote address (default 0)
+  --max-conns N       open connections in total, per listener (the line port and
+                      --ws-port each); over it: "* server full" or 503 (default 0)
+  --max-conns-per-ip N  open connections per remote address, per listener (default 0)
   --register-timeout SECONDS  close connections that do not /register in time (default 30)
   --idle-timeout SECONDS      close registered connections silent this long (default 0)
   --drain-timeout SECONDS     cut a closing connection that has not flushed its output

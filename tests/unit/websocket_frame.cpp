@@ -539,7 +539,8 @@ TEST_CASE("websocket_decoder: buffers stay within max_message, a large buffer is
         max_buffered = std::max(max_buffered, d.buffered());
     }
     REQUIRE(got.size() == 1);
-    CHECK(max_capacity == 90000); // grown with the data, never past the frame's end
+    CHECK(max_capacity >= 90000); // grown with the data, doubling (so small fragments copy
+    CHECK(max_capacity <= 100000); // linearly), never past max_message
     CHECK(max_buffered <= 90000);
     CHECK(d.capacity() == 0);     // released after delivery (above retained_buffer)
     d.feed(small, [&](const websocket_message& m) { got.push_back(describe(m)); });

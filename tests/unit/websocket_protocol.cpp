@@ -308,3 +308,24 @@ TEST_CASE("websocket_protocol: the rate limit is counted for the server", "[webs
                                                    R"(text:{"type":"error","error":"rate-limited","command":"who"})"});
     CHECK(websocket_protocol::counters(c).rate_limited == 1);
 }
+
+TEST_CASE("websocket_protocol: lines and texts over max_line are refused as over TCP, the session kept",
+          "[websocket][policy]") {
+    websocket_protocol::config c(server_options{16, {}, ""});
+    router r;
+    auto line = upgraded(c, r, "switchboard.line");
+    auto json = upgraded(c, r, "switchboard.json");
+    (void)line->input(text("/register bob"));
+    (void)json->input(text(R"({"type":"register","user":"al"})"));
+    (void)line->take();
+    (void)json->take();
+    // 17 bytes: one past max_line, in a message well under max_message.
+    CHECK(line->input(text("/msg al 123456789")) == input_result::keep_reading);
+    CHECK(line->take() == std::vector<std::string>{"text:err line-too-long"});
+    CHECK(json->input(text(R"({"type":"msg","to":"bob","text":"12345678901234567"})")) == input_result::keep_reading);
+    CHECK(json->take() == std::vector<std::string>{R"(text:{"type":"error","error":"line-too-long"})"});
+    CHECK(line->take().empty()); // nothing relayed
+    (void)json->input(text(R"({"type":"msg","to":"bob","text":"1234567890123456"})")); // 16 bytes: fits
+    CHECK(line->take() == std::vector<std::string>{"text:msg al 1234567890123456"});
+    CHECK(websocket_protocol::counters(c).line_too_long == 2);
+}

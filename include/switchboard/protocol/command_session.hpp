@@ -41,6 +41,15 @@ struct command_session_options {
     /// @brief Incremented once per command refused by the rate limit; null for nowhere. Must
     /// outlive the session; guarded by the router's serialisation (it may be shared by sessions).
     std::uint64_t* rate_limited = nullptr;
+    /// @brief Longest message text in bytes (`msg`, `send`, `say`), 0 for no bound (default).
+    /// A longer text is not applied and is answered `err line-too-long`, as the line protocol
+    /// answers a line over `max_line`: a format whose messages may be longer than a line (JSON
+    /// over WebSocket) sets it to `max_line`, so that no client relays a text that a line client
+    /// could not have sent. Checked after the rate limit, before everything else.
+    std::size_t max_text = 0;
+    /// @brief Incremented once per command refused by `max_text`; null for nowhere (as
+    /// `rate_limited`).
+    std::uint64_t* too_long = nullptr;
 };
 
 /// @brief Applies parsed commands for one session of a router: the check order, the rate limit,
@@ -68,7 +77,8 @@ public:
     /// @param replies the session's reply format; must outlive this object.
     /// @param options limits; read during construction only.
     command_session(router& r, session_id id, const reply_encoder& replies, const command_session_options& options)
-        : router_(&r), id_(id), replies_(&replies), limiter_(options.rate), rate_limited_(options.rate_limited) {}
+        : router_(&r), id_(id), replies_(&replies), limiter_(options.rate), rate_limited_(options.rate_limited),
+          max_text_(options.max_text), too_long_(options.too_long) {}
 
     /// @brief The router session this state drives.
     [[nodiscard]] session_id id() const noexcept { return id_; }
@@ -95,6 +105,11 @@ public:
         if (c.kind != command_kind::quit && !limiter_.try_acquire(now)) {
             if (rate_limited_) ++*rate_limited_;
             return fail(status::rate_limited, c.kind, {});
+        }
+        if (max_text_ != 0 && c.text.size() > max_text_ &&
+            (c.kind == command_kind::msg || c.kind == command_kind::send || c.kind == command_kind::say)) {
+            if (too_long_) ++*too_long_;
+            return answer(reply::error(error_token::line_too_long));
         }
         if (!c.malformed.empty()) return answer(reply::error(c.malformed));
         if (c.kind == command_kind::unknown) return answer(reply::unknown_command(c.word));
@@ -200,6 +215,8 @@ private:
     const reply_encoder* replies_;
     rate_limiter limiter_;
     std::uint64_t* rate_limited_;
+    std::size_t max_text_;
+    std::uint64_t* too_long_;
     bool quit_ = false;
 };
 

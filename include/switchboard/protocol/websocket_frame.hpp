@@ -306,8 +306,9 @@ inline void websocket_unmask_copy(char* out, const char* in, std::size_t n, cons
 /// read or any memory is reserved for it, so a header claiming 2^63 - 1 bytes fails at once. The
 /// decoder holds at most one unfinished header (up to 14 bytes), the current message's payload
 /// (up to `max_message`) and one control frame's payload (up to 125 bytes, a fixed array); its
-/// message buffer grows with the bytes received, never beyond the end of the current frame, so
-/// its capacity stays within `max_message` as well.
+/// message buffer grows with the bytes received, doubling (at most twice what was received, so a
+/// claimed length reserves nothing and many small fragments cost linear copying), and its
+/// capacity never exceeds `max_message`.
 ///
 /// Backpressure: the handler may return `false` after any delivery; `feed()` then returns
 /// `paused` with the number of bytes read, and the caller feeds the rest (and later bytes) when
@@ -508,8 +509,11 @@ private:
     // memory follows the bytes received, not the lengths claimed.
     void reserve(std::size_t needed) {
         if (needed <= capacity_) return;
+        // Doubling, so that a message arriving in many small fragments costs linear copying (each
+        // fragment growing the buffer to its own end made 1-byte fragments quadratic: a stall of
+        // seconds for a 1 MiB message). At most twice the bytes received, never past max_message.
         constexpr std::size_t min_capacity = 64;
-        const std::size_t limit = std::max(frame_end_, std::min(options_.max_message, min_capacity));
+        const std::size_t limit = std::max(needed, options_.max_message);
         const std::size_t grown = std::min(std::max({needed, capacity_ * 2, min_capacity}), limit);
         std::unique_ptr<char[]> fresh(new char[grown]);
         if (size_ != 0) std::memcpy(fresh.get(), data_.get(), size_);

@@ -103,7 +103,8 @@ public:
 /// @brief Totals of the WebSocket sessions of one server (guarded by the router's serialisation).
 struct websocket_counters {
     std::uint64_t rate_limited = 0;      ///< Commands refused with `rate-limited`.
-    std::uint64_t message_too_big = 0;   ///< Connections closed with 1009 (a message over `max_message`).
+    std::uint64_t message_too_big = 0;   ///< Connections closed with 1009 (a message over `max_message`),
+                                         ///< and lines or texts over `max_line` answered `line-too-long`.
     std::uint64_t protocol_errors = 0;   ///< Connections closed with 1002, 1003 or 1007.
     std::uint64_t upgrades = 0;          ///< Upgrades accepted (sessions opened).
     std::uint64_t http_requests = 0;     ///< Requests answered without an upgrade (page, metrics, 404, refusals).
@@ -136,11 +137,15 @@ public:
             frames.max_message = 6 * o.max_line + 1024;
             session.rate = o.rate;
             session.rate_limited = &totals.rate_limited;
+            session.max_text = o.max_line; // a JSON text is bounded as a line is over TCP
+            session.too_long = &totals.message_too_big;
+            max_line = o.max_line;
         }
         config(const config&) = delete; // session.rate_limited points into this object
         config& operator=(const config&) = delete;
 
         websocket_counters totals;                 ///< The counters of every connection.
+        std::size_t max_line;                      ///< `switchboard.line`: longest line (`err line-too-long` past it).
         protocol::command_session_options session; ///< Rate limit of each session.
         protocol::websocket_decoder_options frames; ///< Message size bound (RFC 6455 close 1009 past it).
         protocol::http_request_options http;       ///< Bounds of a request head (size, header count).
@@ -234,6 +239,7 @@ public:
             g.remove_prefix(lf + 1);
         }
         counters_ = &c.totals;
+        max_line_ = c.max_line;
         upgraded_.store(true, std::memory_order_relaxed);
     }
 
@@ -281,7 +287,8 @@ public:
     }
 
     /// @brief The last output of a graceful close the client did not ask for (server stop, a
-    /// kick, `/quit` answered): a close frame with 1001 (going away), unless one was sent already;
+    /// kick): a close frame with 1001 (going away), unless one was sent already (`quit` is
+    /// answered with 1000, a protocol error with its code);
     /// nothing before the upgrade. Reads only atomics (called under the output mutex).
     [[nodiscard]] payload farewell() const {
         if (!upgraded_.load(std::memory_order_relaxed) || closing_.load(std::memory_order_relaxed)) return {};
@@ -382,7 +389,12 @@ private:
             const std::size_t lf = text.find('\n');
             std::string_view line = text.substr(0, lf);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-            if (!line.empty() && !s.apply(protocol::parse_command(line), now)) return false;
+            if (line.size() > max_line_) { // as over TCP: refused whole, the session kept
+                ++counters_->message_too_big;
+                s.reply_with(protocol::reply::error(protocol::error_token::line_too_long));
+            } else if (!line.empty() && !s.apply(protocol::parse_command(line), now)) {
+                return false;
+            }
             if (lf == std::string_view::npos) break;
             text.remove_prefix(lf + 1);
         }
@@ -395,6 +407,7 @@ private:
     std::variant<std::monostate, json_session, protocol::command_session> session_;
     std::string held_;                               // input held while paused
     websocket_counters* counters_ = nullptr;         // the server's totals (set at open)
+    std::size_t max_line_ = 0;                       // switchboard.line: longest line (set at open)
     bool json_ = false;                              // subprotocol switchboard.json (else line)
     std::atomic<bool> upgraded_{false};              // the session is open (for farewell())
     std::atomic<bool> closing_{false};               // a close frame was queued
