@@ -146,6 +146,10 @@ struct options {
     bool raw_reader = true; // --reader raw (default) or beast
 };
 
+// Who gets each room message: every member, and every publisher but its sender (publishers are
+// members of the room too; a room message goes to every member but the sender).
+std::size_t room_receivers(const options& o) { return o.members + o.senders - 1; }
+
 const char* dialect_name(dialect d) {
     switch (d) {
     case dialect::json: return "switchboard.json";
@@ -335,6 +339,7 @@ struct connection {
     u64 next_seq = 0;              // pairs
     std::vector<u64> next_seqs;    // fan-out, per publisher
     std::string expect_prefix;     // the start of a data message
+    std::string exact_head, exact_tail; // a data message as the servers write it, around the payload
     std::string_view expect_from;  // pairs: the sender's name
 
     connection(run_state& gs, std::size_t i, role r, std::string n)
@@ -429,16 +434,16 @@ struct connection {
     // all in one write, all with the same send time.
     void top_up() {
         if (!g->sending || writing) return;
-        const i64 now = now_ns();
-        if (now >= g->send_end) return;
         const u64 in_flight = sent - done;
         const u64 free = o().window - in_flight;
-        if (free == 0 || (free < o().batch && in_flight > 0)) return;
+        if (free == 0 || (free < o().batch && in_flight > 0)) return; // before the clock: called per delivery
+        const i64 now = now_ns();
+        if (now >= g->send_end) return;
         char* const digits = body.data() + payload_at;
         put_digits(digits + seq_digits + 1, static_cast<u64>(now), ts_digits);
         for (u64 k = 0; k < free; ++k) {
             put_digits(digits, sent, seq_digits);
-            if (rl == role::publisher) remaining[sent % o().window] = static_cast<std::uint32_t>(o().members);
+            if (rl == role::publisher) remaining[sent % o().window] = static_cast<std::uint32_t>(room_receivers(o()));
             append_masked_text(wbuf, body, keys);
             ++sent;
         }
@@ -585,14 +590,22 @@ struct connection {
         g->fail("unexpected message to " + who() + ": " + std::string(m.substr(0, 200)));
     }
 
-    // A data message: `expect_prefix` matched. Checks sender, payload, sequence number.
+    // A data message: `expect_prefix` matched. Checks sender, payload, sequence number. A message
+    // exactly as every server here writes it (fields in the documented order, from the expected
+    // sender) is checked by comparing it with that form; any other is taken apart field by field.
     void on_data(std::string_view m, i64 rx) {
+        const std::size_t head = exact_head.size(), tail = exact_tail.size();
+        if (!exact_head.empty() && m.size() == head + o().payload + tail &&
+            std::memcmp(m.data(), exact_head.data(), head) == 0 &&
+            std::memcmp(m.data() + head + o().payload, exact_tail.data(), tail) == 0)
+            return on_payload(m.substr(head, o().payload), rx, rl == role::receiver ? peer : g->senders.front(),
+                              rl == role::receiver ? &next_seq : &next_seqs.front());
         const auto from = field(m, "\"from\":\"");
         const auto text = field(m, "\"text\":\"");
         if (!from || !text) return g->fail("malformed message to " + who() + ": " + std::string(m.substr(0, 200)));
         connection* sender = peer;
         u64* expected = &next_seq;
-        if (rl == role::member) {
+        if (rl != role::receiver) { // a room message, to a member or another publisher
             const std::string_view pp = g->senders.front()->name;
             const std::size_t stem = pp.size() - 1; // "<prefix>p" + index digits
             std::size_t j = 0;
@@ -606,12 +619,16 @@ struct connection {
         } else if (*from != expect_from) {
             return g->fail("wrong sender in a message to " + who() + ": " + std::string(*from));
         }
-        if (text->size() != o().payload) return g->fail("corrupted payload to " + who() + ": wrong length");
-        const char* p = text->data();
+        on_payload(*text, rx, sender, expected);
+    }
+
+    void on_payload(std::string_view text, i64 rx, connection* sender, u64* expected) {
+        if (text.size() != o().payload) return g->fail("corrupted payload to " + who() + ": wrong length");
+        const char* p = text.data();
         u64 seq = 0, ts = 0;
         if (!get_digits(p, seq_digits, seq) || p[seq_digits] != ' ' || !get_digits(p + seq_digits + 1, ts_digits, ts) ||
             std::memcmp(p + header_bytes, g->padding.data(), g->padding.size()) != 0)
-            return g->fail("corrupted payload to " + who() + ": " + std::string(*text));
+            return g->fail("corrupted payload to " + who() + ": " + std::string(text));
         if (seq != *expected)
             return g->fail("lost, duplicated or reordered delivery to " + who() + ": expected seq " +
                            std::to_string(*expected) + ", got " + std::to_string(seq));
@@ -819,8 +836,8 @@ std::string report_json(const run_state& g) {
         if (o.mode == run_mode::pairs) {
             j += ",\"msgs_per_s\":" + fixed(rate, 0);
         } else {
-            j += ",\"messages\":" + std::to_string(g.counted / o.members) +
-                 ",\"msgs_per_s\":" + fixed(rate / static_cast<double>(o.members), 0) +
+            j += ",\"messages\":" + std::to_string(g.counted / room_receivers(o)) +
+                 ",\"msgs_per_s\":" + fixed(rate / static_cast<double>(room_receivers(o)), 0) +
                  ",\"deliveries_per_s\":" + fixed(rate, 0);
         }
         j += ",\"latency_us\":" + latency_json(g.latency) + ",\"delivered_total\":" + std::to_string(g.delivered_total);
@@ -918,6 +935,9 @@ int main(int argc, char** argv) {
             s.peer = &r;
             r.expect_from = s.name;
             r.expect_prefix = sio ? "42[\"private message\",{" : "{\"type\":\"msg\",";
+            r.exact_head = sio ? "42[\"private message\",{\"from\":\"" + s.name + "\",\"text\":\""
+                               : "{\"type\":\"msg\",\"from\":\"" + s.name + "\",\"text\":\"";
+            r.exact_tail = sio ? "\"}]" : "\"}";
             s.body = sio ? "42[\"private message\",{\"to\":\"" + r.name + "\",\"text\":\""
                          : "{\"type\":\"msg\",\"to\":\"" + r.name + "\",\"text\":\"";
             s.payload_at = s.body.size();
@@ -934,6 +954,8 @@ int main(int argc, char** argv) {
             p.payload_at = p.body.size();
             p.body += payload_template + (sio ? "\"}]" : "\"}");
             p.remaining.assign(o.window, 0);
+            p.next_seqs.assign(o.senders, 0);
+            p.expect_prefix = sio ? "42[\"room message\",{" : "{\"type\":\"room\",";
             g->senders.push_back(&p);
         }
         for (std::size_t i = 0; i < o.members; ++i) {
@@ -941,6 +963,12 @@ int main(int argc, char** argv) {
             connection& m = *conns.back();
             m.next_seqs.assign(o.senders, 0);
             m.expect_prefix = sio ? "42[\"room message\",{" : "{\"type\":\"room\",";
+            if (o.senders == 1) {
+                const std::string& p = conns.front()->name;
+                m.exact_head = sio ? "42[\"room message\",{\"room\":\"" + g->room + "\",\"from\":\"" + p + "\",\"text\":\""
+                                   : "{\"type\":\"room\",\"room\":\"" + g->room + "\",\"from\":\"" + p + "\",\"text\":\"";
+                m.exact_tail = sio ? "\"}]" : "\"}";
+            }
         }
     } else {
         for (std::size_t i = 0; i < o.conns; ++i)
