@@ -11,7 +11,7 @@
 ///   what nlohmann writes (tests/unit/json_writer.cpp compares both over many texts), straight
 ///   into the framed payload. Measured, as this header asks of such a writer: nlohmann's object
 ///   and `dump()` cost about 14,000 instructions per routed message, the hand-written writer
-///   about 300 (docs/performance.md, "WebSocket (issue #13)").
+///   about 470 with the frame (docs/performance.md, "WebSocket (issue #13)").
 /// - `basic_json_format` is the format's `event_encoder` and `reply_encoder` in one, with a
 ///   pluggable frame step (`Frame`); `json_format` (alias `json_event_encoder`,
 ///   `json_reply_encoder`) outputs the bare JSON text, unframed.
