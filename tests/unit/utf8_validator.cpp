@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "utf8_text.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -18,27 +20,7 @@ using switchboard::protocol::utf8_validator;
 
 namespace {
 
-// UTF-8 encoding of any value up to 0x1FFFFF, surrogates included (the validator must refuse
-// those; this encoder does not judge).
-std::string encode(std::uint32_t cp) {
-    std::string s;
-    if (cp < 0x80) {
-        s += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        s += static_cast<char>(0xC0 | (cp >> 6));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        s += static_cast<char>(0xE0 | (cp >> 12));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        s += static_cast<char>(0xF0 | (cp >> 18));
-        s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    return s;
-}
+using switchboard_test::encode_utf8;
 
 // A plain decoder as the reference: decode greedily, then require the shortest form, no
 // surrogate and at most U+10FFFF.
@@ -96,13 +78,13 @@ TEST_CASE("utf8_validator: empty and ASCII", "[websocket][utf8]") {
 TEST_CASE("utf8_validator: every code point, and the boundaries of each length", "[websocket][utf8]") {
     for (std::uint32_t cp = 0; cp <= 0x10FFFF; ++cp) {
         const bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
-        const std::string s = encode(cp);
+        const std::string s = encode_utf8(cp);
         if (is_valid_utf8(s) == surrogate) FAIL("code point " << cp);
     }
     for (std::uint32_t cp : {0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xFFFFu, 0x10000u, 0x10FFFFu})
-        CHECK(is_valid_utf8(encode(cp)));
-    CHECK_FALSE(is_valid_utf8(encode(0x110000)));   // F4 90 80 80
-    CHECK_FALSE(is_valid_utf8(encode(0x13FFFF)));
+        CHECK(is_valid_utf8(encode_utf8(cp)));
+    CHECK_FALSE(is_valid_utf8(encode_utf8(0x110000)));   // F4 90 80 80
+    CHECK_FALSE(is_valid_utf8(encode_utf8(0x13FFFF)));
     CHECK_FALSE(is_valid_utf8("\xED\xA0\x80"));     // U+D800
     CHECK_FALSE(is_valid_utf8("\xED\xBF\xBF"));     // U+DFFF
     CHECK(is_valid_utf8("\xED\x9F\xBF"));           // U+D7FF

@@ -6,7 +6,12 @@
 ///   (nlohmann's SAX parser, nesting bounded), which `protocol::command_session` applies with
 ///   exactly the semantics of the line protocol.
 /// - `json_object()` / `json_text()` write a `reply` or an `event` as a JSON object (nlohmann's
-///   serializer: every string escaped, invalid UTF-8 replaced by U+FFFD).
+///   serializer: every string escaped, invalid UTF-8 replaced by U+FFFD). The two events of the
+///   hot path, `msg` and `room`, are written by hand (`detail::json_hot_event`): byte for byte
+///   what nlohmann writes (tests/unit/json_writer.cpp compares both over many texts), straight
+///   into the framed payload. Measured, as this header asks of such a writer: nlohmann's object
+///   and `dump()` cost about 14,000 instructions per routed message, the hand-written writer
+///   about 470 with the frame (docs/performance.md, "WebSocket (issue #13)").
 /// - `basic_json_format` is the format's `event_encoder` and `reply_encoder` in one, with a
 ///   pluggable frame step (`Frame`); `json_format` (alias `json_event_encoder`,
 ///   `json_reply_encoder`) outputs the bare JSON text, unframed.
@@ -25,6 +30,7 @@
 #include "../protocol/command.hpp"
 #include "../protocol/command_session.hpp"
 #include "../protocol/reply.hpp"
+#include "../protocol/utf8_validator.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +42,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace switchboard::websocket {
@@ -396,15 +403,175 @@ template <class ReplyOrEvent>
     return json_object(x).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+namespace detail {
+
+// True when none of the 8 bytes in `x` needs an escape or is outside ASCII: no byte below 0x20,
+// no '"' (0x22), no '\\' (0x5C), none at 0x80 or above (exact for the word as a whole).
+[[nodiscard]] constexpr bool json_plain8(std::uint64_t x) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    const std::uint64_t quote = x ^ (ones * 0x22u), backslash = x ^ (ones * 0x5Cu);
+    const std::uint64_t below_space = (x - ones * 0x20u) & ~x;
+    const std::uint64_t has_quote = (quote - ones) & ~quote;
+    const std::uint64_t has_backslash = (backslash - ones) & ~backslash;
+    return ((below_space | has_quote | has_backslash | x) & high) == 0;
+}
+
+// The JSON escape of control byte `c` (below 0x20) as nlohmann's serializer writes it: the short
+// forms \b \t \n \f \r, else \u00XX with lowercase hex digits. Returns its length (2 or 6).
+inline std::size_t json_escape_control(unsigned char c, char* out) noexcept {
+    char short_form = 0;
+    switch (c) {
+    case '\b': short_form = 'b'; break;
+    case '\t': short_form = 't'; break;
+    case '\n': short_form = 'n'; break;
+    case '\f': short_form = 'f'; break;
+    case '\r': short_form = 'r'; break;
+    default: break;
+    }
+    out[0] = '\\';
+    if (short_form) {
+        out[1] = short_form;
+        return 2;
+    }
+    constexpr char hex[] = "0123456789abcdef";
+    out[1] = 'u';
+    out[2] = '0';
+    out[3] = '0';
+    out[4] = hex[c >> 4];
+    out[5] = hex[c & 0xF];
+    return 6;
+}
+
+// The size of `s` written as the contents of a JSON string the way nlohmann's serializer writes
+// it with `ensure_ascii` off: '"' and '\\' escaped, control bytes as in json_escape_control(),
+// everything else (UTF-8 included) as is. `npos` when `s` holds a byte at 0x80 or above and is not
+// valid UTF-8: nlohmann replaces those (U+FFFD), and the caller leaves such a text to it.
+[[nodiscard]] inline std::size_t json_escaped_size(std::string_view s) noexcept {
+    const char* p = s.data();
+    const std::size_t n = s.size();
+    std::size_t size = n, i = 0;
+    bool non_ascii = false;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t x;
+        std::memcpy(&x, p + i, 8);
+        if (json_plain8(x)) continue;
+        for (std::size_t k = i; k < i + 8; ++k) {
+            const auto c = static_cast<unsigned char>(p[k]);
+            if (c < 0x20) size += c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r' ? 1 : 5;
+            else if (c == '"' || c == '\\') size += 1;
+            else if (c >= 0x80) non_ascii = true;
+        }
+    }
+    for (; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(p[i]);
+        if (c < 0x20) size += c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r' ? 1 : 5;
+        else if (c == '"' || c == '\\') size += 1;
+        else if (c >= 0x80) non_ascii = true;
+    }
+    if (non_ascii && !protocol::is_valid_utf8(s)) return std::string_view::npos;
+    return size;
+}
+
+// Writes `s` escaped (json_escaped_size() bytes, which the caller computed as `escaped`).
+inline char* json_write_escaped(char* out, std::string_view s, std::size_t escaped) noexcept {
+    if (escaped == s.size()) { // nothing to escape: the common case
+        if (!s.empty()) std::memcpy(out, s.data(), s.size());
+        return out + s.size();
+    }
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20) {
+            out += json_escape_control(c, out);
+        } else {
+            if (c == '"' || c == '\\') *out++ = '\\';
+            *out++ = ch;
+        }
+    }
+    return out;
+}
+
+// The hand-written writer of the two hot events, `msg` and `room`: exactly the bytes of
+// `json_text(e)` (nlohmann's serializer, compact, keys in order), without building an object.
+// Any other event, or a string that is not valid UTF-8 (which the router never routes, but a
+// caller may pass), is not `ok()`: the caller falls back to `json_text()`.
+class json_hot_event {
+public:
+    explicit json_hot_event(const event& e) noexcept : e_(&e) {
+        if (e.kind != event_kind::direct_message && e.kind != event_kind::room_message) return;
+        room_ = e.kind == event_kind::room_message ? json_escaped_size(e.room) : 0;
+        user_ = json_escaped_size(e.user);
+        text_ = json_escaped_size(e.text);
+        constexpr std::size_t npos = std::string_view::npos;
+        if (room_ == npos || user_ == npos || text_ == npos) return;
+        const std::size_t head = e.kind == event_kind::room_message ? room_literal().size() + from_literal().size()
+                                                                    : msg_literal().size();
+        size_ = head + room_ + user_ + text_tail().size() + text_ + end_literal().size();
+        ok_ = true;
+    }
+    [[nodiscard]] bool ok() const noexcept { return ok_; }
+    // The object's size in bytes (when ok()).
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    // Writes size() bytes at `out` (when ok()).
+    void write(char* out) const noexcept {
+        const auto put = [&out](std::string_view literal) {
+            std::memcpy(out, literal.data(), literal.size());
+            out += literal.size();
+        };
+        if (e_->kind == event_kind::room_message) {
+            put(room_literal());
+            out = json_write_escaped(out, e_->room, room_);
+            put(from_literal());
+        } else {
+            put(msg_literal());
+        }
+        out = json_write_escaped(out, e_->user, user_);
+        put(text_tail());
+        out = json_write_escaped(out, e_->text, text_);
+        put(end_literal());
+    }
+
+private:
+    // {"type":"msg","from":"<user>","text":"<text>"}
+    // {"type":"room","room":"<room>","from":"<user>","text":"<text>"}
+    static constexpr std::string_view msg_literal() noexcept { return "{\"type\":\"msg\",\"from\":\""; }
+    static constexpr std::string_view room_literal() noexcept { return "{\"type\":\"room\",\"room\":\""; }
+    static constexpr std::string_view from_literal() noexcept { return "\",\"from\":\""; }
+    static constexpr std::string_view text_tail() noexcept { return "\",\"text\":\""; }
+    static constexpr std::string_view end_literal() noexcept { return "\"}"; }
+
+    const event* e_;
+    std::size_t room_ = 0, user_ = 0, text_ = 0, size_ = 0;
+    bool ok_ = false;
+};
+
+// Whether a frame step has `static payload build(std::size_t body_size, Fill fill)`: a payload
+// with room for the body, which `fill(char*)` writes in place (see `text_frame`, `bare_json`).
+template <class Frame, class = void>
+struct frame_builds_in_place : std::false_type {};
+template <class Frame>
+struct frame_builds_in_place<Frame, std::void_t<decltype(Frame::build(std::size_t{}, std::declval<void (*)(char*)>()))>>
+    : std::true_type {};
+
+} // namespace detail
+
 /// @brief The frame step that adds nothing: the payload is the bare JSON text (for tests, and for
 /// transports that frame messages themselves). A WebSocket transport uses a step that writes a
 /// text frame around the body (e.g. one calling `encode_websocket_text()`).
 ///
 /// A `Frame` type provides `static payload frame(std::string_view json)`: the bytes to send for
-/// one JSON text, which it must carry as exactly one message.
+/// one JSON text, which it must carry as exactly one message. It may also provide
+/// `template <class Fill> static payload build(std::size_t body_size, Fill&& fill)`: the same
+/// payload for a body of `body_size` bytes that `fill(char* body)` writes in place, so that the
+/// hot events are written straight into the payload (no intermediate string, no copy).
 struct bare_json {
     /// @brief `json` copied into a payload. @throws std::bad_alloc when memory runs out.
     [[nodiscard]] static payload frame(std::string_view json) { return payload::copy_of(json); }
+    /// @brief A payload of `body_size` bytes written by `fill(char*)`.
+    /// @throws std::bad_alloc when memory runs out.
+    template <class Fill>
+    [[nodiscard]] static payload build(std::size_t body_size, Fill&& fill) {
+        return payload::build(body_size, std::forward<Fill>(fill));
+    }
 };
 
 /// @brief The JSON wire format as both encoders a session needs: routed events
@@ -425,7 +592,17 @@ public:
     /// @param e the event; read during the call only.
     /// @return the payload; never empty.
     /// @throws std::bad_alloc when memory runs out.
-    [[nodiscard]] payload encode(const event& e) const override { return Frame::frame(json_text(e)); }
+    [[nodiscard]] payload encode(const event& e) const override {
+        const detail::json_hot_event hot(e);
+        if (!hot.ok()) return Frame::frame(json_text(e));
+        if constexpr (detail::frame_builds_in_place<Frame>::value) {
+            return Frame::build(hot.size(), [&hot](char* body) { hot.write(body); });
+        } else {
+            std::string text(hot.size(), '\0');
+            hot.write(text.data());
+            return Frame::frame(text);
+        }
+    }
 
     /// @brief Encodes `r` as one framed JSON object.
     /// @param r the reply; read during the call only.

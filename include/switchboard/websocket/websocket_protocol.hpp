@@ -49,6 +49,15 @@ namespace switchboard::websocket {
 struct text_frame {
     /// @brief One text frame around `body`. @throws std::bad_alloc when memory runs out.
     [[nodiscard]] static payload frame(std::string_view body) { return protocol::encode_websocket_text(body); }
+    /// @brief One text frame of a body of `body_size` bytes that `fill(char*)` writes in place,
+    /// after the header: the JSON is written once, into the frame. @throws std::bad_alloc when
+    /// memory runs out.
+    template <class Fill>
+    [[nodiscard]] static payload build(std::size_t body_size, Fill&& fill) {
+        return payload::build(protocol::websocket_header_size(body_size) + body_size, [&](char* out) {
+            fill(out + protocol::write_websocket_header(out, protocol::websocket_opcode::text, body_size));
+        });
+    }
 };
 
 /// @brief Events and replies of a `switchboard.json` session: one JSON object per text frame.
