@@ -283,7 +283,8 @@ public:
     /// @brief Number of header lines named `name` (ASCII case-insensitive).
     [[nodiscard]] std::size_t count(std::string_view name) const noexcept {
         std::size_t n = 0;
-        for (const http_header& h : *this) n += equals_folded(h.name, name) ? 1 : 0;
+        for (const http_header& h : *this)
+            if (equals_folded(h.name, name)) ++n;
         return n;
     }
 

@@ -375,7 +375,7 @@ public:
                 start_payload();
             } else {
                 const std::size_t take =
-                    static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, static_cast<std::uint64_t>(n - pos)));
+                    static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n - pos));
                 const websocket_error e = read_payload(in + pos, take);
                 pos += take;
                 if (e != websocket_error::none) return fail(e, pos);
@@ -452,7 +452,7 @@ private:
         if (!is_control(frame_op_)) {
             // A continuation adds to the open message; a text or binary frame starts a new one.
             const std::size_t before = frame_op_ == websocket_opcode::continuation ? size_ : 0;
-            if (len > static_cast<std::uint64_t>(options_.max_message - before))
+            if (len > options_.max_message - before)
                 return websocket_error::message_too_big;
         }
         remaining_ = len;
@@ -476,7 +476,7 @@ private:
                 size_ = 0;
                 utf8_.reset();
             }
-            frame_end_ = size_ + static_cast<std::size_t>(remaining_); // <= max_message
+            frame_end_ = size_ + remaining_; // <= max_message, so it fits a size_t
         }
     }
 
