@@ -171,6 +171,21 @@ public:
         return true;
     }
 
+    /// @brief Sends a greeting as notices: each LF-separated line of `greeting` as one `info`
+    /// reply (`* <line>` on lines, `{"type":"info",...}` in JSON); empty lines skipped, nothing
+    /// for an empty greeting.
+    /// @param greeting the text, read during the call only (one copy can serve every connection).
+    /// @throws std::bad_alloc when memory runs out.
+    void greet(std::string_view greeting) {
+        while (!greeting.empty()) {
+            const std::size_t lf = greeting.find('\n');
+            const std::string_view line = greeting.substr(0, lf);
+            if (!line.empty()) reply_with(reply::info(line));
+            if (lf == std::string_view::npos) break;
+            greeting.remove_prefix(lf + 1);
+        }
+    }
+
     /// @brief Sends `r` to this session, encoded by its reply format (for what the format itself
     /// answers: a greeting, `line-too-long`, a notice).
     /// @param r the reply; read during the call only.

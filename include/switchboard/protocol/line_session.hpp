@@ -75,16 +75,7 @@ public:
     /// `* <line>` (empty lines skipped; nothing for an empty greeting).
     /// @param greeting the text, read during the call only (one copy can serve every connection).
     /// @throws std::bad_alloc when memory runs out.
-    void greet(std::string_view greeting) {
-        std::string_view g = greeting;
-        while (!g.empty()) {
-            const std::size_t lf = g.find('\n');
-            const std::string_view line = g.substr(0, lf);
-            if (!line.empty()) commands_.reply_with(reply::info(line));
-            if (lf == std::string_view::npos) break;
-            g.remove_prefix(lf + 1);
-        }
-    }
+    void greet(std::string_view greeting) { commands_.greet(greeting); }
 
     /// @brief Processes a chunk of input: every complete line in it, in order.
     /// @param bytes what was read, any size; an unfinished last line is kept (up to the limit).

@@ -239,14 +239,7 @@ public:
         decoder_.emplace(c.frames);
         if (json_) session_.emplace<json_session>(r, id, json_frames::instance(), c.session);
         else session_.emplace<protocol::command_session>(r, id, line_frame_replies::instance(), c.session);
-        std::string_view g = c.greeting;
-        while (!g.empty()) {
-            const std::size_t lf = g.find('\n');
-            const std::string_view line = g.substr(0, lf);
-            if (!line.empty()) commands().reply_with(protocol::reply::info(line));
-            if (lf == std::string_view::npos) break;
-            g.remove_prefix(lf + 1);
-        }
+        commands().greet(c.greeting);
         counters_ = &c.totals;
         max_line_ = c.max_line;
         upgraded_.store(true, std::memory_order_relaxed);
