@@ -79,6 +79,10 @@ modes:
 common options:
   --host HOST            server address or host name (default 127.0.0.1)
   --port PORT            server port (default 7777)
+  --ports P1,P2,...      several servers (cluster nodes) on --host instead of one: pair i's
+                         sender connects to node i mod N and its receiver to node i+1 mod N
+                         (every pair crosses nodes); fanout members go round-robin, the
+                         publisher to the first; other connections round-robin
   --duration SECONDS     measured time after the warmup (default 5); in idle mode, how long
                          the connections stay open before the second RSS reading (default 1)
   --messages N           instead of --duration: N counted messages in total, after the warmup
@@ -146,6 +150,7 @@ struct options {
     bool mode_given = false;
     std::string host = "127.0.0.1";
     unsigned short port = 7777;
+    std::vector<unsigned short> ports; // --ports: cluster nodes (empty: just --port)
     double duration_s = 5;
     bool duration_given = false;
     u64 messages = 0; // 0: duration mode
@@ -295,6 +300,7 @@ enum class stage : std::uint8_t { setup, join, run, settle, hold, who };
 struct run_state {
     options opt;
     asio::ip::tcp::endpoint server;
+    std::vector<asio::ip::tcp::endpoint> servers; // one per node (--ports), else {server}
     bool loopback_v4 = false;
     bool multi = false; // more than one thread
     std::string pad;    // payload padding after the header
@@ -416,7 +422,9 @@ std::string err_hint(std::string_view line) {
 
 std::string server_text() {
     std::ostringstream s;
-    s << g->opt.host << ":" << g->opt.port;
+    s << g->opt.host << ":";
+    if (g->opt.ports.empty()) s << g->opt.port;
+    for (std::size_t i = 0; i < g->opt.ports.size(); ++i) s << (i ? "," : "") << g->opt.ports[i];
     return s.str();
 }
 
@@ -449,6 +457,7 @@ struct conn {
     bool completed_some = false; // member: this read completed a fan-out message
     std::size_t index;
     std::string name;
+    std::size_t node = 0; // which of run_state::servers it connects to
     static constexpr std::size_t max_read_buffer = std::size_t{256} << 10;
     std::size_t rcap = 1024;
     std::unique_ptr<char[]> rbuf{new char[1024]};
@@ -503,7 +512,7 @@ struct conn {
             }
             if (ec) return fail("cannot bind source address " + source + " for " + who() + ": " + ec.message());
         }
-        sock.async_connect(g->server, [this](const std::error_code& e) { on_connected(e); });
+        sock.async_connect(g->servers[node], [this](const std::error_code& e) { on_connected(e); });
     }
 
     void on_connected(const std::error_code& ec) {
@@ -565,7 +574,7 @@ struct conn {
             ph = phase::connecting;
             std::error_code ignored;
             sock.close(ignored); // the previous cycle's connection; async_connect opens a new one
-            sock.async_connect(g->server, [this](const std::error_code& e) { on_connected(e); });
+            sock.async_connect(g->servers[node], [this](const std::error_code& e) { on_connected(e); });
             return;
         }
         fail("internal error: no free user for " + who() + " (--churn above --users?)");
@@ -1575,6 +1584,18 @@ int parse_args(int argc, char** argv, options& o) {
         const std::size_t big = std::size_t{1} << 24;
         if (arg == "--host") o.host = std::string(v);
         else if (arg == "--port") ok = parse_number<unsigned short>(v, o.port, 1, 65535);
+        else if (arg == "--ports") {
+            o.ports.clear();
+            std::string_view rest = v;
+            while (ok && !rest.empty()) {
+                const std::size_t comma = rest.find(',');
+                unsigned short p = 0;
+                ok = parse_number<unsigned short>(rest.substr(0, comma), p, 1, 65535);
+                o.ports.push_back(p);
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+            ok = ok && !o.ports.empty();
+        }
         else if (arg == "--duration") {
             ok = parse_seconds(v, o.duration_s, 0.001);
             o.duration_given = true;
@@ -1752,7 +1773,13 @@ int main(int argc, char** argv) {
                 break;
             }
         state.loopback_v4 = state.server.address().is_v4() && state.server.address().is_loopback();
+        state.servers.assign(1, state.server);
+        if (!o.ports.empty()) {
+            state.servers.clear();
+            for (const unsigned short p : o.ports) state.servers.emplace_back(state.server.address(), p);
+        }
     }
+    const std::size_t nodes = state.servers.size();
 
     rlim_t fd_limit = 0;
     {
@@ -1782,6 +1809,7 @@ int main(int argc, char** argv) {
     auto worker_for = [&](std::size_t i) -> worker& { return *state.workers[i % o.threads]; };
     auto add_conn = [&](worker& w, role r, std::size_t index, std::string name) {
         w.conns.push_back(std::make_unique<conn>(w, r, index, std::move(name)));
+        w.conns.back()->node = index % nodes;
         w.to_open.push_back(w.conns.back().get());
         return w.conns.back().get();
     };
@@ -1798,6 +1826,8 @@ int main(int argc, char** argv) {
             p.index = i;
             p.sender = add_conn(w, role::sender, next_index++, o.prefix + "s" + std::to_string(i));
             p.receiver = add_conn(w, role::receiver, next_index++, o.prefix + "r" + std::to_string(i));
+            p.sender->node = i % nodes;
+            p.receiver->node = (i + 1) % nodes;
             p.sender->pair = p.receiver->pair = &p;
             p.tmpl = "/msg " + p.receiver->name + " ";
             p.seq_off = p.tmpl.size();
@@ -1827,6 +1857,7 @@ int main(int argc, char** argv) {
         const std::string prefix = "room " + f.room + " " + f.publisher->name + " ";
         for (std::size_t i = 0; i < o.members; ++i) {
             conn* c = add_conn(worker_for(i), role::member, next_index++, o.prefix + "m" + std::to_string(i));
+            c->node = i % nodes;
             c->expect_prefix = prefix;
         }
         break;
@@ -2056,6 +2087,11 @@ int main(int argc, char** argv) {
         std::ostringstream j;
         j << "{\"mode\":" << json_string(mode_name(o.mode)) << ",\"ok\":" << (ok ? "true" : "false");
         j << ",\"params\":{\"host\":" << json_string(o.host) << ",\"port\":" << o.port;
+        if (!o.ports.empty()) {
+            j << ",\"ports\":[";
+            for (std::size_t i = 0; i < o.ports.size(); ++i) j << (i ? "," : "") << o.ports[i];
+            j << "]";
+        }
         if (o.mode == run_mode::pairs) j << ",\"pairs\":" << o.pairs;
         if (o.mode == run_mode::stored) j << ",\"senders\":" << o.senders;
         if (o.acked) j << ",\"acked\":true,\"ack_every\":" << o.ack_every;

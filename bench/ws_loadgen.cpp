@@ -97,6 +97,9 @@ options:
   --protocol P           switchboard.json (default), plainws or socketio
   --host HOST            server address (default 127.0.0.1)
   --port PORT            server port (default 8080)
+  --ports P1,P2,...      cluster nodes instead of one server: pair i's sender on node i mod N,
+                         its receiver on node i+1 mod N; fan-out members round-robin, the
+                         publishers on the first
   --path PATH            request target (default /ws; socketio: /socket.io/?EIO=4&transport=websocket)
   --duration SECONDS     measured time after the warmup (default 5; idle: time before the
                          second RSS reading, default 1)
@@ -127,6 +130,7 @@ struct options {
     dialect proto = dialect::json;
     std::string host = "127.0.0.1";
     unsigned short port = 8080;
+    std::vector<unsigned short> ports; // --ports: cluster nodes (empty: just --port)
     std::string path;
     double duration = -1;
     double warmup = 1;
@@ -274,7 +278,7 @@ struct connection;
 struct run_state {
     options o;
     net::io_context io{1};
-    tcp::endpoint server;
+    std::vector<tcp::endpoint> servers; // one per node (--ports), else just --port
     std::vector<std::unique_ptr<connection>> conns;
     std::vector<connection*> senders; // senders or publishers
     std::string padding;              // the payload's filler after the digits
@@ -318,6 +322,7 @@ struct connection {
     std::size_t index;
     role rl;
     std::string name;
+    std::size_t node = 0; // which of run_state::servers it connects to
     ws_t ws;
     beast::flat_buffer rbuf;
     websocket::response_type res;
@@ -359,7 +364,7 @@ struct connection {
 
     void open() {
         boost::system::error_code ec;
-        if (g->server.address().is_loopback() && g->server.address().is_v4() && index >= o().per_source) {
+        if (g->servers[node].address().is_loopback() && g->servers[node].address().is_v4() && index >= o().per_source) {
             const auto k = static_cast<std::uint32_t>(index / o().per_source);
             const net::ip::address_v4 src((127u << 24) + 1u + k);
             sock().open(tcp::v4(), ec);
@@ -370,7 +375,7 @@ struct connection {
             }
             if (ec) return g->fail("cannot bind source address for " + who() + ": " + ec.message());
         }
-        sock().async_connect(g->server, [this](const boost::system::error_code& e) { on_connected(e); });
+        sock().async_connect(g->servers[node], [this](const boost::system::error_code& e) { on_connected(e); });
     }
 
     void on_connected(const boost::system::error_code& ec) {
@@ -382,7 +387,7 @@ struct connection {
             ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
                 req.set(beast::http::field::sec_websocket_protocol, "switchboard.json");
             }));
-        const std::string host = o().host + ":" + std::to_string(o().port);
+        const std::string host = o().host + ":" + std::to_string(g->servers[node].port());
         ws.async_handshake(res, host, o().path, [this](const boost::system::error_code& e) { on_handshake(e); });
     }
 
@@ -750,6 +755,13 @@ void run_state::tick() {
     });
 }
 
+std::string ports_json(const options& o) {
+    if (o.ports.empty()) return {};
+    std::string j = ",\"ports\":[";
+    for (std::size_t i = 0; i < o.ports.size(); ++i) j += (i ? "," : "") + std::to_string(o.ports[i]);
+    return j + "]";
+}
+
 bool parse_args(int argc, char** argv, options& o) {
     if (argc < 2) return false;
     const std::string_view m = argv[1];
@@ -774,6 +786,18 @@ bool parse_args(int argc, char** argv, options& o) {
             else ok = false;
         } else if (a == "--host") o.host = std::string(v);
         else if (a == "--port") ok = parse_number<unsigned short>(v, o.port, 1, 65535);
+        else if (a == "--ports") {
+            o.ports.clear();
+            std::string_view rest = v;
+            while (ok && !rest.empty()) {
+                const std::size_t comma = rest.find(',');
+                unsigned short p = 0;
+                ok = parse_number<unsigned short>(rest.substr(0, comma), p, 1, 65535);
+                o.ports.push_back(p);
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+            ok = ok && !o.ports.empty();
+        }
         else if (a == "--path") o.path = std::string(v);
         else if (a == "--duration") ok = parse_seconds(v, o.duration, 0);
         else if (a == "--warmup") ok = parse_seconds(v, o.warmup, 0);
@@ -820,7 +844,7 @@ std::string report_json(const run_state& g) {
     j += o.mode == run_mode::pairs ? "pairs" : o.mode == run_mode::fanout ? "fanout" : "idle";
     j += "\",\"ok\":" + std::string(g.failed ? "false" : "true");
     j += ",\"params\":{\"protocol\":\"" + std::string(dialect_name(o.proto)) + "\",\"host\":" + json_string(o.host) +
-         ",\"port\":" + std::to_string(o.port) + ",\"path\":" + json_string(o.path) +
+         ",\"port\":" + std::to_string(o.port) + ports_json(o) + ",\"path\":" + json_string(o.path) +
          ",\"payload\":" + std::to_string(o.payload) + ",\"window\":" + std::to_string(o.window) +
          ",\"batch\":" + std::to_string(o.batch) + ",\"warmup_s\":" + fixed(o.warmup, 3) +
          ",\"duration_s\":" + fixed(o.duration, 3) + ",\"prefix\":" + json_string(o.prefix) +
@@ -919,7 +943,9 @@ int main(int argc, char** argv) {
         std::cerr << "ws_loadgen: --host must be an IP address\n";
         return 2;
     }
-    g->server = tcp::endpoint(address, o.port);
+    if (o.ports.empty()) g->servers.emplace_back(address, o.port);
+    for (const unsigned short p : o.ports) g->servers.emplace_back(address, p);
+    const std::size_t nodes = g->servers.size();
     g->padding = make_padding(o.payload - header_bytes);
     g->room = o.prefix + "room";
     const std::string payload_template = std::string(seq_digits, '0') + " " + std::string(ts_digits, '0') + g->padding;
@@ -931,6 +957,8 @@ int main(int argc, char** argv) {
             conns.push_back(std::make_unique<connection>(*g, 2 * i + 1, role::sender, o.prefix + "s" + std::to_string(i)));
             connection& r = *conns[2 * i];
             connection& s = *conns[2 * i + 1];
+            s.node = i % nodes;
+            r.node = (i + 1) % nodes;
             r.peer = &s;
             s.peer = &r;
             r.expect_from = s.name;
@@ -961,6 +989,7 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < o.members; ++i) {
             conns.push_back(std::make_unique<connection>(*g, o.senders + i, role::member, o.prefix + "m" + std::to_string(i)));
             connection& m = *conns.back();
+            m.node = i % nodes;
             m.next_seqs.assign(o.senders, 0);
             m.expect_prefix = sio ? "42[\"room message\",{" : "{\"type\":\"room\",";
             if (o.senders == 1) {
