@@ -364,7 +364,7 @@ private:
 /// `msg` {from, text}, `room` {room, from, text}, `join`/`leave` {room, user}, `dm` {seq, from,
 /// text}, `presence` {user, online, last_seen (omitted when never seen)}, `typing` {from, stop},
 /// `bye` {reason}; a `send_outcome` is the object of the reply it stands for
-/// (`protocol::send_outcome_reply()`).
+/// (`protocol::send_outcome_reply()`), a `register_outcome` too (`protocol::register_outcome_reply()`).
 /// @param e the event; its strings are copied into the object.
 /// @return the object, `"type"` first.
 /// @throws std::bad_alloc when memory runs out.
@@ -387,6 +387,7 @@ private:
     case event_kind::typing_stopped: return object{{"type", "typing"}, {"from", e.user}, {"stop", true}};
     case event_kind::session_replaced: return object{{"type", "bye"}, {"reason", "replaced"}};
     case event_kind::send_outcome: break;
+    case event_kind::register_outcome: return json_object(protocol::register_outcome_reply(e));
     }
     return json_object(protocol::send_outcome_reply(e));
 }
