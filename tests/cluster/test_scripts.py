@@ -69,7 +69,7 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.claim("a", "999", "carol", 1), ["lease", 0])  # not a's incarnation
         self.assertEqual(self.r.call("HGETALL", P + "user:bob"), ["a/7", "1"])
         self.assertEqual(self.r.call("SMEMBERS", P + "nodeusers:a"), ["bob"])
-        self.assertEqual(self.published(), ["claim 1 bob a 7"])
+        self.assertEqual(self.published(), ["claim 1 bob a 7 1"])
 
     def test_stale_entry_of_lapsed_node_is_cleaned_by_claim(self):
         self.start("a", "1")
@@ -79,7 +79,7 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.claim("b", "2", "bob", 9), ["ok", 3])
         self.assertEqual(self.r.call("HGETALL", P + "user:bob"), ["b/9", "2"])
         self.assertEqual(self.r.call("SMEMBERS", P + "nodeusers:a"), [])
-        self.assertEqual(self.published(), ["claim 1 bob a 7", "release 2 bob a 7 -1", "claim 3 bob b 9"])
+        self.assertEqual(self.published(), ["claim 1 bob a 7 1", "release 2 bob a 7 -1", "claim 3 bob b 9 2"])
         # the frozen node wakes up: its claims and releases change nothing
         self.assertEqual(self.claim("a", "1", "bob", 8, "replace"), ["lease", 0])
         self.assertEqual(self.ev("release", "a", "1", "bob", 7, 5), 0)
@@ -92,7 +92,7 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.claim("b", "2", "bob", 9, "replace"), ["ok", 2])
         self.assertEqual(self.r.call("HGETALL", P + "user:bob"), ["b/9", "2"])
         self.assertEqual(self.r.call("SMEMBERS", P + "nodeusers:a"), [])
-        self.assertEqual(self.published(), ["claim 1 bob a 7", "claim 2 bob b 9 a/7"])
+        self.assertEqual(self.published(), ["claim 1 bob a 7 1", "claim 2 bob b 9 2 a/7"])
         self.assertEqual(self.ev("release", "a", "1", "bob", 7, 5), 0)  # a's late release: no-op
 
     def test_multi_cap_across_nodes(self):
@@ -137,7 +137,7 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.beat("b", "2", now=4242, slice_=2)[0], "ok")
         self.assertEqual(self.published(), ["down 7 a 1 4242"])
         self.assertEqual(self.r.call("HGETALL", P + "nodes"), ["b", "2"])
-        self.assertEqual(self.ev("snapshot"), [7, "zed", "b", "1"])  # a's entries no longer count
+        self.assertEqual(self.ev("snapshot"), [7, "zed", "b", "1", "2"])  # a's entries no longer count
         self.beat("b", "2", slice_=2)  # a second sweeper finds nothing to bury
         self.assertEqual(self.published(), [])
         for _ in range(3):
@@ -167,8 +167,8 @@ class Scripts(unittest.TestCase):
         self.claim("b", "2", "carol", 2)
         snap = self.ev("snapshot")
         self.assertEqual(snap[0], 3)
-        entries = sorted(tuple(snap[i:i + 3]) for i in range(1, len(snap), 3))
-        self.assertEqual(entries, [("bob", "a", "7"), ("bob", "b", "1"), ("carol", "b", "2")])
+        entries = sorted(tuple(snap[i:i + 4]) for i in range(1, len(snap), 4))
+        self.assertEqual(entries, [("bob", "a", "7", "1"), ("bob", "b", "1", "2"), ("carol", "b", "2", "2")])
 
     def test_reassert_after_redis_lost_its_data(self):
         self.start("a", "1")
@@ -184,7 +184,7 @@ class Scripts(unittest.TestCase):
         self.assertEqual(r, ["ok", "e2", "carol", "8"])  # carol is lost: close that session
         self.assertEqual(self.beat("a", "1", epoch="e2")[0], "ok")
         self.assertEqual(self.r.call("HGETALL", P + "user:bob"), ["a/7", "1"])
-        self.assertEqual(self.published(), ["claim 2 bob a 7"])
+        self.assertEqual(self.published(), ["claim 2 bob a 7 1"])
 
     def test_reassert_releases_entries_the_node_does_not_hold(self):
         self.start("a", "1")
@@ -199,6 +199,16 @@ class Scripts(unittest.TestCase):
         # another incarnation holds the id: nothing is done
         self.start("a", "2")
         self.assertEqual(self.ev("reassert", "a", "1", LEASE, TTL, "x", "exclusive", 8, 5000, "carol", 8)[0], "lost")
+
+    def test_leave_buries_the_node_at_once(self):
+        self.start("a", "1")
+        self.start("b", "2")
+        self.claim("a", "1", "bob", 7)
+        self.published()
+        self.assertEqual(self.ev("leave", "a", "1", 777, TTL), 1)
+        self.assertEqual(self.published(), ["down 2 a 1 777"])
+        self.assertEqual(self.claim("b", "2", "bob", 1)[0], "ok")
+        self.assertEqual(self.ev("leave", "a", "1", 777, TTL), 0)
 
     def test_every_key_has_a_ttl(self):
         self.start("a", "1")

@@ -1,6 +1,6 @@
 /// @file
 /// @brief The Lua scripts of the Redis directory (docs/cluster.md, "Scripts"): claim, release,
-/// heartbeat with the sweep of lapsed nodes, start, snapshot and re-assert. Plain strings, no
+/// heartbeat with the sweep of lapsed nodes, start, snapshot, re-assert and leave. Plain strings, no
 /// dependency: the backplane (redis/redis_backplane.hpp) loads them with EVALSHA/EVAL.
 ///
 /// Every script takes the key prefix (default `sb:`) as `ARGV[1]` and builds its key names from
@@ -12,8 +12,9 @@
 /// `<prefix>dir` with that number, from inside the script that made it, so a node that loads the
 /// snapshot (seq S) and then applies the published changes numbered above S converges on the same
 /// state. The messages, one per change, words separated by one space:
-/// - `claim <seq> <name> <node> <sid> [<node>/<sid> ...]`: `<node>` holds `<name>` on session
-///   `<sid>` (a decimal u64); the optional fields are entries that claim replaced
+/// - `claim <seq> <name> <node> <sid> <incarnation> [<node>/<sid> ...]`: `<node>` (running as
+///   `<incarnation>`) holds `<name>` on session `<sid>` (a decimal u64); the optional fields are
+///   entries that claim replaced
 ///   (`session_policy::replace`), to be dropped after the new one is registered.
 /// - `release <seq> <name> <node> <sid> <last_seen>`: the entry is gone; `last_seen` the Unix ms
 ///   of the session's last input, -1 unknown.
@@ -105,7 +106,7 @@ local function claim_one(node, inc, name, sid, policy, max, ttl)
   redis.call('PEXPIRE', ukey, ttl)
   redis.call('SADD', P .. 'nodeusers:' .. node, name)
   redis.call('PEXPIRE', P .. 'nodeusers:' .. node, ttl)
-  return 'ok', publish('claim', name .. ' ' .. node .. ' ' .. sid .. replaced)
+  return 'ok', publish('claim', name .. ' ' .. node .. ' ' .. sid .. ' ' .. inc .. replaced)
 end
 )lua";
 
@@ -198,7 +199,7 @@ return {'ok', ep, tonumber(redis.call('GET', P .. 'dirseq') or '0')}
 )lua";
 
 inline constexpr const char* lua_snapshot = R"lua(
--- ARGV: prefix. Returns {seq, name, node, sid, name, node, sid, ...}: every live entry and the
+-- ARGV: prefix. Returns {seq, name, node, sid, incarnation, name, node, sid, incarnation, ...}: every live entry and the
 -- dirseq they are current at (atomic: no change falls between the two).
 local out = {tonumber(redis.call('GET', P .. 'dirseq') or '0')}
 local nodes = redis.call('HGETALL', P .. 'nodes')
@@ -213,6 +214,7 @@ for i = 1, #nodes, 2 do
           out[#out + 1] = name
           out[#out + 1] = node
           out[#out + 1] = string.sub(flat[j], #pre + 1)
+          out[#out + 1] = inc
         end
       end
     end
@@ -267,6 +269,17 @@ end
 return out
 )lua";
 
+inline constexpr const char* lua_leave = R"lua(
+-- ARGV: prefix, node, incarnation, now, directory TTL ms. A node stopping gracefully: its lease
+-- ends now and its entries go at once (one `down`), instead of a lease later. Returns 1, or 0
+-- when the node id is not this incarnation's any more (nothing done).
+local node, inc = ARGV[2], ARGV[3]
+if redis.call('GET', P .. 'node:' .. node) ~= inc then return 0 end
+redis.call('DEL', P .. 'node:' .. node)
+bury(node, inc, ARGV[4], tonumber(ARGV[5]))
+return 1
+)lua";
+
 } // namespace detail
 
 /// @brief The source of each directory script: the shared prelude (helpers) followed by the
@@ -278,6 +291,7 @@ struct directory_scripts {
     std::string start;     ///< Takes the node id for a new incarnation, burying the previous one.
     std::string snapshot;  ///< Every live entry and the dirseq it is current at.
     std::string reassert;  ///< After a reconnect: the directory holds exactly the node's local entries.
+    std::string leave;     ///< A graceful stop: ends the lease and buries the node's entries at once.
 
     /// @brief The scripts, built once (thread-safe initialisation of a function-local static).
     /// @return the same object on every call.
@@ -289,6 +303,7 @@ struct directory_scripts {
             std::string(detail::lua_prelude) + detail::lua_start,
             std::string(detail::lua_prelude) + detail::lua_snapshot,
             std::string(detail::lua_prelude) + detail::lua_reassert,
+            std::string(detail::lua_prelude) + detail::lua_leave,
         };
         return s;
     }
