@@ -124,9 +124,11 @@ public:
     ///        call (hiredis copies them into its output buffer).
     /// @param h called exactly once with the reply, or with nullptr (see `reply_handler`);
     ///        never called when this returns false.
-    /// @return true when queued; false when not connected (or `argv` is empty, or hiredis
-    ///         refused the command, e.g. SUBSCRIBE on this non-subscriber connection).
+    /// @return true when queued; false when not connected, when `argv` is empty, or for the
+    ///         commands that switch a connection to push mode (SUBSCRIBE, PSUBSCRIBE,
+    ///         UNSUBSCRIBE, PUNSUBSCRIBE, MONITOR: use `subscriber`).
     [[nodiscard]] bool command(const std::vector<std::string_view>& argv, reply_handler h) {
+        if (!argv.empty() && pushes(argv.front())) return false;
         return core_->send(argv, std::move(h));
     }
 
@@ -193,6 +195,21 @@ public:
     }
 
 private:
+    static bool pushes(std::string_view name) noexcept {
+        static constexpr std::string_view names[] = {"subscribe", "psubscribe", "unsubscribe",
+                                                     "punsubscribe", "monitor"};
+        for (std::string_view n : names) {
+            if (name.size() != n.size()) continue;
+            bool same = true;
+            for (std::size_t i = 0; i < n.size() && same; ++i) {
+                const char c = name[i];
+                same = (c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) == n[i];
+            }
+            if (same) return true;
+        }
+        return false;
+    }
+
     struct eval_retry {
         std::string source;
         std::string sha1;
