@@ -1,0 +1,188 @@
+// redis::connection when Redis fails: killed and restarted, frozen (SIGSTOP), and stop() with
+// commands in flight.
+#include "redis_test.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace redis_test;
+using switchboard::redis::connection;
+using switchboard::test::redis_server;
+
+TEST_CASE("connection: kill -9 of Redis -> pending handlers get nullptr and on_down once, restart -> on_up and commands work", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    auto o = options_for(server);
+    o.backoff_min = 20ms;
+    o.backoff_max = 200ms;
+    connection c(io, o);
+    int ups = 0, downs = 0;
+    c.on_up([&] { ++ups; });
+    c.on_down([&] { ++downs; });
+    c.start();
+    REQUIRE(run_until(io, [&] { return ups == 1; }));
+    // A command that blocks server-side, so it is pending when Redis dies.
+    int lost = 0;
+    REQUIRE(c.command({"BLPOP", "never", "0"}, [&](const redisReply* r) { lost += r == nullptr; }));
+    run_for(io, 20ms);
+    server.kill9();
+    REQUIRE(run_until(io, [&] { return downs == 1; }));
+    CHECK(lost == 1);
+    CHECK_FALSE(c.connected());
+    CHECK_FALSE(c.command({"PING"}, [](const redisReply*) {}));
+    // Reconnect attempts fail while Redis is down: no more on_down, no on_up.
+    run_for(io, 300ms);
+    CHECK(downs == 1);
+    CHECK(ups == 1);
+    server.restart();
+    REQUIRE(run_until(io, [&] { return ups == 2; }));
+    std::string reply;
+    REQUIRE(c.command({"PING"}, [&](const redisReply* r) { reply = text(r); }));
+    REQUIRE(run_until(io, [&] { return !reply.empty(); }));
+    CHECK(reply == "PONG");
+    CHECK(downs == 1);
+    // And once more: every loss is one on_down, every reconnect one on_up.
+    server.kill9();
+    REQUIRE(run_until(io, [&] { return downs == 2; }));
+    server.restart();
+    REQUIRE(run_until(io, [&] { return ups == 3; }));
+}
+
+TEST_CASE("connection: start() while Redis is down connects once it is up (backoff retries)", "[redis]") {
+    redis_server server;
+    server.kill9();
+    net::io_context io;
+    auto o = options_for(server);
+    o.backoff_min = 10ms;
+    o.backoff_max = 100ms;
+    connection c(io, o);
+    int ups = 0, downs = 0;
+    c.on_up([&] { ++ups; });
+    c.on_down([&] { ++downs; });
+    c.start();
+    run_for(io, 300ms);
+    CHECK(ups == 0);
+    CHECK(downs == 0);
+    server.restart();
+    REQUIRE(run_until(io, [&] { return ups == 1; }));
+    CHECK(downs == 0);
+}
+
+TEST_CASE("connection: a frozen Redis (SIGSTOP) -> the command gets nullptr within command_timeout, reconnect after SIGCONT", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    auto o = options_for(server);
+    o.command_timeout = 300ms;
+    o.connect_timeout = 200ms;
+    o.backoff_min = 20ms;
+    o.backoff_max = 100ms;
+    connection c(io, o);
+    int ups = 0, downs = 0;
+    c.on_up([&] { ++ups; });
+    c.on_down([&] { ++downs; });
+    c.start();
+    REQUIRE(run_until(io, [&] { return ups == 1; }));
+    server.sigstop();
+    bool answered = false;
+    const redisReply* got = reinterpret_cast<const redisReply*>(1);
+    const auto sent = std::chrono::steady_clock::now();
+    REQUIRE(c.command({"PING"}, [&](const redisReply* r) {
+        got = r;
+        answered = true;
+    }));
+    REQUIRE(run_until(io, [&] { return answered; }, 5s));
+    const auto waited = std::chrono::steady_clock::now() - sent;
+    CHECK(got == nullptr);
+    CHECK(waited >= 300ms);
+    CHECK(waited < 300ms + 500ms);
+    REQUIRE(run_until(io, [&] { return downs == 1; }));
+    // While frozen, connect attempts time out (the kernel completes the handshake into the
+    // listen backlog, so some may "connect"; their first command then times out too).
+    run_for(io, 400ms);
+    server.sigcont();
+    REQUIRE(run_until(io, [&] { return c.connected() && ups >= 2; }));
+    std::string reply;
+    REQUIRE(c.command({"PING"}, [&](const redisReply* r) { reply = text(r); }));
+    REQUIRE(run_until(io, [&] { return !reply.empty(); }));
+    CHECK(reply == "PONG");
+    CHECK(downs == ups - 1);
+}
+
+TEST_CASE("connection: stop() with commands in flight answers them all with nullptr before it returns", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    connection c(io, options_for(server));
+    int downs = 0;
+    c.on_down([&] { ++downs; });
+    c.start();
+    REQUIRE(run_until(io, [&] { return c.connected(); }));
+    int nulls = 0, replies = 0;
+    for (int i = 0; i < 1000; ++i) {
+        REQUIRE(c.command({"INCR", "n"}, [&](const redisReply* r) { (r == nullptr ? nulls : replies) += 1; }));
+    }
+    c.stop();
+    CHECK(nulls == 1000);
+    CHECK(replies == 0);
+    CHECK_FALSE(c.connected());
+    run_for(io, 100ms);
+    CHECK(nulls == 1000);
+    CHECK(downs == 0); // stop() is not a loss
+    // start() again works.
+    c.start();
+    REQUIRE(run_until(io, [&] { return c.connected(); }));
+    std::string reply;
+    REQUIRE(c.command({"PING"}, [&](const redisReply* r) { reply = text(r); }));
+    REQUIRE(run_until(io, [&] { return !reply.empty(); }));
+    CHECK(reply == "PONG");
+}
+
+TEST_CASE("connection: stop() or destruction from inside a reply handler", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    SECTION("stop() inside a handler: the later handlers get nullptr") {
+        connection c(io, options_for(server));
+        c.start();
+        REQUIRE(run_until(io, [&] { return c.connected(); }));
+        std::vector<std::string> got;
+        REQUIRE(c.command({"PING"}, [&](const redisReply* r) {
+            got.push_back(text(r));
+            c.stop();
+        }));
+        for (int i = 0; i < 10; ++i) {
+            REQUIRE(c.command({"PING"}, [&](const redisReply* r) { got.push_back(text(r)); }));
+        }
+        REQUIRE(run_until(io, [&] { return got.size() == 11; }));
+        CHECK(got[0] == "PONG");
+        for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i] == "(null)");
+        run_for(io, 50ms);
+        CHECK(got.size() == 11);
+    }
+    SECTION("the connection destroyed inside a handler") {
+        auto c = std::make_unique<connection>(io, options_for(server));
+        c->start();
+        REQUIRE(run_until(io, [&] { return c->connected(); }));
+        int nulls = 0;
+        bool first = false;
+        REQUIRE(c->command({"PING"}, [&](const redisReply*) {
+            first = true;
+            c.reset();
+        }));
+        REQUIRE(c->command({"PING"}, [&](const redisReply* r) { nulls += r == nullptr; }));
+        REQUIRE(run_until(io, [&] { return first; }));
+        CHECK(c == nullptr);
+        CHECK(nulls == 1);
+        run_for(io, 50ms);
+    }
+    SECTION("the connection destroyed with commands in flight, io_context destroyed after") {
+        auto io2 = std::make_unique<net::io_context>();
+        auto c = std::make_unique<connection>(*io2, options_for(server));
+        c->start();
+        REQUIRE(run_until(*io2, [&] { return c->connected(); }));
+        int nulls = 0;
+        for (int i = 0; i < 10; ++i) REQUIRE(c->command({"PING"}, [&](const redisReply* r) { nulls += r == nullptr; }));
+        c.reset();
+        CHECK(nulls == 10);
+        io2.reset(); // posted clean-ups destroyed without running: nothing leaks (ASan)
+    }
+}

@@ -1,0 +1,56 @@
+// Helpers of the Redis client's tests: a real redis-server (redis_server.hpp) per test, and
+// running the io_context until a condition holds, with a deadline (no sleeps as synchronisation).
+#pragma once
+
+#include "redis_server.hpp"
+
+#include <switchboard/redis/connection.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace redis_test {
+
+namespace net = switchboard::net;
+using namespace std::chrono_literals;
+
+// Runs `io` until `done()` holds or `limit` passes; returns whether it held.
+template <class Predicate>
+bool run_until(net::io_context& io, Predicate done, std::chrono::milliseconds limit = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        io.restart();
+        io.run_one_for(10ms);
+    }
+    return true;
+}
+
+// Runs `io` for `d` (to check that something does NOT happen).
+inline void run_for(net::io_context& io, std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+}
+
+inline switchboard::redis::connection_options options_for(const switchboard::test::redis_server& s) {
+    switchboard::redis::connection_options o;
+    o.host = s.host();
+    o.port = s.port();
+    return o;
+}
+
+// The reply as text (status, string, error), or the integer in decimal; "(nil)", "(null)".
+inline std::string text(const redisReply* r) {
+    if (r == nullptr) return "(null)";
+    switch (r->type) {
+    case REDIS_REPLY_INTEGER: return std::to_string(r->integer);
+    case REDIS_REPLY_NIL: return "(nil)";
+    case REDIS_REPLY_ARRAY: return "(array)";
+    default: return std::string(r->str, r->len);
+    }
+}
+
+} // namespace redis_test
