@@ -177,6 +177,17 @@ struct settings {
     std::uint32_t lease_ms = 3000;
 };
 
+
+
+template <class T>
+bool parse_number(std::string_view text, T& out, T min, T max) {
+    T value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) return false;
+    out = value;
+    return true;
+}
+
 // --redis HOST:PORT (the port after the last colon; an IPv6 literal may be bracketed).
 bool parse_redis(std::string_view text, settings& s) {
     const auto colon = text.rfind(':');
@@ -185,15 +196,6 @@ bool parse_redis(std::string_view text, settings& s) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     if (host.empty() || !parse_number<std::uint16_t>(text.substr(colon + 1), s.redis_port, 1, 65535)) return false;
     s.redis_host = std::string(host);
-    return true;
-}
-
-template <class T>
-bool parse_number(std::string_view text, T& out, T min, T max) {
-    T value{};
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) return false;
-    out = value;
     return true;
 }
 

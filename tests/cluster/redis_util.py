@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_SERVER = os.environ.get("SWITCHBOARD_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
 HEADER = Path(__file__).resolve().parent.parent.parent / "include/switchboard/redis/directory_scripts.hpp"
 
 

@@ -224,8 +224,11 @@ public:
         const bool current = it->second.incarnation == incarnation_;
         local_.erase(it);
         if (current) {
+            // Sent after this turn's publishes: the router reports the release before the
+            // member_left events of the same close, which other nodes must see first (as on one
+            // node: the rooms hear the leave, then watchers the offline).
             releases_.push_back(release_request{user, s, last_seen_ms});
-            kick();
+            schedule_flush();
         }
     }
 
@@ -291,7 +294,7 @@ private:
     struct release_request {
         name user;
         session_id s;
-        std::int64_t last_seen;
+        std::int64_t last_seen = -1;
     };
     struct outgoing {
         std::string channel;
@@ -372,9 +375,6 @@ private:
         std::vector<claim_request> claims;
         claims.swap(claims_);
         for (claim_request& c : claims) send_claim(c);
-        std::vector<release_request> releases;
-        releases.swap(releases_);
-        for (const release_request& rel : releases) send_release(rel);
         std::vector<std::pair<std::string, bool>> rooms;
         rooms.swap(room_changes_);
         for (auto& [room, active] : rooms) {
@@ -496,10 +496,13 @@ private:
         std::vector<outgoing> out;
         out.swap(out_);
         open_batch_.clear();
+        std::vector<release_request> releases;
+        releases.swap(releases_);
         for (const outgoing& o : out) {
             if (!conn_up_) break;
             if (conn_.command({"PUBLISH", o.channel, o.data}, [](const redisReply*) {})) ++counters_.publishes;
         }
+        for (const release_request& rel : releases) send_release(rel);
     }
 
     // ---- lifecycle ------------------------------------------------------------------------------
@@ -760,6 +763,7 @@ private:
     }
 
     void message(std::string_view channel, std::string_view data) {
+        if (stopping_) return; // our own leave's `down`, among others
         if (channel == dir_channel_) {
             if (buffering_) buffered_.emplace_back(data);
             else if (synced_) apply(data);
@@ -833,14 +837,14 @@ private:
     // A batch of directed events for this node: u64 incarnation, then records of u64 session id,
     // u32 length and a cluster-format event.
     void directed(std::string_view data) {
-        if (data.size() < 8 || detail::read_le(data.data(), 8) != incarnation_) {
+        if (data.size() < 8 || ::switchboard::detail::read_le(data.data(), 8) != incarnation_) {
             ++counters_.records_dropped;
             return;
         }
         std::size_t at = 8;
         while (data.size() - at >= 12) {
-            const std::uint64_t sid = detail::read_le(data.data() + at, 8);
-            const std::uint64_t len = detail::read_le(data.data() + at + 8, 4);
+            const std::uint64_t sid = ::switchboard::detail::read_le(data.data() + at, 8);
+            const std::uint64_t len = ::switchboard::detail::read_le(data.data() + at + 8, 4);
             at += 12;
             if (len > data.size() - at) break;
             event e;
@@ -898,10 +902,10 @@ private:
     std::unordered_map<std::uint64_t, local_entry> local_;      // local session id -> its entry
     std::unordered_map<std::uint64_t, claim_request> inflight_; // ticket -> claim sent
     std::vector<claim_request> claims_;
-    std::vector<release_request> releases_;
     std::vector<std::pair<std::string, bool>> room_changes_;
     std::vector<std::pair<std::string, session_id>> proxy_closes_;
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
+    std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
     std::unordered_map<std::string, std::size_t> open_batch_; // node -> its batch in out_
     backplane_counters counters_;
