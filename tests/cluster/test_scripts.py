@@ -52,7 +52,7 @@ class Scripts(unittest.TestCase):
         return out
 
     def start(self, node, inc, epoch="e1"):
-        return self.ev("start", node, inc, LEASE, TTL, epoch, 1000)
+        return self.ev("start", node, inc, LEASE, TTL, epoch, 1000, 100)
 
     def claim(self, node, inc, name, sid, policy="exclusive", max_sessions=8):
         return self.ev("claim", node, inc, name, sid, policy, max_sessions, TTL)
@@ -155,6 +155,8 @@ class Scripts(unittest.TestCase):
         self.assertEqual(self.start("a", "3")[0], "ok")  # a restarted (kill -9), within the lease
         self.assertEqual(self.published(), ["down 2 a 1 1000"])
         self.assertEqual(self.ev("snapshot"), [2])
+        self.assertEqual(self.r.call("EXISTS", P + "user:bob"), 0)  # deleted at once
+        self.assertEqual(self.r.call("KEYS", P + "gone*"), [])
         self.assertEqual(self.claim("b", "2", "bob", 9)[0], "ok")
         self.assertEqual(self.beat("a", "1"), ["lost", "taken"])  # the old one, if still alive
         self.assertEqual(self.claim("a", "3", "bob", 1), ["name_taken", 0])

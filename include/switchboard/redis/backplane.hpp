@@ -510,8 +510,12 @@ private:
     void connection_up() {
         conn_up_ = true;
         if (stopping_ || taken_) return;
-        if (!joined_) join();
-        else heartbeat(true);
+        if (!joined_) {
+            join();
+            return;
+        }
+        heartbeat(true);
+        if (sub_up_ && !synced_) resync(); // the subscriber came back first, and its snapshot failed
     }
 
     void connection_down() {
@@ -542,7 +546,8 @@ private:
         const std::uint64_t inc = incarnation_;
         (void)conn_.eval(scripts_.start, {},
                          {o_.prefix, o_.node_id, inc_text_, std::to_string(o_.lease.count()),
-                          std::to_string(o_.directory_ttl.count()), epoch, std::to_string(unix_ms())},
+                          std::to_string(o_.directory_ttl.count()), epoch, std::to_string(unix_ms()),
+                          std::to_string(o_.heartbeat_slice)},
                          [this, sent_at, inc](const redisReply* r) {
                              locked([&] {
                                  if (inc != incarnation_ || stopping_) return;

@@ -72,6 +72,24 @@ local function bury(node, inc, now, ttl)
   end
   publish('down', node .. ' ' .. inc .. ' ' .. now)
 end
+-- Deletes up to `left` names' entries of buried incarnations (they already fail live()).
+local function clean_gone(left)
+  for _, g in ipairs(redis.call('SMEMBERS', P .. 'gone')) do
+    if left <= 0 then break end
+    local gnode, ginc = field_node(g)
+    local gk = P .. 'gone:' .. g
+    local pre = gnode .. '/'
+    for _, name in ipairs(redis.call('SPOP', gk, left)) do
+      left = left - 1
+      local ukey = P .. 'user:' .. name
+      local flat = redis.call('HGETALL', ukey)
+      for j = 1, #flat, 2 do
+        if flat[j + 1] == ginc and string.sub(flat[j], 1, #pre) == pre then redis.call('HDEL', ukey, flat[j]) end
+      end
+    end
+    if redis.call('EXISTS', gk) == 0 then redis.call('SREM', P .. 'gone', g) end
+  end
+end
 -- The claim of one entry by a node whose lease was checked: stale entries of `name` (their node
 -- lapsed or restarted) are deleted and announced; then the policy decides.
 local function claim_one(node, inc, name, sid, policy, max, ttl)
@@ -160,30 +178,15 @@ local nodes = redis.call('HGETALL', P .. 'nodes')
 for i = 1, #nodes, 2 do
   if nodes[i] ~= node and not live(nodes[i], nodes[i + 1]) then bury(nodes[i], nodes[i + 1], now, ttl) end
 end
--- delete a slice of buried incarnations' entries (they already fail live())
-local left = slice
-for _, g in ipairs(redis.call('SMEMBERS', P .. 'gone')) do
-  if left <= 0 then break end
-  local gnode, ginc = field_node(g)
-  local gk = P .. 'gone:' .. g
-  local pre = gnode .. '/'
-  for _, name in ipairs(redis.call('SPOP', gk, left)) do
-    left = left - 1
-    local ukey = P .. 'user:' .. name
-    local flat = redis.call('HGETALL', ukey)
-    for j = 1, #flat, 2 do
-      if flat[j + 1] == ginc and string.sub(flat[j], 1, #pre) == pre then redis.call('HDEL', ukey, flat[j]) end
-    end
-  end
-  if redis.call('EXISTS', gk) == 0 then redis.call('SREM', P .. 'gone', g) end
-end
+clean_gone(slice)
 return {'ok', sc[1]}
 )lua";
 
 inline constexpr const char* lua_start = R"lua(
--- ARGV: prefix, node, new incarnation, lease ms, directory TTL ms, epoch candidate, now.
+-- ARGV: prefix, node, new incarnation, lease ms, directory TTL ms, epoch candidate, now, slice.
 -- Takes the node id for the new incarnation: the previous one (crashed, or still running with
--- the same id by mistake: it loses its lease) is buried. Returns {'ok', epoch, seq}.
+-- the same id by mistake: it loses its lease) is buried, and a first slice of its entries
+-- deleted at once (all of them for a node with up to `slice` names). Returns {'ok', epoch, seq}.
 local node, inc, lease, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local ep = redis.call('GET', P .. 'epoch')
 if not ep then
@@ -191,7 +194,10 @@ if not ep then
   redis.call('SET', P .. 'epoch', ep, 'PX', ttl)
 end
 local old = redis.call('HGET', P .. 'nodes', node)
-if old and old ~= inc then bury(node, old, ARGV[7], ttl) end
+if old and old ~= inc then
+  bury(node, old, ARGV[7], ttl)
+  clean_gone(tonumber(ARGV[8]))
+end
 redis.call('SET', P .. 'node:' .. node, inc, 'PX', lease)
 redis.call('HSET', P .. 'nodes', node, inc)
 redis.call('PEXPIRE', P .. 'nodes', ttl)

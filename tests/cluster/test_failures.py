@@ -1,0 +1,168 @@
+"""Failure modes of the Redis backplane with real processes (issue #14, Tests): kill -9 of a node
+(its users offline on the other nodes within the lease and one heartbeat, names free); a node
+restarted with the same id (no stale entries, at once); Redis killed and restarted (a clear
+error during the outage, then cross-node deliveries resume and names are re-asserted); the
+subscriber's connection killed (resubscribed, resynchronised); a node frozen (SIGSTOP) past its
+lease closes, on SIGCONT, the sessions whose names it lost, and joins again.
+
+Run: python3 tests/cluster/test_failures.py build/examples/tcp_chat   (CTest: cluster/failures)
+"""
+import time
+import unittest
+
+import harness
+from harness import Node, RedisServer
+
+LEASE_MS = 1000
+# A node's lease lapses at most one lease after its last renewal, and the next heartbeat of
+# another node (every lease/3) sweeps it; plus scheduling slack on a loaded machine.
+OFFLINE_BOUND = (LEASE_MS + LEASE_MS / 3) / 1000 + 0.7
+
+
+class Failures(unittest.TestCase):
+    def setUp(self):
+        self.redis = RedisServer()
+        self.nodes = []
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        for n in self.nodes:
+            n.stop()
+        self.redis.stop()
+
+    def node(self, node_id, *args):
+        n = Node(self.redis, node_id, "--lease-ms", str(LEASE_MS), *args)
+        self.nodes.append(n)
+        return n
+
+    def client(self, node, user=None):
+        c = node.client(user)
+        self.clients.append(c)
+        return c
+
+    def test_kill9_of_a_node_users_offline_within_the_lease(self):
+        n1, n2 = self.node("n1"), self.node("n2")
+        self.client(n1, "dave")
+        watcher = self.client(n2, "dwatch")
+        watcher.watch_until("dave", "online")
+        t0 = time.monotonic()
+        n1.kill9()
+        watcher.expect(r"^presence dave offline \d+$", timeout=OFFLINE_BOUND + 5)
+        elapsed = time.monotonic() - t0
+        self.assertLess(elapsed, OFFLINE_BOUND, "offline later than the lease and one heartbeat")
+        self.client(n2, "dave")  # the name is free
+        self.nodes.remove(n1)
+
+    def test_restarted_node_with_the_same_id_leaves_no_stale_entry(self):
+        n1, n2 = self.node("n1"), self.node("n2")
+        self.client(n1, "erin")
+        watcher = self.client(n2, "ewatch")
+        watcher.watch_until("erin", "online")
+        n1.kill9()
+        t0 = time.monotonic()
+        n1.start()  # at once, well within the old incarnation's lease
+        watcher.expect(r"^presence erin offline \d+$", timeout=5)
+        # the new incarnation buried the old one on start, without waiting for its lease
+        self.assertLess(time.monotonic() - t0, LEASE_MS / 1000)
+        r = self.redis.client()
+        self.assertEqual(r.call("HGETALL", "sb:user:erin"), [])
+        r.close()
+        self.client(n1, "erin")  # free, on the restarted node itself
+        watcher.expect(r"^presence erin online$")
+
+    def test_redis_restart_deliveries_resume(self):
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice = self.client(n1, "alice")
+        bob = self.client(n2, "bob")
+        alice.watch_until("bob", "online")
+        alice.send("/msg bob before")
+        bob.expect(r"^msg alice before$")
+        mark1, mark2 = n1.log_size(), n2.log_size()
+        self.redis.kill9()
+        # during the outage: a clear error, never a silent loss
+        alice.send("/msg bob during")
+        alice.expect(r"^err cluster-unavailable bob$")
+        self.redis.start()
+        n1.wait_log(r"cluster: directory loaded", start=mark1)
+        n2.wait_log(r"cluster: directory loaded", start=mark2)
+        deadline = time.monotonic() + 10
+        i = 0
+        while True:  # until n1 holds bob's proxy again (n2 re-asserted it)
+            alice.send(f"/msg bob after-{i}")
+            try:
+                bob.expect(rf"^msg alice after-{i}$", timeout=0.3)
+                break
+            except AssertionError:
+                self.assertLess(time.monotonic(), deadline, "deliveries did not resume")
+                i += 1
+        for j in range(50):
+            alice.send(f"/msg bob resumed-{j}")
+        for j in range(50):
+            bob.expect(rf"^msg alice resumed-{j}$")
+        bob.send("/msg alice back")
+        alice.expect(r"^msg bob back$")
+        # names were re-asserted: nobody else may take them
+        other = self.client(n3)
+        other.send("/register bob")
+        other.expect(r"^err name-taken bob$")
+        r = self.redis.client()
+        self.assertEqual(len(r.call("HGETALL", "sb:user:alice")), 2)
+        r.close()
+
+    def test_killed_pubsub_connection_resubscribes(self):
+        n1, n2 = self.node("n1"), self.node("n2")
+        alice = self.client(n1, "alice")
+        bob = self.client(n2, "bob")
+        alice.watch_until("bob", "online")
+        alice.send("/join hall")
+        bob.send("/join hall")
+        mark1, mark2 = n1.log_size(), n2.log_size()
+        r = self.redis.client()
+        self.assertGreaterEqual(r.call("CLIENT", "KILL", "TYPE", "pubsub"), 2)
+        r.close()
+        n1.wait_log(r"cluster: directory loaded", start=mark1)
+        n2.wait_log(r"cluster: directory loaded", start=mark2)
+        carol = self.client(n2, "carol")  # a change made after the kill reaches n1
+        alice.watch_until("carol", "online")
+        alice.send("/msg bob direct")
+        bob.expect(r"^msg alice direct$")
+        for i in range(50):  # the room channel was subscribed again too
+            alice.send(f"/say hall r{i}")
+            try:
+                bob.expect(rf"^room hall alice r{i}$", timeout=0.3)
+                break
+            except AssertionError:
+                continue
+        else:
+            self.fail("room events did not resume")
+        carol.close()
+
+    def test_frozen_node_gives_up_lost_names_on_sigcont(self):
+        n1, n2 = self.node("n1"), self.node("n2")
+        frank = self.client(n1, "frank")
+        watcher = self.client(n2, "fwatch")
+        watcher.watch_until("frank", "online")
+        n1.proc.send_signal(19)  # SIGSTOP
+        try:
+            watcher.expect(r"^presence frank offline \d+$", timeout=OFFLINE_BOUND + 5)
+            self.client(n2, "frank")  # the directory gave the name to a session on n2
+            watcher.expect(r"^presence frank online$")
+            mark = n1.log_size()
+        finally:
+            n1.proc.send_signal(18)  # SIGCONT
+        # n1 checks its lease before acting: the old session is closed, not left holding "frank"
+        frank.wait_closed(timeout=5)
+        n1.wait_log(r"lease lost", start=mark)
+        n1.wait_log(r"joined the cluster", start=mark)
+        n1.wait_log(r"directory loaded", start=mark)
+        again = self.client(n1)
+        again.send("/register frank")
+        again.expect(r"^err name-taken frank$")
+        self.client(n1, "gina")
+        watcher.watch_until("gina", "online")
+
+
+if __name__ == "__main__":
+    harness.main()
