@@ -142,8 +142,10 @@ class Failures(unittest.TestCase):
     def test_frozen_node_gives_up_lost_names_on_sigcont(self):
         n1, n2 = self.node("n1"), self.node("n2")
         frank = self.client(n1, "frank")
+        gina = self.client(n1, "gina")  # her name is swept but not taken by anyone
         watcher = self.client(n2, "fwatch")
         watcher.watch_until("frank", "online")
+        watcher.watch_until("gina", "online")
         n1.proc.send_signal(19)  # SIGSTOP
         try:
             watcher.expect(r"^presence frank offline \d+$", timeout=OFFLINE_BOUND + 5)
@@ -152,16 +154,19 @@ class Failures(unittest.TestCase):
             mark = n1.log_size()
         finally:
             n1.proc.send_signal(18)  # SIGCONT
-        # n1 checks its lease before acting: the old session is closed, not left holding "frank"
+        # n1 checks its lease before acting: its sessions are closed, not left holding names the
+        # directory no longer gives them (frank's would also go as the directory gave his name to
+        # n2; gina's only through the lease check)
         frank.wait_closed(timeout=5)
+        gina.wait_closed(timeout=5)
         n1.wait_log(r"lease lost", start=mark)
         n1.wait_log(r"joined the cluster", start=mark)
         n1.wait_log(r"directory loaded", start=mark)
         again = self.client(n1)
         again.send("/register frank")
         again.expect(r"^err name-taken frank$")
-        self.client(n1, "gina")
-        watcher.watch_until("gina", "online")
+        self.client(n1, "gina")  # n1 serves again, as a new incarnation
+        self.client(n2, "fwatch2").watch_until("gina", "online")
 
 
 if __name__ == "__main__":
