@@ -1027,11 +1027,12 @@ public:
         ++r.per_format[slot.format];
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
         // Tell the others last, when the membership is complete (their callbacks see it).
-        const name joined = dir_ ? users_slots_[slot.user].id : name{}; // a callback may move it
+        std::optional<name> joined; // for the directory (a callback may move the user slot)
+        if (dir_) joined = users_slots_[slot.user].id;
         if (found != npos)
             (void)fan_out(ri, event{event_kind::member_joined, room.view(), user_name(s.index()), {}},
                           s.index());
-        if (dir_) dir_->room_event(room, event{event_kind::member_joined, room.view(), joined.view(), {}});
+        if (joined) dir_->room_event(room, event{event_kind::member_joined, room.view(), joined->view(), {}});
         if (found != npos) settle();
         return status::ok;
     }
@@ -1091,12 +1092,13 @@ public:
         if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
         if (membership_of(slot, ri) == npos) return {status::not_member};
-        const name sender = dir_ ? users_slots_[slot.user].id : name{}; // a callback may move it
+        std::optional<name> sender; // for the directory (a callback may move the user slot)
+        if (dir_) sender = users_slots_[slot.user].id;
         route_result r = fan_out(ri, event{event_kind::room_message, room.view(), users_slots_[slot.user].id.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
         if (r.ok()) {
             ++counters_.routed;
-            if (dir_) dir_->room_event(room, event{event_kind::room_message, room.view(), sender.view(), text});
+            if (sender) dir_->room_event(room, event{event_kind::room_message, room.view(), sender->view(), text});
         }
         settle();
         return r;
