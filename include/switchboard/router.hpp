@@ -434,6 +434,7 @@ public:
     ///         order. With `router_options::directory`, a local session that passed these checks
     ///         gets `pending`: the cluster decides, and the session is answered later with a
     ///         `register_outcome` event (see `claim_completed()`); until then it holds no name.
+    ///         A remote session (`open_remote_session()`) is named as by `register_remote()`.
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] status register_name(session_id s, std::string_view user, std::string_view credential = {}) {
         const auto n = name::parse(user);
@@ -1815,6 +1816,8 @@ private:
             if (b.empty()) b = formats_[f]->encode_checked(sessions_[si].acks ? acked : plain);
             if (b.empty()) return {status::invalid_text};
         }
+        if (dir_ && !any_acks && depth_ == 0 && pending_head_ == pending_.size() && all_remote(target))
+            return route_to_remote(target, bytes);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
         if (any_acks) {
@@ -1887,6 +1890,39 @@ private:
             const callback_scope scope(*this, 0);
             tally(r, t->deliver(acked_bytes[sessions_[direct].format]));
         }
+        settle();
+        return r;
+    }
+
+    bool all_remote(std::uint32_t u) const noexcept {
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (!sessions_[si].remote) return false;
+        return true;
+    }
+
+    // route() to a user all of whose sessions are remote (several proxies), from the host's own
+    // call with nothing queued: delivered now rather than queued, as the queue would run them
+    // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
+    // took it) instead of being counted dropped later.
+    route_result route_to_remote(std::uint32_t u, format_payloads& bytes) {
+        std::vector<std::pair<transport*, std::uint8_t>> targets; // a delivery's callback may change the list
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            targets.emplace_back(sessions_[si].t, sessions_[si].format);
+        route_result r;
+        std::uint32_t unavailable = 0;
+        {
+            const callback_scope scope(*this, 0);
+            for (const auto& [t, f] : targets) {
+                if (!closed_in_callback_.empty() &&
+                    std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t) != closed_in_callback_.end())
+                    continue;
+                const delivery d = t->deliver(bytes[f]);
+                if (d == delivery::unavailable) ++unavailable;
+                else tally(r, d);
+            }
+        }
+        if (r.delivered == 0 && unavailable != 0) r = route_result{status::cluster_unavailable};
+        else ++counters_.routed;
         settle();
         return r;
     }

@@ -281,6 +281,28 @@ TEST_CASE("cluster: a proxy whose node is out of reach: cluster-unavailable, not
     CHECK(alice.lines() == lines_t{"msg bob hello"});
 }
 
+TEST_CASE("cluster: a user with several sessions, all remote and out of reach: cluster-unavailable", "[cluster]") {
+    in_process_cluster c(3, with_policy(session_policy::multi));
+    line_client a0(c.at(0)), a2(c.at(2)), bob(c.at(1));
+    a0.say("/register alice");
+    a2.say("/register alice");
+    bob.say("/register bob");
+    c.pump();
+    (void)bob.lines();
+    REQUIRE(c.at(1).sessions_of("alice"_n) == 2);
+    c.down = true;
+    const switchboard::route_result r = c.at(1).route(bob.id(), "alice"_n, "anyone?");
+    CHECK(r.code == status::cluster_unavailable);
+    CHECK(r.delivered == 0);
+    c.down = false;
+    const switchboard::route_result ok = c.at(1).route(bob.id(), "alice"_n, "now?");
+    CHECK(ok.ok());
+    CHECK(ok.delivered == 2);
+    c.pump();
+    CHECK(a0.lines() == lines_t{"ok register alice", "msg bob now?"});
+    CHECK(a2.lines() == lines_t{"ok register alice", "msg bob now?"});
+}
+
 TEST_CASE("cluster: rooms: room_active on the first and last local member, room events relayed once per format",
           "[cluster]") {
     in_process_cluster c(2);
