@@ -434,6 +434,7 @@ public:
     ///         order. With `router_options::directory`, a local session that passed these checks
     ///         gets `pending`: the cluster decides, and the session is answered later with a
     ///         `register_outcome` event (see `claim_completed()`); until then it holds no name.
+    ///         A remote session (`open_remote_session()`) is named as by `register_remote()`.
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] status register_name(session_id s, std::string_view user, std::string_view credential = {}) {
         const auto n = name::parse(user);
@@ -1027,11 +1028,12 @@ public:
         ++r.per_format[slot.format];
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
         // Tell the others last, when the membership is complete (their callbacks see it).
-        const name joined = dir_ ? users_slots_[slot.user].id : name{}; // a callback may move it
+        std::optional<name> joined; // for the directory (a callback may move the user slot)
+        if (dir_) joined = users_slots_[slot.user].id;
         if (found != npos)
             (void)fan_out(ri, event{event_kind::member_joined, room.view(), user_name(s.index()), {}},
                           s.index());
-        if (dir_) dir_->room_event(room, event{event_kind::member_joined, room.view(), joined.view(), {}});
+        if (joined) dir_->room_event(room, event{event_kind::member_joined, room.view(), joined->view(), {}});
         if (found != npos) settle();
         return status::ok;
     }
@@ -1091,12 +1093,13 @@ public:
         if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
         if (membership_of(slot, ri) == npos) return {status::not_member};
-        const name sender = dir_ ? users_slots_[slot.user].id : name{}; // a callback may move it
+        std::optional<name> sender; // for the directory (a callback may move the user slot)
+        if (dir_) sender = users_slots_[slot.user].id;
         route_result r = fan_out(ri, event{event_kind::room_message, room.view(), users_slots_[slot.user].id.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
         if (r.ok()) {
             ++counters_.routed;
-            if (dir_) dir_->room_event(room, event{event_kind::room_message, room.view(), sender.view(), text});
+            if (sender) dir_->room_event(room, event{event_kind::room_message, room.view(), sender->view(), text});
         }
         settle();
         return r;
@@ -1813,6 +1816,8 @@ private:
             if (b.empty()) b = formats_[f]->encode_checked(sessions_[si].acks ? acked : plain);
             if (b.empty()) return {status::invalid_text};
         }
+        if (dir_ && !any_acks && depth_ == 0 && pending_head_ == pending_.size() && all_remote(target))
+            return route_to_remote(target, bytes);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
         if (any_acks) {
@@ -1885,6 +1890,39 @@ private:
             const callback_scope scope(*this, 0);
             tally(r, t->deliver(acked_bytes[sessions_[direct].format]));
         }
+        settle();
+        return r;
+    }
+
+    bool all_remote(std::uint32_t u) const noexcept {
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (!sessions_[si].remote) return false;
+        return true;
+    }
+
+    // route() to a user all of whose sessions are remote (several proxies), from the host's own
+    // call with nothing queued: delivered now rather than queued, as the queue would run them
+    // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
+    // took it) instead of being counted dropped later.
+    route_result route_to_remote(std::uint32_t u, format_payloads& bytes) {
+        std::vector<std::pair<transport*, std::uint8_t>> targets; // a delivery's callback may change the list
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            targets.emplace_back(sessions_[si].t, sessions_[si].format);
+        route_result r;
+        std::uint32_t unavailable = 0;
+        {
+            const callback_scope scope(*this, 0);
+            for (const auto& [t, f] : targets) {
+                if (!closed_in_callback_.empty() &&
+                    std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t) != closed_in_callback_.end())
+                    continue;
+                const delivery d = t->deliver(bytes[f]);
+                if (d == delivery::unavailable) ++unavailable;
+                else tally(r, d);
+            }
+        }
+        if (r.delivered == 0 && unavailable != 0) r = route_result{status::cluster_unavailable};
+        else ++counters_.routed;
         settle();
         return r;
     }

@@ -656,6 +656,10 @@ public:
     /// @param now the time it was read, from a monotonic clock (see `command_session::apply()`).
     /// @return `quit` once `quit` was applied (or after `on_end_of_input()`; the message is then
     ///         ignored), else `keep_reading`. Errors are replies, not results.
+    /// @note In a cluster a `register` may be answered later (`commands().waiting()` is then
+    ///       true): a host that drives this class itself holds its next messages until it is
+    ///       false again, as `websocket_protocol` does (docs/design.md, "Clusters: the directory
+    ///       hook and remote sessions").
     /// @throws std::bad_alloc when memory runs out.
     protocol::input_result on_message(std::string_view text,
                                       std::chrono::nanoseconds now = std::chrono::nanoseconds::zero()) {
