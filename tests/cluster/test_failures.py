@@ -75,6 +75,7 @@ class Failures(unittest.TestCase):
     def test_redis_restart_deliveries_resume(self):
         n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
         alice = self.client(n1, "alice")
+        amy = self.client(n1, "amy")
         bob = self.client(n2, "bob")
         alice.watch_until("bob", "online")
         alice.send("/msg bob before")
@@ -84,6 +85,12 @@ class Failures(unittest.TestCase):
         # during the outage: a clear error, never a silent loss
         alice.send("/msg bob during")
         alice.expect(r"^err cluster-unavailable bob$")
+        newcomer = self.client(n1)
+        newcomer.send("/register nora")
+        newcomer.expect(r"^err cluster-unavailable nora$")
+        # local routing keeps working
+        amy.send("/msg alice local")
+        alice.expect(r"^msg amy local$")
         self.redis.start()
         n1.wait_log(r"cluster: directory loaded", start=mark1)
         n2.wait_log(r"cluster: directory loaded", start=mark2)
