@@ -51,6 +51,7 @@ class Node:
             with self._changed:
                 lines.append(line.rstrip("\n"))
                 self._changed.notify_all()
+        proc.stderr.close()
         with self._changed:
             lines.append(None)
             self._changed.notify_all()
