@@ -593,6 +593,7 @@ private:
                         cursor_ = std::string(str(at(r, 1)));
                         if (cursor_.empty()) cursor_ = "0";
                         if (reconnected) reassert();
+                        if (sub_up_ && !synced_) resync(); // a snapshot that failed is tried again
                     } else if (word == "reset") {
                         say("Redis lost the directory (restarted without persistence?): re-asserting " +
                             std::to_string(local_.size()) + " local session(s)");
