@@ -28,9 +28,9 @@ class Failures(unittest.TestCase):
     def tearDown(self):
         for c in self.clients:
             c.close()
-        for n in self.nodes:
-            n.stop()
+        codes = {n.node_id: n.stop() for n in self.nodes}
         self.redis.stop()
+        self.assertEqual(set(codes.values()), {0} if codes else set(), codes)
 
     def node(self, node_id, *args):
         n = Node(self.redis, node_id, "--lease-ms", str(LEASE_MS), *args)
