@@ -106,6 +106,35 @@ class Node:
         return self.proc.returncode
 
 
+class ClusterCase(unittest.TestCase):
+    """A test case with a redis-server of its own and nodes made by node(): stopped after each
+    test (SIGTERM, exit code 0 checked), with the clients made by client()."""
+
+    NODE_ARGS = ()  # options of every node of the class
+
+    def setUp(self):
+        self.redis = RedisServer()
+        self.nodes = []
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        codes = {n.node_id: n.stop() for n in self.nodes}
+        self.redis.stop()
+        self.assertEqual(set(codes.values()), {0} if codes else set(), codes)
+
+    def node(self, node_id, *args):
+        n = Node(self.redis, node_id, *self.NODE_ARGS, *args)
+        self.nodes.append(n)
+        return n
+
+    def client(self, node, user=None):
+        c = node.client(user)
+        self.clients.append(c)
+        return c
+
+
 class Client:
     """A line-protocol client: send() a line, expect() a line matching a pattern."""
 
@@ -140,6 +169,13 @@ class Client:
         line, self.buf = self.buf.split(b"\n", 1)
         return line.decode(errors="replace")
 
+    def _next(self, deadline, waiting_for, got):
+        """The next line before `deadline` (None at EOF); fails the test when none comes."""
+        try:
+            return self.line(max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {waiting_for}; got {got}") from None
+
     def expect(self, pattern, timeout=TIMEOUT, skip=True):
         """The first line matching `pattern`; `skip`: other lines before it are dropped (else
         they fail). Returns the match."""
@@ -147,10 +183,7 @@ class Client:
         deadline = time.monotonic() + timeout
         seen = []
         while True:
-            try:
-                line = self.line(max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise AssertionError(f"no line {pattern!r} in {timeout} s; got {seen}") from None
+            line = self._next(deadline, repr(pattern), seen)
             if line is None:
                 raise AssertionError(f"EOF waiting for {pattern!r}; got {seen}")
             m = rx.search(line)
@@ -166,10 +199,7 @@ class Client:
         out = []
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                line = self.line(max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise AssertionError(f"no line {pattern!r} in {timeout} s; got {out}") from None
+            line = self._next(deadline, repr(pattern), out)
             if line is None:
                 raise AssertionError(f"EOF waiting for {pattern!r}; got {out}")
             if rx.search(line):
@@ -180,14 +210,9 @@ class Client:
         """Reads until the server closes the connection; returns the lines read."""
         out = []
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.line(max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise AssertionError(f"the connection stayed open {timeout} s; got {out}") from None
-            if line is None:
-                return out
+        while (line := self._next(deadline, "the server to close the connection", out)) is not None:
             out.append(line)
+        return out
 
     def register(self, user):
         self.send(f"/register {user}")

@@ -8,10 +8,9 @@ lease closes, on SIGCONT, the sessions whose names it lost, and joins again.
 Run: python3 tests/cluster/test_failures.py build/examples/tcp_chat   (CTest: cluster/failures)
 """
 import time
-import unittest
 
 import harness
-from harness import Node, RedisServer
+from harness import ClusterCase
 
 LEASE_MS = 1000
 # A node's lease lapses at most one lease after its last renewal, and the next heartbeat of
@@ -19,28 +18,8 @@ LEASE_MS = 1000
 OFFLINE_BOUND = (LEASE_MS + LEASE_MS / 3) / 1000 + 0.7
 
 
-class Failures(unittest.TestCase):
-    def setUp(self):
-        self.redis = RedisServer()
-        self.nodes = []
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        codes = {n.node_id: n.stop() for n in self.nodes}
-        self.redis.stop()
-        self.assertEqual(set(codes.values()), {0} if codes else set(), codes)
-
-    def node(self, node_id, *args):
-        n = Node(self.redis, node_id, "--lease-ms", str(LEASE_MS), *args)
-        self.nodes.append(n)
-        return n
-
-    def client(self, node, user=None):
-        c = node.client(user)
-        self.clients.append(c)
-        return c
+class Failures(ClusterCase):
+    NODE_ARGS = ("--lease-ms", str(LEASE_MS))
 
     def test_kill9_of_a_node_users_offline_within_the_lease(self):
         n1, n2 = self.node("n1"), self.node("n2")

@@ -4,33 +4,13 @@ real redis-server.
 
 Run: python3 tests/cluster/test_policies.py build/examples/tcp_chat   (CTest: cluster/policies)
 """
-import unittest
-
 import harness
-from harness import Node, RedisServer
+from harness import ClusterCase
 
 
-class Policies(unittest.TestCase):
-    def setUp(self):
-        self.redis = RedisServer()
-        self.nodes = []
-        self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        codes = [n.stop() for n in self.nodes]
-        self.redis.stop()
-        self.assertEqual(codes, [0] * len(codes))
-
+class Policies(ClusterCase):
     def cluster(self, *args):
-        self.nodes = [Node(self.redis, f"n{i}", *args) for i in (1, 2, 3)]
-        return self.nodes
-
-    def client(self, node, user=None):
-        c = node.client(user)
-        self.clients.append(c)
-        return c
+        return [self.node(f"n{i}", *args) for i in (1, 2, 3)]
 
     def test_multi_presence_once_per_transition_and_a_cluster_wide_cap(self):
         n1, n2, n3 = self.cluster("--sessions", "multi", "--max-sessions", "2")

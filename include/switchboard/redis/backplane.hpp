@@ -228,7 +228,7 @@ public:
             // member_left events of the same close, which other nodes must see first (as on one
             // node: the rooms hear the leave, then watchers the offline).
             releases_.push_back(release_request{user, s, last_seen_ms});
-            schedule_flush();
+            kick();
         }
     }
 
@@ -259,7 +259,7 @@ public:
         data.append(bytes.view());
         out_.push_back(outgoing{room_prefix_ + std::string(room.view()), std::move(data)});
         open_batch_.clear(); // later directed events go after this one
-        schedule_flush();
+        kick();
     }
 
 private:
@@ -363,15 +363,21 @@ private:
         return r->element[i];
     }
 
-    // Router callbacks record; this runs what they recorded, on the io_context.
+    // Router callbacks only record; what they recorded runs here, on the io_context, once per
+    // event-loop turn however many events the turn made (the batching of directed events).
     void kick() {
         if (kick_posted_) return;
         kick_posted_ = true;
-        net::post(io_, [this] { locked([this] { run_requests(); }); });
+        net::post(io_, [this] {
+            locked([this] {
+                kick_posted_ = false;
+                run_requests();
+                flush();
+            });
+        });
     }
 
     void run_requests() {
-        kick_posted_ = false;
         std::vector<claim_request> claims;
         claims.swap(claims_);
         for (claim_request& c : claims) send_claim(c);
@@ -461,7 +467,7 @@ private:
             put_u32(data, static_cast<std::uint32_t>(bytes.size()));
             data.append(bytes.view());
             ++counters_.records_out;
-            schedule_flush();
+            kick();
             return delivery::queued;
         } catch (...) {
             return delivery::unavailable;
@@ -483,16 +489,9 @@ private:
         for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(static_cast<unsigned char>(v >> (8 * i))));
     }
 
-    void schedule_flush() {
-        if (flush_posted_) return;
-        flush_posted_ = true;
-        net::post(io_, [this] { locked([this] { flush(); }); });
-    }
-
     // One PUBLISH per batch, in the order the events were made (pipelined on one connection, so
     // every node receives them in that order).
     void flush() {
-        flush_posted_ = false;
         std::vector<outgoing> out;
         out.swap(out_);
         open_batch_.clear();
@@ -901,7 +900,7 @@ private:
     bool conn_up_ = false, sub_up_ = false, joined_ = false, synced_ = false, stopping_ = false;
     bool taken_ = false;       // another process runs with this node id
     bool hb_inflight_ = false, snap_inflight_ = false, buffering_ = false, lease_doubt_ = false;
-    bool kick_posted_ = false, flush_posted_ = false;
+    bool kick_posted_ = false;
     std::chrono::steady_clock::time_point lease_until_{};
     std::uint64_t last_seq_ = 0;
     std::vector<std::string> buffered_;     // dir changes received while the snapshot loads
