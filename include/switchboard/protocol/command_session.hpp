@@ -92,7 +92,11 @@ public:
     /// again, so pipelined commands after `register` behave as on a single node. It turns false
     /// when the router queues the `register_outcome` event, before the event reaches the
     /// transport; a paused connection resumes on the output that event causes.
-    [[nodiscard]] bool waiting() const noexcept { return router_->registration_pending(id_); }
+    /// Costs one flag test per command when no registration was answered `pending`.
+    [[nodiscard]] bool waiting() const noexcept {
+        if (awaiting_ && !router_->registration_pending(id_)) awaiting_ = false;
+        return awaiting_;
+    }
 
     /// @brief Marks the input as ended (the peer half-closed or the format gave up): `quit()`
     /// becomes true and later `apply()` calls do nothing.
@@ -137,7 +141,10 @@ public:
             const status st = router_->register_name(id_, *n, c.text);
             // The cluster decides: the answer is the register_outcome event, spelled as the line
             // below would have been; the format holds the next commands meanwhile (waiting()).
-            if (st == status::pending) return true;
+            if (st == status::pending) {
+                awaiting_ = true;
+                return true;
+            }
             if (st == status::already_registered) return fail(st, c.kind, router_->name_of(id_));
             if (st != status::ok) return fail(st, c.kind, n->view());
             return answer(reply::ok(c.kind, n->view()));
@@ -244,6 +251,7 @@ private:
     std::size_t max_text_;
     std::uint64_t* too_long_;
     bool quit_ = false;
+    mutable bool awaiting_ = false; // register_name() answered pending (see waiting())
 };
 
 } // namespace switchboard::protocol
