@@ -186,3 +186,44 @@ TEST_CASE("connection: stop() or destruction from inside a reply handler", "[red
         io2.reset(); // posted clean-ups destroyed without running: nothing leaks (ASan)
     }
 }
+
+TEST_CASE("connection: stop() and destruction from inside on_up and on_down (no free inside hiredis' own callbacks)", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    auto o = options_for(server);
+    o.backoff_min = 10ms;
+    o.backoff_max = 50ms;
+    SECTION("stop() in on_up, then start() again") {
+        connection c(io, o);
+        int ups = 0;
+        c.on_up([&] {
+            ++ups;
+            if (ups == 1) c.stop();
+        });
+        c.start();
+        REQUIRE(run_until(io, [&] { return ups == 1; }));
+        run_for(io, 100ms);
+        CHECK_FALSE(c.connected());
+        CHECK(ups == 1);
+        c.start();
+        REQUIRE(run_until(io, [&] { return ups == 2 && c.connected(); }));
+    }
+    SECTION("destroyed in on_up") {
+        auto c = std::make_unique<connection>(io, o);
+        c->on_up([&] { c.reset(); });
+        c->start();
+        REQUIRE(run_until(io, [&] { return c == nullptr; }));
+        run_for(io, 100ms);
+    }
+    SECTION("destroyed in on_down") {
+        auto c = std::make_unique<connection>(io, o);
+        bool up = false;
+        c->on_up([&] { up = true; });
+        c->on_down([&] { c.reset(); });
+        c->start();
+        REQUIRE(run_until(io, [&] { return up; }));
+        server.kill9();
+        REQUIRE(run_until(io, [&] { return c == nullptr; }));
+        run_for(io, 100ms);
+    }
+}

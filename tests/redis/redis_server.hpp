@@ -3,6 +3,8 @@
 // directory of its own, `--save "" --appendonly no` unless asked otherwise. The constructor returns
 // once PING is answered; the destructor stops it and removes the directory. kill9() / sigstop() /
 // sigcont() / restart() (same port, same directory) simulate the failures the client must survive.
+// The server gets SIGKILL when the thread that started it exits (PR_SET_PDEATHSIG): a crashed test
+// leaves no redis-server behind. Its stdin/stdout/stderr are /dev/null (log: dir()/redis.log).
 //
 // Used by switchboard_redis_tests and by the cluster tests (several tcp_chat processes on one
 // Redis). Header-only, needs hiredis (its blocking API, for PING and command()) and POSIX.
@@ -11,9 +13,10 @@
 #include <hiredis/hiredis.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -30,8 +33,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace switchboard::test {
 
@@ -212,6 +213,18 @@ private:
         }
     }
 
+    // The executable's path: as given when it has a '/', else the first match on PATH.
+    static std::string resolve(const std::string& name) {
+        if (name.find('/') != std::string::npos) return name;
+        const char* env = std::getenv("PATH");
+        std::istringstream dirs(env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin");
+        for (std::string dir; std::getline(dirs, dir, ':');) {
+            const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+            if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        }
+        throw std::runtime_error("redis_server: " + name + " not found on PATH (is redis-server installed?)");
+    }
+
     static std::uint16_t free_port() {
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
@@ -240,12 +253,27 @@ private:
                                       "--save", "",
                                       "--appendonly", options_.appendonly ? "yes" : "no"};
         args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+        const std::string path = resolve(args[0]);
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
-        pid_t pid = -1;
-        if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
-            throw std::runtime_error("redis_server: cannot run " + args[0] + " (is redis-server installed?)");
+        const pid_t parent = ::getpid();
+        const pid_t pid = ::fork();
+        if (pid < 0) throw std::runtime_error("redis_server: fork failed");
+        if (pid == 0) {
+            // The child: async-signal-safe calls only. Killed with the test process (even when
+            // it crashes), and off the test's stdout / stderr (its log goes to --logfile): a
+            // left-over redis-server must not hold the pipe of whoever reads the test's output.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) ::_exit(1);
+            const int null = ::open("/dev/null", O_RDWR);
+            if (null >= 0) {
+                ::dup2(null, 0);
+                ::dup2(null, 1);
+                ::dup2(null, 2);
+            }
+            ::execv(path.c_str(), argv.data());
+            ::_exit(127);
         }
         pid_ = pid;
         stopped_ = false;

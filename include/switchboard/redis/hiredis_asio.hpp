@@ -11,11 +11,12 @@
 /// descriptor never owns the socket (hiredis closes it in `redisFree()`), it is released in the
 /// `cleanup` hook.
 ///
-/// Edge-triggered readiness: Asio's epoll reactor is edge-triggered and an `async_wait()` issued
-/// after the edge waits for the next one, while hiredis reads at most 16 KiB per
-/// `redisAsyncHandleRead()` and writes as much as one `write()` takes. So after every wait is
-/// armed the socket is polled once (`poll()` with a zero timeout): if it is already readable
-/// (writable), the handling is posted at once instead of waiting for an edge that may never come.
+/// Readiness that is already there: hiredis reads at most 16 KiB per `redisAsyncHandleRead()` and
+/// writes what one `write()` takes, so a wait is often armed on a socket that is still readable
+/// (writable). Asio's epoll reactor is edge-triggered, but it starts a wait (unlike a speculative
+/// read) by re-arming the descriptor with `EPOLL_CTL_MOD`, which makes epoll report a descriptor
+/// that is ready at that moment (Asio 1.18 and 1.22 `epoll_reactor::start_op`): no edge is lost,
+/// and no extra `poll()` is needed. One wait per direction is pending at most.
 #pragma once
 
 #include "../asio/backend.hpp"
@@ -28,8 +29,6 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-
-#include <poll.h>
 
 #include <exception>
 #include <memory>
@@ -65,7 +64,6 @@ private:
     struct direction {
         bool wanted = false;  // hiredis asked for this readiness (addRead / addWrite)
         bool waiting = false; // an async_wait is pending
-        bool kicked = false;  // a handling is posted because poll() found the socket ready
     };
 
     void set_read(bool on) {
@@ -88,29 +86,14 @@ private:
 
     void arm(bool read) {
         direction& d = read ? read_ : write_;
-        if (ac_ == nullptr || !d.wanted) return;
-        if (!d.waiting) {
-            d.waiting = true;
-            descriptor_.async_wait(read ? net::posix::stream_descriptor::wait_read
-                                        : net::posix::stream_descriptor::wait_write,
-                                   [self = shared_from_this(), read](const net_error_code& ec) {
-                                       (read ? self->read_ : self->write_).waiting = false;
-                                       if (!ec) self->ready(read);
-                                   });
-        }
-        if (d.kicked) return;
-        // The wait is queued: any edge from now on completes it. Readiness that came before is
-        // seen here.
-        pollfd p{};
-        p.fd = descriptor_.native_handle();
-        p.events = static_cast<short>(read ? POLLIN : POLLOUT);
-        if (::poll(&p, 1, 0) > 0 && p.revents != 0) {
-            d.kicked = true;
-            net::post(descriptor_.get_executor(), [self = shared_from_this(), read] {
-                (read ? self->read_ : self->write_).kicked = false;
-                self->ready(read);
-            });
-        }
+        if (ac_ == nullptr || !d.wanted || d.waiting) return;
+        d.waiting = true;
+        descriptor_.async_wait(read ? net::posix::stream_descriptor::wait_read
+                                    : net::posix::stream_descriptor::wait_write,
+                               [self = shared_from_this(), read](const net_error_code& ec) {
+                                   (read ? self->read_ : self->write_).waiting = false;
+                                   if (!ec) self->ready(read);
+                               });
     }
 
     void ready(bool read) {
