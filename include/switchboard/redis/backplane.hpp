@@ -130,8 +130,12 @@ public:
     backplane(const backplane&) = delete;
     backplane& operator=(const backplane&) = delete;
 
-    /// @brief Stops the connections (the router must not call the backplane any more).
+    /// @brief Stops the connections (the router must not call the backplane any more). Handlers
+    /// that run from here on (a claim answered nullptr by the stopping connection) no longer
+    /// touch the router, which may be gone already. Destroy it when its io_context no longer
+    /// runs (after `stop()` it runs out of work), as handlers posted earlier refer to it.
     ~backplane() override {
+        r_ = nullptr;
         timer_.cancel();
         conn_.stop();
         sub_.stop();
@@ -305,8 +309,11 @@ private:
         script claim, release, heartbeat, start, snapshot, reassert, leave;
     };
 
+    // Runs f under the router mutex (unless this thread holds it already: a handler called from
+    // inside a connection call); nothing once the destructor has begun.
     template <class F>
     void locked(F&& f) {
+        if (!r_) return;
         if (!m_ || holding_) {
             f();
             return;
@@ -410,8 +417,7 @@ private:
         const bool sent = conn_.eval(scripts_.claim, {},
                                      {o_.prefix, o_.node_id, inc_text_, c.user.view(), sid, policy, max, ttl},
                                      [this, ticket = c.ticket, inc](const redisReply* r) {
-                                         const status result = claim_result(r);
-                                         locked([&] { claim_answered(ticket, inc, result); });
+                                         locked([&] { claim_answered(ticket, inc, claim_result(r)); });
                                      });
         ++counters_.claims;
         if (!sent) claim_answered(c.ticket, inc, status::cluster_unavailable);
