@@ -1,6 +1,7 @@
 """Failure modes of the Redis backplane with real processes (issue #14, Tests): kill -9 of a node
 (its users offline on the other nodes within the lease and one heartbeat, names free); a node
-restarted with the same id (no stale entries, at once); Redis killed and restarted (a clear
+restarted with the same id (no stale entries, at once); a claim that timed out on a frozen
+Redis and ran late is undone; Redis killed and restarted (a clear
 error during the outage, then cross-node deliveries resume and names are re-asserted); the
 subscriber's connection killed (resubscribed, resynchronised); a node frozen (SIGSTOP) past its
 lease closes, on SIGCONT, the sessions whose names it lost, and joins again.
@@ -96,6 +97,32 @@ class Failures(ClusterCase):
         r = self.redis.client()
         self.assertEqual(len(r.call("HGETALL", "sb:user:alice")), 2)
         r.close()
+
+    def test_claim_answered_unavailable_is_undone_when_it_ran_late(self):
+        # A frozen Redis: the registration's claim times out (the client's 2 s command timeout)
+        # and is answered cluster-unavailable, but the script may run when Redis wakes up. The
+        # re-assert after the reconnect must release that entry, or the name stays taken by a
+        # session that never got it. The lease (5 s) outlives the freeze: nobody loses it.
+        n1 = self.node("n1", "--lease-ms", "5000")
+        n2 = self.node("n2", "--lease-ms", "5000")
+        alice = self.client(n1, "alice")
+        self.client(n2, "awatch").watch_until("alice", "online")
+        mark = n1.log_size()
+        self.redis.proc.send_signal(19)  # SIGSTOP
+        try:
+            late = self.client(n1)
+            late.send("/register zoe")
+            late.expect(r"^err cluster-unavailable zoe$", timeout=6)
+        finally:
+            self.redis.proc.send_signal(18)  # SIGCONT
+        n1.wait_log(r"re-asserted", start=mark)
+        r = self.redis.client()
+        self.assertEqual(r.call("HGETALL", "sb:user:zoe"), [])
+        r.close()
+        self.client(n2, "zoe")
+        self.client(n2, "bwatch").watch_until("alice", "online")
+        alice.send("/who")
+        alice.expect(r"^who ")
 
     def test_killed_pubsub_connection_resubscribes(self):
         n1, n2 = self.node("n1"), self.node("n2")
