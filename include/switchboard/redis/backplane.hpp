@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -162,6 +163,8 @@ public:
         conn_.start();
         sub_.start();
         arm_heartbeat();
+        kick_posted_ = false; // a pump posted before start() did nothing: run what it left
+        kick();
     }
 
     /// @brief Leaves the cluster: runs the leave script (the node's entries go at once, so its
