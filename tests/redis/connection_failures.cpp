@@ -13,13 +13,10 @@ using switchboard::test::redis_server;
 TEST_CASE("connection: kill -9 of Redis -> pending handlers get nullptr and on_down once, restart -> on_up and commands work", "[redis]") {
     redis_server server;
     net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 20ms;
-    o.backoff_max = 200ms;
-    connection c(io, o);
-    int ups = 0, downs = 0;
-    c.on_up([&] { ++ups; });
-    c.on_down([&] { ++downs; });
+    connection c(io, fast_options(server));
+    up_down seen(c);
+    int& ups = seen.ups;
+    int& downs = seen.downs;
     c.start();
     REQUIRE(run_until(io, [&] { return ups == 1; }));
     // A command that blocks server-side, so it is pending when Redis dies.
@@ -53,34 +50,27 @@ TEST_CASE("connection: start() while Redis is down connects once it is up (backo
     redis_server server;
     server.kill9();
     net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 10ms;
-    o.backoff_max = 100ms;
-    connection c(io, o);
-    int ups = 0, downs = 0;
-    c.on_up([&] { ++ups; });
-    c.on_down([&] { ++downs; });
+    connection c(io, fast_options(server));
+    up_down seen(c);
     c.start();
     run_for(io, 300ms);
-    CHECK(ups == 0);
-    CHECK(downs == 0);
+    CHECK(seen.ups == 0);
+    CHECK(seen.downs == 0);
     server.restart();
-    REQUIRE(run_until(io, [&] { return ups == 1; }));
-    CHECK(downs == 0);
+    REQUIRE(run_until(io, [&] { return seen.ups == 1; }));
+    CHECK(seen.downs == 0);
 }
 
 TEST_CASE("connection: a frozen Redis (SIGSTOP) -> the command gets nullptr within command_timeout, reconnect after SIGCONT", "[redis]") {
     redis_server server;
     net::io_context io;
-    auto o = options_for(server);
+    auto o = fast_options(server);
     o.command_timeout = 300ms;
     o.connect_timeout = 200ms;
-    o.backoff_min = 20ms;
-    o.backoff_max = 100ms;
     connection c(io, o);
-    int ups = 0, downs = 0;
-    c.on_up([&] { ++ups; });
-    c.on_down([&] { ++downs; });
+    up_down seen(c);
+    int& ups = seen.ups;
+    int& downs = seen.downs;
     c.start();
     REQUIRE(run_until(io, [&] { return ups == 1; }));
     server.sigstop();
@@ -190,9 +180,7 @@ TEST_CASE("connection: stop() or destruction from inside a reply handler", "[red
 TEST_CASE("connection: stop() and destruction from inside on_up and on_down (no free inside hiredis' own callbacks)", "[redis]") {
     redis_server server;
     net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 10ms;
-    o.backoff_max = 50ms;
+    const auto o = fast_options(server);
     SECTION("stop() in on_up, then start() again") {
         connection c(io, o);
         int ups = 0;
