@@ -103,6 +103,8 @@ public:
     void mark_up() {
         if (up_ || !connected()) return;
         up_ = true;
+        attempt_ = 0; // reset here, not at the TCP connect: a Redis that accepts and drops at once
+                      // (maxclients, a subscriber whose SUBSCRIBE fails) keeps backing off
         if (user_up) user_up();
     }
 
@@ -230,7 +232,6 @@ private:
             return;
         }
         l.connected = true;
-        attempt_ = 0;
         // No user code from inside the connect callback (see the top of this file).
         net::post(io_, [weak = weak_from_this(), generation = l.generation] {
             auto self = weak.lock();
