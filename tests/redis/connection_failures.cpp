@@ -2,6 +2,7 @@
 // commands in flight.
 #include "redis_test.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -214,4 +215,53 @@ TEST_CASE("connection: stop() and destruction from inside on_up and on_down (no 
         REQUIRE(run_until(io, [&] { return c == nullptr; }));
         run_for(io, 100ms);
     }
+}
+
+TEST_CASE("connection: command_timeout counts per command (slow replies within it, one after the other, do not drop)", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    auto o = options_for(server);
+    o.command_timeout = 400ms;
+    connection c(io, o);
+    up_down seen(c);
+    c.start();
+    REQUIRE(run_until(io, [&] { return seen.ups == 1; }));
+    // Three blocking pops of 250 ms each, the next sent when the previous is answered: 750 ms in
+    // all, more than the timeout, but no command waits longer than 400 ms.
+    int answered = 0;
+    std::function<void(const redisReply*)> next = [&](const redisReply* r) {
+        REQUIRE(r != nullptr);
+        CHECK(r->type == REDIS_REPLY_NIL);
+        if (++answered < 3) REQUIRE(c.command({"BLPOP", "empty", "0.25"}, next));
+    };
+    REQUIRE(c.command({"BLPOP", "empty", "0.25"}, next));
+    REQUIRE(run_until(io, [&] { return answered == 3; }));
+    run_for(io, 100ms);
+    CHECK(seen.downs == 0);
+    CHECK(c.connected());
+    // One that blocks longer than the timeout drops the connection.
+    bool lost = false;
+    REQUIRE(c.command({"BLPOP", "empty", "2"}, [&](const redisReply* r) { lost = r == nullptr; }));
+    REQUIRE(run_until(io, [&] { return lost && seen.downs == 1; }));
+    REQUIRE(run_until(io, [&] { return seen.ups == 2; }));
+}
+
+TEST_CASE("redis_server: with appendonly, data written before kill -9 is there after restart()", "[redis]") {
+    switchboard::test::redis_server_options so;
+    so.appendonly = true;
+    redis_server server(so);
+    CHECK(server.command({"SET", "kept", "yes"}) == "OK");
+    const auto port = server.port();
+    server.kill9();
+    CHECK_FALSE(server.running());
+    CHECK_FALSE(server.ping());
+    server.restart();
+    CHECK(server.port() == port);
+    CHECK(server.command({"GET", "kept"}) == "yes");
+    // Without it (the default), nothing survives.
+    redis_server plain;
+    CHECK(plain.command({"SET", "kept", "yes"}) == "OK");
+    plain.kill9();
+    plain.restart();
+    CHECK(plain.command({"GET", "kept"}) == "(nil)");
 }
