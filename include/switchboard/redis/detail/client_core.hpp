@@ -118,7 +118,7 @@ public:
         argv_.clear();
         lengths_.clear();
         for (std::string_view a : argv) {
-            argv_.push_back(a.data());
+            argv_.push_back(a.empty() ? "" : a.data()); // never a null pointer to hiredis' memcpy
             lengths_.push_back(a.size());
         }
         if (redisAsyncCommandArgv(l->ac, pubsub ? &subscription_callback : &reply_callback, l,
