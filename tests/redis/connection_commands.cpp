@@ -62,6 +62,12 @@ TEST_CASE("connection: arguments and replies are binary-safe (NUL, CR LF, every 
     CHECK(set);
     CHECK(got.size() == value.size());
     CHECK(got == value);
+    // An empty argument (a default-constructed view: no data pointer) is an empty string.
+    std::string empty = "unset";
+    REQUIRE(c.command({"SET", "empty", std::string_view()}, [](const redisReply*) {}));
+    REQUIRE(c.command({"GET", "empty"}, [&](const redisReply* r) { empty = text(r); }));
+    REQUIRE(run_until(io, [&] { return empty != "unset"; }));
+    CHECK(empty.empty());
     // The key really holds the NUL: the same name without it does not exist.
     CHECK(server.command({"EXISTS", "key"}) == "0");
     CHECK(server.command({"STRLEN", key}) == std::to_string(value.size()));

@@ -2,6 +2,7 @@
 // commands in flight.
 #include "redis_test.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,13 +14,10 @@ using switchboard::test::redis_server;
 TEST_CASE("connection: kill -9 of Redis -> pending handlers get nullptr and on_down once, restart -> on_up and commands work", "[redis]") {
     redis_server server;
     net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 20ms;
-    o.backoff_max = 200ms;
-    connection c(io, o);
-    int ups = 0, downs = 0;
-    c.on_up([&] { ++ups; });
-    c.on_down([&] { ++downs; });
+    connection c(io, fast_options(server));
+    up_down seen(c);
+    int& ups = seen.ups;
+    int& downs = seen.downs;
     c.start();
     REQUIRE(run_until(io, [&] { return ups == 1; }));
     // A command that blocks server-side, so it is pending when Redis dies.
@@ -53,34 +51,27 @@ TEST_CASE("connection: start() while Redis is down connects once it is up (backo
     redis_server server;
     server.kill9();
     net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 10ms;
-    o.backoff_max = 100ms;
-    connection c(io, o);
-    int ups = 0, downs = 0;
-    c.on_up([&] { ++ups; });
-    c.on_down([&] { ++downs; });
+    connection c(io, fast_options(server));
+    up_down seen(c);
     c.start();
     run_for(io, 300ms);
-    CHECK(ups == 0);
-    CHECK(downs == 0);
+    CHECK(seen.ups == 0);
+    CHECK(seen.downs == 0);
     server.restart();
-    REQUIRE(run_until(io, [&] { return ups == 1; }));
-    CHECK(downs == 0);
+    REQUIRE(run_until(io, [&] { return seen.ups == 1; }));
+    CHECK(seen.downs == 0);
 }
 
 TEST_CASE("connection: a frozen Redis (SIGSTOP) -> the command gets nullptr within command_timeout, reconnect after SIGCONT", "[redis]") {
     redis_server server;
     net::io_context io;
-    auto o = options_for(server);
+    auto o = fast_options(server);
     o.command_timeout = 300ms;
     o.connect_timeout = 200ms;
-    o.backoff_min = 20ms;
-    o.backoff_max = 100ms;
     connection c(io, o);
-    int ups = 0, downs = 0;
-    c.on_up([&] { ++ups; });
-    c.on_down([&] { ++downs; });
+    up_down seen(c);
+    int& ups = seen.ups;
+    int& downs = seen.downs;
     c.start();
     REQUIRE(run_until(io, [&] { return ups == 1; }));
     server.sigstop();
@@ -190,9 +181,7 @@ TEST_CASE("connection: stop() or destruction from inside a reply handler", "[red
 TEST_CASE("connection: stop() and destruction from inside on_up and on_down (no free inside hiredis' own callbacks)", "[redis]") {
     redis_server server;
     net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 10ms;
-    o.backoff_max = 50ms;
+    const auto o = fast_options(server);
     SECTION("stop() in on_up, then start() again") {
         connection c(io, o);
         int ups = 0;
@@ -226,4 +215,76 @@ TEST_CASE("connection: stop() and destruction from inside on_up and on_down (no 
         REQUIRE(run_until(io, [&] { return c == nullptr; }));
         run_for(io, 100ms);
     }
+}
+
+TEST_CASE("connection: command_timeout counts per command (slow replies within it, one after the other, do not drop)", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    auto o = options_for(server);
+    o.command_timeout = 400ms;
+    connection c(io, o);
+    up_down seen(c);
+    c.start();
+    REQUIRE(run_until(io, [&] { return seen.ups == 1; }));
+    // Three blocking pops of 250 ms each, the next sent when the previous is answered: 750 ms in
+    // all, more than the timeout, but no command waits longer than 400 ms.
+    int answered = 0;
+    std::function<void(const redisReply*)> next = [&](const redisReply* r) {
+        REQUIRE(r != nullptr);
+        CHECK(r->type == REDIS_REPLY_NIL);
+        if (++answered < 3) REQUIRE(c.command({"BLPOP", "empty", "0.25"}, next));
+    };
+    REQUIRE(c.command({"BLPOP", "empty", "0.25"}, next));
+    REQUIRE(run_until(io, [&] { return answered == 3; }));
+    run_for(io, 100ms);
+    CHECK(seen.downs == 0);
+    CHECK(c.connected());
+    // One that blocks longer than the timeout drops the connection.
+    bool lost = false;
+    REQUIRE(c.command({"BLPOP", "empty", "2"}, [&](const redisReply* r) { lost = r == nullptr; }));
+    REQUIRE(run_until(io, [&] { return lost && seen.downs == 1; }));
+    REQUIRE(run_until(io, [&] { return seen.ups == 2; }));
+}
+
+TEST_CASE("redis_server: with appendonly, data written before kill -9 is there after restart()", "[redis]") {
+    switchboard::test::redis_server_options so;
+    so.appendonly = true;
+    redis_server server(so);
+    CHECK(server.command({"SET", "kept", "yes"}) == "OK");
+    const auto port = server.port();
+    server.kill9();
+    CHECK_FALSE(server.running());
+    CHECK_FALSE(server.ping());
+    server.restart();
+    CHECK(server.port() == port);
+    CHECK(server.command({"GET", "kept"}) == "yes");
+    // Without it (the default), nothing survives.
+    redis_server plain;
+    CHECK(plain.command({"SET", "kept", "yes"}) == "OK");
+    plain.kill9();
+    plain.restart();
+    CHECK(plain.command({"GET", "kept"}) == "(nil)");
+}
+
+// hiredis writes with write(2): a write after the peer reset the connection raises SIGPIPE
+// unless hiredis_asio.hpp blocks it. Asio handles the read side (the EOF or the reset) first in the
+// same wake-up, so this rarely reaches that write; it checks the write-side path as a whole.
+TEST_CASE("connection: commands written to a Redis that died: handlers get nullptr, one on_down, the process survives", "[redis]") {
+    redis_server server;
+    net::io_context io;
+    connection c(io, fast_options(server));
+    up_down seen(c);
+    c.start();
+    REQUIRE(run_until(io, [&] { return seen.ups == 1; }));
+    int nulls = 0;
+    const std::string big(64 * 1024, 'x');
+    server.kill9();
+    for (int round = 0; round < 20 && seen.downs == 0; ++round) {
+        for (int i = 0; i < 4 && c.connected(); ++i) {
+            REQUIRE(c.command({"SET", "k", big}, [&](const redisReply* r) { nulls += r == nullptr; }));
+        }
+        run_for(io, 5ms);
+    }
+    REQUIRE(run_until(io, [&] { return seen.downs == 1; }));
+    CHECK(nulls > 0);
 }

@@ -42,6 +42,27 @@ inline switchboard::redis::connection_options options_for(const switchboard::tes
     return o;
 }
 
+// Options with short reconnect delays (10 to 100 ms), for the tests that kill or restart Redis.
+inline switchboard::redis::connection_options fast_options(const switchboard::test::redis_server& s) {
+    auto o = options_for(s);
+    o.backoff_min = 10ms;
+    o.backoff_max = 100ms;
+    return o;
+}
+
+// Counts the on_up and on_down calls of a connection or a subscriber.
+struct up_down {
+    int ups = 0;
+    int downs = 0;
+    template <class Client>
+    explicit up_down(Client& c) {
+        c.on_up([this] { ++ups; });
+        c.on_down([this] { ++downs; });
+    }
+    up_down(const up_down&) = delete;
+    up_down& operator=(const up_down&) = delete;
+};
+
 // The reply as text (status, string, error), or the integer in decimal; "(nil)", "(null)".
 inline std::string text(const redisReply* r) {
     if (r == nullptr) return "(null)";

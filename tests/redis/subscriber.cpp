@@ -26,113 +26,101 @@ bool publish_and_receive(net::io_context& io, connection& pub, const std::vector
     return run_until(io, [&] { return got.size() > before && sent; }) && got.back() == message{channel, payload};
 }
 
+// A redis-server, a publishing connection and a subscriber to `channels`, both started. `ups`
+// and `downs` count the subscriber's on_up / on_down; at each on_up, `numsub_at_up` records
+// PUBSUB NUMSUB of `watched` as the server sees it then.
+struct pubsub {
+    redis_server server;
+    net::io_context io;
+    connection pub{io, fast_options(server)};
+    subscriber sub{io, fast_options(server)};
+    std::vector<message> got;
+    int ups = 0;
+    int downs = 0;
+    std::vector<std::string> watched;
+    std::vector<std::string> numsub_at_up;
+
+    pubsub(const std::vector<std::string>& channels, std::vector<std::string> watch) : watched(std::move(watch)) {
+        sub.on_message([this](std::string_view c, std::string_view p) { got.emplace_back(c, p); });
+        sub.on_up([this] {
+            ++ups;
+            std::vector<std::string> argv{"PUBSUB", "NUMSUB"};
+            argv.insert(argv.end(), watched.begin(), watched.end());
+            numsub_at_up.push_back(server.command(argv));
+        });
+        sub.on_down([this] { ++downs; });
+        for (const auto& c : channels) sub.subscribe(c);
+        pub.start();
+        sub.start();
+    }
+    bool up(int n) {
+        return run_until(io, [&] { return ups == n && pub.connected(); });
+    }
+    bool publish(const std::string& channel, const std::string& payload) {
+        return publish_and_receive(io, pub, got, channel, payload);
+    }
+};
+
 } // namespace
 
 TEST_CASE("subscriber: receives messages on its channels with their channel name, binary payloads", "[redis]") {
-    redis_server server;
-    net::io_context io;
-    connection pub(io, options_for(server));
-    subscriber sub(io, options_for(server));
-    std::vector<message> got;
-    sub.on_message([&](std::string_view c, std::string_view p) { got.emplace_back(c, p); });
-    int ups = 0;
-    sub.on_up([&] { ++ups; });
-    sub.subscribe("a");
-    sub.subscribe(std::string("b\0b", 3));
-    pub.start();
-    sub.start();
-    REQUIRE(run_until(io, [&] { return ups == 1 && pub.connected(); }));
-    CHECK(sub.connected());
-    CHECK(server.command({"PUBSUB", "NUMSUB", "a"}) == "a\n1");
-    REQUIRE(publish_and_receive(io, pub, got, "a", "hello"));
-    REQUIRE(publish_and_receive(io, pub, got, std::string("b\0b", 3), std::string("x\0y\r\n", 5)));
+    pubsub t({"a", std::string("b\0b", 3)}, {"a", "c"});
+    REQUIRE(t.up(1));
+    CHECK(t.sub.connected());
+    CHECK(t.numsub_at_up.at(0) == "a\n1\nc\n0");
+    REQUIRE(t.publish("a", "hello"));
+    REQUIRE(t.publish(std::string("b\0b", 3), std::string("x\0y\r\n", 5)));
     // Not subscribed: nothing.
     std::string receivers;
-    REQUIRE(pub.command({"PUBLISH", "c", "nobody"}, [&](const redisReply* r) { receivers = text(r); }));
-    REQUIRE(run_until(io, [&] { return !receivers.empty(); }));
+    REQUIRE(t.pub.command({"PUBLISH", "c", "nobody"}, [&](const redisReply* r) { receivers = text(r); }));
+    REQUIRE(run_until(t.io, [&] { return !receivers.empty(); }));
     CHECK(receivers == "0");
     // Subscribing while up: confirmed, then delivered.
-    sub.subscribe("c");
-    REQUIRE(run_until(io, [&] { return server.command({"PUBSUB", "NUMSUB", "c"}) == "c\n1"; }));
-    REQUIRE(publish_and_receive(io, pub, got, "c", "now"));
+    t.sub.subscribe("c");
+    REQUIRE(run_until(t.io, [&] { return t.server.command({"PUBSUB", "NUMSUB", "c"}) == "c\n1"; }));
+    REQUIRE(t.publish("c", "now"));
     // Unsubscribed: no longer delivered.
-    sub.unsubscribe("a");
-    REQUIRE(run_until(io, [&] { return server.command({"PUBSUB", "NUMSUB", "a"}) == "a\n0"; }));
-    const auto before = got.size();
-    REQUIRE(publish_and_receive(io, pub, got, "c", "after"));
-    CHECK(got.size() == before + 1);
-    CHECK(sub.channels().count("a") == 0);
-    CHECK(ups == 1);
+    t.sub.unsubscribe("a");
+    REQUIRE(run_until(t.io, [&] { return t.server.command({"PUBSUB", "NUMSUB", "a"}) == "a\n0"; }));
+    const auto before = t.got.size();
+    REQUIRE(t.publish("c", "after"));
+    CHECK(t.got.size() == before + 1);
+    CHECK(t.sub.channels().count("a") == 0);
+    CHECK(t.ups == 1);
     // A connection refuses the push-mode commands.
-    CHECK_FALSE(pub.command({"subscribe", "x"}, [](const redisReply*) {}));
+    CHECK_FALSE(t.pub.command({"subscribe", "x"}, [](const redisReply*) {}));
 }
 
 TEST_CASE("subscriber: CLIENT KILL TYPE pubsub -> on_down once, every channel subscribed again before on_up, receives again", "[redis]") {
-    redis_server server;
-    net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 10ms;
-    o.backoff_max = 100ms;
-    connection pub(io, o);
-    subscriber sub(io, o);
-    std::vector<message> got;
-    sub.on_message([&](std::string_view c, std::string_view p) { got.emplace_back(c, p); });
-    int ups = 0, downs = 0;
-    std::vector<std::string> numsub_at_up;
-    sub.on_up([&] {
-        ++ups;
-        numsub_at_up.push_back(server.command({"PUBSUB", "NUMSUB", "one", "two", "three"}));
-    });
-    sub.on_down([&] { ++downs; });
-    for (const char* c : {"one", "two", "three"}) sub.subscribe(c);
-    pub.start();
-    sub.start();
-    REQUIRE(run_until(io, [&] { return ups == 1 && pub.connected(); }));
-    REQUIRE(publish_and_receive(io, pub, got, "two", "before"));
+    pubsub t({"one", "two", "three"}, {"one", "two", "three"});
+    REQUIRE(t.up(1));
+    REQUIRE(t.publish("two", "before"));
     for (int round = 2; round <= 3; ++round) {
-        CHECK(server.command({"CLIENT", "KILL", "TYPE", "pubsub"}) == "1");
-        REQUIRE(run_until(io, [&] { return downs == round - 1 && ups == round; }));
-        REQUIRE(publish_and_receive(io, pub, got, "three", "after kill " + std::to_string(round)));
-        REQUIRE(publish_and_receive(io, pub, got, "one", "one too"));
+        CHECK(t.server.command({"CLIENT", "KILL", "TYPE", "pubsub"}) == "1");
+        REQUIRE(run_until(t.io, [&] { return t.downs == round - 1 && t.ups == round; }));
+        REQUIRE(t.publish("three", "after kill " + std::to_string(round)));
+        REQUIRE(t.publish("one", "one too"));
     }
     // on_up came only once the subscriptions were back on the server.
-    for (const auto& n : numsub_at_up) CHECK(n == "one\n1\ntwo\n1\nthree\n1");
-    CHECK(pub.connected()); // the other connection was not touched
+    REQUIRE(t.numsub_at_up.size() == 3);
+    for (const auto& n : t.numsub_at_up) CHECK(n == "one\n1\ntwo\n1\nthree\n1");
+    CHECK(t.pub.connected()); // the other connection was not touched
 }
 
 TEST_CASE("subscriber: Redis restarted -> subscribed again before on_up, receives again, changes made while down applied", "[redis]") {
-    redis_server server;
-    net::io_context io;
-    auto o = options_for(server);
-    o.backoff_min = 10ms;
-    o.backoff_max = 100ms;
-    connection pub(io, o);
-    subscriber sub(io, o);
-    std::vector<message> got;
-    sub.on_message([&](std::string_view c, std::string_view p) { got.emplace_back(c, p); });
-    int ups = 0, downs = 0;
-    std::string numsub_at_up;
-    sub.on_up([&] {
-        ++ups;
-        numsub_at_up = server.command({"PUBSUB", "NUMSUB", "room:1", "room:2", "gone"});
-    });
-    sub.on_down([&] { ++downs; });
-    sub.subscribe("room:1");
-    sub.subscribe("gone");
-    pub.start();
-    sub.start();
-    REQUIRE(run_until(io, [&] { return ups == 1 && pub.connected(); }));
-    server.kill9();
-    REQUIRE(run_until(io, [&] { return downs == 1 && !pub.connected(); }));
-    CHECK_FALSE(sub.connected());
-    sub.subscribe("room:2"); // while down: remembered
-    sub.unsubscribe("gone");
-    server.restart();
-    REQUIRE(run_until(io, [&] { return ups == 2 && pub.connected(); }));
-    CHECK(numsub_at_up == "room:1\n1\nroom:2\n1\ngone\n0");
-    REQUIRE(publish_and_receive(io, pub, got, "room:1", "back"));
-    REQUIRE(publish_and_receive(io, pub, got, "room:2", "new"));
-    CHECK(downs == 1);
+    pubsub t({"room:1", "gone"}, {"room:1", "room:2", "gone"});
+    REQUIRE(t.up(1));
+    t.server.kill9();
+    REQUIRE(run_until(t.io, [&] { return t.downs == 1 && !t.pub.connected(); }));
+    CHECK_FALSE(t.sub.connected());
+    t.sub.subscribe("room:2"); // while down: remembered
+    t.sub.unsubscribe("gone");
+    t.server.restart();
+    REQUIRE(t.up(2));
+    CHECK(t.numsub_at_up.at(1) == "room:1\n1\nroom:2\n1\ngone\n0");
+    REQUIRE(t.publish("room:1", "back"));
+    REQUIRE(t.publish("room:2", "new"));
+    CHECK(t.downs == 1);
 }
 
 TEST_CASE("subscriber: stop() and destruction from inside on_message", "[redis]") {

@@ -102,6 +102,11 @@ public:
     /// @brief Closes the connection and stops reconnecting. Every pending handler is called with
     /// nullptr before `stop()` returns (whether Redis ran those commands is unknown); `on_down` is
     /// not called. `start()` may be called again later.
+    ///
+    /// The context is released with `redisAsyncFree()`, not `redisAsyncDisconnect()` (which
+    /// would wait for the pending replies; hiredis README, "Disconnecting"). Called from inside a
+    /// reply handler, hiredis frees the context once that handler returns; the handlers still
+    /// pending are answered here, at once, all the same.
     void stop() { core_->stop(); }
 
     /// @brief Whether commands can be sent now: connected to Redis (true from the connect until

@@ -17,6 +17,14 @@
 /// read) by re-arming the descriptor with `EPOLL_CTL_MOD`, which makes epoll report a descriptor
 /// that is ready at that moment (Asio 1.18 and 1.22 `epoll_reactor::start_op`): no edge is lost,
 /// and no extra `poll()` is needed. One wait per direction is pending at most.
+///
+/// SIGPIPE: hiredis writes with `write(2)`, which raises SIGPIPE on a connection the peer reset
+/// (Asio's own sends use `MSG_NOSIGNAL`; a dead Redis must not kill the process). Unless the
+/// process ignores SIGPIPE (then nothing is done), SIGPIPE is blocked in the calling thread
+/// around `redisAsyncHandleWrite()` and one raised by that write is consumed: SIGPIPE from a
+/// write is sent to the writing thread, so while blocked it stays pending there, and
+/// `sigtimedwait()` with a zero timeout takes it (the usual technique for code that cannot pass
+/// `MSG_NOSIGNAL`). hiredis then sees EPIPE and drops the connection as for any error.
 #pragma once
 
 #include "../asio/backend.hpp"
@@ -29,6 +37,10 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include <exception>
 #include <memory>
@@ -103,9 +115,33 @@ private:
         if (read) {
             redisAsyncHandleRead(ac_);
         } else {
-            redisAsyncHandleWrite(ac_);
+            write_without_sigpipe(ac_);
         }
         arm(read);
+    }
+
+    static void write_without_sigpipe(redisAsyncContext* ac) {
+        struct sigaction current {};
+        if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
+            redisAsyncHandleWrite(ac); // the process ignores SIGPIPE: EPIPE only
+            return;
+        }
+        sigset_t pipe;
+        sigset_t old;
+        sigset_t pending;
+        ::sigemptyset(&pipe);
+        ::sigaddset(&pipe, SIGPIPE);
+        ::sigemptyset(&pending);
+        ::sigpending(&pending);
+        const bool was_pending = ::sigismember(&pending, SIGPIPE) == 1; // someone else's: keep it
+        ::pthread_sigmask(SIG_BLOCK, &pipe, &old);
+        redisAsyncHandleWrite(ac);
+        ::sigemptyset(&pending);
+        if (!was_pending && ::sigpending(&pending) == 0 && ::sigismember(&pending, SIGPIPE) == 1) {
+            const timespec zero{0, 0};
+            (void)::sigtimedwait(&pipe, nullptr, &zero);
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
 
     redisAsyncContext* ac_;

@@ -103,6 +103,8 @@ public:
     void mark_up() {
         if (up_ || !connected()) return;
         up_ = true;
+        attempt_ = 0; // reset here, not at the TCP connect: a Redis that accepts and drops at once
+                      // (maxclients, a subscriber whose SUBSCRIBE fails) keeps backing off
         if (user_up) user_up();
     }
 
@@ -116,7 +118,7 @@ public:
         argv_.clear();
         lengths_.clear();
         for (std::string_view a : argv) {
-            argv_.push_back(a.data());
+            argv_.push_back(a.empty() ? "" : a.data()); // never a null pointer to hiredis' memcpy
             lengths_.push_back(a.size());
         }
         if (redisAsyncCommandArgv(l->ac, pubsub ? &subscription_callback : &reply_callback, l,
@@ -230,7 +232,6 @@ private:
             return;
         }
         l.connected = true;
-        attempt_ = 0;
         // No user code from inside the connect callback (see the top of this file).
         net::post(io_, [weak = weak_from_this(), generation = l.generation] {
             auto self = weak.lock();
