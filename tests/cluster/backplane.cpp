@@ -59,6 +59,12 @@ struct node {
         s.id = r.open_session(s.t, sb::protocol::line_event_encoder::instance());
         return s;
     }
+    // A session that asked for `user`: the cluster answers later (the outcome is a line).
+    session& asking(const std::string& user) {
+        session& s = open();
+        REQUIRE(r.register_name(s.id, user) == sb::status::pending);
+        return s;
+    }
     static bool got(session& s, const std::string& line) {
         for (std::string& l : s.t.take_lines()) s.lines.push_back(std::move(l));
         return std::find(s.lines.begin(), s.lines.end(), line) != s.lines.end();
@@ -87,10 +93,8 @@ struct two_nodes {
 
 TEST_CASE("backplane: a name registered on two nodes at once has one winner, and messages cross") {
     two_nodes c;
-    node::session& on_a = c.a.open();
-    node::session& on_b = c.b.open();
-    REQUIRE(c.a.r.register_name(on_a.id, "bob") == sb::status::pending);
-    REQUIRE(c.b.r.register_name(on_b.id, "bob") == sb::status::pending);
+    node::session& on_a = c.a.asking("bob");
+    node::session& on_b = c.b.asking("bob");
     REQUIRE(run_until(c.io, [&] { return c.a.r.pending_claims() == 0 && c.b.r.pending_claims() == 0; }));
     const bool a_won = node::got(on_a, "ok register bob");
     const bool b_won = node::got(on_b, "ok register bob");
@@ -100,8 +104,7 @@ TEST_CASE("backplane: a name registered on two nodes at once has one winner, and
     node& other = a_won ? c.b : c.a;
     node& home = a_won ? c.a : c.b;
     node::session& bob = a_won ? on_a : on_b;
-    node::session& alice = other.open();
-    REQUIRE(other.r.register_name(alice.id, "alice") == sb::status::pending);
+    node::session& alice = other.asking("alice");
     REQUIRE(run_until(c.io, [&] { return node::got(alice, "ok register alice"); }));
     REQUIRE(run_until(c.io, [&] { return other.r.sessions_of(*sb::name::parse("bob")) == 1; }));
     CHECK(other.r.is_remote(other.r.find("bob")));
@@ -114,19 +117,15 @@ TEST_CASE("backplane: a name registered on two nodes at once has one winner, and
     // The holder leaves: its proxy on the other node closes, the name is free there.
     REQUIRE(home.r.close_session(bob.id) == sb::status::ok);
     REQUIRE(run_until(c.io, [&] { return other.r.sessions_of(*sb::name::parse("bob")) == 0; }));
-    node::session& again = other.open();
-    REQUIRE(other.r.register_name(again.id, "bob") == sb::status::pending);
+    node::session& again = other.asking("bob");
     REQUIRE(run_until(c.io, [&] { return node::got(again, "ok register bob"); }));
 }
 
 TEST_CASE("backplane: rooms span nodes, each member gets an event once") {
     two_nodes c;
-    node::session& x = c.a.open();
-    node::session& y = c.b.open();
-    node::session& z = c.b.open();
-    REQUIRE(c.a.r.register_name(x.id, "x") == sb::status::pending);
-    REQUIRE(c.b.r.register_name(y.id, "y") == sb::status::pending);
-    REQUIRE(c.b.r.register_name(z.id, "z") == sb::status::pending);
+    node::session& x = c.a.asking("x");
+    node::session& y = c.b.asking("y");
+    node::session& z = c.b.asking("z");
     REQUIRE(run_until(c.io, [&] { return c.a.r.pending_claims() + c.b.r.pending_claims() == 0; }));
     REQUIRE(c.a.r.join(x.id, "hall") == sb::status::ok);
     REQUIRE(c.b.r.join(y.id, "hall") == sb::status::ok);
@@ -150,17 +149,14 @@ TEST_CASE("backplane: rooms span nodes, each member gets an event once") {
 
 TEST_CASE("backplane: while Redis is down, routes to other nodes and claims answer cluster_unavailable") {
     two_nodes c;
-    node::session& alice = c.a.open();
-    node::session& bob = c.b.open();
-    REQUIRE(c.a.r.register_name(alice.id, "alice") == sb::status::pending);
-    REQUIRE(c.b.r.register_name(bob.id, "bob") == sb::status::pending);
+    node::session& alice = c.a.asking("alice");
+    node::session& bob = c.b.asking("bob");
     REQUIRE(run_until(c.io, [&] { return c.a.r.sessions_of(*sb::name::parse("bob")) == 1 &&
                                          c.b.r.sessions_of(*sb::name::parse("alice")) == 1; }));
     c.redis.kill9();
     REQUIRE(run_until(c.io, [&] { return !c.a.plane.available(); }));
     CHECK(c.a.r.route(alice.id, "bob", "lost?").code == sb::status::cluster_unavailable);
-    node::session& late = c.a.open();
-    REQUIRE(c.a.r.register_name(late.id, "carol") == sb::status::pending);
+    node::session& late = c.a.asking("carol");
     REQUIRE(run_until(c.io, [&] { return node::got(late, "err cluster-unavailable carol"); }));
     c.redis.restart();
     REQUIRE(run_until(c.io, [&] { return c.a.plane.available() && c.b.plane.available(); }, 15s));
