@@ -31,11 +31,13 @@ def main():
 class Node:
     """One tcp_chat process: `--port 0 --redis 127.0.0.1:<port> --node-id <id>` + options."""
 
-    def __init__(self, redis, node_id, *args):
+    def __init__(self, redis, node_id, *args, joined=True):
         self.redis, self.node_id, self.extra = redis, node_id, list(args)
-        self.start()
+        self.start(joined)
 
-    def start(self):
+    def start(self, joined=True):
+        """Starts tcp_chat and waits until it listens and, with `joined`, has loaded the
+        directory."""
         self.args = [TCP_CHAT, "--port", "0", "--redis", f"127.0.0.1:{self.redis.port}",
                      "--node-id", self.node_id, *self.extra]
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -44,7 +46,8 @@ class Node:
         self._changed = threading.Condition()
         threading.Thread(target=self._read_log, args=(self.proc, self.lines), daemon=True).start()
         self.port = int(self.wait_log(r"listening on 127\.0\.0\.1:(\d+)").group(1))
-        self.wait_log(r"cluster: directory loaded")
+        if joined:
+            self.wait_log(r"cluster: directory loaded")
 
     def _read_log(self, proc, lines):
         for line in proc.stderr:
@@ -124,8 +127,8 @@ class ClusterCase(unittest.TestCase):
         self.redis.stop()
         self.assertEqual(set(codes.values()), {0} if codes else set(), codes)
 
-    def node(self, node_id, *args):
-        n = Node(self.redis, node_id, *self.NODE_ARGS, *args)
+    def node(self, node_id, *args, joined=True):
+        n = Node(self.redis, node_id, *self.NODE_ARGS, *args, joined=joined)
         self.nodes.append(n)
         return n
 

@@ -1,7 +1,7 @@
 """Failure modes of the Redis backplane with real processes (issue #14, Tests): kill -9 of a node
 (its users offline on the other nodes within the lease and one heartbeat, names free); a node
 restarted with the same id (no stale entries, at once); a claim that timed out on a frozen
-Redis and ran late is undone; Redis killed and restarted (a clear
+Redis and ran late is undone; Redis down when a node starts; Redis killed and restarted (a clear
 error during the outage, then cross-node deliveries resume and names are re-asserted); the
 subscriber's connection killed (resubscribed, resynchronised); a node frozen (SIGSTOP) past its
 lease closes, on SIGCONT, the sessions whose names it lost, and joins again.
@@ -123,6 +123,19 @@ class Failures(ClusterCase):
         self.client(n2, "bwatch").watch_until("alice", "online")
         alice.send("/who")
         alice.expect(r"^who ")
+
+    def test_redis_down_at_start_then_up(self):
+        self.redis.kill9()
+        n1 = self.node("n1", joined=False)  # it listens, and keeps trying to reach Redis
+        early = self.client(n1)
+        early.send("/register ivy")
+        early.expect(r"^err cluster-unavailable ivy$")
+        mark = n1.log_size()
+        self.redis.start()
+        n1.wait_log(r"cluster: directory loaded", start=mark)
+        early.register("ivy")
+        n2 = self.node("n2")
+        self.client(n2, "iwatch").watch_until("ivy", "online")
 
     def test_killed_pubsub_connection_resubscribes(self):
         n1, n2 = self.node("n1"), self.node("n2")

@@ -1,9 +1,12 @@
 """The session policies across nodes (issue #14, item 2) and presence with several sessions
 (item 4: no offline while the user has a session on another node), on real tcp_chat nodes and a
-real redis-server.
+real redis-server; and the checks of tcp_chat's cluster options.
 
 Run: python3 tests/cluster/test_policies.py build/examples/tcp_chat   (CTest: cluster/policies)
 """
+import subprocess
+import unittest
+
 import harness
 from harness import ClusterCase
 
@@ -60,6 +63,24 @@ class Policies(ClusterCase):
         # watchers saw no change at the takeover: the next presence line is the final offline
         self.assertEqual([l for l in watcher.lines_until(r"^presence bob offline \d+$")
                           if l.startswith("presence")], [])
+
+
+class Options(unittest.TestCase):
+    def test_cluster_options_are_checked(self):
+        for args, message in [
+            (["--redis", "127.0.0.1:6379"], "--redis and --node-id go together"),
+            (["--node-id", "n1"], "--redis and --node-id go together"),
+            (["--redis", "127.0.0.1", "--node-id", "n1"], "bad value for --redis"),
+            (["--redis", "127.0.0.1:0", "--node-id", "n1"], "bad value for --redis"),
+            (["--redis", "127.0.0.1:6379", "--node-id", "bad/id"], "bad value for --node-id"),
+            (["--lease-ms", "3000"], "--lease-ms needs --redis"),
+            (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--lease-ms", "10"], "bad value for --lease-ms"),
+            (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--offline"], "--offline with --redis"),
+        ]:
+            r = subprocess.run([harness.TCP_CHAT, "--port", "0", *args], capture_output=True, text=True,
+                               timeout=harness.TIMEOUT)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(message, r.stderr, args)
 
 
 if __name__ == "__main__":
