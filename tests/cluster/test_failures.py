@@ -1,7 +1,8 @@
 """Failure modes of the Redis backplane with real processes (issue #14, Tests): kill -9 of a node
 (its users offline on the other nodes within the lease and one heartbeat, names free); a node
 restarted with the same id (no stale entries, at once); a claim that timed out on a frozen
-Redis and ran late is undone; Redis down when a node starts; Redis killed and restarted (a clear
+Redis and ran late is undone; Redis down when a node starts; a node stopped with SIGTERM
+leaves at once; Redis killed and restarted (a clear
 error during the outage, then cross-node deliveries resume and names are re-asserted); the
 subscriber's connection killed (resubscribed, resynchronised); a node frozen (SIGSTOP) past its
 lease closes, on SIGCONT, the sessions whose names it lost, and joins again.
@@ -34,6 +35,20 @@ class Failures(ClusterCase):
         self.assertLess(elapsed, OFFLINE_BOUND, "offline later than the lease and one heartbeat")
         self.client(n2, "dave")  # the name is free
         self.nodes.remove(n1)
+
+    def test_stopped_node_leaves_at_once(self):
+        # SIGTERM: the leave script buries the node, so its users are offline on the other nodes
+        # at once, not a (here 10 s) lease later
+        n1 = self.node("n1", "--lease-ms", "10000")
+        n2 = self.node("n2", "--lease-ms", "10000")
+        self.client(n1, "hal")
+        watcher = self.client(n2, "hwatch")
+        watcher.watch_until("hal", "online")
+        t0 = time.monotonic()
+        self.assertEqual(n1.stop(), 0)
+        watcher.expect(r"^presence hal offline \d+$", timeout=5)
+        self.assertLess(time.monotonic() - t0, 3)
+        self.client(n2, "hal")
 
     def test_restarted_node_with_the_same_id_leaves_no_stale_entry(self):
         n1, n2 = self.node("n1"), self.node("n2")
