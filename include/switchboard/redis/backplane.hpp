@@ -539,6 +539,15 @@ private:
     void subscriber_down() {
         sub_up_ = false;
         synced_ = false;
+        abandon_snapshot(); // taken before the resubscription, it could miss changes
+    }
+
+    // A snapshot in flight will not be loaded: its answer is ignored, a new one may be asked.
+    void abandon_snapshot() {
+        ++snap_id_;
+        snap_inflight_ = false;
+        buffering_ = false;
+        buffered_.clear();
     }
 
     void close_links() {
@@ -676,6 +685,7 @@ private:
             "): closing " + std::to_string(gone.size()) + " local session(s) that held a name");
         joined_ = false;
         synced_ = false;
+        abandon_snapshot();
         incarnation_ = fresh_incarnation();
         inc_text_ = std::to_string(incarnation_);
         for (const auto& [sid, entry] : gone) (void)r_->disconnect(session_id_from(sid), close_mode::after_flush);
@@ -695,11 +705,12 @@ private:
         buffered_.clear();
         buffering_ = true;
         ++counters_.resyncs;
-        const std::uint64_t inc = incarnation_;
-        const bool sent = conn_.eval(scripts_.snapshot, {}, {o_.prefix}, [this, inc](const redisReply* r) {
+        const std::uint64_t id = ++snap_id_;
+        const bool sent = conn_.eval(scripts_.snapshot, {}, {o_.prefix}, [this, id](const redisReply* r) {
             locked([&] {
+                if (id != snap_id_) return; // given up (the subscriber dropped, the lease was lost)
                 snap_inflight_ = false;
-                if (inc != incarnation_ || stopping_) return;
+                if (stopping_) return;
                 if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0 || r->element[0]->type != REDIS_REPLY_INTEGER) {
                     buffering_ = false;
                     return; // the next connect or heartbeat tries again
@@ -912,6 +923,7 @@ private:
     bool kick_posted_ = false;
     std::chrono::steady_clock::time_point lease_until_{};
     std::uint64_t last_seq_ = 0;
+    std::uint64_t snap_id_ = 0;             // the snapshot whose answer is awaited
     std::vector<std::string> buffered_;     // dir changes received while the snapshot loads
     std::unordered_map<std::uint64_t, local_entry> local_;      // local session id -> its entry
     std::unordered_map<std::uint64_t, claim_request> inflight_; // ticket -> claim sent
