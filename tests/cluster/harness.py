@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from redis_util import RedisServer  # noqa: F401 (re-exported for the tests)
+from redis_util import RedisServer, die_with_parent  # noqa: F401 (RedisServer re-exported)
 
 TCP_CHAT = None
 TIMEOUT = 10.0  # seconds for one expected line or log message
@@ -41,13 +41,18 @@ class Node:
         self.args = [TCP_CHAT, "--port", "0", "--redis", f"127.0.0.1:{self.redis.port}",
                      "--node-id", self.node_id, *self.extra]
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
+                                     stderr=subprocess.PIPE, text=True, errors="replace",
+                                     preexec_fn=die_with_parent)
         self.lines = []
         self._changed = threading.Condition()
         threading.Thread(target=self._read_log, args=(self.proc, self.lines), daemon=True).start()
-        self.port = int(self.wait_log(r"listening on 127\.0\.0\.1:(\d+)").group(1))
-        if joined:
-            self.wait_log(r"cluster: directory loaded")
+        try:
+            self.port = int(self.wait_log(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+            if joined:
+                self.wait_log(r"cluster: directory loaded")
+        except BaseException:
+            self.kill9()
+            raise
 
     def _read_log(self, proc, lines):
         for line in proc.stderr:
@@ -123,8 +128,15 @@ class ClusterCase(unittest.TestCase):
     def tearDown(self):
         for c in self.clients:
             c.close()
-        codes = {n.node_id: n.stop() for n in self.nodes}
-        self.redis.stop()
+        codes = {}
+        try:
+            for n in self.nodes:
+                codes[n.node_id] = n.stop()
+        finally:
+            for n in self.nodes:
+                if n.proc.poll() is None:
+                    n.kill9()
+            self.redis.stop()
         self.assertEqual(set(codes.values()), {0} if codes else set(), codes)
 
     def node(self, node_id, *args, joined=True):

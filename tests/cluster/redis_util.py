@@ -4,6 +4,7 @@ package needed: only the standard library and the Debian redis-server binary).
 RedisServer starts `redis-server` on a free loopback port in a temporary directory, with no
 persistence, and can kill -9 it, restart it on the same port, SIGSTOP/SIGCONT it.
 """
+import ctypes
 import os
 import re
 import shutil
@@ -16,6 +17,15 @@ from pathlib import Path
 
 REDIS_SERVER = os.environ.get("SWITCHBOARD_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
 HEADER = Path(__file__).resolve().parent.parent.parent / "include/switchboard/redis/directory_scripts.hpp"
+
+
+def die_with_parent():
+    """preexec_fn of every child the tests start: SIGKILL when the test process dies (Linux
+    PR_SET_PDEATHSIG), so a crashed or interrupted test leaves no redis-server or tcp_chat behind."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port():
@@ -35,7 +45,8 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--logfile", os.path.join(self.dir, "log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -18,14 +18,20 @@ class Routing(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.redis = RedisServer()
+        cls.nodes = []
         # n2 runs the router on two threads: its backplane then has a one-thread io_context of
         # its own (hiredis is not thread-safe), the other nodes share theirs
         cls.nodes = [Node(cls.redis, "n1"), Node(cls.redis, "n2", "--threads", "2"), Node(cls.redis, "n3")]
 
     @classmethod
     def tearDownClass(cls):
-        codes = [n.stop() for n in cls.nodes]
-        cls.redis.stop()
+        try:
+            codes = [n.stop() for n in cls.nodes]
+        finally:
+            for n in cls.nodes:
+                if n.proc.poll() is None:
+                    n.kill9()
+            cls.redis.stop()
         assert codes == [0, 0, 0], codes
 
     def setUp(self):
