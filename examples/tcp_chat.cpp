@@ -177,8 +177,6 @@ struct settings {
     std::uint32_t lease_ms = 3000;
 };
 
-
-
 template <class T>
 bool parse_number(std::string_view text, T& out, T min, T max) {
     T value{};
@@ -654,6 +652,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     const auto report = [&](std::ostream& out) {
+        // The backplane's thread (--redis with --threads > 1) may still be leaving the cluster.
+        std::lock_guard<std::mutex> lock(router_mutex);
         out << " auth-failed " << router.counters().auth_failed << " (" << auth_throttled
             << " over --auth-rate), too-many-rooms " << router.counters().too_many_rooms;
         if (sqlite_store) out << ", store failures " << router.counters().store_failures;
