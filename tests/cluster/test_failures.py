@@ -113,6 +113,35 @@ class Failures(ClusterCase):
         self.assertEqual(len(r.call("HGETALL", "sb:user:alice")), 2)
         r.close()
 
+    def test_redis_restart_shows_no_one_offline_who_stayed(self):
+        # n1 loads the snapshot of the restarted (empty) Redis before n2 re-asserted bob (n2 is
+        # frozen meanwhile): bob must not be announced offline on n1, only confirmed later.
+        n1, n2 = self.node("n1"), self.node("n2")
+        alice = self.client(n1, "alice")
+        bob = self.client(n2, "bob")
+        alice.watch_until("bob", "online")
+        mark = n1.log_size()
+        self.redis.kill9()
+        n2.proc.send_signal(19)  # SIGSTOP
+        try:
+            self.redis.start()
+            n1.wait_log(r"cluster: directory loaded", start=mark)
+        finally:
+            n2.proc.send_signal(18)  # SIGCONT
+        deadline = time.monotonic() + 10
+        i = 0
+        while True:  # until n2 re-asserted bob and n1 routes to him again
+            alice.send(f"/msg bob again-{i}")
+            try:
+                bob.expect(rf"^msg alice again-{i}$", timeout=0.3)
+                break
+            except AssertionError:
+                self.assertLess(time.monotonic() - deadline, 0, "deliveries did not resume")
+                i += 1
+        alice.send("/who")
+        seen = alice.lines_until(r"^who ")
+        self.assertNotIn("presence bob offline", " ".join(seen))
+
     def test_claim_answered_unavailable_is_undone_when_it_ran_late(self):
         # A frozen Redis: the registration's claim times out (the client's 2 s command timeout)
         # and is answered cluster-unavailable, but the script may run when Redis wakes up. The
