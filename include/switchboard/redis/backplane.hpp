@@ -582,7 +582,10 @@ private:
         timer_.expires_after(o_.lease / 3);
         timer_.async_wait([this](const net_error_code& ec) {
             if (ec || stopping_) return;
-            locked([this] { heartbeat(false); });
+            locked([this] {
+                drop_unconfirmed();
+                heartbeat(false);
+            });
             arm_heartbeat();
         });
     }
@@ -711,7 +714,7 @@ private:
                 if (id != snap_id_) return; // given up (the subscriber dropped, the lease was lost)
                 snap_inflight_ = false;
                 if (stopping_) return;
-                if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+                if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_INTEGER) {
                     buffering_ = false;
                     return; // the next connect or heartbeat tries again
                 }
@@ -731,7 +734,16 @@ private:
             bool seen;
         };
         std::unordered_map<std::string, want> wanted;
-        for (std::size_t i = 1; i + 3 < r->elements; i += 4) {
+        // Redis lost its data since the last snapshot (a new epoch): the other nodes are
+        // re-asserting their entries now, so a proxy missing from this snapshot may only be late,
+        // not gone. It is kept, unconfirmed, until a claim confirms it or until the other node
+        // had time to reconnect and re-assert (then it goes): no offline-online flap for users who
+        // never left.
+        const std::string epoch(str(at(r, 1)));
+        const bool reset = !snap_epoch_.empty() && epoch != snap_epoch_;
+        snap_epoch_ = epoch;
+        const auto doubt_until = std::chrono::steady_clock::now() + o_.lease + o_.redis.backoff_max;
+        for (std::size_t i = 2; i + 3 < r->elements; i += 4) {
             const std::string_view node = str(at(r, i + 1));
             if (node == o_.node_id) continue;
             bool ok1 = false, ok2 = false;
@@ -746,6 +758,10 @@ private:
             const auto w = wanted.find(it->first);
             if (w != wanted.end() && w->second.inc == it->second->inc_) {
                 w->second.seen = true;
+                unconfirmed_.erase(it->first);
+                ++it;
+            } else if (reset) {
+                unconfirmed_.emplace(it->first, doubt_until);
                 ++it;
             } else {
                 it = close_proxy(it, now);
@@ -763,12 +779,28 @@ private:
             std::to_string(last_seq_));
     }
 
+    // Remote sessions kept after a snapshot of a Redis that lost its data (see load_snapshot())
+    // and not confirmed since by a claim: their node did not re-assert them in time.
+    void drop_unconfirmed() {
+        if (unconfirmed_.empty()) return;
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<std::string> expired;
+        for (const auto& [key, until] : unconfirmed_)
+            if (until <= now) expired.push_back(key);
+        for (const std::string& key : expired) {
+            const auto it = proxies_.find(key);
+            if (it != proxies_.end()) close_proxy(it, unix_ms());
+            unconfirmed_.erase(key);
+        }
+    }
+
     void open_proxy(const std::string& key, std::string_view user, std::uint64_t inc) {
         const auto slash = key.find('/');
         bool ok = false;
         const std::uint64_t sid = parse_u64(std::string_view(key).substr(slash + 1), ok);
         const auto n = name::parse(user);
         if (!ok || !n) return;
+        unconfirmed_.erase(key);
         auto p = std::make_unique<proxy>(*this, key, key.substr(0, slash), inc, sid);
         p->id_ = r_->open_remote_session(*p, cluster_format::instance());
         if (r_->register_remote(p->id_, *n) != status::ok) {
@@ -781,6 +813,7 @@ private:
     using proxy_map = std::unordered_map<std::string, std::unique_ptr<proxy>>;
     proxy_map::iterator close_proxy(proxy_map::iterator it, std::int64_t last_seen) {
         std::unique_ptr<proxy> p = std::move(it->second);
+        unconfirmed_.erase(p->key_);
         it = proxies_.erase(it);
         if (last_seen >= 0) r_->touch(p->id_, last_seen);
         (void)r_->close_session(p->id_); // the transport stays valid until this returns
@@ -823,6 +856,7 @@ private:
                 const std::string key = std::string(w[3]) + "/" + std::string(w[4]);
                 bool inc_ok = false;
                 const std::uint64_t inc = parse_u64(w[5], inc_ok);
+                unconfirmed_.erase(key);
                 const auto it = proxies_.find(key);
                 if (it != proxies_.end() && it->second->inc_ != inc) close_proxy(it, -1);
                 if (inc_ok && proxies_.find(key) == proxies_.end()) open_proxy(key, w[2], inc);
@@ -924,6 +958,8 @@ private:
     std::chrono::steady_clock::time_point lease_until_{};
     std::uint64_t last_seq_ = 0;
     std::uint64_t snap_id_ = 0;             // the snapshot whose answer is awaited
+    std::string snap_epoch_;                // sb:epoch at the last snapshot loaded
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> unconfirmed_; // key -> until
     std::vector<std::string> buffered_;     // dir changes received while the snapshot loads
     std::unordered_map<std::uint64_t, local_entry> local_;      // local session id -> its entry
     std::unordered_map<std::uint64_t, claim_request> inflight_; // ticket -> claim sent

@@ -205,9 +205,10 @@ return {'ok', ep, tonumber(redis.call('GET', P .. 'dirseq') or '0')}
 )lua";
 
 inline constexpr const char* lua_snapshot = R"lua(
--- ARGV: prefix. Returns {seq, name, node, sid, incarnation, name, node, sid, incarnation, ...}: every live entry and the
--- dirseq they are current at (atomic: no change falls between the two).
-local out = {tonumber(redis.call('GET', P .. 'dirseq') or '0')}
+-- ARGV: prefix. Returns {seq, epoch, name, node, sid, incarnation, name, node, sid, incarnation,
+-- ...}: every live entry and the dirseq they are current at (atomic: no change falls between
+-- the two), and the epoch ('' when none: a Redis that lost its data, before any node is back).
+local out = {tonumber(redis.call('GET', P .. 'dirseq') or '0'), redis.call('GET', P .. 'epoch') or ''}
 local nodes = redis.call('HGETALL', P .. 'nodes')
 for i = 1, #nodes, 2 do
   local node, inc = nodes[i], nodes[i + 1]
