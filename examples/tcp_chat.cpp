@@ -8,6 +8,7 @@
 #include <switchboard/sqlite/sqlite_inbox.hpp>
 #include <switchboard/switchboard.hpp>
 #include <switchboard/asio/prometheus.hpp>
+#include <switchboard/redis/backplane.hpp>
 #include <switchboard/websocket/websocket_protocol.hpp>
 
 #include "user_file.hpp"
@@ -119,6 +120,16 @@ identity:
   --hash-secret USER  read a secret from standard input, print the --users line for USER
                       and exit
 
+cluster (several tcp_chat processes sharing users and rooms through Redis; docs/cluster.md):
+  --redis HOST:PORT   join the cluster whose directory is the Redis at HOST:PORT (an IP
+                      literal or a host name); users on other nodes can be messaged,
+                      watched and met in rooms. Needs --node-id
+  --node-id ID        this node's id, unique in the cluster and the same after a restart
+                      (1-40 of A-Z a-z 0-9 _ . -)
+  --lease-ms MS       the node's lease in Redis: if it cannot renew it this long, the other
+                      nodes drop its users and it closes its sessions that hold a name
+                      (100-600000, default 3000)
+
   --help              show this help and exit
 
 Stops gracefully on SIGINT (Ctrl-C) or SIGTERM and exits 0.
@@ -160,6 +171,10 @@ struct settings {
     std::optional<unsigned short> ws_port;
     std::vector<std::string> ws_origins;
     std::string web_page = SWITCHBOARD_WEB_PAGE;
+    std::string redis_host; // --redis; empty: a single node
+    std::uint16_t redis_port = 0;
+    std::string node_id;
+    std::uint32_t lease_ms = 3000;
 };
 
 template <class T>
@@ -168,6 +183,17 @@ bool parse_number(std::string_view text, T& out, T min, T max) {
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) return false;
     out = value;
+    return true;
+}
+
+// --redis HOST:PORT (the port after the last colon; an IPv6 literal may be bracketed).
+bool parse_redis(std::string_view text, settings& s) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    std::string_view host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty() || !parse_number<std::uint16_t>(text.substr(colon + 1), s.redis_port, 1, 65535)) return false;
+    s.redis_host = std::string(host);
     return true;
 }
 
@@ -277,6 +303,17 @@ int parse_args(int argc, char** argv, settings& s) {
         }
         else if (arg == "--tls-cert") s.tls_cert = std::string(value);
         else if (arg == "--tls-key") s.tls_key = std::string(value);
+        else if (arg == "--redis") {
+            ok = parse_redis(value, s);
+            hint = "HOST:PORT";
+        } else if (arg == "--node-id") {
+            ok = switchboard::is_valid_name(value);
+            if (ok) s.node_id = std::string(value);
+            hint = "1-40 of A-Z a-z 0-9 _ . -";
+        } else if (arg == "--lease-ms") {
+            ok = parse_number<std::uint32_t>(value, s.lease_ms, 100, 600000);
+            hint = "milliseconds, 100 to 600000";
+        }
         else {
             std::cerr << "tcp_chat: unknown option " << arg << " (see --help)\n";
             return 2;
@@ -295,6 +332,19 @@ int parse_args(int argc, char** argv, settings& s) {
         }
     if (s.fsync && s.sqlite_path.empty()) {
         std::cerr << "tcp_chat: --fsync needs --offline sqlite:PATH (see --help)\n";
+        return 2;
+    }
+    if (s.redis_host.empty() != s.node_id.empty()) {
+        std::cerr << "tcp_chat: --redis and --node-id go together (see --help)\n";
+        return 2;
+    }
+    if (given(s, "--lease-ms") && s.redis_host.empty()) {
+        std::cerr << "tcp_chat: --lease-ms needs --redis (see --help)\n";
+        return 2;
+    }
+    if (s.offline && !s.redis_host.empty()) { // issue #14, item 5: not in this step
+        std::cerr << "tcp_chat: --offline with --redis is not supported yet: the inbox is not shared "
+                     "across nodes\n";
         return 2;
     }
     if (given(s, "--max-sessions") && s.sessions != switchboard::session_policy::multi) {
@@ -343,7 +393,7 @@ void print_counters(const char* what, const switchboard::tcp_server_counters& c)
 // counters to the line printed at exit.
 template <class Server, class WsServer, class Report>
 int serve(Server& server, WsServer* ws, asio::io_context& io, const settings& s, const asio::ip::address& address,
-          const Report& report) {
+          const Report& report, const std::function<void()>& on_start, const std::function<void()>& on_stop) {
     std::error_code ec;
     std::mutex log_mutex; // hooks may run on several threads
     log_connections(server, log_mutex, "");
@@ -380,12 +430,14 @@ int serve(Server& server, WsServer* ws, asio::io_context& io, const settings& s,
                   << "/ (WebSocket " << (s.tls_cert.empty() ? "ws" : "wss") << " on /ws, metrics on /metrics)\n";
     }
 
+    if (on_start) on_start();
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const std::error_code& e, int signo) {
         if (e) return;
         std::cerr << "tcp_chat: signal " << signo << ", stopping\n";
         server.stop();
         if (ws) ws->stop();
+        if (on_stop) on_stop();
     });
 
     std::vector<std::thread> pool;
@@ -547,7 +599,36 @@ int main(int argc, char** argv) {
                           ? "multi (at most " + std::to_string(s.max_sessions) + " per user)"
                           : std::string("exclusive"))
                   << ", presence grace " << s.presence_grace_ms << " ms\n";
+    // --redis: this router is one node of a cluster; the backplane is its directory and must
+    // outlive it (declared first). hiredis is not thread-safe: with --threads 1 the backplane
+    // shares the io_context; with more, it gets a one-thread io_context of its own.
+    std::optional<asio::io_context> cluster_io;
+    std::unique_ptr<switchboard::redis::backplane> cluster;
+    std::thread cluster_thread;
+    if (!s.redis_host.empty()) {
+        switchboard::redis::backplane_options cluster_options;
+        cluster_options.node_id = s.node_id;
+        cluster_options.redis.host = s.redis_host;
+        cluster_options.redis.port = s.redis_port;
+        cluster_options.lease = std::chrono::milliseconds(s.lease_ms);
+        cluster_options.sessions = s.sessions;
+        cluster_options.max_sessions_per_user = s.max_sessions;
+        cluster_options.log = [](std::string_view line) { std::cerr << "tcp_chat: cluster: " << line << "\n"; };
+        asio::io_context& cio = s.threads == 1 ? io : cluster_io.emplace(1);
+        cluster = std::make_unique<switchboard::redis::backplane>(cio, std::move(cluster_options));
+        router_options.directory = cluster.get();
+        std::cerr << "tcp_chat: cluster node " << s.node_id << " on Redis " << s.redis_host << ":" << s.redis_port
+                  << ", lease " << s.lease_ms << " ms\n";
+    }
     switchboard::router router(router_options);
+    const std::function<void()> cluster_start = [&] {
+        if (!cluster) return;
+        cluster->start(router, &router_mutex);
+        if (cluster_io) cluster_thread = std::thread([&cluster_io] { cluster_io->run(); });
+    };
+    const std::function<void()> cluster_stop = [&] {
+        if (cluster) cluster->stop();
+    };
     // Listed names need their secret; others are open unless --users-only. The authorizer runs
     // under the router mutex, so the verification budget below needs no lock of its own.
     switchboard::rate_limiter verifications(switchboard::rate_limit{s.auth_rate, s.auth_rate});
@@ -571,9 +652,17 @@ int main(int argc, char** argv) {
         return 2;
     }
     const auto report = [&](std::ostream& out) {
+        // The backplane's thread (--redis with --threads > 1) may still be leaving the cluster.
+        std::lock_guard<std::mutex> lock(router_mutex);
         out << " auth-failed " << router.counters().auth_failed << " (" << auth_throttled
             << " over --auth-rate), too-many-rooms " << router.counters().too_many_rooms;
         if (sqlite_store) out << ", store failures " << router.counters().store_failures;
+        if (cluster) {
+            const auto& c = cluster->counters();
+            out << ", cluster: " << c.records_out << " event(s) sent to other nodes in " << c.publishes
+                << " publish(es), " << c.records_in << " received, " << c.unavailable << " refused (Redis out of reach), "
+                << c.lease_losses << " lease loss(es)";
+        }
     };
     int exit_code = 0;
     if (!s.tls_cert.empty()) {
@@ -586,13 +675,14 @@ int main(int argc, char** argv) {
         switchboard::tls_server server(io, context, router, options, &router_mutex);
         std::optional<switchboard::basic_tcp_server<switchboard::tls_stream, switchboard::websocket::websocket_protocol>> ws;
         if (s.ws_port) setup_websocket(ws.emplace(io, context, router, options, &router_mutex), server, router, s);
-        exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report);
+        exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report, cluster_start, cluster_stop);
     } else {
         switchboard::tcp_server server(io, router, options, &router_mutex);
         std::optional<switchboard::basic_tcp_server<switchboard::plain_stream, switchboard::websocket::websocket_protocol>> ws;
         if (s.ws_port) setup_websocket(ws.emplace(io, router, options, &router_mutex), server, router, s);
-        exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report);
+        exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report, cluster_start, cluster_stop);
     }
+    if (cluster_thread.joinable()) cluster_thread.join(); // stop() ends its io_context's work
     // Stopped: every connection is closed and no I/O thread runs. The store commits what is
     // queued, the last completions run (they call into the router), and then the router goes
     // before the store it refers to (router_options::inbox).

@@ -35,6 +35,11 @@ enum class event_kind : std::uint8_t {
                     ///< `router::send()`, empty for `router::route()`; `code` `ok`, or why
                     ///< nothing was stored (`store_busy`, `store_full`, `store_failed`); `queued`
                     ///< (when `ok`) stored for later rather than delivered.
+    register_outcome, ///< The late answer to a `router::register_name()` that returned
+                      ///< `status::pending` (a cluster's `directory` decided): `user` the name,
+                      ///< `code` `ok` (the session now holds it) or why not (`name_taken`,
+                      ///< `too_many_sessions`, `cluster_unavailable`). Wire formats spell it as
+                      ///< the synchronous answer would have been (`ok register <name>`).
 };
 
 /// @brief One event, as views into the router's storage; valid only during `encode()`.
@@ -46,7 +51,7 @@ struct event {
                                                    ///< for every other kind.
     std::uint64_t seq = 0;     ///< `acked_message`: the sequence number (1 or more); else 0.
     std::int64_t last_seen = -1; ///< `presence_offline`: Unix time in ms, -1 for never; else -1.
-    status code = status::ok;    ///< `send_outcome`: the outcome; else `ok`.
+    status code = status::ok;    ///< `send_outcome`, `register_outcome`: the outcome; else `ok`.
     bool queued = false;         ///< `send_outcome` with `ok`: stored for later (else delivered).
 };
 

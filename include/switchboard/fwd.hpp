@@ -17,6 +17,8 @@ struct route_result;
 struct router_options;
 class router;
 class in_memory_transport;
+class directory;
+class cluster_format;
 
 
 } // namespace switchboard

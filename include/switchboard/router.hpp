@@ -6,6 +6,7 @@
 
 #include "config.hpp"
 #include "detail/flat_index.hpp"
+#include "directory.hpp"
 #include "event.hpp"
 #include "inbox_store.hpp"
 #include "names.hpp"
@@ -158,6 +159,13 @@ struct router_options {
     /// @brief How long after a `typing()` start a closing session still sends the stop
     /// (default 5 s: clients expire a typing indicator on their own after that).
     std::chrono::milliseconds typing_timeout{5000};
+    /// @brief The cluster's directory when this router is one node of several (the Redis
+    /// backplane); null (default) for a single node, whose behaviour and cost are those of v1.
+    /// With it, `register_name()` of a local session asks the cluster and returns
+    /// `status::pending`, names given up and room activity are reported to it, and sessions of
+    /// other nodes are remote sessions (`open_remote_session()`). Must outlive the router
+    /// (docs/design.md, "Clusters: the directory hook and remote sessions").
+    ::switchboard::directory* directory = nullptr;
 };
 
 /// @brief Called on each presence transition of a user (`router::on_presence()`): the folded
@@ -237,7 +245,7 @@ public:
           max_watches_(std::max<std::size_t>(options.max_watches_per_session, 1)),
           grace_ms_(options.presence_grace.count()), max_offline_(options.max_offline_users),
           inbox_(options.inbox), ack_window_(std::max<std::size_t>(options.ack_window, 1)), dedup_window_(options.dedup_window), max_dedup_(options.max_dedup_entries), dedup_ttl_ms_(options.dedup_ttl.count()),
-          typing_timeout_ms_(options.typing_timeout.count()) {
+          typing_timeout_ms_(options.typing_timeout.count()), dir_(options.directory) {
         frames_.reserve(max_depth_ + 1);
     }
 
@@ -255,6 +263,26 @@ public:
     /// @throws std::bad_alloc when memory runs out; std::length_error when `format` would be the
     ///         router's `max_formats + 1`-th distinct format (a programming error).
     [[nodiscard]] session_id open_session(transport& t, const event_encoder& format) {
+        return open_slot(t, format, false);
+    }
+
+    /// @brief Opens a remote session ("proxy"): a session that another node of the cluster holds,
+    /// through which this router routes to it (docs/design.md, "Clusters: the directory hook and
+    /// remote sessions"). Name it with `register_remote()`. It counts for lookup, direct routing,
+    /// presence and `users()` exactly like a local session; it never joins rooms, never asks the
+    /// directory, and is never reported to it. Close it with `close_session()` (after `touch()`
+    /// with the remote last-seen time, so the offline event carries it).
+    /// @param t the transport to the node holding the real session (the backplane's batch for that
+    ///        node); it may return `delivery::unavailable` while that node cannot be reached.
+    /// @param format normally `cluster_format::instance()` (cluster_format.hpp).
+    /// @return a fresh id, as `open_session()`.
+    /// @throws as `open_session()`.
+    [[nodiscard]] session_id open_remote_session(transport& t, const event_encoder& format) {
+        return open_slot(t, format, true);
+    }
+
+private:
+    session_id open_slot(transport& t, const event_encoder& format, bool remote) {
         const std::uint8_t f = format_index(format);
         std::uint32_t index;
         if (free_session_ != npos) {
@@ -268,10 +296,13 @@ public:
         session_slot& s = sessions_[index];
         s.t = &t;
         s.format = f;
+        s.remote = remote;
         s.next_free = npos;
         ++open_sessions_;
         return session_id::make(index, s.generation);
     }
+
+public:
 
     /// @brief Closes a session: leaves each of its rooms (remaining members get `member_left`),
     /// releases its user name, and forgets its transport. Does not call `transport::close()`:
@@ -294,6 +325,8 @@ public:
         slot->t = nullptr;
         slot->acks = false;
         slot->retired = false;
+        slot->remote = false;
+        slot->claiming = false;
         slot->replay_pending = false;
         slot->last_input = -1;
         slot->sent_through = 0;
@@ -396,8 +429,12 @@ public:
     ///        (`name::parse`: 1 to 40 bytes of `[A-Za-z0-9_.-]`).
     /// @param credential opaque bytes handed to the authorizer (a secret, a token); never stored.
     /// @return `ok`; `unknown_session`; `invalid_name`; `already_registered` when `s` holds a name
-    ///         (even the same); the authorizer's refusal (normally `auth_failed`); `name_taken`
-    ///         when another session holds it — checked in this order.
+    ///         (even the same) or a claim of it is pending; the authorizer's refusal (normally
+    ///         `auth_failed`); `name_taken` when another session holds it — checked in this
+    ///         order. With `router_options::directory`, a local session that passed these checks
+    ///         gets `pending`: the cluster decides, and the session is answered later with a
+    ///         `register_outcome` event (see `claim_completed()`); until then it holds no name.
+    ///         A remote session (`open_remote_session()`) is named as by `register_remote()`.
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] status register_name(session_id s, std::string_view user, std::string_view credential = {}) {
         const auto n = name::parse(user);
@@ -409,8 +446,9 @@ public:
     [[nodiscard]] status register_name(session_id s, const name& user, std::string_view credential = {}) {
         session_slot* slot = find_slot(s);
         if (!slot) return status::unknown_session;
+        if (slot->remote) return register_remote(s, user);
         if (user.empty()) return status::invalid_name;
-        if (slot->user != npos) return status::already_registered;
+        if (slot->user != npos || slot->claiming) return status::already_registered;
         if (authorizer_) {
             const status verdict = authorizer_(s, user, credential);
             if (verdict != status::ok) {
@@ -420,50 +458,101 @@ public:
             slot = find_slot(s); // the authorizer must not, but a resize would move the slot
             if (!slot) return status::unknown_session;
         }
-        std::uint32_t u = find_user(user);
-        if (u != npos && users_slots_[u].sessions != 0) {
-            switch (policy_) {
-            case session_policy::exclusive: return status::name_taken;
-            case session_policy::multi:
-                if (users_slots_[u].sessions >= max_sessions_) return status::too_many_sessions;
-                break;
-            case session_policy::replace: {
-                // The old session hears why, is released like a disconnect and closed after its
-                // output; the user never goes offline, so watchers see nothing.
-                const std::uint32_t old = users_slots_[u].head;
-                defer_event(old, event{event_kind::session_replaced, {}, user.view(), {}}, false);
-                defer(session_id::make(old, sessions_[old].generation), payload{}, call_depth(), true,
-                      close_mode::after_flush);
-                release(old, false);
-                // Input the old session had already read (another thread, a pipelined line) must
-                // not take the name back: it is closed for every call but close_session().
-                sessions_[old].retired = true;
-                break;
-            }
-            }
+        if (const status verdict = local_verdict(user); verdict != status::ok) return verdict;
+        if (dir_) { // the cluster decides (claim_completed())
+            const std::uint64_t ticket = ++next_claim_;
+            claims_.push_back(claim_waiter{ticket, s, user});
+            slot->claiming = true;
+            dir_->claim(user, s, policy_, ticket);
+            return status::pending;
         }
-        if (u == npos) u = add_user(user);
-        user_slot& rec = users_slots_[u];
-        const bool first = rec.sessions == 0;
-        slot = &sessions_[s.index()];
-        slot->user = u;
-        slot->next_of_user = rec.head;
-        rec.head = s.index();
-        ++rec.sessions;
-        if (first) {
-            ++online_users_;
-            unlink_offline(u);
-        }
-        // The store knows the user and the replay is queued before anyone hears of the session
-        // (the presence handler may message it: that comes after the replay).
-        if (inbox_) {
-            inbox_->remember(user);
-            replay(s.index(), first);
-        }
-        refresh_direct(u);
-        if (first) came_online(u);
+        if (policy_ == session_policy::replace) take_over_all(user);
+        attach_name(s, user, true);
         settle();
         return status::ok;
+    }
+
+    /// @brief Finishes a registration that `register_name()` answered `pending`: the directory's
+    /// answer to its `directory::claim()`. The session gets a `register_outcome` event (`user` the
+    /// name, `code` the outcome), which wire formats spell as the synchronous answer
+    /// (`ok register <name>`, `err name-taken <name>`). On `ok` the router checks its own state
+    /// again: under `exclusive` a session that took the name meanwhile (a remote one that arrived
+    /// first), under `multi` a full `max_sessions_per_user`, refuses it (`name_taken`,
+    /// `too_many_sessions`); under `replace` the holders are taken over. A claim refused that way,
+    /// or answered `ok` for a session closed meanwhile, is undone with `directory::released()`.
+    /// @param ticket the ticket of the claim; each is answered once.
+    /// @param result `ok`, `name_taken`, `too_many_sessions` or `cluster_unavailable` (any other
+    ///        refusal is passed on as it is).
+    /// @return the outcome told to the session; `unknown_session` when the ticket is unknown
+    ///         (answered already) or its session closed meanwhile (nothing told).
+    /// @note Call it from the host's serialisation, never from inside `directory::claim()`.
+    /// @throws std::bad_alloc when memory runs out.
+    status claim_completed(std::uint64_t ticket, status result) {
+        const auto it = std::find_if(claims_.begin(), claims_.end(),
+                                     [ticket](const claim_waiter& w) { return w.ticket == ticket; });
+        if (it == claims_.end()) return status::unknown_session;
+        const claim_waiter w = *it;
+        claims_.erase(it);
+        session_slot* slot = find_slot(w.s);
+        if (!slot || !slot->claiming) { // closed meanwhile: nobody to tell; undo a granted claim
+            if (result == status::ok && dir_) dir_->released(w.user, w.s, -1);
+            return status::unknown_session;
+        }
+        slot->claiming = false;
+        status outcome = result;
+        if (outcome == status::ok && policy_ != session_policy::replace) outcome = local_verdict(w.user);
+        if (result == status::ok && outcome != status::ok && dir_) dir_->released(w.user, w.s, slot->last_input);
+        event e{event_kind::register_outcome, {}, w.user.view(), {}};
+        e.code = outcome;
+        defer_event(w.s.index(), e, false); // before the replay that attach_name() queues
+        if (outcome == status::ok) {
+            if (policy_ == session_policy::replace) take_over_all(w.user);
+            attach_name(w.s, w.user, true);
+        }
+        settle();
+        return outcome;
+    }
+
+    /// @brief Gives remote session `s` (`open_remote_session()`) the name `user`: the directory
+    /// says a session of another node holds it. No authorizer, no directory call, no inbox replay.
+    /// Under `exclusive` and `replace` the directory is the authority: the sessions this router
+    /// has for the name are taken over (a local one gets `session_replaced` and is closed after
+    /// its output, and is reported `released()`; a remote one is closed quietly). Under `multi`
+    /// no cap is checked (the directory counted the cluster's sessions). Presence as for a local
+    /// registration (online on the first session, local or remote).
+    /// @param s an open remote session.
+    /// @param user the folded name.
+    /// @return `ok`; `unknown_session` when `s` is not an open remote session; `invalid_name`
+    ///         (empty); `already_registered`.
+    /// @throws std::bad_alloc when memory runs out.
+    status register_remote(session_id s, const name& user) {
+        const session_slot* slot = find_slot(s);
+        if (!slot || !slot->remote) return status::unknown_session;
+        if (user.empty()) return status::invalid_name;
+        if (slot->user != npos) return status::already_registered;
+        if (policy_ != session_policy::multi) take_over_all(user);
+        attach_name(s, user, false);
+        settle();
+        return status::ok;
+    }
+
+    /// @brief Registrations answered `pending` whose `claim_completed()` has not come yet (0
+    /// without a directory).
+    [[nodiscard]] std::size_t pending_claims() const noexcept { return claims_.size(); }
+
+    /// @brief True when `s` is open and waits for the answer to its registration
+    /// (`register_name()` returned `pending`): a protocol holds the session's next commands.
+    /// @param s the session.
+    [[nodiscard]] bool registration_pending(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot && slot->claiming;
+    }
+
+    /// @brief True when `s` is an open remote session (`open_remote_session()`).
+    /// @param s the session.
+    [[nodiscard]] bool is_remote(session_id s) const noexcept {
+        const session_slot* slot = find_slot(s);
+        return slot && slot->remote;
     }
 
     /// @brief Installs the check run by `register_name()` (see `authorizer`); an empty function
@@ -587,9 +676,19 @@ private:
                 return r;
             }
             transport* const t = rec.direct;
+            delivery outcome;
             {
                 const callback_scope scope(*this, 0);
-                tally(r, t->deliver(bytes));
+                outcome = t->deliver(bytes);
+            }
+            if (outcome == delivery::queued) {
+                ++r.delivered;
+                ++counters_.delivered;
+            } else if (outcome == delivery::unavailable) { // a remote session's node is out of reach
+                --counters_.routed;
+                r = route_result{status::cluster_unavailable};
+            } else {
+                tally(r, outcome);
             }
             settle();
             return r;
@@ -841,9 +940,12 @@ public:
     /// last-seen time its user gets when this is its last session (docs/design.md, "Time").
     /// @param s the session (ignored when not open).
     /// @param now_ms Unix time in ms, from the host's clock, taken when the input was read.
+    /// For a remote session, `now_ms` is the last input of the real session on its node (the
+    /// backplane calls it before `close_session()`), and the router's time is left as it is.
     void touch(session_id s, std::int64_t now_ms) noexcept {
-        now_ = now_ms;
-        if (session_slot* slot = find_slot(s)) slot->last_input = now_ms;
+        session_slot* slot = find_slot(s);
+        if (!slot || !slot->remote) now_ = now_ms;
+        if (slot) slot->last_input = now_ms;
     }
 
     /// @brief Advances the router's time and runs what is due: offline events at the end of
@@ -895,10 +997,12 @@ public:
         return n ? join(s, *n) : status::invalid_name;
     }
 
-    /// @brief As above, with a folded room name.
+    /// @brief As above, with a folded room name. A remote session (`open_remote_session()`)
+    /// never joins: `not_supported` (its node fans room events out to it).
     [[nodiscard]] status join(session_id s, const name& room) {
         if (const status st = check_registered(s); st != status::ok) return st;
         if (room.empty()) return status::invalid_name;
+        if (sessions_[s.index()].remote) return status::not_supported;
         if (call_depth() >= max_depth_) return status::depth_exceeded;
         std::uint32_t ri;
         const std::uint32_t found = find_room(room);
@@ -915,6 +1019,7 @@ public:
             }
         } else {
             ri = allocate_room(room);
+            if (dir_) dir_->room_active(room, true);
         }
         ++layout_epoch_; // fan-outs in progress re-read the member list (it may move)
         session_slot& slot = sessions_[s.index()];
@@ -923,11 +1028,13 @@ public:
         ++r.per_format[slot.format];
         slot.rooms.push_back(membership{ri, static_cast<std::uint32_t>(r.members.size() - 1)});
         // Tell the others last, when the membership is complete (their callbacks see it).
-        if (found != npos) {
+        std::optional<name> joined; // for the directory (a callback may move the user slot)
+        if (dir_) joined = users_slots_[slot.user].id;
+        if (found != npos)
             (void)fan_out(ri, event{event_kind::member_joined, room.view(), user_name(s.index()), {}},
                           s.index());
-            settle();
-        }
+        if (joined) dir_->room_event(room, event{event_kind::member_joined, room.view(), joined->view(), {}});
+        if (found != npos) settle();
         return status::ok;
     }
 
@@ -986,9 +1093,41 @@ public:
         if (ri == npos) return {status::not_member};
         const session_slot& slot = sessions_[from.index()];
         if (membership_of(slot, ri) == npos) return {status::not_member};
+        std::optional<name> sender; // for the directory (a callback may move the user slot)
+        if (dir_) sender = users_slots_[slot.user].id;
         route_result r = fan_out(ri, event{event_kind::room_message, room.view(), users_slots_[slot.user].id.view(), text},
                                  scope == fanout_scope::except_sender ? from.index() : npos);
-        if (r.ok()) ++counters_.routed;
+        if (r.ok()) {
+            ++counters_.routed;
+            if (sender) dir_->room_event(room, event{event_kind::room_message, room.view(), sender->view(), text});
+        }
+        settle();
+        return r;
+    }
+
+    /// @brief Fans out a room event that started on another node of the cluster (received by the
+    /// backplane) to this router's members of `room`, encoded once per format as `publish()` does.
+    /// Does not call `directory::room_event()`. Trusts nothing: names and text are checked.
+    /// @param room the folded room name (the event's own `room` is ignored).
+    /// @param e a `room_message` (`user` the sender, `text`), `member_joined` or `member_left`
+    ///        (`user` the member); views read during the call only.
+    /// @return `ok` with counts (0 when no local session is a member); `invalid_name` when
+    ///         `room` is empty or `e.user` is not a valid name; `not_supported` for another kind;
+    ///         `invalid_text` (a `room_message` text that breaks the text contract, or a format
+    ///         that refuses it: nobody gets it); `depth_exceeded`.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] route_result relay(const name& room, const event& e) {
+        const auto user = name::parse(e.user);
+        if (room.empty() || !user) return {status::invalid_name};
+        const bool message = e.kind == event_kind::room_message;
+        if (!message && e.kind != event_kind::member_joined && e.kind != event_kind::member_left)
+            return {status::not_supported};
+        if (message && !is_message_text(e.text)) return {status::invalid_text};
+        if (call_depth() >= max_depth_) return {status::depth_exceeded};
+        const std::uint32_t ri = find_room(room);
+        if (ri == npos) return {};
+        route_result r = fan_out(ri, event{e.kind, room.view(), user->view(), message ? e.text : std::string_view{}}, npos);
+        if (r.ok() && message) ++counters_.routed;
         settle();
         return r;
     }
@@ -1070,6 +1209,8 @@ private:
         bool acks = false;    // acknowledgements on (enable_acks())
         bool retired = false; // replaced (session_policy::replace): closed for every call but
                               // close_session(), while its transport flushes `bye replaced`
+        bool remote = false;  // a session of another node (open_remote_session())
+        bool claiming = false; // register_name() returned pending (claims_)
         std::int64_t last_input = -1; // touch()
         std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         bool replay_pending = false; // at-most-once replay stopped at a full output: the rest
@@ -1244,6 +1385,17 @@ private:
             rooms_[mine[j].room].members[mine[j].in_room].set_in_session(j);
         }
         mine.pop_back();
+        if (dir_) { // the other nodes hear it; a room with no local member left is given up
+            const name room_name = r.id, user = users_slots_[sessions_[si].user].id;
+            if (r.members.empty()) {
+                if (notify) dir_->room_event(room_name, event{event_kind::member_left, room_name.view(), user.view(), {}});
+                dir_->room_active(room_name, false);
+            } else if (notify) {
+                (void)fan_out(m.room, event{event_kind::member_left, room_name.view(), user.view(), {}}, npos);
+                dir_->room_event(room_name, event{event_kind::member_left, room_name.view(), user.view(), {}});
+                return;
+            }
+        }
         if (r.members.empty()) {
             room_index_.erase(detail::flat_index::fold(r.id.hash()),
                               [&](std::uint32_t v) { return rooms_[v].id == r.id; });
@@ -1318,6 +1470,63 @@ private:
         cold_[u].prev_offline = cold_[u].next_offline = npos;
         rec.in_offline_list = false;
         --offline_count_;
+    }
+
+    // ---- names (register_name(), the cluster's claims) -----------------------------------------
+
+    // What this router's own state says of one more session for `user` under the policy.
+    status local_verdict(const name& user) const noexcept {
+        const std::uint32_t u = find_user(user);
+        if (u == npos || users_slots_[u].sessions == 0) return status::ok;
+        if (policy_ == session_policy::exclusive) return status::name_taken;
+        if (policy_ == session_policy::multi && users_slots_[u].sessions >= max_sessions_)
+            return status::too_many_sessions;
+        return status::ok;
+    }
+
+    // Takes `user` from every session holding it. A local one hears why, is released like a
+    // disconnect and closed after its output (a remote one is closed quietly: its own node is
+    // told by the directory); the user never goes offline, so watchers see nothing.
+    void take_over_all(const name& user) {
+        const std::uint32_t u = find_user(user);
+        if (u == npos) return;
+        while (users_slots_[u].sessions != 0) {
+            const std::uint32_t old = users_slots_[u].head;
+            if (!sessions_[old].remote)
+                defer_event(old, event{event_kind::session_replaced, {}, user.view(), {}}, false);
+            defer(session_id::make(old, sessions_[old].generation), payload{}, call_depth(), true,
+                  close_mode::after_flush);
+            release(old, false);
+            // Input the old session had already read (another thread, a pipelined line) must
+            // not take the name back: it is closed for every call but close_session().
+            sessions_[old].retired = true;
+        }
+    }
+
+    // Gives session s the name `user`; `replay_inbox`: a local session, which gets the stored
+    // messages (a remote one gets them on its own node).
+    void attach_name(session_id s, const name& user, bool replay_inbox) {
+        std::uint32_t u = find_user(user);
+        if (u == npos) u = add_user(user);
+        user_slot& rec = users_slots_[u];
+        const bool first = rec.sessions == 0;
+        session_slot* slot = &sessions_[s.index()];
+        slot->user = u;
+        slot->next_of_user = rec.head;
+        rec.head = s.index();
+        ++rec.sessions;
+        if (first) {
+            ++online_users_;
+            unlink_offline(u);
+        }
+        // The store knows the user and the replay is queued before anyone hears of the session
+        // (the presence handler may message it: that comes after the replay).
+        if (inbox_ && replay_inbox) {
+            inbox_->remember(user);
+            replay(s.index(), first);
+        }
+        refresh_direct(u);
+        if (first) came_online(u);
     }
 
     // Keeps user_slot::direct in step with the user's sessions (see user_slot).
@@ -1423,6 +1632,9 @@ private:
             sessions_[si].next_of_user = npos;
             gone = --users_slots_[u].sessions == 0;
             refresh_direct(u);
+            if (dir_ && !sessions_[si].remote)
+                dir_->released(users_slots_[u].id, session_id::make(si, sessions_[si].generation),
+                               sessions_[si].last_input);
             if (gone) {
                 --online_users_;
                 cold_[u].last_seen = sessions_[si].last_input >= 0 ? sessions_[si].last_input : now_;
@@ -1604,6 +1816,8 @@ private:
             if (b.empty()) b = formats_[f]->encode_checked(sessions_[si].acks ? acked : plain);
             if (b.empty()) return {status::invalid_text};
         }
+        if (dir_ && !any_acks && depth_ == 0 && pending_head_ == pending_.size() && all_remote(target))
+            return route_to_remote(target, bytes);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
         if (any_acks) {
@@ -1676,6 +1890,39 @@ private:
             const callback_scope scope(*this, 0);
             tally(r, t->deliver(acked_bytes[sessions_[direct].format]));
         }
+        settle();
+        return r;
+    }
+
+    bool all_remote(std::uint32_t u) const noexcept {
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (!sessions_[si].remote) return false;
+        return true;
+    }
+
+    // route() to a user all of whose sessions are remote (several proxies), from the host's own
+    // call with nothing queued: delivered now rather than queued, as the queue would run them
+    // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
+    // took it) instead of being counted dropped later.
+    route_result route_to_remote(std::uint32_t u, format_payloads& bytes) {
+        std::vector<std::pair<transport*, std::uint8_t>> targets; // a delivery's callback may change the list
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            targets.emplace_back(sessions_[si].t, sessions_[si].format);
+        route_result r;
+        std::uint32_t unavailable = 0;
+        {
+            const callback_scope scope(*this, 0);
+            for (const auto& [t, f] : targets) {
+                if (!closed_in_callback_.empty() &&
+                    std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t) != closed_in_callback_.end())
+                    continue;
+                const delivery d = t->deliver(bytes[f]);
+                if (d == delivery::unavailable) ++unavailable;
+                else tally(r, d);
+            }
+        }
+        if (r.delivered == 0 && unavailable != 0) r = route_result{status::cluster_unavailable};
+        else ++counters_.routed;
         settle();
         return r;
     }
@@ -2077,6 +2324,14 @@ private:
     std::deque<store_waiter> waiters_; // in call order (the store completes in that order)
     std::uint64_t next_ticket_ = 0;
     std::uint64_t sync_ticket_ = 0;  // the store call in progress (call_store())
+    directory* dir_;                 // router_options::directory (null: one node)
+    struct claim_waiter {            // a register_name() answered pending
+        std::uint64_t ticket;
+        session_id s;
+        name user;
+    };
+    std::vector<claim_waiter> claims_; // in claim order
+    std::uint64_t next_claim_ = 0;
     bool sync_done_ = false;
     status sync_result_ = status::ok;
 };

@@ -48,6 +48,12 @@ enum class status : std::uint8_t {
                         ///< was stored; what was stored before stays readable.
     store_failed,       ///< The durable store failed otherwise (an I/O error, a read-only or
                         ///< corrupt database); nothing was stored.
+    cluster_unavailable, ///< The cluster backplane cannot reach its directory (Redis) or the node
+                         ///< holding the recipient; nothing was done (docs/design.md, "Clusters:
+                         ///< the directory hook and remote sessions").
+    pending,            ///< `router::register_name()` with a `directory`: the cluster decides, and
+                        ///< the session is answered later with a `register_outcome` event. Never a
+                        ///< final outcome, never sent to a client as an error.
 };
 
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
@@ -81,6 +87,8 @@ enum class status : std::uint8_t {
     case status::store_busy: return "store-busy";
     case status::store_full: return "store-full";
     case status::store_failed: return "store-failed";
+    case status::cluster_unavailable: return "cluster-unavailable";
+    case status::pending: return "pending";
     }
     return "unknown";
 }

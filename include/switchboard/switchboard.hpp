@@ -5,7 +5,9 @@
 /// (per-connection logic); the TCP adapter is `<switchboard/asio/tcp_server.hpp>`.
 #pragma once
 
+#include "cluster_format.hpp"
 #include "config.hpp"
+#include "directory.hpp"
 #include "event.hpp"
 #include "fwd.hpp"
 #include "in_memory_transport.hpp"

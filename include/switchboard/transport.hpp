@@ -17,9 +17,13 @@ enum class delivery : std::uint8_t {
     slow_consumer, ///< Dropped: the output bound was exceeded; the transport is closing itself.
     backed_up,     ///< Dropped, session kept: an ephemeral event (`deliver_ephemeral()`) met a
                    ///< backed-up output queue.
+    unavailable,   ///< Dropped, session kept: a remote session's transport (a cluster backplane)
+                   ///< cannot reach the node holding the real session now (docs/design.md,
+                   ///< "Clusters: the directory hook and remote sessions").
 };
 
-/// @brief The protocol token of a delivery result (`"queued"`, `"closed"`, `"slow-consumer"`).
+/// @brief The protocol token of a delivery result (`"queued"`, `"closed"`, `"slow-consumer"`,
+/// `"backed-up"`, `"unavailable"`).
 /// @note Thread-safe (pure function).
 [[nodiscard]] constexpr std::string_view to_string(delivery d) noexcept {
     switch (d) {
@@ -27,6 +31,7 @@ enum class delivery : std::uint8_t {
     case delivery::closed: return "closed";
     case delivery::slow_consumer: return "slow-consumer";
     case delivery::backed_up: return "backed-up";
+    case delivery::unavailable: return "unavailable";
     }
     return "unknown";
 }

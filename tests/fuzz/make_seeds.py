@@ -5,7 +5,7 @@ The inputs are binary (a header, or opcodes); this script is their readable sour
 (re)writes the files named here (prefix "seed-"): crash inputs added to the corpus as regression
 tests are left alone. Usage: python3 tests/fuzz/make_seeds.py
 Formats: the header comments of line_codec_fuzz.cpp, router_fuzz.cpp, delivery_fuzz.cpp and
-websocket_frame_fuzz.cpp and websocket_upgrade_fuzz.cpp.
+websocket_frame_fuzz.cpp, websocket_upgrade_fuzz.cpp and cluster_format_fuzz.cpp.
 """
 import pathlib
 
@@ -567,10 +567,40 @@ UPGRADE_SEEDS = {
 }
 
 
+# ---- cluster_format_fuzz: one cluster-format event (kind, code, queued, seq, last_seen, room,
+# user, text; little-endian, u32 lengths), or bytes around it -----------------------------------
+def cluster_event(kind, room=b"", user=b"", text=b"", code=0, queued=0, seq=0, last_seen=-1):
+    out = bytes([kind, code, queued]) + seq.to_bytes(8, "little") + (last_seen & (2**64 - 1)).to_bytes(8, "little")
+    for part in (room, user, text):
+        out += len(part).to_bytes(4, "little") + part
+    return out
+
+
+CLUSTER_SEEDS = {
+    "seed-direct-message": cluster_event(0, user=b"bob", text=b"hi there"),
+    "seed-room-message": cluster_event(1, room=b"lobby", user=b"alice", text=b"hello all"),
+    "seed-member-joined": cluster_event(2, room=b"lobby", user=b"carol"),
+    "seed-member-left": cluster_event(3, room=b"lobby", user=b"Carol"),
+    "seed-acked-message": cluster_event(4, user=b"bob", text=b"caf\xc3\xa9", seq=42),
+    "seed-presence-offline": cluster_event(6, user=b"alice", last_seen=1700000000123),
+    "seed-send-outcome": cluster_event(10, user=b"bob", text=b"c1", code=23, queued=1, seq=7),
+    "seed-register-outcome": cluster_event(11, user=b"alice", code=2),
+    "seed-forged-line": cluster_event(1, room=b"lobby", user=b"alice", text=b"x\nroom lobby eve forged"),
+    "seed-bad-names": cluster_event(2, room=b"lob by", user=b"a\nb"),
+    "seed-truncated": cluster_event(1, room=b"lobby", user=b"alice", text=b"cut")[:-2],
+    "seed-trailing-byte": cluster_event(0, user=b"bob", text=b"hi") + b"\x00",
+    "seed-length-past-end": cluster_event(0, user=b"bob")[:19] + (0xFFFFFFFF).to_bytes(4, "little") + b"x" * 12,
+    "seed-bad-kind": cluster_event(200, user=b"bob"),
+    "seed-bad-code": cluster_event(11, user=b"bob", code=99),
+    "seed-bad-queued": cluster_event(10, user=b"bob", queued=2),
+    "seed-empty": b"",
+}
+
+
 def main():
     for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS),
                           ("delivery_fuzz", DELIVERY_SEEDS), ("websocket_frame_fuzz", WS_SEEDS),
-                          ("websocket_upgrade_fuzz", UPGRADE_SEEDS)):
+                          ("websocket_upgrade_fuzz", UPGRADE_SEEDS), ("cluster_format_fuzz", CLUSTER_SEEDS)):
         out = HERE / "corpus" / target
         out.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():

@@ -9,6 +9,7 @@
 #include "fake_stream.hpp"
 
 #include <switchboard/asio/tcp_server.hpp>
+#include <switchboard/directory.hpp>
 #include <switchboard/memory_inbox.hpp>
 #include <switchboard/names.hpp>
 #include <switchboard/router.hpp>
@@ -416,6 +417,67 @@ TEST_CASE("lifecycle: a client's own replies pause its input, drained output res
     CHECK(alice->input.empty()); // resumed
     CHECK(alice->take() == repeat("who alice\n", 201));
     CHECK_FALSE(alice->closed);
+}
+
+// A directory the test answers by hand (docs/design.md, "Clusters: the directory hook and remote
+// sessions"): it records each claim; the test calls claim_completed() later, under the router mutex.
+struct manual_directory final : switchboard::directory {
+    struct claim_record {
+        std::string user;
+        switchboard::session_id s;
+        std::uint64_t ticket;
+    };
+    std::vector<claim_record> claims;
+    void claim(const switchboard::name& user, switchboard::session_id s, switchboard::session_policy,
+               std::uint64_t ticket) override {
+        claims.push_back(claim_record{std::string(user.view()), s, ticket});
+    }
+    void released(const switchboard::name&, switchboard::session_id, std::int64_t) override {}
+    void room_active(const switchboard::name&, bool) override {}
+    void room_event(const switchboard::name&, const switchboard::event&) override {}
+};
+
+TEST_CASE("lifecycle: input after a /register the cluster answers later waits for the answer, without spinning",
+          "[lifecycle][cluster]") {
+    manual_directory dir;
+    switchboard::router_options ro;
+    ro.directory = &dir;
+    engine e({}, ro);
+    auto alice = e.connect();
+    alice->feed("/register alice\n/msg alice hi\n/who\n");
+    e.settle();
+    CHECK(alice->take().empty()); // pending: nothing answered, nothing after it applied
+    REQUIRE(dir.claims.size() == 1);
+    // A write completes while the claim is pending (a notice): the input stays paused, no busy loop.
+    e.server->with_router([&](switchboard::router& r) {
+        (void)r.send(dir.claims[0].s, switchboard::payload::copy_of("* note\n"));
+    });
+    e.settle();
+    alice->feed("/join lobby\n"); // read meanwhile: held behind
+    e.settle();
+    CHECK(alice->take() == "* note\n");
+    e.server->with_router([&](switchboard::router& r) {
+        CHECK(r.claim_completed(dir.claims[0].ticket, switchboard::status::ok) == switchboard::status::ok);
+    });
+    e.settle();
+    CHECK(alice->take() == "ok register alice\nmsg alice hi\nwho alice\nok join lobby\n");
+    // A /register as the last line: the next read waits, and a refusal is the synchronous line.
+    auto bob = e.connect();
+    bob->feed("/register alice\n");
+    e.settle();
+    CHECK(bob->take() == "err name-taken alice\n"); // held by this node: refused at once
+    bob->feed("/register bob\n");
+    e.settle();
+    bob->feed("/who\n");
+    e.settle();
+    CHECK(bob->take().empty());
+    REQUIRE(dir.claims.size() == 2);
+    e.server->with_router([&](switchboard::router& r) {
+        (void)r.claim_completed(dir.claims[1].ticket, switchboard::status::cluster_unavailable);
+    });
+    e.settle();
+    CHECK(bob->take() == "err cluster-unavailable bob\nwho alice\n");
+    CHECK_FALSE(bob->closed);
 }
 
 TEST_CASE("lifecycle: an error at any operation of a session ends it exactly once", "[lifecycle]") {

@@ -6,6 +6,7 @@
 #include <switchboard/protocol/line_session.hpp>
 #include <switchboard/router.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,5 +49,13 @@ private:
 };
 
 using lines_t = std::vector<std::string>;
+
+/// Router options with session policy `p` (and `max` sessions per user under multi).
+inline switchboard::router_options with_policy(switchboard::session_policy p, std::size_t max = 8) {
+    switchboard::router_options o;
+    o.sessions = p;
+    o.max_sessions_per_user = max;
+    return o;
+}
 
 } // namespace switchboard_test

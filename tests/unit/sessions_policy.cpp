@@ -9,15 +9,8 @@ using switchboard::router_options;
 using switchboard::session_policy;
 using switchboard_test::line_client;
 using switchboard_test::lines_t;
+using switchboard_test::with_policy;
 
-namespace {
-router_options with_policy(session_policy p, std::size_t max = 8) {
-    router_options o;
-    o.sessions = p;
-    o.max_sessions_per_user = max;
-    return o;
-}
-} // namespace
 
 TEST_CASE("sessions_policy: exclusive refuses a second registration (v1)", "[sessions]") {
     router r;

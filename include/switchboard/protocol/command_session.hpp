@@ -86,6 +86,18 @@ public:
     /// @brief True once `quit` was applied or `end()` called: apply nothing more; flush and close.
     [[nodiscard]] bool quit() const noexcept { return quit_; }
 
+    /// @brief True while the session's registration waits for the cluster's answer
+    /// (`router::register_name()` returned `pending`, docs/design.md, "Clusters: the directory
+    /// hook and remote sessions"): the wire format applies no further command until it is false
+    /// again, so pipelined commands after `register` behave as on a single node. It turns false
+    /// when the router queues the `register_outcome` event, before the event reaches the
+    /// transport; a paused connection resumes on the output that event causes.
+    /// Costs one flag test per command when no registration was answered `pending`.
+    [[nodiscard]] bool waiting() const noexcept {
+        if (awaiting_ && !router_->registration_pending(id_)) awaiting_ = false;
+        return awaiting_;
+    }
+
     /// @brief Marks the input as ended (the peer half-closed or the format gave up): `quit()`
     /// becomes true and later `apply()` calls do nothing.
     void end() noexcept { quit_ = true; }
@@ -127,6 +139,12 @@ public:
             const auto n = name::parse(c.target);
             if (!n) return fail(status::invalid_name, c.kind, c.target);
             const status st = router_->register_name(id_, *n, c.text);
+            // The cluster decides: the answer is the register_outcome event, spelled as the line
+            // below would have been; the format holds the next commands meanwhile (waiting()).
+            if (st == status::pending) {
+                awaiting_ = true;
+                return true;
+            }
             if (st == status::already_registered) return fail(st, c.kind, router_->name_of(id_));
             if (st != status::ok) return fail(st, c.kind, n->view());
             return answer(reply::ok(c.kind, n->view()));
@@ -233,6 +251,7 @@ private:
     std::size_t max_text_;
     std::uint64_t* too_long_;
     bool quit_ = false;
+    mutable bool awaiting_ = false; // register_name() answered pending (see waiting())
 };
 
 } // namespace switchboard::protocol

@@ -354,7 +354,8 @@ public:
 /// v1.2 `dm <seq> <from> <text>`, `presence <user> online`, `presence <user> offline [<ms>]`,
 /// `typing <from>`, `typing <from> stop`, `bye replaced`, and the late answers of a durable store
 /// (`send_outcome`): `ok queued <user>` or `err <token> <user>` for `/msg`,
-/// `sent <cid> <outcome>` for `/send`.
+/// `sent <cid> <outcome>` for `/send`, and the late answer of a registration a cluster decided
+/// (`register_outcome`): `ok register <name>` or `err <token> <name>`.
 ///
 /// It emits exactly one line per event or nothing: it refuses (returns an empty payload) an event
 /// whose text breaks the text contract (`is_message_text()`: empty, invalid UTF-8, LF, CR or
@@ -415,6 +416,7 @@ private:
         case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
         case event_kind::session_replaced: return words({"bye", "replaced"});
         case event_kind::send_outcome: return line_reply_encoder::instance().encode(send_outcome_reply(e));
+        case event_kind::register_outcome: return line_reply_encoder::instance().encode(register_outcome_reply(e));
         }
         return {};
     }

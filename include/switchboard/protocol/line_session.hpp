@@ -94,7 +94,9 @@ public:
     /// session's output is backed up (or its transport closed); if so the session stops at that
     /// line, keeps the rest of `bytes` (at most one read's worth) and returns `paused`. This
     /// bounds the replies one read can produce — a chunk of thousands of `/who` lines costs one
-    /// line's work past the point where the client stopped reading, not thousands.
+    /// line's work past the point where the client stopped reading, not thousands. A `/register`
+    /// that the cluster answers later pauses the same way, whatever `pause()` says, and input read
+    /// meanwhile is held: the lines after it wait for its answer (`ok register <name>`).
     /// @param bytes what was read, any size (see the overload above).
     /// @param now the time the bytes were read (see the overload above).
     /// @param pause `bool()`: true to stop after the current line. Called under the router's
@@ -104,7 +106,7 @@ public:
     template <class Pause>
     input_result on_input(std::string_view bytes, std::chrono::nanoseconds now, Pause&& pause) {
         if (commands_.quit()) return input_result::quit;
-        if (!held_.empty()) { // the adapter read while paused: keep the order
+        if (!held_.empty() || commands_.waiting()) { // read while paused: keep the order
             held_.append(bytes.data(), bytes.size());
             return input_result::paused;
         }
@@ -112,7 +114,9 @@ public:
         return feed(bytes, pause);
     }
 
-    /// @brief Continues with the input held by a `paused` result, as `on_input()` would.
+    /// @brief Continues with the input held by a `paused` result, as `on_input()` would. While a
+    /// registration waits for the cluster (`command_session::waiting()`) nothing is processed and
+    /// the input stays held (`paused`).
     /// @param now the current time (see `on_input()`).
     /// @param pause as for `on_input()`.
     /// @return `quit`, `paused` again, or `keep_reading` once all held input was processed.
@@ -120,6 +124,7 @@ public:
     template <class Pause>
     input_result resume(std::chrono::nanoseconds now, Pause&& pause) {
         if (commands_.quit()) return input_result::quit;
+        if (commands_.waiting()) return held_.empty() ? input_result::keep_reading : input_result::paused;
         now_ = now;
         const std::string rest = std::move(held_);
         held_.clear();
@@ -149,7 +154,7 @@ private:
             bytes,
             [&](std::string_view line) {
                 if (!handle_line(line)) return false;
-                if (pause()) {
+                if (commands_.waiting() || pause()) { // a registration the cluster answers later
                     paused = true;
                     return false;
                 }

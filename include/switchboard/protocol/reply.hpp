@@ -139,6 +139,16 @@ private:
     return reply::error(e.code, command_kind::msg, e.user);
 }
 
+/// @brief The reply a `register_outcome` event stands for (a registration the cluster decided
+/// later, docs/protocol.md "Registration in a cluster"): exactly the synchronous answer,
+/// `ok register <name>` or `err <token> <name>`.
+/// @param e an event of kind `register_outcome`; the reply's views point into it.
+/// @note Thread-safe (pure function).
+[[nodiscard]] constexpr reply register_outcome_reply(const event& e) noexcept {
+    if (e.code == status::ok) return reply::ok(command_kind::register_name, e.user);
+    return reply::error(e.code, command_kind::register_name, e.user);
+}
+
 /// @brief A wire format for replies: turns a `reply` into the bytes of one message of that format
 /// (framing included), sent to the one session it answers through `router::send()`.
 ///

@@ -364,7 +364,7 @@ private:
 /// `msg` {from, text}, `room` {room, from, text}, `join`/`leave` {room, user}, `dm` {seq, from,
 /// text}, `presence` {user, online, last_seen (omitted when never seen)}, `typing` {from, stop},
 /// `bye` {reason}; a `send_outcome` is the object of the reply it stands for
-/// (`protocol::send_outcome_reply()`).
+/// (`protocol::send_outcome_reply()`), a `register_outcome` too (`protocol::register_outcome_reply()`).
 /// @param e the event; its strings are copied into the object.
 /// @return the object, `"type"` first.
 /// @throws std::bad_alloc when memory runs out.
@@ -387,6 +387,7 @@ private:
     case event_kind::typing_stopped: return object{{"type", "typing"}, {"from", e.user}, {"stop", true}};
     case event_kind::session_replaced: return object{{"type", "bye"}, {"reason", "replaced"}};
     case event_kind::send_outcome: break;
+    case event_kind::register_outcome: return json_object(protocol::register_outcome_reply(e));
     }
     return json_object(protocol::send_outcome_reply(e));
 }
@@ -655,6 +656,10 @@ public:
     /// @param now the time it was read, from a monotonic clock (see `command_session::apply()`).
     /// @return `quit` once `quit` was applied (or after `on_end_of_input()`; the message is then
     ///         ignored), else `keep_reading`. Errors are replies, not results.
+    /// @note In a cluster a `register` may be answered later (`commands().waiting()` is then
+    ///       true): a host that drives this class itself holds its next messages until it is
+    ///       false again, as `websocket_protocol` does (docs/design.md, "Clusters: the directory
+    ///       hook and remote sessions").
     /// @throws std::bad_alloc when memory runs out.
     protocol::input_result on_message(std::string_view text,
                                       std::chrono::nanoseconds now = std::chrono::nanoseconds::zero()) {

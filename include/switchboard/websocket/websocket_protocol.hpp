@@ -248,24 +248,37 @@ public:
     /// @brief Frames from the client: each message is applied; pings answered; a close answered
     /// and the input ended; a frame breaking RFC 6455 answered with the close code of the rule
     /// (1002, 1007, 1009) and the input ended. With flow control as the line protocol: after each
-    /// message `pause()` is asked, and the rest of the input is held while the output is backed up.
+    /// message `pause()` is asked, and the rest of the input is held while the output is backed up,
+    /// or while a registration waits for the cluster (`command_session::waiting()`; the lines of a
+    /// line-mode message after such a `/register` are held too).
     /// @return `keep_reading`, `paused` (call `resume()`) or `quit` (flush, then close).
     /// @throws std::bad_alloc when memory runs out.
     template <class Pause>
     protocol::input_result on_input(std::string_view bytes, std::chrono::nanoseconds now, Pause&& pause) {
         if (!decoder_ || closing_.load(std::memory_order_relaxed)) return protocol::input_result::quit;
-        if (!held_.empty()) { // read while paused: keep the order
+        if (!held_.empty() || !held_lines_.empty() || commands().waiting()) { // read while paused: keep the order
             held_.append(bytes.data(), bytes.size());
             return protocol::input_result::paused;
         }
         return feed(bytes, now, pause);
     }
 
-    /// @brief Goes on with the input held by a `paused` result.
+    /// @brief Goes on with the input held by a `paused` result. While a registration waits for
+    /// the cluster (`command_session::waiting()`) nothing is processed: `paused` again while
+    /// input is held, else `keep_reading`.
     /// @throws std::bad_alloc when memory runs out.
     template <class Pause>
     protocol::input_result resume(std::chrono::nanoseconds now, Pause&& pause) {
         if (!decoder_ || closing_.load(std::memory_order_relaxed)) return protocol::input_result::quit;
+        if (commands().waiting())
+            return held_.empty() && held_lines_.empty() ? protocol::input_result::keep_reading
+                                                        : protocol::input_result::paused;
+        if (!held_lines_.empty()) { // the rest of a line-mode message, after its /register
+            const std::string lines = std::move(held_lines_);
+            held_lines_.clear();
+            if (!apply(lines, now)) return close_with(protocol::websocket_close_code::normal, {});
+            if (commands().waiting() || pause()) return protocol::input_result::paused;
+        }
         const std::string rest = std::move(held_);
         held_.clear();
         return feed(rest, now, pause);
@@ -303,7 +316,7 @@ public:
 
     /// @brief Bytes of unfinished input held (request head, frame decoder, paused input).
     [[nodiscard]] std::size_t buffered() const noexcept {
-        return head_.size() + held_.size() + (decoder_ ? decoder_->buffered() : 0);
+        return head_.size() + held_.size() + held_lines_.size() + (decoder_ ? decoder_->buffered() : 0);
     }
 
 private:
@@ -357,7 +370,7 @@ private:
                 return false;
             default: break; // pong: nothing to do
             }
-            if (pause()) {
+            if (commands().waiting() || pause()) {
                 paused = true;
                 return false;
             }
@@ -374,7 +387,7 @@ private:
         }
         if (quit) return close_with(protocol::websocket_close_code::normal, {});
         if (r.status == protocol::websocket_decode_status::closed) return close_with(protocol::websocket_close_code::normal, {});
-        if (paused && r.consumed < bytes.size()) {
+        if (paused && (r.consumed < bytes.size() || !held_lines_.empty())) {
             held_.assign(bytes.data() + r.consumed, bytes.size() - r.consumed);
             return protocol::input_result::paused;
         }
@@ -399,6 +412,10 @@ private:
             }
             if (lf == std::string_view::npos) break;
             text.remove_prefix(lf + 1);
+            if (s.waiting()) { // the cluster answers /register later: the next lines wait for it
+                held_lines_.assign(text.data(), text.size());
+                break;
+            }
         }
         return true;
     }
@@ -408,6 +425,8 @@ private:
     std::optional<protocol::websocket_decoder> decoder_; // from the upgrade on
     std::variant<std::monostate, json_session, protocol::command_session> session_;
     std::string held_;                               // input held while paused
+    std::string held_lines_;                         // line mode: the rest of a message after a
+                                                     // /register the cluster answers later
     websocket_counters* counters_ = nullptr;         // the server's totals (set at open)
     std::size_t max_line_ = 0;                       // switchboard.line: longest line (set at open)
     bool json_ = false;                              // subprotocol switchboard.json (else line)

@@ -1,0 +1,171 @@
+// switchboard_cluster_tests: redis::backplane in one process — two routers (two nodes) on one
+// io_context and a real redis-server (tests/redis/redis_server.hpp), sessions on in-memory
+// transports in the line format. The C++ API as an embedding host uses it; the process-level
+// tests (three tcp_chat nodes, kill -9, SIGSTOP) are tests/cluster/test_*.py.
+#define CATCH_CONFIG_MAIN
+#include "../redis/redis_test.hpp"
+
+#include <switchboard/in_memory_transport.hpp>
+#include <switchboard/protocol/line.hpp>
+#include <switchboard/redis/backplane.hpp>
+#include <switchboard/router.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using redis_test::run_until;
+namespace sb = switchboard;
+
+// One node: its backplane (declared first: the router refers to it) and its router.
+struct node {
+    node(sb::net::io_context& io, const sb::test::redis_server& redis, const std::string& id,
+         sb::session_policy policy = sb::session_policy::exclusive)
+        : plane(io, options(redis, id, policy)), r(router_options(plane, policy)) {
+        plane.start(r);
+    }
+
+    static sb::redis::backplane_options options(const sb::test::redis_server& redis, const std::string& id,
+                                                sb::session_policy policy) {
+        sb::redis::backplane_options o;
+        o.node_id = id;
+        o.redis = redis_test::options_for(redis);
+        o.lease = 600ms;
+        o.sessions = policy;
+        return o;
+    }
+    static sb::router_options router_options(sb::redis::backplane& plane, sb::session_policy policy) {
+        sb::router_options o;
+        o.directory = &plane;
+        o.sessions = policy;
+        return o;
+    }
+
+    // A session in the line format; `lines` collects what it was sent.
+    struct session {
+        sb::in_memory_transport t;
+        sb::session_id id;
+        std::vector<std::string> lines;
+    };
+    session& open() {
+        sessions.push_back(std::make_unique<session>());
+        session& s = *sessions.back();
+        s.id = r.open_session(s.t, sb::protocol::line_event_encoder::instance());
+        return s;
+    }
+    // A session that asked for `user`: the cluster answers later (the outcome is a line).
+    session& asking(const std::string& user) {
+        session& s = open();
+        REQUIRE(r.register_name(s.id, user) == sb::status::pending);
+        return s;
+    }
+    static bool got(session& s, const std::string& line) {
+        for (std::string& l : s.t.take_lines()) s.lines.push_back(std::move(l));
+        return std::find(s.lines.begin(), s.lines.end(), line) != s.lines.end();
+    }
+
+    sb::redis::backplane plane;
+    sb::router r;
+    std::vector<std::unique_ptr<session>> sessions;
+};
+
+struct two_nodes {
+    sb::test::redis_server redis;
+    sb::net::io_context io;
+    node a{io, redis, "a"};
+    node b{io, redis, "b"};
+    two_nodes() {
+        REQUIRE(run_until(io, [&] { return a.plane.available() && b.plane.available(); }));
+    }
+    ~two_nodes() {
+        a.plane.stop();
+        b.plane.stop();
+        io.restart();
+        io.run_for(2s); // the leave scripts, then both connections close: the context runs out of work
+    }
+};
+
+TEST_CASE("backplane: a name registered on two nodes at once has one winner, and messages cross") {
+    two_nodes c;
+    node::session& on_a = c.a.asking("bob");
+    node::session& on_b = c.b.asking("bob");
+    REQUIRE(run_until(c.io, [&] { return c.a.r.pending_claims() == 0 && c.b.r.pending_claims() == 0; }));
+    const bool a_won = node::got(on_a, "ok register bob");
+    const bool b_won = node::got(on_b, "ok register bob");
+    CHECK(a_won != b_won);
+    CHECK(node::got(a_won ? on_b : on_a, "err name-taken bob"));
+
+    node& other = a_won ? c.b : c.a;
+    node& home = a_won ? c.a : c.b;
+    node::session& bob = a_won ? on_a : on_b;
+    node::session& alice = other.asking("alice");
+    REQUIRE(run_until(c.io, [&] { return node::got(alice, "ok register alice"); }));
+    REQUIRE(run_until(c.io, [&] { return other.r.sessions_of(*sb::name::parse("bob")) == 1; }));
+    CHECK(other.r.is_remote(other.r.find("bob")));
+    CHECK(other.r.route(alice.id, "bob", "hi across").ok());
+    REQUIRE(run_until(c.io, [&] { return node::got(bob, "msg alice hi across"); }));
+    CHECK(home.r.route(bob.id, "alice", "and back").ok());
+    REQUIRE(run_until(c.io, [&] { return node::got(alice, "msg bob and back"); }));
+    CHECK(c.a.plane.counters().records_out + c.b.plane.counters().records_out == 2);
+
+    // The holder leaves: its proxy on the other node closes, the name is free there.
+    REQUIRE(home.r.close_session(bob.id) == sb::status::ok);
+    REQUIRE(run_until(c.io, [&] { return other.r.sessions_of(*sb::name::parse("bob")) == 0; }));
+    node::session& again = other.asking("bob");
+    REQUIRE(run_until(c.io, [&] { return node::got(again, "ok register bob"); }));
+}
+
+TEST_CASE("backplane: rooms span nodes, each member gets an event once") {
+    two_nodes c;
+    node::session& x = c.a.asking("x");
+    node::session& y = c.b.asking("y");
+    node::session& z = c.b.asking("z");
+    REQUIRE(run_until(c.io, [&] { return c.a.r.pending_claims() + c.b.r.pending_claims() == 0; }));
+    REQUIRE(c.a.r.join(x.id, "hall") == sb::status::ok);
+    REQUIRE(c.b.r.join(y.id, "hall") == sb::status::ok);
+    REQUIRE(c.b.r.join(z.id, "hall") == sb::status::ok);
+    // until both nodes subscribed the room's channel
+    int n = 0;
+    REQUIRE(run_until(c.io, [&] {
+        (void)c.a.r.publish(x.id, "hall", "sync " + std::to_string(n++), sb::fanout_scope::except_sender);
+        redis_test::run_for(c.io, 20ms);
+        return node::got(y, "room hall x sync " + std::to_string(n - 1));
+    }));
+    for (auto* s : {&y, &z}) s->lines.clear();
+    REQUIRE(c.a.r.publish(x.id, "hall", "once", sb::fanout_scope::except_sender).ok());
+    REQUIRE(run_until(c.io, [&] { return node::got(y, "room hall x once") && node::got(z, "room hall x once"); }));
+    redis_test::run_for(c.io, 100ms);
+    (void)node::got(y, "");
+    (void)node::got(z, "");
+    CHECK(std::count(y.lines.begin(), y.lines.end(), "room hall x once") == 1);
+    CHECK(std::count(z.lines.begin(), z.lines.end(), "room hall x once") == 1);
+}
+
+TEST_CASE("backplane: while Redis is down, routes to other nodes and claims answer cluster_unavailable") {
+    two_nodes c;
+    node::session& alice = c.a.asking("alice");
+    node::session& bob = c.b.asking("bob");
+    REQUIRE(run_until(c.io, [&] { return c.a.r.sessions_of(*sb::name::parse("bob")) == 1 &&
+                                         c.b.r.sessions_of(*sb::name::parse("alice")) == 1; }));
+    c.redis.kill9();
+    REQUIRE(run_until(c.io, [&] { return !c.a.plane.available(); }));
+    CHECK(c.a.r.route(alice.id, "bob", "lost?").code == sb::status::cluster_unavailable);
+    node::session& late = c.a.asking("carol");
+    REQUIRE(run_until(c.io, [&] { return node::got(late, "err cluster-unavailable carol"); }));
+    c.redis.restart();
+    REQUIRE(run_until(c.io, [&] { return c.a.plane.available() && c.b.plane.available(); }, 15s));
+    // b re-asserted bob, a reloaded the directory: deliveries resume
+    REQUIRE(run_until(c.io, [&] {
+        if (c.a.r.sessions_of(*sb::name::parse("bob")) != 1) return false;
+        return c.a.r.route(alice.id, "bob", "back").ok();
+    }));
+    REQUIRE(run_until(c.io, [&] { return node::got(bob, "msg alice back"); }));
+}
+
+} // namespace
