@@ -262,6 +262,20 @@ bool parse_number(std::string_view text, T& out, T min, T max) {
     return true;
 }
 
+// `--ports P1,P2,...`: one or more TCP ports, comma-separated.
+inline bool parse_ports(std::string_view text, std::vector<unsigned short>& out) {
+    out.clear();
+    bool ok = true;
+    while (ok && !text.empty()) {
+        const std::size_t comma = text.find(',');
+        unsigned short p = 0;
+        ok = parse_number<unsigned short>(text.substr(0, comma), p, 1, 65535);
+        out.push_back(p);
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    }
+    return ok && !out.empty();
+}
+
 inline bool parse_seconds(std::string_view text, double& out, double min) {
     try {
         std::size_t used = 0;

@@ -1584,18 +1584,7 @@ int parse_args(int argc, char** argv, options& o) {
         const std::size_t big = std::size_t{1} << 24;
         if (arg == "--host") o.host = std::string(v);
         else if (arg == "--port") ok = parse_number<unsigned short>(v, o.port, 1, 65535);
-        else if (arg == "--ports") {
-            o.ports.clear();
-            std::string_view rest = v;
-            while (ok && !rest.empty()) {
-                const std::size_t comma = rest.find(',');
-                unsigned short p = 0;
-                ok = parse_number<unsigned short>(rest.substr(0, comma), p, 1, 65535);
-                o.ports.push_back(p);
-                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            }
-            ok = ok && !o.ports.empty();
-        }
+        else if (arg == "--ports") ok = parse_ports(v, o.ports);
         else if (arg == "--duration") {
             ok = parse_seconds(v, o.duration_s, 0.001);
             o.duration_given = true;

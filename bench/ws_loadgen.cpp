@@ -786,18 +786,7 @@ bool parse_args(int argc, char** argv, options& o) {
             else ok = false;
         } else if (a == "--host") o.host = std::string(v);
         else if (a == "--port") ok = parse_number<unsigned short>(v, o.port, 1, 65535);
-        else if (a == "--ports") {
-            o.ports.clear();
-            std::string_view rest = v;
-            while (ok && !rest.empty()) {
-                const std::size_t comma = rest.find(',');
-                unsigned short p = 0;
-                ok = parse_number<unsigned short>(rest.substr(0, comma), p, 1, 65535);
-                o.ports.push_back(p);
-                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            }
-            ok = ok && !o.ports.empty();
-        }
+        else if (a == "--ports") ok = parse_ports(v, o.ports);
         else if (a == "--path") o.path = std::string(v);
         else if (a == "--duration") ok = parse_seconds(v, o.duration, 0);
         else if (a == "--warmup") ok = parse_seconds(v, o.warmup, 0);
