@@ -67,6 +67,32 @@ class Failures(ClusterCase):
         self.client(n1, "erin")  # free, on the restarted node itself
         watcher.expect(r"^presence erin online$")
 
+    def test_second_process_with_the_same_id_takes_it_and_the_first_stays_out(self):
+        # A second process started by mistake with a running node's id: the later one buries the
+        # earlier, which finds its node key held by another incarnation and stays out (it must
+        # not join again, which would bury the later one in turn: a flapping pair).
+        first, other = self.node("n1"), self.node("n2")
+        self.client(first, "ivy")
+        watcher = self.client(other, "iwatch")
+        watcher.watch_until("ivy", "online")
+        mark = first.log_size()
+        second = self.node("n1")
+        watcher.expect(r"^presence ivy offline \d+$", timeout=5)
+        first.wait_log(r"lease lost \(another process runs as this node id\)", start=mark)
+        self.client(second, "ivy")  # the name is free, and held on the later process
+        watcher.expect(r"^presence ivy online$")
+        r = self.redis.client()
+        seq = r.call("GET", "sb:dirseq")
+        # Three leases: no flapping (each takeover would publish a change and close ivy).
+        time.sleep(3 * LEASE_MS / 1000)
+        self.assertEqual(r.call("GET", "sb:dirseq"), seq)
+        r.close()
+        rejoined = [l for l in first.lines[mark:] if l and "joined the cluster" in l]
+        self.assertEqual(rejoined, [], "the earlier process joined again")
+        late = self.client(first)
+        late.send("/register ivy2")
+        late.expect(r"^err cluster-unavailable ivy2$")
+
     def test_redis_restart_deliveries_resume(self):
         n1, n2, n3 = self.node("n1"), self.node("n2", "--threads", "2"), self.node("n3")
         alice = self.client(n1, "alice")

@@ -614,6 +614,10 @@ private:
                         if (cursor_.empty()) cursor_ = "0";
                         if (reconnected) reassert();
                         if (sub_up_ && !synced_) resync(); // a snapshot that failed is tried again
+                        if (recheck_) { // a `down` for this incarnation came meanwhile: ask again
+                            recheck_ = false;
+                            heartbeat(false);
+                        }
                     } else if (word == "reset") {
                         say("Redis lost the directory (restarted without persistence?): re-asserting " +
                             std::to_string(local_.size()) + " local session(s)");
@@ -688,6 +692,7 @@ private:
             "): closing " + std::to_string(gone.size()) + " local session(s) that held a name");
         joined_ = false;
         synced_ = false;
+        recheck_ = false;
         abandon_snapshot();
         incarnation_ = fresh_incarnation();
         inc_text_ = std::to_string(incarnation_);
@@ -879,7 +884,14 @@ private:
             const auto now = static_cast<std::int64_t>(parse_u64(w[4], now_ok));
             if (!inc_ok) return;
             if (w[2] == o_.node_id) {
-                if (inc == incarnation_ && joined_) lose_lease(true); // swept: check before acting
+                // This incarnation was buried: swept after its lease lapsed (frozen, cut off), or
+                // taken over by another process started with this node id. Only the node key
+                // tells which, so ask it (the heartbeat answers `lost lapsed`: join again, or
+                // `lost taken`: stay out) instead of joining again and burying the other process.
+                if (inc == incarnation_ && joined_) {
+                    if (hb_inflight_) recheck_ = true; // sent before the bury: ask again after it
+                    else heartbeat(false);
+                }
                 return;
             }
             for (auto it = proxies_.begin(); it != proxies_.end();) {
@@ -953,6 +965,7 @@ private:
     std::string cursor_ = "0";
     bool conn_up_ = false, sub_up_ = false, joined_ = false, synced_ = false, stopping_ = false;
     bool taken_ = false;       // another process runs with this node id
+    bool recheck_ = false;     // a `down` for this incarnation arrived while a heartbeat was in flight
     bool hb_inflight_ = false, snap_inflight_ = false, buffering_ = false, lease_doubt_ = false;
     bool kick_posted_ = false;
     std::chrono::steady_clock::time_point lease_until_{};
