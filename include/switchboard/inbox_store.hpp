@@ -51,7 +51,9 @@ struct sent_record {
 struct append_result {
     status code = status::ok; ///< `ok` (stored), `inbox_full`, `user_not_found` (not a known
                               ///< user) or `store_busy`.
-    std::uint64_t seq = 0;    ///< The sequence number given to the message when `code` is `ok`.
+    std::uint64_t seq = 0;    ///< The sequence number given to the message when `code` is `ok`;
+                              ///< 0 when a shared store gives it at commit (see `inbox_store`,
+                              ///< "Sequence numbers").
 };
 
 /// @brief Storage of the offline inbox and of acknowledgements (docs/design.md, "Offline inbox
@@ -72,11 +74,18 @@ struct append_result {
 /// - `store_busy`, `store_full` or `store_failed` (status.hpp): the commit failed, so the message
 ///   (or record) is not stored. The store has already removed it from its view (`for_each()`,
 ///   `stored()`) when the handler runs, and its sequence number is not given again.
+/// - `user_not_found`, `inbox_full` or `cluster_unavailable`: only from a store shared by several
+///   routers (the cluster inbox, redis/redis_inbox.hpp), which decides at commit: the user is not
+///   known, its inbox is full, or the shared store could not be reached. Not stored either.
 ///
 /// Sequence numbers: per recipient user, 1, 2, 3, ... in the order stored, never reused while the
 /// store lives, nor across restarts for a durable store (a store that forgets a user to stay
 /// within its bounds starts that user above every number it has given anyone, so a number is never
-/// given twice). Without failed commits they have no gaps.
+/// given twice). Without failed commits they have no gaps. A store shared by several routers
+/// (redis/redis_inbox.hpp) may answer `append()` with `ok` and sequence number 0 for a user with
+/// no session on this router: the number is given when the shared store commits, and this
+/// router never shows it (no session of the user is here to receive it); for a user with a
+/// session here it gives the number at once, as every other store.
 ///
 /// De-duplication records (`sent_record`) let the router's `send()` answer a client's retry with
 /// the first outcome after a restart: a store keeps, per sender, the records it was given, within

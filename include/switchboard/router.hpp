@@ -1132,6 +1132,69 @@ public:
         return r;
     }
 
+    /// @brief Hands a direct message that another node routed to this router's session `to`
+    /// (the backplane's directed records) to that session's user as `route()` would hand a local
+    /// sender's: with acknowledgements on, it is stored first (`inbox_store::append()`, the
+    /// cluster inbox) and given as `acked_message` to the user's ack-on sessions once the store
+    /// has committed it; else `to` gets it as `direct_message`. The other node answered its
+    /// sender already, so nobody is answered here. Under `session_policy::multi` the other node
+    /// sends one record per session of the user: only the record for the user's first ack-on
+    /// session stores the message (which reaches all of them), those for its other ack-on
+    /// sessions are dropped (`ok`, nothing delivered). Trusts nothing: the name and text are checked.
+    /// @param to a local (not remote) registered session.
+    /// @param from the sender's name (validated and folded here).
+    /// @param text the message text (text.hpp contract).
+    /// @return `ok` with counts (`seq` when stored, `pending` while the store commits);
+    ///         `unknown_session` (closed meanwhile, or a remote session); `not_registered`;
+    ///         `invalid_name`; `invalid_text`; `depth_exceeded`; the store's refusal
+    ///         (`inbox_full`, `store_busy`, `cluster_unavailable`, ...: the message is lost, as
+    ///         a cross-node message to a session whose node fails; docs/cluster.md, "Limits").
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] route_result deliver_remote(session_id to, std::string_view from, std::string_view text) {
+        const session_slot* slot = find_slot(to);
+        if (!slot || slot->remote) return {status::unknown_session};
+        if (slot->user == npos) return {status::not_registered};
+        const auto sender = name::parse(from);
+        if (!sender) return {status::invalid_name};
+        if (!is_message_text(text)) return {status::invalid_text};
+        if (call_depth() >= max_depth_) return {status::depth_exceeded};
+        const std::uint32_t u = slot->user;
+        const std::uint32_t d = call_depth();
+        if (!slot->acks || !inbox_) {
+            const payload bytes =
+                formats_[slot->format]->encode_checked(event{event_kind::direct_message, {}, sender->view(), text});
+            if (bytes.empty()) return {status::invalid_text};
+            pending_.push_back(pending{to, bytes, d, close_mode::after_flush, false, false});
+            route_result r;
+            r.deferred = 1;
+            ++counters_.routed;
+            settle();
+            return r;
+        }
+        std::uint32_t first_acks = users_slots_[u].head;
+        while (first_acks != npos && !sessions_[first_acks].acks) first_acks = sessions_[first_acks].next_of_user;
+        if (first_acks != to.index()) return {}; // the record for the first ack-on session stores it
+        const name user = users_slots_[u].id;
+        std::uint64_t ticket = 0;
+        const append_result a = store_append(user, sender->view(), text, nullptr, ticket);
+        if (a.code != status::ok) {
+            if (a.code == status::inbox_full) ++counters_.inbox_full;
+            return {a.code};
+        }
+        ++counters_.routed;
+        route_result r;
+        r.seq = a.seq;
+        if (a.seq != 0) cold_[u].last_seq = a.seq;
+        if (ticket != 0) {
+            wait_for_store(ticket, session_id{}, *sender, user, nullptr, r, false, true); // top_up() at commit
+        } else {
+            for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+                if (sessions_[si].acks) top_up(si, false);
+        }
+        settle();
+        return r;
+    }
+
     /// @brief True when `s` is open and a member of `room`.
     /// @param s the session.
     /// @param room the folded room name (`name::parse`).
@@ -1427,7 +1490,7 @@ private:
         rec.next_free = npos;
         users_.insert(detail::flat_index::fold(id.hash()), u);
         for (const store_waiter& w : waiters_) // messages stored for it before it had a record
-            if (w.appended && w.to == id && cold_[u].uncommitted++ == 0) cold_[u].committed_through = w.seq - 1;
+            if (w.appended && w.seq != 0 && w.to == id && cold_[u].uncommitted++ == 0) cold_[u].committed_through = w.seq - 1;
         return u;
     }
 
@@ -1973,7 +2036,7 @@ private:
                        ctx && answer ? std::string(ctx->client_id) : std::string(), ctx && answer ? ctx->key : 0,
                        r.seq, r.queued, answer, appended};
         waiters_.push_back(std::move(w));
-        if (!appended) return;
+        if (!appended || r.seq == 0) return; // (0: a shared store numbers it at commit, for a user not here)
         const std::uint32_t u = find_user(to);
         if (u != npos && cold_[u].uncommitted++ == 0) cold_[u].committed_through = r.seq - 1;
     }
@@ -1992,7 +2055,7 @@ private:
         waiters_.erase(it);
         if (s != status::ok) ++counters_.store_failures;
         if (w.key != 0) settle_sent(w.sender, w.key, s == status::ok);
-        if (w.appended) { // what its ack-on sessions may be handed now reaches this message
+        if (w.appended && w.seq != 0) { // what its ack-on sessions may be handed now reaches this message
             const std::uint32_t u = find_user(w.to);
             if (u != npos && cold_[u].uncommitted != 0) {
                 --cold_[u].uncommitted;

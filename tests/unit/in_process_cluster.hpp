@@ -215,6 +215,10 @@ private:
         switchboard::event e;
         if (!switchboard::decode_cluster_event(bytes.view(), e)) return;
         switchboard::router& r = at(home);
+        if (e.kind == switchboard::event_kind::direct_message && r.acks_enabled(target)) { // as the backplane
+            (void)r.deliver_remote(target, e.user, e.text);
+            return;
+        }
         if (const switchboard::event_encoder* f = r.format_of(target)) (void)r.send(target, f->encode(e));
     }
 

@@ -62,6 +62,18 @@ struct backplane_options {
     /// Redis lost, resynchronised); never message text. Called under the router mutex on the
     /// backplane's io_context. Empty: silent.
     std::function<void(std::string_view)> log;
+    /// @brief Called when the directory granted `user` to a local session, before the router is
+    /// told (`router::claim_completed()`): the host prepares what the registration needs — the
+    /// cluster inbox loads the user's stored messages (`redis::inbox::load()`) — and calls
+    /// `done(true)` to complete the registration, or `done(false)` to refuse it with
+    /// `cluster_unavailable` (the entry is released). Called under the router mutex on the
+    /// backplane's io_context; `done` may be called at once or later from that io_context, without
+    /// the router mutex held. Empty: the registration completes at once.
+    std::function<void(const name& user, std::function<void(bool)> done)> on_granted;
+    /// @brief Called once for each local session whose grant completed (`on_granted`'s
+    /// `done(true)`) when it gives the name up (`directory::released()`): the cluster inbox
+    /// unloads the user (`redis::inbox::unload()`). Under the router mutex. Empty: nothing.
+    std::function<void(const name& user)> on_released;
 };
 
 /// @brief Running totals of a backplane, for logs and metrics. Monotonic.
@@ -230,6 +242,7 @@ public:
         if (it == local_.end() || it->second.user != user) return;
         const bool current = it->second.incarnation == incarnation_;
         local_.erase(it);
+        if (o_.on_released) o_.on_released(user);
         if (current) {
             // Sent after this turn's publishes: the router reports the release before the
             // member_left events of the same close, which other nodes must see first (as on one
@@ -441,9 +454,25 @@ private:
         const claim_request c = it->second;
         inflight_.erase(it);
         if (result == status::ok && inc != incarnation_) result = status::cluster_unavailable; // lease lost meanwhile
-        if (result == status::ok) local_[c.s.value()] = local_entry{c.user, inc};
-        if (result == status::cluster_unavailable) ++counters_.claims_unavailable;
-        (void)r_->claim_completed(ticket, result); // may call released() at once (session gone)
+        if (result == status::ok && o_.on_granted) { // the host prepares the registration first
+            o_.on_granted(c.user, [this, c, ticket, inc](bool ready) {
+                locked([&] {
+                    if (!ready || inc != incarnation_) {
+                        // Nobody else may hold the entry this claim wrote: give it back.
+                        if (inc == incarnation_) send_release(release_request{c.user, c.s, -1});
+                        ++counters_.claims_unavailable;
+                        (void)r_->claim_completed(ticket, status::cluster_unavailable);
+                        return;
+                    }
+                    local_[c.s.value()] = local_entry{c.user, inc};
+                    (void)r_->claim_completed(ticket, status::ok); // may call released() at once (session gone)
+                });
+            });
+        } else {
+            if (result == status::ok) local_[c.s.value()] = local_entry{c.user, inc};
+            if (result == status::cluster_unavailable) ++counters_.claims_unavailable;
+            (void)r_->claim_completed(ticket, result); // may call released() at once (session gone)
+        }
         if (lease_doubt_) {
             lease_doubt_ = false;
             heartbeat(false);
@@ -923,9 +952,15 @@ private:
             const event_encoder* format = r_->format_of(s);
             if (format && !r_->is_remote(s) &&
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
-                const payload bytes = format->encode(e);
-                if (!bytes.empty() && r_->send(s, bytes) == status::ok) ++counters_.records_in;
-                else ++counters_.records_dropped;
+                if (e.kind == event_kind::direct_message && r_->acks_enabled(s)) {
+                    // Stored here first (the cluster inbox), then handed as acked_message.
+                    if (r_->deliver_remote(s, e.user, e.text).ok()) ++counters_.records_in;
+                    else ++counters_.records_dropped;
+                } else {
+                    const payload bytes = format->encode(e);
+                    if (!bytes.empty() && r_->send(s, bytes) == status::ok) ++counters_.records_in;
+                    else ++counters_.records_dropped;
+                }
             } else {
                 ++counters_.records_dropped;
             }
