@@ -1968,14 +1968,29 @@ private:
     // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
     // took it) instead of being counted dropped later.
     route_result route_to_remote(std::uint32_t u, format_payloads& bytes) {
-        std::vector<std::pair<transport*, std::uint8_t>> targets; // a delivery's callback may change the list
-        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
-            targets.emplace_back(sessions_[si].t, sessions_[si].format);
+        // A delivery's callback may change the list: it is copied first, on the stack for the
+        // usual few sessions (no allocation per message).
+        using target = std::pair<transport*, std::uint8_t>;
+        std::array<target, 8> inline_targets;
+        std::vector<target> more;
+        std::size_t n = 0;
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user, ++n) {
+            const target t{sessions_[si].t, sessions_[si].format};
+            if (n < inline_targets.size()) {
+                inline_targets[n] = t;
+            } else {
+                if (more.empty()) more.assign(inline_targets.begin(), inline_targets.end());
+                more.push_back(t);
+            }
+        }
+        const target* const targets = more.empty() ? inline_targets.data() : more.data();
         route_result r;
         std::uint32_t unavailable = 0;
         {
             const callback_scope scope(*this, 0);
-            for (const auto& [t, f] : targets) {
+            for (std::size_t i = 0; i < n; ++i) {
+                transport* const t = targets[i].first;
+                const std::uint8_t f = targets[i].second;
                 if (!closed_in_callback_.empty() &&
                     std::find(closed_in_callback_.begin(), closed_in_callback_.end(), t) != closed_in_callback_.end())
                     continue;
