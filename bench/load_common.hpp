@@ -262,18 +262,25 @@ bool parse_number(std::string_view text, T& out, T min, T max) {
     return true;
 }
 
-// `--ports P1,P2,...`: one or more TCP ports, comma-separated.
-inline bool parse_ports(std::string_view text, std::vector<unsigned short>& out) {
+// A comma-separated list of one or more numbers in [min, max] (`--ports P1,P2,...`,
+// `--cpu-pids P1,P2,...`).
+template <class T>
+bool parse_number_list(std::string_view text, std::vector<T>& out, T min, T max) {
     out.clear();
     bool ok = true;
     while (ok && !text.empty()) {
         const std::size_t comma = text.find(',');
-        unsigned short p = 0;
-        ok = parse_number<unsigned short>(text.substr(0, comma), p, 1, 65535);
-        out.push_back(p);
+        T v{};
+        ok = parse_number<T>(text.substr(0, comma), v, min, max);
+        out.push_back(v);
         text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
     }
     return ok && !out.empty();
+}
+
+// `--ports P1,P2,...`: one or more TCP ports, comma-separated.
+inline bool parse_ports(std::string_view text, std::vector<unsigned short>& out) {
+    return parse_number_list<unsigned short>(text, out, 1, 65535);
 }
 
 inline bool parse_seconds(std::string_view text, double& out, double min) {

@@ -98,6 +98,8 @@ common options:
   --timeout SECONDS      fail when connecting, registering or delivering makes no progress
                          for this long (default 10)
   --server-pid PID       read the server's VmRSS from /proc/PID/status before and after
+  --cpu-pids P1,P2,...   presence: the server CPU is the sum over these processes (e.g. every
+                         cluster node and redis-server) instead of --server-pid alone
   --json                 print one JSON object on stdout instead of the text report
   --help                 show this help and exit
 
@@ -161,6 +163,7 @@ struct options {
     std::string prefix; // empty: lg<run-id>
     double timeout_s = 10;
     long server_pid = 0;
+    std::vector<long> cpu_pids; // presence: CPU summed over these (default: server_pid)
     bool json = false;
     std::size_t pairs = 100;
     bool acked = false;         // pairs: receivers turn acks on and get `dm <seq> ...`
@@ -1315,20 +1318,32 @@ u64 sum_cycles() {
 u64 presence_expected() { return sum_cycles() * 2 * g->opt.watchers; }
 
 // Presence: samples the measured window's ends (first tick at or after t_measure, then t_end).
+// CPU time of the processes whose CPU the presence report counts (--cpu-pids, else
+// --server-pid), summed; -1 when one cannot be read.
+i64 read_server_cpu_ticks() {
+    if (g->opt.cpu_pids.empty()) return read_cpu_ticks(g->opt.server_pid);
+    i64 sum = 0;
+    for (const long p : g->opt.cpu_pids) {
+        const i64 t = read_cpu_ticks(p);
+        if (t < 0) return -1;
+        sum += t;
+    }
+    return sum;
+}
 void sample_presence(i64 now) {
     presence_state& ps = g->pres;
-    const long pid = g->opt.server_pid;
+    const bool pid = g->opt.server_pid != 0 || !g->opt.cpu_pids.empty();
     if (ps.at_measure_ns == 0 && now >= g->t_measure.load()) {
         ps.at_measure_ns = now;
         ps.cycles_at_measure = sum_cycles();
         ps.events_at_measure = sum_delivered();
-        if (pid) ps.cpu_at_measure = read_cpu_ticks(pid);
+        if (pid) ps.cpu_at_measure = read_server_cpu_ticks();
     }
     if (ps.at_measure_ns != 0 && ps.at_end_ns == 0 && now >= g->t_end.load()) {
         ps.at_end_ns = now;
         ps.cycles_at_end = sum_cycles();
         ps.events_at_end = sum_delivered();
-        if (pid) ps.cpu_at_end = read_cpu_ticks(pid);
+        if (pid) ps.cpu_at_end = read_server_cpu_ticks();
     }
 }
 
@@ -1599,6 +1614,7 @@ int parse_args(int argc, char** argv, options& o) {
         else if (arg == "--prefix") o.prefix = std::string(v);
         else if (arg == "--timeout") ok = parse_seconds(v, o.timeout_s, 0.1);
         else if (arg == "--server-pid") ok = parse_number<long>(v, o.server_pid, 1, 1L << 30);
+        else if (arg == "--cpu-pids") ok = parse_number_list<long>(v, o.cpu_pids, 1, 1L << 30);
         else if (arg == "--pairs") ok = parse_number<std::size_t>(v, o.pairs, 1, big);
         else if (arg == "--senders") ok = parse_number<std::size_t>(v, o.senders, 1, big);
         else if (arg == "--ack-every") {
@@ -2031,10 +2047,11 @@ int main(int argc, char** argv) {
               << ",\"max\":" << (any ? json_number(lat_max) : "null") << ",\"mean\":" << (any ? json_number(lat_mean) : "null")
               << "}";
             j << ",\"cycles_total\":" << sum_cycles() << ",\"events_total\":" << sum_delivered();
-            if (o.server_pid)
+            if (o.server_pid || !o.cpu_pids.empty())
                 j << ",\"server_cpu_s\":" << (cpu ? json_number(cpu_s, 2) : "null")
-                  << ",\"server_cpu_us_per_transition\":" << (cpu && transitions ? json_number(cpu_us_per, 2) : "null")
-                  << ",\"server_rss_before_kib\":" << state.rss_before_kib << ",\"server_rss_after_kib\":" << rss_end;
+                  << ",\"server_cpu_us_per_transition\":" << (cpu && transitions ? json_number(cpu_us_per, 2) : "null");
+            if (o.server_pid)
+                j << ",\"server_rss_before_kib\":" << state.rss_before_kib << ",\"server_rss_after_kib\":" << rss_end;
             j << ",\"errors\":" << state.error_count.load() << ",\"error_messages\":[";
             for (std::size_t i = 0; i < state.errors.size(); ++i) j << (i ? "," : "") << json_string(state.errors[i]);
             j << "]}\n";
@@ -2059,13 +2076,13 @@ int main(int argc, char** argv) {
             if (any)
                 t << "  latency     /register sent -> watcher sees online: p50 " << fixed(p50, 1) << " us, p99 "
                   << fixed(p99, 1) << " us, p99.9 " << fixed(p999, 1) << " us, max " << fixed(lat_max, 1) << " us\n";
-            if (o.server_pid) {
+            if (o.server_pid || !o.cpu_pids.empty()) {
                 if (cpu)
                     t << "  server CPU  " << fixed(cpu_s, 2) << " s in the measured window (" << fixed(100 * cpu_s / win_s, 0)
                       << "% of a core): " << fixed(cpu_us_per, 2) << " us per transition"
                       << (o.watchers ? " (compare with --watchers 0 for the churn alone)" : " (churn alone)") << "\n";
                 else
-                    t << "  server CPU  not measured (cannot read /proc/" << o.server_pid << "/stat)\n";
+                    t << "  server CPU  not measured (cannot read /proc/PID/stat of --server-pid or --cpu-pids)\n";
             }
             t << "  errors      " << state.error_count.load();
             if (ok) t << "\n";
