@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string_view>
 
@@ -50,7 +51,8 @@ public:
             out = put(out, static_cast<std::uint64_t>(e.last_seen), 8);
             for (const std::string_view part : {e.room, e.user, e.text}) {
                 out = put(out, part.size(), 4);
-                for (const char c : part) *out++ = c;
+                if (!part.empty()) std::memcpy(out, part.data(), part.size());
+                out += part.size();
             }
         });
     }

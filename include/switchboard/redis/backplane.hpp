@@ -202,8 +202,7 @@ public:
     /// the directory loaded and the lease renewed within its duration.
     /// @note Under the router mutex (or on the backplane's io_context without one).
     [[nodiscard]] bool available() const noexcept {
-        return joined_ && synced_ && conn_up_ && sub_up_ && !stopping_ &&
-               std::chrono::steady_clock::now() < lease_until_;
+        return connected_and_synced() && std::chrono::steady_clock::now() < lease_until_;
     }
 
     /// @brief This run's incarnation: random, fresh at each start and after a lost lease.
@@ -487,15 +486,20 @@ private:
                          [](const redisReply*) {});
     }
 
+    bool connected_and_synced() const noexcept { return joined_ && synced_ && conn_up_ && sub_up_ && !stopping_; }
+
     delivery send_directed(proxy& p, const payload& bytes) noexcept {
-        if (!available()) {
-            ++counters_.unavailable;
-            return delivery::unavailable;
-        }
         try {
             auto it = open_batch_.find(p.node_);
-            if (it == open_batch_.end() || out_[it->second].inc != p.inc_) {
-                outgoing o{o_.prefix + "to:" + p.node_, std::string(), p.inc_};
+            const bool open = it != open_batch_.end() && out_[it->second].inc == p.inc_;
+            // The lease's clock is read when this turn's batch for the node opens, not per
+            // message (a turn lasts far less than the lease); the rest is checked every time.
+            if (!(open ? connected_and_synced() : available())) {
+                ++counters_.unavailable;
+                return delivery::unavailable;
+            }
+            if (!open) {
+                outgoing o{o_.prefix + "to:" + p.node_, take_buffer(), p.inc_};
                 put_u64(o.data, p.inc_);
                 out_.push_back(std::move(o));
                 it = open_batch_.insert_or_assign(p.node_, out_.size() - 1).first;
@@ -535,11 +539,31 @@ private:
         open_batch_.clear();
         std::vector<release_request> releases;
         releases.swap(releases_);
-        for (const outgoing& o : out) {
-            if (!conn_up_) break;
-            if (conn_.command({"PUBLISH", o.channel, o.data}, [](const redisReply*) {})) ++counters_.publishes;
+        for (outgoing& o : out) {
+            if (conn_up_ && conn_.command({"PUBLISH", o.channel, o.data}, [](const redisReply*) {})) ++counters_.publishes;
+            recycle(std::move(o.data));
         }
+        out.clear();
+        if (out_.empty()) out_.swap(out); // keeps the vector's capacity for the next turn
         for (const release_request& rel : releases) send_release(rel);
+    }
+
+    // Batch buffers are reused from turn to turn: a batch under load is hundreds of kilobytes,
+    // and allocating it anew each turn costs page faults when the allocator returns the memory
+    // to the system in between. At most 8 are kept, none above 4 MiB.
+    std::string take_buffer() {
+        if (spare_.empty()) return std::string();
+        std::string b = std::move(spare_.back());
+        spare_.pop_back();
+        return b;
+    }
+    void recycle(std::string&& b) noexcept {
+        if (spare_.size() >= 8 || b.capacity() > (std::size_t{4} << 20)) return;
+        b.clear();
+        try {
+            spare_.push_back(std::move(b));
+        } catch (...) {
+        }
     }
 
     // ---- lifecycle ------------------------------------------------------------------------------
@@ -1017,6 +1041,7 @@ private:
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
     std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
+    std::vector<std::string> spare_;        // batch buffers to reuse (take_buffer(), recycle())
     std::unordered_map<std::string, std::size_t> open_batch_; // node -> its batch in out_
     backplane_counters counters_;
 };

@@ -312,6 +312,10 @@ private:
             schedule_reconnect();
             return;
         }
+        // hiredis frees its read buffer whenever it is empty with more than 16 KiB unused, so a
+        // connection receiving large replies (the cluster's batches) allocated it anew for each:
+        // it is kept up to 1 MiB unused.
+        if (ac->c.reader != nullptr) ac->c.reader->maxbuf = std::size_t{1} << 20;
         auto* l = new link;
         l->owner = this;
         l->ac = ac;
