@@ -25,10 +25,7 @@ using switchboard_test::lines_t;
 namespace {
 
 router_options shared(memory_inbox& store, session_policy policy = session_policy::exclusive) {
-    router_options o;
-    o.inbox = &store;
-    o.sessions = policy;
-    return o;
+    return switchboard_test::with_inbox(store, policy);
 }
 
 } // namespace

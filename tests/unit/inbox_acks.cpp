@@ -17,10 +17,7 @@ using switchboard_test::lines_t;
 
 namespace {
 router_options offline(memory_inbox& inbox, session_policy p = session_policy::exclusive) {
-    router_options o;
-    o.inbox = &inbox;
-    o.sessions = p;
-    return o;
+    return switchboard_test::with_inbox(inbox, p);
 }
 } // namespace
 

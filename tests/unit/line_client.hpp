@@ -58,4 +58,13 @@ inline switchboard::router_options with_policy(switchboard::session_policy p, st
     return o;
 }
 
+/// Router options with the offline inbox `store` (and session policy `p`).
+inline switchboard::router_options with_inbox(switchboard::inbox_store& store,
+                                              switchboard::session_policy p = switchboard::session_policy::exclusive) {
+    switchboard::router_options o;
+    o.inbox = &store;
+    o.sessions = p;
+    return o;
+}
+
 } // namespace switchboard_test
