@@ -271,6 +271,14 @@ TEST_CASE("inbox: two nodes appending to one held user: the loser's message is g
     const std::string flat = server.command({"XRANGE", "sb:inbox:bob", "-", "+"});
     CHECK(flat.find("late") == std::string::npos);
     CHECK(flat.find("again") != std::string::npos);
+
+    // n2 acknowledges through 3: it only ever showed 3, so 1 and 2 (n1's) stay in Redis.
+    CHECK(n2.store.acknowledge(user("bob"), 3) == status::ok);
+    REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "2"));
+    CHECK(ids(server, "bob") == std::vector<std::string>{"1-0", "2-0"});
+    // n1 never saw another node's number: its acknowledgement is cumulative.
+    CHECK(n1.store.acknowledge(user("bob"), 2) == status::ok);
+    REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "0"));
 }
 
 TEST_CASE("inbox: inbox_full at max_per_user, held and offline; expired messages dropped at load", "[inbox]") {

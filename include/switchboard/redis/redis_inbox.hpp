@@ -28,7 +28,8 @@
 /// | record | pushes one de-duplication record (LPUSH, LTRIM to the window, PEXPIRE) | 1 |
 ///
 /// `acknowledge()`, `remove_all()` and `expire()` send `XTRIM <p>inbox:<user> MINID <n+1>`
-/// directly. A stream at its bound drops its expired entries before an append is refused
+/// directly (or, once the node saw another node append to a user it holds, `XDEL` of exactly the
+/// entries it removed: see `inbox::acknowledge()`). A stream at its bound drops its expired entries before an append is refused
 /// `inbox_full`; otherwise an offline user's old entries go at its next load, its keys by TTL.
 ///
 /// ## What Redis must be
@@ -102,7 +103,7 @@ struct inbox_counters {
     std::uint64_t lost = 0;           ///< Appends and records without a reply (connection lost)
                                       ///< or answered with a Redis error.
     std::uint64_t busy = 0;           ///< Appends and records refused at `max_pending`.
-    std::uint64_t trims = 0;          ///< `XTRIM` commands sent (acknowledgements, removals, expiry).
+    std::uint64_t trims = 0;          ///< `XTRIM` / `XDEL` commands sent (acknowledgements, removals, expiry).
 };
 
 /// @brief The cluster inbox: an `inbox_store` whose messages, known users and de-duplication
@@ -318,7 +319,9 @@ public:
 
     /// @brief `inbox_store::acknowledge()`, for a held user: removes the cached messages up to
     /// `through` and sends `XTRIM MINID through+1` (not waited for: a lost acknowledgement only
-    /// means the messages are delivered again).
+    /// means the messages are delivered again). Once this node learned that another node gave the
+    /// user numbers its cache never saw (a conflict), it sends `XDEL` of the removed entries
+    /// instead: a cumulative trim would delete the other node's messages, never shown here.
     /// @return `ok`; `ack_invalid` when `through` is 0 or above the highest number given, or the
     ///         user is not held here.
     status acknowledge(const name& user, std::uint64_t through) override {
@@ -326,8 +329,12 @@ public:
         if (it == held_.end() || !it->second.loaded) return status::ack_invalid;
         held_user& h = it->second;
         if (through == 0 || through > h.highest) return status::ack_invalid;
-        while (!h.messages.empty() && h.messages.front().seq <= through) h.messages.pop_front();
-        trim(user, through + 1);
+        std::vector<std::uint64_t> removed;
+        while (!h.messages.empty() && h.messages.front().seq <= through) {
+            if (h.foreign) removed.push_back(h.messages.front().seq);
+            h.messages.pop_front();
+        }
+        trim(user, h, through + 1, removed);
         return status::ok;
     }
 
@@ -359,12 +366,17 @@ public:
     }
 
     /// @brief Removes every message of a held user: the cache is cleared and `XTRIM MINID
-    /// highest+1` sent (not waited for). No effect for anyone else.
+    /// highest+1` sent (not waited for; `XDEL` of the cached ones after a conflict, as
+    /// `acknowledge()`). No effect for anyone else.
     void remove_all(const name& user) override {
         const auto it = held_.find(user);
         if (it == held_.end() || !it->second.loaded) return;
-        it->second.messages.clear();
-        trim(user, it->second.highest + 1);
+        held_user& h = it->second;
+        std::vector<std::uint64_t> removed;
+        if (h.foreign)
+            for (const message& m : h.messages) removed.push_back(m.seq);
+        h.messages.clear();
+        trim(user, h, h.highest + 1, removed);
     }
 
     /// @brief Drops, from the front of each held user's cache, the messages stored `ttl` or
@@ -377,12 +389,14 @@ public:
         for (auto& [user, h] : held_) {
             if (!h.loaded) continue;
             std::uint64_t last = 0;
+            std::vector<std::uint64_t> removed;
             while (!h.messages.empty() && now_ms - h.messages.front().stored_ms >= ttl_ms_) {
                 last = h.messages.front().seq;
+                if (h.foreign) removed.push_back(last);
                 h.messages.pop_front();
                 ++count;
             }
-            if (last != 0) trim(user, last + 1);
+            if (last != 0) trim(user, h, last + 1, removed);
             h.sent.erase(std::remove_if(h.sent.begin(), h.sent.end(),
                                         [&](const sent_record& r) { return now_ms - r.at_ms >= dedup_ttl_ms_; }),
                          h.sent.end());
@@ -401,6 +415,7 @@ private:
         std::size_t holds = 0;          // load() calls not undone (unload(), or a failed load)
         bool loading = false;           // the load script is in flight
         bool loaded = false;            // the cache below is valid
+        bool foreign = false;           // another node gave numbers this cache never saw (a conflict)
         std::uint64_t highest = 0;      // the highest number given (never decreases)
         std::deque<message> messages;   // in sequence order
         std::vector<sent_record> sent;  // oldest first, one per key
@@ -502,7 +517,10 @@ private:
                 const auto m = std::lower_bound(h.messages.begin(), h.messages.end(), seq,
                                                 [](const message& x, std::uint64_t s) { return x.seq < s; });
                 if (m != h.messages.end() && m->seq == seq) h.messages.erase(m);
-                h.highest = std::max(h.highest, given); // after a conflict: continue above the winner
+                if (given > h.highest) { // after a conflict: continue above the winner
+                    h.highest = given;
+                    h.foreign = true;
+                }
             }
             if (sent_key != 0) drop_record_of(sender, sent_key, seq);
         }
@@ -651,10 +669,26 @@ private:
         if (r != sent.end() && r->seq == seq) sent.erase(r);
     }
 
-    void trim(const name& user, std::uint64_t min_id) {
+    // Removes from Redis what left a held user's cache: every entry below `min_id` (one XTRIM
+    // MINID) while the cache has seen every number given to the user; once another node gave
+    // numbers it never saw (`foreign`, after a conflict), exactly the entries it dropped (XDEL
+    // `removed`), so that an acknowledgement here never deletes a message no session here was
+    // shown (it stays, and is replayed at the next load).
+    void trim(const name& user, const held_user& h, std::uint64_t min_id, const std::vector<std::uint64_t>& removed) {
         const std::string key = o_.prefix + "inbox:" + std::string(user.view());
-        const std::string id = std::to_string(min_id);
-        if (conn_.command({"XTRIM", key, "MINID", id}, [](const redisReply*) {})) ++counters_.trims;
+        std::vector<std::string> ids;
+        std::vector<std::string_view> argv;
+        if (!h.foreign) {
+            ids.push_back(std::to_string(min_id));
+            argv = {"XTRIM", key, "MINID", ids.back()};
+        } else {
+            if (removed.empty()) return;
+            ids.reserve(removed.size());
+            argv = {"XDEL", key};
+            for (std::uint64_t seq : removed) ids.push_back(std::to_string(seq) + "-0");
+            for (const std::string& id : ids) argv.emplace_back(id);
+        }
+        if (conn_.command(argv, [](const redisReply*) {})) ++counters_.trims;
     }
 
     // Records the outcome of append or record `id`, then runs the handlers that are due.
