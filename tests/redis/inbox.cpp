@@ -552,3 +552,21 @@ TEST_CASE("inbox: load is ref-counted; a load in flight is shared; the store may
     run_for(io, 50ms);
     CHECK_FALSE(called);
 }
+
+TEST_CASE("inbox: completions keep call order when Redis answers out of it (NOSCRIPT retries)", "[inbox]") {
+    redis_server server;
+    net::io_context io;
+    node n1(io, server);
+    REQUIRE(up(io, n1));
+    REQUIRE(load(io, n1, "bob"));
+    CHECK(append(io, n1, "bob", "alice", "first").durable == status::ok); // the script is cached now
+    CHECK(server.command({"SCRIPT", "FLUSH"}) == "OK");
+    std::vector<std::string> order;
+    auto note = [&](std::string what) { return [&order, what](status s) { order.push_back(what + " " + std::string(to_string(s))); }; };
+    CHECK(n1.store.append(user("bob"), "alice", "second", now, note("a2")).seq == 2); // NOSCRIPT, sent again
+    n1.store.record_sent(user("alice"), sent_record{7, now, 0, false}, note("r")); // first use: EVAL, answered first
+    CHECK(n1.store.append(user("bob"), "alice", "third", now, note("a3")).seq == 3);
+    REQUIRE(run_until(io, [&] { return order.size() == 3; }));
+    CHECK(order == std::vector<std::string>{"a2 ok", "r ok", "a3 ok"});
+    CHECK(ids(server, "bob") == std::vector<std::string>{"1-0", "2-0", "3-0"});
+}

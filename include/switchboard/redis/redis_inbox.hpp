@@ -176,9 +176,10 @@ public:
     /// @param user a folded name.
     /// @param now_ms Unix time in ms (messages stored `ttl` ago or earlier are dropped).
     /// @param done called once, on the io_context (never from inside `load()`): true when the
-    ///        user is held (its cache loaded); false when Redis was not connected or did not
-    ///        answer: the host then refuses the registration (`cluster_unavailable`), and this
-    ///        call holds nothing (no `unload()` for it). May be empty.
+    ///        user is held (its cache loaded; at once, without asking Redis, when it was loaded
+    ///        already); false when Redis was not connected or did not answer: the host then
+    ///        refuses the registration (`cluster_unavailable`), and this call holds nothing (no
+    ///        `unload()` for it). May be empty.
     /// @throws std::bad_alloc when memory runs out.
     void load(const name& user, std::int64_t now_ms, load_handler done) {
         held_user& h = held_[user];
