@@ -126,7 +126,9 @@ struct inbox_counters {
 /// come in (an EVALSHA retried as EVAL after `NOSCRIPT` is answered after the commands sent
 /// meanwhile). A failed held append is removed from the cache before its `on_durable` runs, and
 /// its number is not given again. Commands that complete nothing (remember, `XTRIM`) are sent on
-/// the same connection, so Redis runs them in the order of the calls too.
+/// the same connection, so Redis runs them in the order of the calls too, except behind a script
+/// retried after `NOSCRIPT` (an acknowledgement's trim that overtakes the message it covers
+/// leaves that message in Redis: it is replayed at the next load, never lost).
 ///
 /// Whether an append whose connection was lost before the reply (`cluster_unavailable`) was
 /// stored is unknown: it is answered as failed (the safe side: the sender is told to retry, and a
@@ -135,7 +137,13 @@ struct inbox_counters {
 /// A user held on two nodes at once (`session_policy::multi` across nodes) has one cache per
 /// node, each unaware of what the other appended: the two give numbers independently, the script
 /// refuses the second use of a number (`store_busy`, the loser continues above the winner's
-/// number), and each cache lacks the other node's messages until the user is loaded again.
+/// number), and each cache lacks the other node's messages until the user is loaded again. After
+/// such a conflict the node removes from Redis only the entries it removed from its cache (`XDEL`),
+/// never the other node's by a cumulative trim.
+///
+/// While a user's first `load()` is in flight the user is not held yet: an append to it takes the
+/// offline path, which Redis refuses (`store_busy`) when the user's directory entry exists, as it
+/// does from the grant on (the sender retries; the retry finds the user held).
 ///
 /// Thread safety: none; every call, the constructor and the destructor run on the connection's
 /// io_context serialisation (the router's, as for every `inbox_store`).
