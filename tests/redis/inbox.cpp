@@ -570,3 +570,29 @@ TEST_CASE("inbox: completions keep call order when Redis answers out of it (NOSC
     CHECK(order == std::vector<std::string>{"a2 ok", "r ok", "a3 ok"});
     CHECK(ids(server, "bob") == std::vector<std::string>{"1-0", "2-0", "3-0"});
 }
+
+TEST_CASE("inbox: Redis at maxmemory: appends and records complete store_full, loads fail", "[inbox]") {
+    redis_server server;
+    net::io_context io;
+    node n1(io, server);
+    REQUIRE(up(io, n1));
+    REQUIRE(load(io, n1, "carol"));
+    n1.store.remember(user("bob"));
+    REQUIRE(eventually(io, server, {"EXISTS", "sb:inboxmeta:bob"}, "1"));
+    CHECK(server.command({"CONFIG", "SET", "maxmemory", "1"}) == "OK"); // every write is over it now
+
+    const outcome offline = append(io, n1, "bob", "alice", "x");
+    CHECK(offline.result.code == status::ok);
+    CHECK(static_cast<int>(offline.durable.value_or(status::pending)) == static_cast<int>(status::store_full));
+    const outcome held = append(io, n1, "carol", "alice", "x");
+    CHECK(held.result.seq == 1);
+    CHECK(static_cast<int>(held.durable.value_or(status::pending)) == static_cast<int>(status::store_full));
+    CHECK(n1.store.stored(user("carol")) == 0);
+    std::optional<status> record;
+    n1.store.record_sent(user("alice"), sent_record{1, now, 0, false}, [&](status s) { record = s; });
+    REQUIRE(run_until(io, [&] { return record.has_value(); }));
+    CHECK(static_cast<int>(*record) == static_cast<int>(status::store_full));
+    CHECK_FALSE(load(io, n1, "dave"));
+    CHECK(n1.store.counters().load_failures == 1);
+    CHECK(ids(server, "bob").empty());
+}
