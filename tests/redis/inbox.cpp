@@ -596,3 +596,31 @@ TEST_CASE("inbox: Redis at maxmemory: appends and records complete store_full, l
     CHECK(n1.store.counters().load_failures == 1);
     CHECK(ids(server, "bob").empty());
 }
+
+TEST_CASE("inbox: users remembered before the connection is up are made known before the next append",
+          "[inbox]") {
+    redis_server server;
+    net::io_context io;
+    connection conn(io, fast_options(server));
+    inbox store(conn, {});
+    store.remember(user("bob")); // a host declaring its users at start-up: not connected yet
+    store.remember(user("carol"));
+    store.remember(user("bob"));
+    conn.start();
+    REQUIRE(run_until(io, [&] { return conn.connected(); }));
+    CHECK(server.command({"EXISTS", "sb:inboxmeta:bob"}) == "0"); // nothing sent on its own
+    std::optional<status> done;
+    CHECK(store.append(user("bob"), "alice", "hi", now, [&](status s) { done = s; }).code == status::ok);
+    REQUIRE(run_until(io, [&] { return done.has_value(); }));
+    CHECK(*done == status::ok);
+    CHECK(ids(server, "bob") == std::vector<std::string>{"1-0"});
+    CHECK(server.command({"HGET", "sb:inboxmeta:carol", "seq"}) == "0");
+
+    // Kept again when the connection is lost before Redis answered; the router's tick sends it.
+    store.remember(user("dave"));
+    conn.stop();
+    conn.start();
+    REQUIRE(run_until(io, [&] { return conn.connected(); }));
+    CHECK(store.expire(now) == 0);
+    REQUIRE(eventually(io, server, {"EXISTS", "sb:inboxmeta:dave"}, "1"));
+}

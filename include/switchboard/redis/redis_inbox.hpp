@@ -63,6 +63,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -200,6 +201,7 @@ public:
             h.waiting.push_back(std::move(done));
             return;
         }
+        (void)flush_remembered();
         const std::string now = std::to_string(now_ms);
         const bool sent = conn_.eval(scripts_.load, {}, {o_.prefix, user.view(), now, ttl_text_, known_ttl_text_, window_text_},
                                      [w = weak(), user, now_ms](const redisReply* r) {
@@ -255,10 +257,14 @@ public:
     }
 
     /// @brief Makes `user` known (its meta created above the floor when missing) and restarts the
-    /// TTL of its meta: one script, not waited for (pipelined before any later append). Nothing is
-    /// sent while disconnected (`load()` makes the user known too).
+    /// TTL of its meta: one script, not waited for (pipelined before any later append). Called
+    /// while the connection is down (a host declaring its users at start-up, before the connection
+    /// is up), or lost before Redis answered, it is kept and sent before the next command this
+    /// store sends once connected (any call that talks to Redis, e.g. the router's `expire()`
+    /// tick), so it still goes before any later append.
+    /// @throws std::bad_alloc when memory runs out.
     void remember(const name& user) override {
-        (void)conn_.eval(scripts_.remember, {}, {o_.prefix, user.view(), known_ttl_text_}, [](const redisReply*) {});
+        if (!flush_remembered() || !send_remember(user)) unsent_.insert(user);
     }
 
     /// @brief `inbox_store::append()`.
@@ -280,7 +286,7 @@ public:
             ++counters_.busy;
             return {status::store_busy, 0};
         }
-        if (!conn_.connected()) return {status::cluster_unavailable, 0};
+        if (!flush_remembered()) return {status::cluster_unavailable, 0};
         const auto it = held_.find(user);
         if (it != held_.end() && it->second.loaded)
             return append_held(user, it->second, from, text, now_ms, std::move(on_durable), sent_key);
@@ -299,6 +305,9 @@ public:
         if (slots_.size() >= o_.max_pending) {
             ++counters_.busy;
             refused = status::store_busy;
+            send = false;
+        } else if (!flush_remembered()) {
+            refused = status::cluster_unavailable;
             send = false;
         } else if (o_.dedup_window == 0) {
             send = false; // nothing to keep: completes ok
@@ -394,6 +403,7 @@ public:
     /// is full), their keys by TTL.
     /// @return how many messages were dropped from the caches.
     std::size_t expire(std::int64_t now_ms) override {
+        (void)flush_remembered();
         std::size_t count = 0;
         for (auto& [user, h] : held_) {
             if (!h.loaded) continue;
@@ -684,6 +694,7 @@ private:
     // `removed`), so that an acknowledgement here never deletes a message no session here was
     // shown (it stays, and is replayed at the next load).
     void trim(const name& user, const held_user& h, std::uint64_t min_id, const std::vector<std::uint64_t>& removed) {
+        (void)flush_remembered();
         const std::string key = o_.prefix + "inbox:" + std::string(user.view());
         std::vector<std::string> ids;
         std::vector<std::string_view> argv;
@@ -730,6 +741,23 @@ private:
         }
     }
 
+    bool send_remember(const name& user) {
+        return conn_.eval(scripts_.remember, {}, {o_.prefix, user.view(), known_ttl_text_}, [w = weak(), user](const redisReply* r) {
+            if (r != nullptr) return;
+            if (const auto p = w.lock()) (*p)->unsent_.insert(user); // lost with the connection: again
+        });
+    }
+
+    // Sends the remembers kept while disconnected; true when none is left (connected).
+    bool flush_remembered() {
+        if (!conn_.connected()) return false;
+        while (!unsent_.empty()) {
+            if (!send_remember(*unsent_.begin())) return false;
+            unsent_.erase(unsent_.begin());
+        }
+        return true;
+    }
+
     void post_drain() {
         net::post(conn_.io_context(), [w = weak()] {
             if (const auto p = w.lock()) (*p)->drain();
@@ -754,6 +782,7 @@ private:
     std::deque<slot> slots_;      // appends and records in call order, until their handler ran
     std::uint64_t first_slot_ = 0; // the id of slots_.front()
     bool draining_ = false;
+    std::unordered_set<name, name_hash> unsent_; // remembered while disconnected, not sent yet
     inbox_counters counters_;
     std::shared_ptr<inbox*> self_; // handlers hold a weak copy: after destruction they do nothing
 };
