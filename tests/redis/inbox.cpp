@@ -422,6 +422,9 @@ TEST_CASE("inbox: what was answered ok survives a Redis restart (appendonly); do
           "[inbox]") {
     redis_server_options so;
     so.appendonly = true;
+    // Not everysec: with it Redis may answer a write whose AOF write it postponed (a background
+    // fsync still running), which a kill -9 then loses (redis_inbox.hpp, "What Redis must be").
+    so.extra_args = {"--appendfsync", "always"};
     redis_server server(so);
     net::io_context io;
     node n1(io, server);
