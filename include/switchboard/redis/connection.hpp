@@ -113,6 +113,12 @@ public:
     /// the loss is noticed; `on_up` is called shortly after it becomes true).
     [[nodiscard]] bool connected() const noexcept { return core_->connected(); }
 
+    /// @brief The io_context that runs this connection's I/O and callbacks (the one given to the
+    /// constructor): a user of the connection posts its own completions there, so that they run
+    /// on the same serialisation as the reply handlers (e.g. `redis::inbox` answering a call that
+    /// it could not send at all, never from inside that call).
+    [[nodiscard]] net::io_context& io_context() const noexcept { return core_->io(); }
+
     /// @brief Sets the function called after each successful (re)connect, on the io_context.
     /// @param fn called with no argument; replaces the previous one (empty: none).
     void on_up(std::function<void()> fn) { core_->user_up = std::move(fn); }
