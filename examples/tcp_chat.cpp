@@ -9,6 +9,7 @@
 #include <switchboard/switchboard.hpp>
 #include <switchboard/asio/prometheus.hpp>
 #include <switchboard/redis/backplane.hpp>
+#include <switchboard/redis/redis_inbox.hpp>
 #include <switchboard/websocket/websocket_protocol.hpp>
 
 #include "user_file.hpp"
@@ -89,6 +90,7 @@ devices, presence and offline messages (line protocol v1.2, docs/protocol.md):
                       (default 604800: 7 days); with --offline
   --inbox-bytes BYTES all stored messages together, bookkeeping included (default
                       268435456: 256 MiB); past it: err inbox-full; with --offline
+                      (not with --redis)
 
 browsers (WebSocket, RFC 6455; docs/protocol.md, "WebSocket"):
   --ws-port PORT      also listen on PORT (same --host) for HTTP and WebSocket: GET / is
@@ -129,6 +131,10 @@ cluster (several tcp_chat processes sharing users and rooms through Redis; docs/
   --lease-ms MS       the node's lease in Redis: if it cannot renew it this long, the other
                       nodes drop its users and it closes its sessions that hold a name
                       (100-600000, default 3000)
+  --offline           with --redis: the inbox is in Redis, shared by every node (a message
+                      queued via one node is replayed on any other; acks and /send ids
+                      work across nodes). "ok queued" is answered once Redis stored it;
+                      run Redis with appendonly yes (docs/cluster.md). Needs --threads 1
 
   --help              show this help and exit
 
@@ -342,10 +348,22 @@ int parse_args(int argc, char** argv, settings& s) {
         std::cerr << "tcp_chat: --lease-ms needs --redis (see --help)\n";
         return 2;
     }
-    if (s.offline && !s.redis_host.empty()) { // issue #14, item 5: not in this step
-        std::cerr << "tcp_chat: --offline with --redis is not supported yet: the inbox is not shared "
-                     "across nodes\n";
-        return 2;
+    if (s.offline && !s.redis_host.empty()) { // the cluster inbox, in Redis (docs/cluster.md)
+        if (!s.sqlite_path.empty()) {
+            std::cerr << "tcp_chat: --offline sqlite:PATH does not go with --redis: the cluster's inbox is in "
+                         "Redis (plain --offline)\n";
+            return 2;
+        }
+        if (given(s, "--inbox-bytes")) {
+            std::cerr << "tcp_chat: --inbox-bytes does not go with --redis: Redis' maxmemory bounds the "
+                         "cluster inbox\n";
+            return 2;
+        }
+        if (s.threads != 1) {
+            std::cerr << "tcp_chat: --offline with --redis needs --threads 1 (the cluster inbox runs on the "
+                         "I/O thread)\n";
+            return 2;
+        }
     }
     if (given(s, "--max-sessions") && s.sessions != switchboard::session_policy::multi) {
         std::cerr << "tcp_chat: --max-sessions needs --sessions multi (see --help)\n";
@@ -547,7 +565,25 @@ int main(int argc, char** argv) {
     std::unique_ptr<switchboard::sqlite_inbox> sqlite_store;
     std::atomic<bool> completions_posted{false};
     switchboard::inbox_store* inbox = nullptr;
-    if (s.offline) {
+    // --offline with --redis: the cluster inbox, on a Redis connection of its own (the I/O thread).
+    std::optional<switchboard::redis::connection> inbox_connection;
+    std::optional<switchboard::redis::inbox> redis_store;
+    if (s.offline && !s.redis_host.empty()) {
+        switchboard::redis::connection_options connection_options;
+        connection_options.host = s.redis_host;
+        connection_options.port = s.redis_port;
+        inbox_connection.emplace(io, connection_options);
+        switchboard::redis::inbox_options store_options;
+        store_options.max_per_user = s.inbox_max;
+        store_options.ttl = std::chrono::seconds(s.inbox_ttl_s);
+        inbox = &redis_store.emplace(*inbox_connection, store_options);
+        inbox_connection->start();
+        if (users) users->for_each_user([&](const switchboard::name& user) { inbox->remember(user); });
+        router_options.inbox = inbox;
+        std::cerr << "tcp_chat: offline inbox on (Redis " << s.redis_host << ":" << s.redis_port
+                  << ", shared by the cluster): " << s.inbox_max << " messages per user, kept " << s.inbox_ttl_s
+                  << " s\n";
+    } else if (s.offline) {
         switchboard::memory_inbox_options inbox_options;
         inbox_options.max_per_user = s.inbox_max;
         inbox_options.max_bytes = s.inbox_bytes;
@@ -614,6 +650,14 @@ int main(int argc, char** argv) {
         cluster_options.sessions = s.sessions;
         cluster_options.max_sessions_per_user = s.max_sessions;
         cluster_options.log = [](std::string_view line) { std::cerr << "tcp_chat: cluster: " << line << "\n"; };
+        if (redis_store) { // a user's stored messages are loaded before its registration completes
+            cluster_options.on_granted = [&redis_store](const switchboard::name& user, std::function<void(bool)> done) {
+                const auto now = std::chrono::system_clock::now().time_since_epoch();
+                redis_store->load(user, std::chrono::duration_cast<std::chrono::milliseconds>(now).count(),
+                                  std::move(done));
+            };
+            cluster_options.on_released = [&redis_store](const switchboard::name& user) { redis_store->unload(user); };
+        }
         asio::io_context& cio = s.threads == 1 ? io : cluster_io.emplace(1);
         cluster = std::make_unique<switchboard::redis::backplane>(cio, std::move(cluster_options));
         router_options.directory = cluster.get();
@@ -628,6 +672,10 @@ int main(int argc, char** argv) {
     };
     const std::function<void()> cluster_stop = [&] {
         if (cluster) cluster->stop();
+        // The cluster inbox's connection ends too (its reconnects would keep the io_context
+        // running); appends still unanswered are answered cluster-unavailable (--threads 1: this
+        // runs on the only I/O thread, as the store's completions do).
+        if (inbox_connection) inbox_connection->stop();
     };
     // Listed names need their secret; others are open unless --users-only. The authorizer runs
     // under the router mutex, so the verification budget below needs no lock of its own.
@@ -683,6 +731,9 @@ int main(int argc, char** argv) {
         exit_code = serve(server, ws ? &*ws : nullptr, io, s, address, report, cluster_start, cluster_stop);
     }
     if (cluster_thread.joinable()) cluster_thread.join(); // stop() ends its io_context's work
+    // (Stopped again, idempotent, in case serve() returned before its stop handler ran: the
+    // router and the store the pending answers call are still there.)
+    if (inbox_connection) inbox_connection->stop();
     // Stopped: every connection is closed and no I/O thread runs. The store commits what is
     // queued, the last completions run (they call into the router), and then the router goes
     // before the store it refers to (router_options::inbox).

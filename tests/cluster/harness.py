@@ -119,9 +119,10 @@ class ClusterCase(unittest.TestCase):
     test (SIGTERM, exit code 0 checked), with the clients made by client()."""
 
     NODE_ARGS = ()  # options of every node of the class
+    REDIS_APPENDONLY = False  # RedisServer(appendonly=...)
 
     def setUp(self):
-        self.redis = RedisServer()
+        self.redis = RedisServer(appendonly=self.REDIS_APPENDONLY)
         self.nodes = []
         self.clients = []
 

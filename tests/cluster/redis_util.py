@@ -35,7 +35,10 @@ def free_port():
 
 
 class RedisServer:
-    def __init__(self, port=None):
+    def __init__(self, port=None, appendonly=False):
+        """`appendonly`: AOF with `appendfsync always` (what the cluster inbox's guarantee
+        needs, docs/cluster.md): what Redis answered survives kill9() + start()."""
+        self.appendonly = appendonly
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="sb-redis-")
         self.proc = None
@@ -44,7 +47,8 @@ class RedisServer:
     def start(self):
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--logfile", os.path.join(self.dir, "log")],
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]),
+             "--dir", self.dir, "--logfile", os.path.join(self.dir, "log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent)
         deadline = time.monotonic() + 10

@@ -75,7 +75,12 @@ class Options(unittest.TestCase):
             (["--redis", "127.0.0.1:6379", "--node-id", "bad/id"], "bad value for --node-id"),
             (["--lease-ms", "3000"], "--lease-ms needs --redis"),
             (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--lease-ms", "10"], "bad value for --lease-ms"),
-            (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--offline"], "--offline with --redis"),
+            (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--offline", "sqlite:/tmp/x.db"],
+             "--offline sqlite:PATH does not go with --redis"),
+            (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--offline", "--inbox-bytes", "1000"],
+             "--inbox-bytes does not go with --redis"),
+            (["--redis", "127.0.0.1:6379", "--node-id", "n1", "--offline", "--threads", "2"],
+             "--offline with --redis needs --threads 1"),
         ]:
             r = subprocess.run([harness.TCP_CHAT, "--port", "0", *args], capture_output=True, text=True,
                                timeout=harness.TIMEOUT)

@@ -1,0 +1,123 @@
+"""The inbox across nodes (issue #14, item 5; docs/cluster.md, "The inbox across nodes"): three
+tcp_chat nodes with --offline on one redis-server with AOF (appendfsync always). A message queued
+via one node is replayed when its recipient registers on another, acknowledged messages are not
+replayed again, a message routed live to an ack-on session on another node stays stored until
+acknowledged, a /send retried from another node is answered with its first outcome, and what was
+answered "queued" survives a restart of Redis.
+
+Run: python3 tests/cluster/test_inbox.py <path to tcp_chat> (CTest does, label cluster)."""
+import harness
+from harness import ClusterCase
+
+
+class InboxAcrossNodes(ClusterCase):
+    NODE_ARGS = ("--offline",)
+    REDIS_APPENDONLY = True
+
+    def known_then_offline(self, node, user, watcher):
+        """`user` registers on `node` (so the cluster knows it) and leaves; `watcher` sees it offline."""
+        c = node.client(user)
+        watcher.watch_until(user, "online")
+        c.send("/quit")
+        c.wait_closed()
+        c.close()
+        watcher.expect(rf"^presence {user} offline")
+
+    def acked_client(self, node):
+        """A client with acks on (before it registers, so the replay comes as dm)."""
+        c = self.client(node)
+        c.send("/ack on")
+        c.expect(r"^ok ack on$")
+        return c
+
+    def test_queued_on_one_node_replayed_on_another_once(self):
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice = self.client(n1, "alice")
+        self.known_then_offline(n2, "bob", alice)
+        for i in range(200):
+            alice.send(f"/send c{i} bob m{i}")
+        for i in range(200):
+            alice.expect(rf"^sent c{i} queued$", skip=False)
+        bob = self.acked_client(n3)
+        bob.send("/register bob")
+        bob.expect(r"^ok register bob$", skip=False)
+        for i in range(200):
+            bob.expect(rf"^dm {i + 1} alice m{i}$", skip=False)
+        bob.send("/ack 200")
+        bob.send("/quit")
+        self.assertEqual(bob.wait_closed(), ["ok quit"])
+        alice.expect(r"^presence bob offline")
+        # Back on a third node: nothing is replayed; the next message is number 201.
+        again = self.acked_client(n2)
+        again.send("/register bob")
+        again.expect(r"^ok register bob$", skip=False)
+        alice.send("/msg bob after")
+        again.expect(r"^dm 201 alice after$", skip=False)
+
+    def test_unacknowledged_live_message_from_another_node_is_replayed(self):
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice = self.client(n1, "alice")
+        bob = self.acked_client(n2)
+        bob.register("bob")
+        alice.watch_until("bob", "online")
+        alice.send("/send live bob hello")
+        alice.expect(r"^sent live delivered$")
+        bob.expect(r"^dm 1 alice hello$", skip=False)
+        bob.close()  # gone without /ack: the message stays stored
+        alice.expect(r"^presence bob offline")
+        back = self.acked_client(n3)
+        back.send("/register bob")
+        back.expect(r"^ok register bob$", skip=False)
+        back.expect(r"^dm 1 alice hello$", skip=False)
+
+    def test_send_retried_from_another_node_is_answered_with_its_first_outcome(self):
+        n1, n2 = self.node("n1"), self.node("n2")
+        watcher = self.client(n2, "wendy")
+        self.known_then_offline(n2, "bob", watcher)
+        alice = self.client(n1, "alice")
+        alice.send("/send c1 bob once")
+        alice.expect(r"^sent c1 queued$")
+        alice.close()
+        watcher.watch_until("alice", "offline")
+        retry = self.client(n2, "alice")  # the client reconnects elsewhere and retries
+        retry.send("/send c1 bob once")
+        retry.expect(r"^sent c1 queued$")
+        bob = self.client(n1)
+        bob.send("/register bob")
+        bob.expect(r"^ok register bob$")
+        bob.expect(r"^msg alice once$", skip=False)
+        retry.watch_until("bob", "online")
+        retry.send("/msg bob marker")  # the next line: nothing more was stored
+        bob.expect(r"^msg alice marker$", skip=False)
+
+    def test_unknown_user_is_not_found_and_redis_restart_keeps_what_was_queued(self):
+        n1, n2 = self.node("n1"), self.node("n2")
+        alice = self.client(n1, "alice")
+        alice.send("/msg nobody hi")
+        alice.expect(r"^err user-not-found nobody$")
+        self.known_then_offline(n2, "bob", alice)
+        for i in range(50):
+            alice.send(f"/msg bob before-{i}")
+        for i in range(50):
+            alice.expect(r"^ok queued bob$", skip=False)
+        mark1, mark2 = n1.log_size(), n2.log_size()
+        self.redis.kill9()
+        alice.send("/msg bob during")  # never answered "queued" and then lost
+        alice.expect(r"^err cluster-unavailable bob$")
+        self.redis.start()
+        n1.wait_log(r"cluster: directory loaded", start=mark1)
+        n2.wait_log(r"cluster: directory loaded", start=mark2)
+        bob = self.client(n2)
+        bob.send("/register bob")
+        bob.expect(r"^ok register bob$", skip=False)
+        for i in range(50):
+            bob.expect(rf"^msg alice before-{i}$", skip=False)
+        alice.send("/unwatch bob")
+        alice.expect(r"^ok unwatch bob$")
+        alice.watch_until("bob", "online")
+        alice.send("/msg bob marker")  # the next line: "during" was not stored
+        bob.expect(r"^msg alice marker$", skip=False)
+
+
+if __name__ == "__main__":
+    harness.main()
