@@ -714,7 +714,7 @@ private:
     // Records the outcome of append or record `id`, then runs the handlers that are due.
     void complete(std::uint64_t id, status code) {
         if (id < first_slot_ || id - first_slot_ >= slots_.size()) return;
-        slot& s = slots_[static_cast<std::size_t>(id - first_slot_)];
+        slot& s = slots_[id - first_slot_]; // (the ids of slots_ fit its size: it holds them all)
         s.code = code;
         s.done = true;
         drain();
