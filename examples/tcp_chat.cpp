@@ -134,7 +134,8 @@ cluster (several tcp_chat processes sharing users and rooms through Redis; docs/
   --offline           with --redis: the inbox is in Redis, shared by every node (a message
                       queued via one node is replayed on any other; acks and /send ids
                       work across nodes). "ok queued" is answered once Redis stored it;
-                      run Redis with appendonly yes (docs/cluster.md). Needs --threads 1
+                      run Redis with --appendonly yes --appendfsync always, or a restart
+                      of Redis loses it (docs/cluster.md). Needs --threads 1
 
   --help              show this help and exit
 
@@ -576,7 +577,15 @@ int main(int argc, char** argv) {
         switchboard::redis::inbox_options store_options;
         store_options.max_per_user = s.inbox_max;
         store_options.ttl = std::chrono::seconds(s.inbox_ttl_s);
+        // The /send records live as long as the router's window (router_options defaults).
+        store_options.dedup_window = router_options.dedup_window;
+        store_options.dedup_ttl = std::chrono::duration_cast<std::chrono::seconds>(router_options.dedup_ttl);
         inbox = &redis_store.emplace(*inbox_connection, store_options);
+        inbox_connection->on_up([] { std::cerr << "tcp_chat: cluster inbox: connected to Redis\n"; });
+        inbox_connection->on_down([] {
+            std::cerr << "tcp_chat: cluster inbox: Redis connection lost; messages to offline users and "
+                         "registrations are refused (cluster-unavailable) until it is back\n";
+        });
         inbox_connection->start();
         if (users) users->for_each_user([&](const switchboard::name& user) { inbox->remember(user); });
         router_options.inbox = inbox;

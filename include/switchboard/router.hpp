@@ -1585,11 +1585,22 @@ private:
         // The store knows the user and the replay is queued before anyone hears of the session
         // (the presence handler may message it: that comes after the replay).
         if (inbox_ && replay_inbox) {
+            // In a cluster, another node may have recorded this user's sends since this router's
+            // de-duplication window was filled: unless another local session of the user keeps
+            // it in step, it is dropped and the next send() reloads it from the store (which
+            // loaded the user for this registration).
+            if (dir_ && !other_local_session(u, s.index())) drop_window(u);
             inbox_->remember(user);
             replay(s.index(), first);
         }
         refresh_direct(u);
         if (first) came_online(u);
+    }
+
+    bool other_local_session(std::uint32_t u, std::uint32_t except) const noexcept {
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (si != except && !sessions_[si].remote) return true;
+        return false;
     }
 
     // Keeps user_slot::direct in step with the user's sessions (see user_slot).

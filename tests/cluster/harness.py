@@ -50,6 +50,8 @@ class Node:
             self.port = int(self.wait_log(r"listening on 127\.0\.0\.1:(\d+)").group(1))
             if joined:
                 self.wait_log(r"cluster: directory loaded")
+                if "--offline" in self.extra:  # the cluster inbox's own connection
+                    self.wait_log(r"cluster inbox: connected to Redis")
         except BaseException:
             self.kill9()
             raise

@@ -6,6 +6,8 @@ acknowledged, a /send retried from another node is answered with its first outco
 answered "queued" survives a restart of Redis.
 
 Run: python3 tests/cluster/test_inbox.py <path to tcp_chat> (CTest does, label cluster)."""
+import time
+
 import harness
 from harness import ClusterCase
 
@@ -22,6 +24,20 @@ class InboxAcrossNodes(ClusterCase):
         c.wait_closed()
         c.close()
         watcher.expect(rf"^presence {user} offline")
+
+    def register_when_free(self, node, user):
+        """A client registered as `user` on `node`, retrying while that node's replica of the
+        directory still shows the user's session on another node that just left (cluster.md,
+        Limits: name-taken until the release arrives; a client retries)."""
+        c = node.client()
+        deadline = time.monotonic() + harness.TIMEOUT
+        while True:
+            c.send(f"/register {user}")
+            m = c.expect(rf"^(ok register|err name-taken) {user}$", skip=False)
+            if m.group(1) == "ok register":
+                return c
+            self.assertLess(time.monotonic(), deadline, f"{user} stayed taken on {node.node_id}")
+            time.sleep(0.02)
 
     def acked_client(self, node):
         """A client with acks on (before it registers, so the replay comes as dm)."""
@@ -90,6 +106,32 @@ class InboxAcrossNodes(ClusterCase):
         retry.send("/msg bob marker")  # the next line: nothing more was stored
         bob.expect(r"^msg alice marker$", skip=False)
 
+    def test_send_retried_on_a_node_that_had_the_sender_before_is_not_stored_again(self):
+        # n1 holds a de-duplication window of alice's from her first visit; c2 was sent on n2
+        # meanwhile: back on n1, the retry of c2 must be found (found by a first-time user's
+        # trial: stored and delivered twice).
+        n1, n2 = self.node("n1"), self.node("n2")
+        watcher = self.client(n2, "wendy")
+        self.known_then_offline(n2, "bob", watcher)
+        for node, cid, text in ((n1, "c1", "one"), (n2, "c2", "two"), (n1, "c2", "two")):
+            alice = self.register_when_free(node, "alice")
+            alice.send(f"/send {cid} bob {text}")
+            alice.expect(rf"^sent {cid} queued$")
+            alice.send("/quit")
+            alice.wait_closed()
+            alice.close()
+            watcher.watch_until("alice", "offline")
+            watcher.send("/unwatch alice")
+            watcher.expect(r"^ok unwatch alice$")
+        bob = self.client(n1)
+        bob.send("/register bob")
+        bob.expect(r"^ok register bob$", skip=False)
+        bob.expect(r"^msg alice one$", skip=False)
+        bob.expect(r"^msg alice two$", skip=False)
+        watcher.expect(r"^presence bob online$")  # (watching bob since known_then_offline)
+        watcher.send("/msg bob marker")  # the next line: "two" was stored once
+        bob.expect(r"^msg wendy marker$", skip=False)
+
     def test_unknown_user_is_not_found_and_redis_restart_keeps_what_was_queued(self):
         n1, n2 = self.node("n1"), self.node("n2")
         alice = self.client(n1, "alice")
@@ -105,8 +147,9 @@ class InboxAcrossNodes(ClusterCase):
         alice.send("/msg bob during")  # never answered "queued" and then lost
         alice.expect(r"^err cluster-unavailable bob$")
         self.redis.start()
-        n1.wait_log(r"cluster: directory loaded", start=mark1)
-        n2.wait_log(r"cluster: directory loaded", start=mark2)
+        for node, mark in ((n1, mark1), (n2, mark2)):
+            node.wait_log(r"cluster: directory loaded", start=mark)
+            node.wait_log(r"cluster inbox: connected to Redis", start=mark)  # (reconnects on its own)
         bob = self.client(n2)
         bob.send("/register bob")
         bob.expect(r"^ok register bob$", skip=False)
