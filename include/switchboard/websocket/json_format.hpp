@@ -290,7 +290,8 @@ private:
         switch (type) {
         case json_type::object:
         case json_type::array: {
-            if (depth + 1 > max_depth_) return max_depth_ <= json_fast_max_depth ? json_read::invalid : json_read::undecided;
+            if (depth + 1 > max_depth_) return json_read::invalid; // as nlohmann's reader: too deep
+            if (depth + 1 > json_fast_max_depth) return json_read::undecided; // the walk's own bound
             mark(key, json_value::other);
             if (type == json_type::object) {
                 simdjson::ondemand::object o;
