@@ -188,7 +188,7 @@ enum class json_read : std::uint8_t { object, invalid, undecided };
 
 // The reference reader: nlohmann's SAX parser (json_command_reader). It decides every message the
 // fast reader leaves undecided, so that `parse_json_command()` accepts and refuses exactly what
-// nlohmann accepts and refuses (tests/unit/json_parse_fast.cpp and tests/fuzz/json_command_fuzz.cpp
+// nlohmann accepts and refuses (tests/unit/json_parse_fast.cpp and tests/fuzz/websocket_json_fuzz.cpp
 // compare both readers).
 inline json_read read_json_reference(std::string_view text, json_command_buffer& buffer, std::size_t max_depth) {
     json_command_reader reader(buffer, max_depth);
@@ -321,12 +321,12 @@ private:
             const bool negative = v.is_negative();
             simdjson::ondemand::number n;
             if (v.get_number().get(n) != SUCCESS) return json_read::undecided;
-            const simdjson::ondemand::number_type nt = n.get_number_type();
-            if (nt == simdjson::ondemand::number_type::unsigned_integer ||
-                (nt == simdjson::ondemand::number_type::signed_integer && !negative)) {
+            using simdjson::ondemand::number_type;
+            const number_type nt = n.get_number_type();
+            // simdjson: signed for what fits in int64_t, unsigned only above.
+            if (nt == number_type::unsigned_integer || (nt == number_type::signed_integer && !negative)) {
                 if (key == json_key::seq)
-                    b_->seq_ = nt == simdjson::ondemand::number_type::unsigned_integer ? n.get_uint64()
-                                                                                       : static_cast<std::uint64_t>(n.get_int64());
+                    b_->seq_ = nt == number_type::unsigned_integer ? n.get_uint64() : static_cast<std::uint64_t>(n.get_int64());
                 held = json_value::unsigned_number;
             }
             break;
@@ -447,7 +447,7 @@ struct json_command_access {
 };
 
 // parse_json_command() with nlohmann's parser only: the reference the fast reader is compared
-// with (tests/unit/json_parse_fast.cpp, tests/fuzz/json_command_fuzz.cpp).
+// with (tests/unit/json_parse_fast.cpp, tests/fuzz/websocket_json_fuzz.cpp).
 [[nodiscard]] inline protocol::command parse_json_command_reference(std::string_view text, json_command_buffer& buffer,
                                                                     std::size_t max_depth = default_max_json_depth) {
     return json_command_access::parse(text, buffer, max_depth, json_command_access::reader::reference);
