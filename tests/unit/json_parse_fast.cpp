@@ -110,9 +110,11 @@ TEST_CASE("json fast path: duplicates, types and nesting as the reference", "[js
              R"({"type":"msg","to":[],"to":"bob","text":"x"})", R"({"type":"msg","to":"bob","text":"x","text":null})",
              R"({"type":"register","user":"a","secret":"s","secret":{}})", R"({"type":{"type":"who"}})",
              R"({"x":{"type":"quit","to":"eve"},"type":"msg","to":"bob","text":"hi"})", R"({"type":"send","id":"c1","id":"c!","to":"b","text":"x"})",
-             R"({"type":"WHO"})", R"({"type":"nick","user":"x"})", R"({})", R"([])", R"("x")", "", " ", "{\"type\":\"who\"}\0",
+             R"({"type":"WHO"})", R"({"type":"nick","user":"x"})", R"({})", R"([])", R"("x")", "", " ",
          })
         same_as_reference(m);
+    same_as_reference(std::string_view("{\"type\":\"who\"}\0", 15)); // a NUL byte: refused whole
+    same_as_reference(std::string_view("{\"type\":\"w\0o\"}", 14));
     const auto nested = [](std::size_t levels) {
         std::string m = R"({"type":"who","x":)";
         for (std::size_t i = 1; i < levels; ++i) m += i % 2 ? "[" : "{\"a\":";

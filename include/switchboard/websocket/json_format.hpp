@@ -207,7 +207,7 @@ inline json_read read_json_reference(std::string_view text, json_command_buffer&
 
 /// Messages above this size skip the fast reader (nlohmann reads them, as before): the fast
 /// reader's per-thread buffers grow to the largest message it read, so this bounds them (about
-/// 8 bytes per byte of message: the padded copy, simdjson's structural index and string buffer).
+/// 7 bytes per byte of message: the padded copy, simdjson's structural index and string buffer).
 inline constexpr std::size_t json_fast_max_message = std::size_t{1} << 20;
 /// Deepest nesting the fast reader walks (it recurses once per level, about 200 bytes of stack
 /// each); a message nested deeper under a larger `max_depth` is left to nlohmann.
