@@ -3,8 +3,10 @@
 /// sans-I/O: one JSON object per WebSocket text message (docs/protocol.md, "JSON wire format").
 ///
 /// - `parse_json_command()` reads a client's message into a format-neutral `protocol::command`
-///   (nlohmann's SAX parser, nesting bounded), which `protocol::command_session` applies with
-///   exactly the semantics of the line protocol.
+///   (simdjson's On-Demand parser, nesting bounded; what simdjson refuses is decided by nlohmann's
+///   SAX parser, so that exactly nlohmann's JSON is accepted), which `protocol::command_session`
+///   applies with exactly the semantics of the line protocol. simdjson costs about a tenth of
+///   nlohmann's instructions per command (docs/performance.md, "Where the time goes").
 /// - `json_object()` / `json_text()` write a `reply` or an `event` as a JSON object (nlohmann's
 ///   serializer: every string escaped, invalid UTF-8 replaced by U+FFFD). The two events of the
 ///   hot path, `msg` and `room`, are written by hand (`detail::json_hot_event`): byte for byte
@@ -33,6 +35,7 @@
 #include "../protocol/utf8_validator.hpp"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <array>
 #include <charconv>
@@ -40,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -73,6 +77,8 @@ enum class json_value : std::uint8_t { absent, string, boolean, unsigned_number,
 }
 
 class json_command_reader;
+class json_fast_reader;
+struct json_command_access;
 
 } // namespace detail
 
@@ -88,7 +94,8 @@ public:
 
 private:
     friend class detail::json_command_reader;
-    friend protocol::command parse_json_command(std::string_view, json_command_buffer&, std::size_t);
+    friend class detail::json_fast_reader;
+    friend struct detail::json_command_access;
 
     void clear() noexcept {
         held_.fill(detail::json_value::absent);
@@ -175,6 +182,277 @@ private:
     bool root_object_ = false;
 };
 
+// What a reader made of a message: an object whose top-level fields are in the buffer, not a
+// command object (`invalid-json`), or, for the fast reader only, left to the reference reader.
+enum class json_read : std::uint8_t { object, invalid, undecided };
+
+// The reference reader: nlohmann's SAX parser (json_command_reader). It decides every message the
+// fast reader leaves undecided, so that `parse_json_command()` accepts and refuses exactly what
+// nlohmann accepts and refuses (tests/unit/json_parse_fast.cpp and tests/fuzz/websocket_json_fuzz.cpp
+// compare both readers).
+inline json_read read_json_reference(std::string_view text, json_command_buffer& buffer, std::size_t max_depth) {
+    json_command_reader reader(buffer, max_depth);
+    bool parsed = false;
+    // nlohmann's lexer takes a NUL byte for the end of the input; JSON allows none outside a
+    // string (and inside one only escaped), so a message holding one is refused whole.
+    if (!text.empty() && std::memchr(text.data(), '\0', text.size()) == nullptr) {
+        try {
+            parsed = nlohmann::json::sax_parse(text.data(), text.data() + text.size(), &reader);
+        } catch (const nlohmann::json::exception&) {
+            parsed = false;
+        }
+    }
+    return parsed && reader.object_read() ? json_read::object : json_read::invalid;
+}
+
+/// Messages above this size skip the fast reader (nlohmann reads them, as before): the fast
+/// reader's per-thread buffers grow to the largest message it read, so this bounds them (about
+/// 7 bytes per byte of message: the padded copy, simdjson's structural index and string buffer).
+inline constexpr std::size_t json_fast_max_message = std::size_t{1} << 20;
+/// Deepest nesting the fast reader walks (it recurses once per level, about 200 bytes of stack
+/// each); a message nested deeper under a larger `max_depth` is left to nlohmann.
+inline constexpr std::size_t json_fast_max_depth = 32;
+
+// The fast reader: simdjson's On-Demand API (stage 1 with SIMD instructions chosen at run time,
+// then one walk over the document). Every value is visited and read, so the whole document is
+// validated, not only the fields a command uses (On-Demand checks only what is read). Anything
+// simdjson refuses is undecided, and nlohmann decides: simdjson refuses a few documents nlohmann
+// accepts (integers beyond 64 bits, which nlohmann reads as floating point; a UTF-8 byte order
+// mark) and gives no reason nlohmann's reply would not also give. The converse (simdjson
+// accepting what nlohmann refuses) is what the differential tests and fuzz target check.
+//
+// simdjson reads up to SIMDJSON_PADDING bytes past the end of its input, so the message is copied
+// into a padded per-thread buffer (a WebSocket message is a view into the frame decoder's buffer,
+// whose bytes past the message belong to the next frame or are not there). The parser and the
+// buffer are per thread because parsing is synchronous: one per session would cost each idle
+// connection their memory. The fields are copied into the session's buffer as before, so the
+// views of the returned command stay valid until that buffer's next parse.
+class json_fast_reader {
+public:
+    json_fast_reader(json_command_buffer& b, std::size_t max_depth) noexcept : b_(&b), max_depth_(max_depth) {}
+
+    [[nodiscard]] json_read read(std::string_view text) {
+        if (text.empty() || text.size() > json_fast_max_message) return json_read::undecided;
+        thread_state& t = state();
+        const std::size_t padded = text.size() + simdjson::SIMDJSON_PADDING;
+        if (t.capacity < padded) {
+            t.copy.reset(new char[padded]);
+            t.capacity = padded;
+        }
+        std::memcpy(t.copy.get(), text.data(), text.size());
+        // Zeros, as simdjson's padded_string: never a digit or letter that a number or an atom cut
+        // at the end of the message could run into.
+        std::memset(t.copy.get() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+        simdjson::ondemand::document doc;
+        if (t.parser.iterate(t.copy.get(), text.size(), t.capacity).get(doc) != simdjson::SUCCESS)
+            return json_read::undecided;
+        simdjson::ondemand::object root;
+        if (doc.get_object().get(root) != simdjson::SUCCESS) return json_read::undecided;
+        const json_read r = object(root, 1);
+        if (r != json_read::object) return r;
+        // Nothing after the object but whitespace.
+        return doc.current_location().error() == simdjson::OUT_OF_BOUNDS ? json_read::object : json_read::undecided;
+    }
+
+private:
+    struct thread_state {
+        simdjson::ondemand::parser parser;
+        std::unique_ptr<char[]> copy;
+        std::size_t capacity = 0;
+    };
+    static thread_state& state() {
+        static thread_local thread_state t;
+        return t;
+    }
+
+    // The members of an object at `depth` (the command object is 1); only its own fields are
+    // arguments.
+    json_read object(simdjson::ondemand::object& o, std::size_t depth) {
+        for (auto member : o) {
+            simdjson::ondemand::field f;
+            if (std::move(member).get(f) != simdjson::SUCCESS) return json_read::undecided;
+            std::string_view k;
+            if (f.unescaped_key().get(k) != simdjson::SUCCESS) return json_read::undecided;
+            const json_read r = value(f.value(), depth, depth == 1 ? json_key_of(k) : json_key::other);
+            if (r != json_read::object) return r;
+        }
+        return json_read::object;
+    }
+
+    // One value inside a container at `depth`; `key` is the field it is the value of (`other`
+    // when not a top-level field). Kept as json_command_reader keeps it: the last duplicate wins.
+    json_read value(simdjson::ondemand::value v, std::size_t depth, json_key key) {
+        using simdjson::SUCCESS;
+        using simdjson::ondemand::json_type;
+        json_type type;
+        if (v.type().get(type) != SUCCESS) return json_read::undecided;
+        json_value held = json_value::other;
+        switch (type) {
+        case json_type::object:
+        case json_type::array: {
+            if (depth + 1 > max_depth_) return json_read::invalid; // as nlohmann's reader: too deep
+            if (depth + 1 > json_fast_max_depth) return json_read::undecided; // the walk's own bound
+            mark(key, json_value::other);
+            if (type == json_type::object) {
+                simdjson::ondemand::object o;
+                if (v.get_object().get(o) != SUCCESS) return json_read::undecided;
+                return object(o, depth + 1);
+            }
+            simdjson::ondemand::array a;
+            if (v.get_array().get(a) != SUCCESS) return json_read::undecided;
+            for (auto element : a) {
+                simdjson::ondemand::value e;
+                if (std::move(element).get(e) != SUCCESS) return json_read::undecided;
+                const json_read r = value(e, depth + 1, json_key::other);
+                if (r != json_read::object) return r;
+            }
+            return json_read::object;
+        }
+        case json_type::string: {
+            std::string_view s;
+            if (v.get_string().get(s) != SUCCESS) return json_read::undecided;
+            if (static_cast<std::size_t>(key) < json_string_keys) b_->strings_[static_cast<std::size_t>(key)].assign(s);
+            held = json_value::string;
+            break;
+        }
+        case json_type::number: {
+            // As nlohmann: an integer without a minus sign is unsigned (when it fits in 64 bits;
+            // above, simdjson refuses it and nlohmann reads a float), any other number is not.
+            const bool negative = v.is_negative();
+            simdjson::ondemand::number n;
+            if (v.get_number().get(n) != SUCCESS) return json_read::undecided;
+            using simdjson::ondemand::number_type;
+            const number_type nt = n.get_number_type();
+            // simdjson: signed for what fits in int64_t, unsigned only above.
+            if (nt == number_type::unsigned_integer || (nt == number_type::signed_integer && !negative)) {
+                if (key == json_key::seq)
+                    b_->seq_ = nt == number_type::unsigned_integer ? n.get_uint64() : static_cast<std::uint64_t>(n.get_int64());
+                held = json_value::unsigned_number;
+            }
+            break;
+        }
+        case json_type::boolean: {
+            bool b = false;
+            if (v.get_bool().get(b) != SUCCESS) return json_read::undecided;
+            if (key == json_key::stop) b_->stop_ = b;
+            if (key == json_key::on) b_->on_ = b;
+            held = json_value::boolean;
+            break;
+        }
+        case json_type::null: {
+            bool is_null = false;
+            if (v.is_null().get(is_null) != SUCCESS || !is_null) return json_read::undecided;
+            break;
+        }
+        }
+        mark(key, held);
+        return json_read::object;
+    }
+
+    void mark(json_key key, json_value v) noexcept {
+        if (key != json_key::other) b_->held_[static_cast<std::size_t>(key)] = v;
+    }
+
+    json_command_buffer* b_;
+    std::size_t max_depth_;
+};
+
+// The field rules of parse_json_command(), applied to a buffer a reader filled, and the entry of
+// both readers.
+struct json_command_access {
+    enum class reader : std::uint8_t { fast, reference };
+
+    [[nodiscard]] static protocol::command parse(std::string_view text, json_command_buffer& buffer,
+                                                 std::size_t max_depth, reader which) {
+        if (max_depth == 0) max_depth = 1;
+        buffer.clear();
+        json_read r = json_read::undecided;
+        if (which == reader::fast) r = json_fast_reader(buffer, max_depth).read(text);
+        if (r == json_read::undecided) {
+            buffer.clear();
+            r = read_json_reference(text, buffer, max_depth);
+        }
+        protocol::command c;
+        if (r != json_read::object) {
+            c.malformed = protocol::error_token::invalid_json;
+            return c;
+        }
+        return command_of(buffer);
+    }
+
+    [[nodiscard]] static protocol::command command_of(json_command_buffer& buffer) {
+        using protocol::command_kind;
+        protocol::command c;
+        if (buffer.held(json_key::type) != json_value::string) return c; // err unknown-command
+        const std::string_view type = buffer.string(json_key::type);
+        c.kind = protocol::command_kind_of(type);
+        if (c.kind == command_kind::unknown) {
+            c.word = type;
+            return c;
+        }
+        // A required, non-empty string field; false when missing, mistyped or empty.
+        const auto required = [&](json_key k, std::string_view& out) {
+            if (buffer.held(k) != json_value::string || buffer.string(k).empty()) return false;
+            out = buffer.string(k);
+            return true;
+        };
+        const auto optional_is = [&](json_key k, json_value v) {
+            return buffer.held(k) == json_value::absent || buffer.held(k) == v;
+        };
+        bool ok = true;
+        switch (c.kind) {
+        case command_kind::register_name:
+            ok = required(json_key::user, c.target) && optional_is(json_key::secret, json_value::string);
+            c.text = buffer.string(json_key::secret);
+            break;
+        case command_kind::msg: ok = required(json_key::to, c.target) && required(json_key::text, c.text); break;
+        case command_kind::say: ok = required(json_key::room, c.target) && required(json_key::text, c.text); break;
+        case command_kind::join:
+        case command_kind::leave: ok = required(json_key::room, c.target); break;
+        case command_kind::watch:
+        case command_kind::unwatch: ok = required(json_key::user, c.target); break;
+        case command_kind::typing:
+            ok = required(json_key::to, c.target) && optional_is(json_key::stop, json_value::boolean);
+            c.stop = buffer.stop_;
+            break;
+        case command_kind::send:
+            ok = required(json_key::id, c.id) && is_valid_name(c.id) && required(json_key::to, c.target) &&
+                 required(json_key::text, c.text);
+            if (!ok) c.id = {};
+            break;
+        case command_kind::ack: {
+            const json_value on = buffer.held(json_key::on), seq = buffer.held(json_key::seq);
+            if (on == json_value::boolean && buffer.on_ && seq == json_value::absent) {
+                c.target = "on";
+            } else if (seq == json_value::unsigned_number && on == json_value::absent) {
+                char* const first = buffer.seq_digits_;
+                const auto r = std::to_chars(first, first + sizeof buffer.seq_digits_, buffer.seq_);
+                c.target = std::string_view(first, static_cast<std::size_t>(r.ptr - first));
+            } else {
+                ok = false;
+            }
+            break;
+        }
+        case command_kind::who:
+        case command_kind::quit:
+        case command_kind::unknown: break;
+        }
+        if (!ok) {
+            c.usage_error = true;
+            c.target = c.text = {};
+            c.stop = false;
+        }
+        return c;
+    }
+};
+
+// parse_json_command() with nlohmann's parser only: the reference the fast reader is compared
+// with (tests/unit/json_parse_fast.cpp, tests/fuzz/websocket_json_fuzz.cpp).
+[[nodiscard]] inline protocol::command parse_json_command_reference(std::string_view text, json_command_buffer& buffer,
+                                                                    std::size_t max_depth = default_max_json_depth) {
+    return json_command_access::parse(text, buffer, max_depth, json_command_access::reader::reference);
+}
+
 } // namespace detail
 
 /// @brief Reads one client message of the JSON format into a command (docs/protocol.md, "JSON
@@ -190,9 +468,17 @@ private:
 /// - `send` needs `id`, 1-40 bytes of `[A-Za-z0-9_.-]`, else usage error;
 /// - `ack` needs exactly one of `"on": true` or `"seq": <integer 0..2^64-1>`; `target` is then
 ///   `on` or the decimal digits of seq;
-/// - fields the command does not read, and fields nested deeper, are ignored.
+/// - fields the command does not read, and fields nested deeper, are ignored; of a field given
+///   twice, the last counts.
+///
+/// Parsing: simdjson's On-Demand API reads the message and validates all of it (SIMD stage 1,
+/// then a walk over every value); whatever simdjson refuses is read again by nlohmann's SAX
+/// parser, which then decides. So the accepted and refused messages are exactly nlohmann's (RFC
+/// 8259; a leading UTF-8 byte order mark allowed; integers beyond 64 bits read as numbers, not
+/// refused; numbers beyond the range of a double refused), and a refused message costs both
+/// parsers (docs/performance.md, "Where the time goes").
 /// @param text one complete WebSocket text message (its size bounded by the frame codec's
-///        `max_message`); nlohmann checks it is valid UTF-8 JSON.
+///        `max_message`); it must be valid UTF-8 JSON.
 /// @param buffer where the field values are kept; the returned views point into it and stay
 ///        valid until the next call with this buffer, or its destruction.
 /// @param max_depth deepest nesting of objects and arrays accepted (1 or more; default 16).
@@ -202,90 +488,14 @@ private:
 ///         `unknown` with `word` = the type for any other type; else the command, `usage_error`
 ///         set per the rules above.
 /// @throws std::bad_alloc when memory runs out; never anything else (a JSON error is a value).
-/// @note Thread-safe for distinct buffers. Stack use does not grow with the nesting (nlohmann's
-///       parser keeps its own stack), and no DOM is built.
+/// @note Thread-safe for distinct buffers. No DOM is built. Per thread, simdjson's parser and a
+///       padded copy of the message are kept, sized for the largest message read on that thread
+///       up to 1 MiB (`detail::json_fast_max_message`; larger ones go to nlohmann only). Stack use
+///       is bounded: simdjson's walk recurses at most 32 levels (`detail::json_fast_max_depth`;
+///       deeper, under a larger `max_depth`, nlohmann reads), nlohmann keeps its own stack.
 [[nodiscard]] inline protocol::command parse_json_command(std::string_view text, json_command_buffer& buffer,
                                                           std::size_t max_depth = default_max_json_depth) {
-    using detail::json_key;
-    using detail::json_value;
-    using protocol::command_kind;
-    protocol::command c;
-    buffer.clear();
-    detail::json_command_reader reader(buffer, max_depth == 0 ? 1 : max_depth);
-    bool parsed = false;
-    // nlohmann's lexer takes a NUL byte for the end of the input; JSON allows none outside a
-    // string (and inside one only escaped), so a message holding one is refused whole.
-    if (!text.empty() && std::memchr(text.data(), '\0', text.size()) == nullptr) {
-        try {
-            parsed = nlohmann::json::sax_parse(text.data(), text.data() + text.size(), &reader);
-        } catch (const nlohmann::json::exception&) {
-            parsed = false;
-        }
-    }
-    if (!parsed || !reader.object_read()) {
-        c.malformed = protocol::error_token::invalid_json;
-        return c;
-    }
-    if (buffer.held(json_key::type) != json_value::string) return c; // err unknown-command
-    const std::string_view type = buffer.string(json_key::type);
-    c.kind = protocol::command_kind_of(type);
-    if (c.kind == command_kind::unknown) {
-        c.word = type;
-        return c;
-    }
-    // A required, non-empty string field; false when missing, mistyped or empty.
-    const auto required = [&](json_key k, std::string_view& out) {
-        if (buffer.held(k) != json_value::string || buffer.string(k).empty()) return false;
-        out = buffer.string(k);
-        return true;
-    };
-    const auto optional_is = [&](json_key k, json_value v) {
-        return buffer.held(k) == json_value::absent || buffer.held(k) == v;
-    };
-    bool ok = true;
-    switch (c.kind) {
-    case command_kind::register_name:
-        ok = required(json_key::user, c.target) && optional_is(json_key::secret, json_value::string);
-        c.text = buffer.string(json_key::secret);
-        break;
-    case command_kind::msg: ok = required(json_key::to, c.target) && required(json_key::text, c.text); break;
-    case command_kind::say: ok = required(json_key::room, c.target) && required(json_key::text, c.text); break;
-    case command_kind::join:
-    case command_kind::leave: ok = required(json_key::room, c.target); break;
-    case command_kind::watch:
-    case command_kind::unwatch: ok = required(json_key::user, c.target); break;
-    case command_kind::typing:
-        ok = required(json_key::to, c.target) && optional_is(json_key::stop, json_value::boolean);
-        c.stop = buffer.stop_;
-        break;
-    case command_kind::send:
-        ok = required(json_key::id, c.id) && is_valid_name(c.id) && required(json_key::to, c.target) &&
-             required(json_key::text, c.text);
-        if (!ok) c.id = {};
-        break;
-    case command_kind::ack: {
-        const json_value on = buffer.held(json_key::on), seq = buffer.held(json_key::seq);
-        if (on == json_value::boolean && buffer.on_ && seq == json_value::absent) {
-            c.target = "on";
-        } else if (seq == json_value::unsigned_number && on == json_value::absent) {
-            char* const first = buffer.seq_digits_;
-            const auto r = std::to_chars(first, first + sizeof buffer.seq_digits_, buffer.seq_);
-            c.target = std::string_view(first, static_cast<std::size_t>(r.ptr - first));
-        } else {
-            ok = false;
-        }
-        break;
-    }
-    case command_kind::who:
-    case command_kind::quit:
-    case command_kind::unknown: break;
-    }
-    if (!ok) {
-        c.usage_error = true;
-        c.target = c.text = {};
-        c.stop = false;
-    }
-    return c;
+    return detail::json_command_access::parse(text, buffer, max_depth, detail::json_command_access::reader::fast);
 }
 
 /// @brief The JSON object of a reply (docs/protocol.md, "JSON wire format"): `"type"` first,

@@ -1,7 +1,8 @@
 // Consumer smoke test for the WebSocket transport: built against switchboard::websocket /
 // dependency('switchboard-websocket') / `pkg-config switchboard-websocket`. Proves the include
-// path, OpenSSL's libcrypto (the upgrade's SHA-1 and base64) and nlohmann_json (the JSON format)
-// are provided: it computes RFC 6455's example accept key and encodes and parses JSON.
+// path, OpenSSL's libcrypto (the upgrade's SHA-1 and base64), nlohmann_json (the JSON format) and
+// simdjson (a compiled library: the parser of incoming commands, so this links -lsimdjson) are
+// provided: it computes RFC 6455's example accept key and encodes and parses JSON.
 #include <switchboard/websocket/handshake.hpp>
 #include <switchboard/websocket/json_format.hpp>
 

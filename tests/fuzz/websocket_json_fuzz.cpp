@@ -1,0 +1,78 @@
+// websocket_json_fuzz: libFuzzer target for parse_json_command() (websocket/json_format.hpp), the
+// parser of what a browser sends over `switchboard.json`: simdjson's On-Demand reader, with
+// nlohmann's SAX reader deciding whatever simdjson refuses.
+//
+// Input: byte 0 picks the nesting bound (`max_depth` 0..47: below, at and above the default 16
+// and the fast reader's own 32), byte 1 a cut point; the rest is cut there into two messages A
+// and B (B empty when the cut is past the end).
+//   1. A is parsed by parse_json_command() and by the nlohmann-only reference
+//      (detail::parse_json_command_reference()) on fresh buffers: the commands must be equal field
+//      for field (invalid-json or not, kind, usage error, target, text, id, stop, word), so the
+//      fast reader accepts exactly the JSON nlohmann accepts and reads the same fields.
+//   2. B is then parsed with A's buffer (reused, as a session reuses it) and compared with the
+//      reference on a fresh buffer: nothing of A leaks into B.
+//   3. A's views point into the buffer, not into the message (they outlive it).
+//
+// Built by scripts/fuzz (libFuzzer, clang) and replayed from
+// tests/fuzz/corpus/websocket_json_fuzz/ by CTest (websocket_json_fuzz_replay).
+#include "fuzz_support.hpp"
+
+#include <switchboard/websocket/json_format.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+using switchboard::protocol::command;
+using switchboard::websocket::json_command_buffer;
+using switchboard::websocket::parse_json_command;
+using switchboard::websocket::detail::parse_json_command_reference;
+using switchboard_fuzz::escaped;
+
+namespace {
+
+std::string describe(const command& c) {
+    return "malformed=" + std::string(c.malformed) + " kind=" + std::to_string(static_cast<int>(c.kind)) +
+           " usage=" + std::to_string(c.usage_error) + " target=" + escaped(c.target) + " text=" + escaped(c.text) +
+           " id=" + escaped(c.id) + " stop=" + std::to_string(c.stop) + " word=" + escaped(c.word);
+}
+
+bool same(const command& a, const command& b) {
+    return a.malformed == b.malformed && a.kind == b.kind && a.usage_error == b.usage_error && a.target == b.target &&
+           a.text == b.text && a.id == b.id && a.stop == b.stop && a.word == b.word;
+}
+
+bool outside(std::string_view view, std::string_view message) {
+    if (view.empty()) return true;
+    const auto* p = view.data();
+    return p + view.size() <= message.data() || p >= message.data() + message.size();
+}
+
+void check_same(std::string_view message, std::size_t depth, const command& fast) {
+    json_command_buffer ref_buffer;
+    const command ref = parse_json_command_reference(message, ref_buffer, depth);
+    FUZZ_CHECK_MSG(same(fast, ref), "depth " + std::to_string(depth) + " message " + escaped(message) +
+                                        "\n  fast:      " + describe(fast) + "\n  reference: " + describe(ref));
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    switchboard_fuzz::trace::scope scope;
+    if (size < 2) return 0;
+    const std::size_t depth = data[0] % 48;
+    const std::string input(reinterpret_cast<const char*>(data) + 2, size - 2);
+    const std::size_t cut = data[1] < input.size() ? data[1] : input.size();
+    const std::string a = input.substr(0, cut), b = input.substr(cut);
+    switchboard_fuzz::trace::add("depth " + std::to_string(depth) + " A " + escaped(a) + " B " + escaped(b));
+
+    json_command_buffer buffer;
+    const command ca = parse_json_command(a, buffer, depth);
+    check_same(a, depth, ca);
+    FUZZ_CHECK(outside(ca.target, a) && outside(ca.text, a) && outside(ca.id, a) && outside(ca.word, a));
+
+    const command cb = parse_json_command(b, buffer, depth);
+    check_same(b, depth, cb);
+    return 0;
+}
