@@ -947,10 +947,17 @@ private:
                 }
                 return;
             }
+            std::size_t dropped = 0;
             for (auto it = proxies_.begin(); it != proxies_.end();) {
-                if (it->second->node_ == w[2] && it->second->inc_ == inc) it = close_proxy(it, now_ok ? now : unix_ms());
-                else ++it;
+                if (it->second->node_ == w[2] && it->second->inc_ == inc) {
+                    it = close_proxy(it, now_ok ? now : unix_ms());
+                    ++dropped;
+                } else {
+                    ++it;
+                }
             }
+            say("node " + std::string(w[2]) + " (incarnation " + std::string(w[3]) + ") left the cluster or was dropped: " +
+                std::to_string(dropped) + " of its session(s) closed here");
         }
     }
 
