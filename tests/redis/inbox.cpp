@@ -47,6 +47,17 @@ bool up(net::io_context& io, node& n) {
     return run_until(io, [&] { return n.conn.connected(); });
 }
 
+// Two nodes of one cluster on one Redis, both connected.
+struct two_nodes {
+    redis_server server;
+    net::io_context io;
+    node n1{io, server}, n2{io, server};
+    two_nodes() {
+        REQUIRE(up(io, n1));
+        REQUIRE(up(io, n2));
+    }
+};
+
 // Loads `who` on `n` and waits for the outcome.
 bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at = now) {
     std::optional<bool> done;
@@ -116,11 +127,10 @@ bool eventually(net::io_context& io, const redis_server& s, const std::vector<st
 
 TEST_CASE("inbox: offline appends are numbered by Redis, replayed on another node, acknowledged from there",
           "[inbox]") {
-    redis_server server;
-    net::io_context io;
-    node n1(io, server), n2(io, server);
-    REQUIRE(up(io, n1));
-    REQUIRE(up(io, n2));
+    two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
 
     // Not known yet: taken (number 0), then refused by Redis.
     outcome o = append(io, n1, "bob", "alice", "hello?");
@@ -184,11 +194,10 @@ TEST_CASE("inbox: offline appends are numbered by Redis, replayed on another nod
 }
 
 TEST_CASE("inbox: a held user's appends are numbered at once and complete in order", "[inbox]") {
-    redis_server server;
-    net::io_context io;
-    node n1(io, server), n2(io, server);
-    REQUIRE(up(io, n1));
-    REQUIRE(up(io, n2));
+    two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
     REQUIRE(load(io, n1, "bob")); // makes bob known too
     CHECK(server.command({"HGET", "sb:inboxmeta:bob", "seq"}) == "0");
 
@@ -233,11 +242,10 @@ TEST_CASE("inbox: a held user's appends are numbered at once and complete in ord
 
 TEST_CASE("inbox: two nodes appending to one held user: the loser's message is gone, no number twice",
           "[inbox]") {
-    redis_server server;
-    net::io_context io;
-    node n1(io, server), n2(io, server);
-    REQUIRE(up(io, n1));
-    REQUIRE(up(io, n2));
+    two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
     REQUIRE(load(io, n1, "bob"));
     REQUIRE(load(io, n2, "bob"));
 
@@ -339,11 +347,10 @@ TEST_CASE("inbox: inbox_full at max_per_user, held and offline; expired messages
 }
 
 TEST_CASE("inbox: a user whose meta expired starts above every number given", "[inbox]") {
-    redis_server server;
-    net::io_context io;
-    node n1(io, server), n2(io, server);
-    REQUIRE(up(io, n1));
-    REQUIRE(up(io, n2));
+    two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
     n1.store.remember(user("bob"));
     n1.store.remember(user("carol"));
     for (int i = 0; i < 3; ++i) CHECK(append(io, n1, "bob", "alice", "b").durable == status::ok);
@@ -371,11 +378,10 @@ TEST_CASE("inbox: a user whose meta expired starts above every number given", "[
 }
 
 TEST_CASE("inbox: de-duplication records survive into another node", "[inbox]") {
-    redis_server server;
-    net::io_context io;
-    node n1(io, server), n2(io, server);
-    REQUIRE(up(io, n1));
-    REQUIRE(up(io, n2));
+    two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
     REQUIRE(load(io, n1, "alice"));
     n1.store.remember(user("bob"));
 
