@@ -29,10 +29,15 @@ class Failures(ClusterCase):
         watcher = self.client(n2, "dwatch")
         watcher.watch_until("dave", "online")
         t0 = time.monotonic()
+        killed_ms = time.time() * 1000
         n1.kill9()
-        watcher.expect(r"^presence dave offline \d+$", timeout=OFFLINE_BOUND + 5)
+        seen = int(watcher.expect(r"^presence dave offline (\d+)$", timeout=OFFLINE_BOUND + 5).group(1))
         elapsed = time.monotonic() - t0
         self.assertLess(elapsed, OFFLINE_BOUND, "offline later than the lease and one heartbeat")
+        # Last seen: the node's last lease renewal, at most a heartbeat (lease / 3) before the
+        # kill, not the time the others noticed (up to a lease and a heartbeat after it).
+        self.assertLessEqual(seen, killed_ms + 50)
+        self.assertGreater(seen, killed_ms - LEASE_MS / 3 - 500)
         self.client(n2, "dave")  # the name is free
         self.nodes.remove(n1)
 

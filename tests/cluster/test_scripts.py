@@ -135,7 +135,7 @@ class Scripts(unittest.TestCase):
         self.published()
         self.r.call("DEL", P + "node:a")  # a died
         self.assertEqual(self.beat("b", "2", now=4242, slice_=2)[0], "ok")
-        self.assertEqual(self.published(), ["down 7 a 1 4242"])
+        self.assertEqual(self.published(), ["down 7 a 1 1000"])  # a's last renewal: its users' last seen
         self.assertEqual(self.r.call("HGETALL", P + "nodes"), ["b", "2"])
         self.assertEqual(self.ev("snapshot"), [7, "e1", "zed", "b", "1", "2"])  # a's entries no longer count
         self.beat("b", "2", slice_=2)  # a second sweeper finds nothing to bury
@@ -143,8 +143,9 @@ class Scripts(unittest.TestCase):
         for _ in range(3):
             self.beat("b", "2", slice_=2)
         keys = sorted(self.r.call("KEYS", P + "*"))
-        self.assertEqual(keys, sorted([P + k for k in ["nodes", "node:b", "epoch", "dirseq", "user:zed",
+        self.assertEqual(keys, sorted([P + k for k in ["nodes", "nodeseen", "node:b", "epoch", "dirseq", "user:zed",
                                                         "nodeusers:b"]]))
+        self.assertEqual(self.r.call("HGETALL", P + "nodeseen"), ["b", "2000"])  # b's last beat
         self.assertEqual(self.claim("b", "2", "u3", 5)[0], "ok")  # the names are free
 
     def test_start_of_a_new_incarnation_buries_the_previous_one(self):

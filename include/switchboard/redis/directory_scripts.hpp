@@ -18,8 +18,10 @@
 ///   (`session_policy::replace`), to be dropped after the new one is registered.
 /// - `release <seq> <name> <node> <sid> <last_seen>`: the entry is gone; `last_seen` the Unix ms
 ///   of the session's last input, -1 unknown.
-/// - `down <seq> <node> <incarnation> <now>`: every entry of `<node>` is gone (its lease lapsed,
-///   or it started again as a new incarnation); `now` the Unix ms of the sweeper's clock.
+/// - `down <seq> <node> <incarnation> <last_seen>`: every entry of `<node>` is gone (its lease
+///   lapsed, it started again as a new incarnation, or it left); `last_seen` the Unix ms of the
+///   node's last lease renewal (`<prefix>nodeseen`) when it lapsed or restarted, the leave's
+///   clock when it left: its users' last seen.
 #pragma once
 
 #include <string>
@@ -58,9 +60,22 @@ local function forget(name, field, node)
   redis.call('HDEL', ukey, field)
   if not node_has(ukey, node) then redis.call('SREM', P .. 'nodeusers:' .. node, name) end
 end
+-- The node (re)took its lease at `now`: it is in the member list, with the time its users were
+-- last known to be there (the last seen of a node that crashes after it).
+local function renewed(node, inc, now, ttl)
+  redis.call('HSET', P .. 'nodes', node, inc)
+  redis.call('HSET', P .. 'nodeseen', node, now)
+  redis.call('PEXPIRE', P .. 'nodes', ttl)
+  redis.call('PEXPIRE', P .. 'nodeseen', ttl)
+end
 -- A node whose lease lapsed (or that started again): its entries stop counting now (they fail
 -- live()), are announced gone in one `down`, and are deleted in slices by later heartbeats.
-local function bury(node, inc, now, ttl)
+-- `crashed`: the `down` carries its last renewal as its users' last seen (when it was last
+-- known to hold them), else `now` (a node leaving gracefully held them until now).
+local function bury(node, inc, now, ttl, crashed)
+  local seen = redis.call('HGET', P .. 'nodeseen', node)
+  redis.call('HDEL', P .. 'nodeseen', node)
+  if crashed and seen then now = seen end
   redis.call('HDEL', P .. 'nodes', node)
   local nu = P .. 'nodeusers:' .. node
   if redis.call('EXISTS', nu) == 1 then
@@ -166,8 +181,8 @@ if cur ~= inc then
   return {'lost', 'lapsed'}
 end
 redis.call('SET', P .. 'node:' .. node, inc, 'PX', lease)
-redis.call('HSET', P .. 'nodes', node, inc)
-for _, k in ipairs({'nodes', 'epoch', 'dirseq', 'nodeusers:' .. node}) do
+renewed(node, inc, now, ttl)
+for _, k in ipairs({'epoch', 'dirseq', 'nodeusers:' .. node}) do
   redis.call('PEXPIRE', P .. k, ttl)
 end
 -- the backstop TTL of long-lived users' entries, a slice per beat
@@ -176,7 +191,7 @@ for _, name in ipairs(sc[2]) do redis.call('PEXPIRE', P .. 'user:' .. name, ttl)
 -- the sweep: a node whose lease lapsed is buried by exactly one heartbeat (scripts are atomic)
 local nodes = redis.call('HGETALL', P .. 'nodes')
 for i = 1, #nodes, 2 do
-  if nodes[i] ~= node and not live(nodes[i], nodes[i + 1]) then bury(nodes[i], nodes[i + 1], now, ttl) end
+  if nodes[i] ~= node and not live(nodes[i], nodes[i + 1]) then bury(nodes[i], nodes[i + 1], now, ttl, true) end
 end
 clean_gone(slice)
 return {'ok', sc[1]}
@@ -195,12 +210,11 @@ if not ep then
 end
 local old = redis.call('HGET', P .. 'nodes', node)
 if old and old ~= inc then
-  bury(node, old, ARGV[7], ttl)
+  bury(node, old, ARGV[7], ttl, true)
   clean_gone(tonumber(ARGV[8]))
 end
 redis.call('SET', P .. 'node:' .. node, inc, 'PX', lease)
-redis.call('HSET', P .. 'nodes', node, inc)
-redis.call('PEXPIRE', P .. 'nodes', ttl)
+renewed(node, inc, ARGV[7], ttl)
 return {'ok', ep, tonumber(redis.call('GET', P .. 'dirseq') or '0')}
 )lua";
 
@@ -249,8 +263,7 @@ end
 local cur = redis.call('GET', P .. 'node:' .. node)
 if cur and cur ~= inc then return {'lost', ep} end
 redis.call('SET', P .. 'node:' .. node, inc, 'PX', lease)
-redis.call('HSET', P .. 'nodes', node, inc)
-redis.call('PEXPIRE', P .. 'nodes', ttl)
+renewed(node, inc, now, ttl)
 if policy == 'replace' then policy = 'exclusive' end
 local want = {}
 for i = 10, #ARGV, 2 do want[node .. '/' .. ARGV[i + 1]] = true end
@@ -283,7 +296,7 @@ inline constexpr const char* lua_leave = R"lua(
 local node, inc = ARGV[2], ARGV[3]
 if redis.call('GET', P .. 'node:' .. node) ~= inc then return 0 end
 redis.call('DEL', P .. 'node:' .. node)
-bury(node, inc, ARGV[4], tonumber(ARGV[5]))
+bury(node, inc, ARGV[4], tonumber(ARGV[5]), false)
 return 1
 )lua";
 
