@@ -71,10 +71,6 @@ private:
 };
 
 namespace detail {
-// The highest values of the enumerations the cluster format carries (checked on decode).
-inline constexpr auto last_event_kind = event_kind::register_outcome;
-inline constexpr auto last_status = status::pending;
-
 [[nodiscard]] inline std::uint64_t read_le(const char* p, int bytes) noexcept {
     std::uint64_t v = 0;
     for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);

@@ -42,6 +42,11 @@ enum class event_kind : std::uint8_t {
                       ///< the synchronous answer would have been (`ok register <name>`).
 };
 
+namespace detail {
+/// The highest `event_kind` (formats that carry the kind as a number check it on decode).
+inline constexpr event_kind last_event_kind = event_kind::register_outcome;
+} // namespace detail
+
 /// @brief One event, as views into the router's storage; valid only during `encode()`.
 struct event {
     event_kind kind = event_kind::direct_message; ///< What happened.

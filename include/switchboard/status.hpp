@@ -56,6 +56,11 @@ enum class status : std::uint8_t {
                         ///< final outcome, never sent to a client as an error.
 };
 
+namespace detail {
+/// The highest `status` (formats that carry a status as a number check it on decode).
+inline constexpr status last_status = status::pending;
+} // namespace detail
+
 /// @brief The protocol token of a status, e.g. `"name-taken"`.
 /// @param s any value of `status`.
 /// @return a static, NUL-terminated string; `"unknown"` for a value outside the enumeration.

@@ -6,6 +6,7 @@
 
 #include "event.hpp"
 #include "payload.hpp"
+#include "status.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +28,10 @@ namespace switchboard {
 /// once per format.
 ///
 /// The payload layout is private to this class and to one process: 24 bytes of header (kind, room
-/// size, user size, a zero byte, text size, `seq`, `last_seen`, in native byte order), then the
-/// room, user and text bytes. Bytes a
+/// size, user size, the outcome byte: `code` in bits 0-6 and `queued` in bit 7, text size, `seq`,
+/// `last_seen`, in native byte order), then the room, user and text bytes. Every `event_kind`
+/// goes through, the late answers (`send_outcome`, `register_outcome`) with their `code` and
+/// `queued`. Bytes a
 /// host hands to such a session with `router::send()` are not events: `decode()` returns nothing
 /// for them.
 ///
@@ -49,7 +52,7 @@ public:
             out[0] = static_cast<char>(e.kind);
             out[1] = static_cast<char>(static_cast<unsigned char>(e.room.size()));
             out[2] = static_cast<char>(static_cast<unsigned char>(e.user.size()));
-            out[3] = 0;
+            out[3] = static_cast<char>(static_cast<unsigned char>(static_cast<unsigned>(e.code) | (e.queued ? 0x80u : 0u)));
             std::memcpy(out + 4, &text_size, 4);
             std::memcpy(out + 8, &e.seq, 8);
             std::memcpy(out + 16, &e.last_seen, 8);
@@ -68,9 +71,12 @@ public:
     /// @note Thread-safe (reads `p` only). Never allocates.
     [[nodiscard]] static std::optional<event> decode(const payload& p) noexcept {
         const std::string_view b = p.view();
-        if (b.size() < header || b[3] != 0) return std::nullopt;
+        if (b.size() < header) return std::nullopt;
         const auto kind = static_cast<unsigned char>(b[0]);
-        if (kind > static_cast<unsigned char>(event_kind::session_replaced)) return std::nullopt;
+        const auto outcome = static_cast<unsigned char>(b[3]);
+        if (kind > static_cast<unsigned char>(detail::last_event_kind) ||
+            (outcome & 0x7fu) > static_cast<unsigned char>(detail::last_status))
+            return std::nullopt;
         const std::size_t room = static_cast<unsigned char>(b[1]);
         const std::size_t user = static_cast<unsigned char>(b[2]);
         std::uint32_t text = 0;
@@ -81,6 +87,8 @@ public:
         e.room = b.substr(header, room);
         e.user = b.substr(header + room, user);
         e.text = b.substr(header + room + user, text);
+        e.code = static_cast<status>(outcome & 0x7fu);
+        e.queued = (outcome & 0x80u) != 0;
         std::memcpy(&e.seq, b.data() + 8, 8);
         std::memcpy(&e.last_seen, b.data() + 16, 8);
         return e;
@@ -94,6 +102,7 @@ public:
 
 private:
     static constexpr std::size_t header = 24;
+    static_assert(static_cast<unsigned>(detail::last_status) < 0x80u, "the outcome byte holds the status in 7 bits");
 };
 
 } // namespace switchboard

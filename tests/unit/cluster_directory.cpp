@@ -400,3 +400,44 @@ TEST_CASE("cluster: without a directory, register_remote needs a remote session 
     CHECK(r.close_session(local) == status::ok);
     CHECK(r.sessions_of("alice"_n) == 1);
 }
+
+TEST_CASE("cluster: a structured session reads the late register_outcome back with its code", "[cluster]") {
+    in_process_cluster c(2);
+    const switchboard::structured_format& fmt = switchboard::structured_format::instance();
+    in_memory_transport t0, t1;
+    const session_id s0 = c.at(0).open_session(t0, fmt), s1 = c.at(1).open_session(t1, fmt);
+    REQUIRE(c.at(0).register_name(s0, "bob") == status::pending); // both at once: the first
+    REQUIRE(c.at(1).register_name(s1, "bob") == status::pending); // claim wins (exclusive)
+    c.pump();
+    const auto granted = switchboard::structured_format::decode(t0.received().back());
+    REQUIRE(granted);
+    CHECK(granted->kind == event_kind::register_outcome);
+    CHECK(granted->user == "bob");
+    CHECK(granted->code == status::ok);
+    const auto refused = switchboard::structured_format::decode(t1.received().back());
+    REQUIRE(refused);
+    CHECK(refused->kind == event_kind::register_outcome);
+    CHECK(refused->code == status::name_taken);
+}
+
+TEST_CASE("structured_format: every kind, code and queued flag round-trip; out-of-range bytes are refused",
+          "[cluster]") {
+    const switchboard::structured_format& fmt = switchboard::structured_format::instance();
+    event e{event_kind::send_outcome, {}, "bob", "cid-1"};
+    e.code = status::store_busy;
+    e.queued = true;
+    const payload p = fmt.encode(e);
+    const auto got = switchboard::structured_format::decode(p);
+    REQUIRE(got);
+    CHECK(got->kind == event_kind::send_outcome);
+    CHECK(got->code == status::store_busy);
+    CHECK(got->queued);
+    CHECK(got->user == "bob");
+    CHECK(got->text == "cid-1");
+    std::string bytes(p.view());
+    bytes[0] = static_cast<char>(static_cast<unsigned char>(switchboard::detail::last_event_kind) + 1);
+    CHECK_FALSE(switchboard::structured_format::decode(payload::copy_of(bytes)));
+    bytes = std::string(p.view());
+    bytes[3] = static_cast<char>(static_cast<unsigned char>(switchboard::detail::last_status) + 1);
+    CHECK_FALSE(switchboard::structured_format::decode(payload::copy_of(bytes)));
+}
