@@ -12,6 +12,9 @@
 //   2. B is then parsed with A's buffer (reused, as a session reuses it) and compared with the
 //      reference on a fresh buffer: nothing of A leaks into B.
 //   3. A's views point into the buffer, not into the message (they outlive it).
+//   4. A is parsed again in place, followed by `json_read_padding` bytes of B (repeated; '9' when
+//      B is empty), as the WebSocket decoder hands a message with whatever its buffer holds after
+//      it: the command must be the reference's again (the padding is never read as input).
 //
 // Built by scripts/fuzz (libFuzzer, clang) and replayed from
 // tests/fuzz/corpus/websocket_json_fuzz/ by CTest (websocket_json_fuzz_replay).
@@ -74,5 +77,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     const command cb = parse_json_command(b, buffer, depth);
     check_same(b, depth, cb);
+
+    std::string in_place = a;
+    const std::string_view tail = b.empty() ? std::string_view("9") : std::string_view(b);
+    while (in_place.size() < a.size() + switchboard::websocket::json_read_padding) in_place += tail;
+    const command cp = parse_json_command(std::string_view(in_place.data(), a.size()), buffer, depth, in_place.size());
+    check_same(a, depth, cp);
     return 0;
 }

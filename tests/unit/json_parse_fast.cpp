@@ -18,12 +18,7 @@ using switchboard::websocket::detail::parse_json_command_reference;
 
 namespace {
 
-// The fast parser gives exactly the reference's command.
-void same_as_reference(std::string_view message, std::size_t max_depth = 16) {
-    INFO("message: [" << std::string(message) << "] max_depth " << max_depth);
-    json_command_buffer fast_buffer, ref_buffer;
-    const command fast = parse_json_command(message, fast_buffer, max_depth);
-    const command ref = parse_json_command_reference(message, ref_buffer, max_depth);
+void check_same(const command& fast, const command& ref) {
     CHECK(fast.malformed == ref.malformed);
     CHECK(fast.kind == ref.kind);
     CHECK(fast.usage_error == ref.usage_error);
@@ -32,6 +27,25 @@ void same_as_reference(std::string_view message, std::size_t max_depth = 16) {
     CHECK(fast.id == ref.id);
     CHECK(fast.stop == ref.stop);
     CHECK(fast.word == ref.word);
+}
+
+// The fast parser gives exactly the reference's command: from a copy (no padding given), and read
+// in place with `json_read_padding` bytes after the message that could continue a number, a
+// string, an atom or the object if the parser took them for input.
+void same_as_reference(std::string_view message, std::size_t max_depth = 16) {
+    INFO("message: [" << std::string(message) << "] max_depth " << max_depth);
+    json_command_buffer fast_buffer, ref_buffer;
+    const command ref = parse_json_command_reference(message, ref_buffer, max_depth);
+    check_same(parse_json_command(message, fast_buffer, max_depth), ref);
+    const std::string tails[] = {"9", "e5", "\"}", "ue,\"type\":\"quit\"}", " ", std::string(1, '\0')};
+    for (const std::string& tail : tails) {
+        std::string padded(message);
+        while (padded.size() < message.size() + switchboard::websocket::json_read_padding) padded += tail;
+        INFO("in place, followed by [" << tail << "...]");
+        check_same(parse_json_command(std::string_view(padded.data(), message.size()), fast_buffer, max_depth,
+                                      padded.size()),
+                   ref);
+    }
 }
 
 bool invalid(std::string_view message) {

@@ -202,6 +202,12 @@ struct websocket_decoder_options {
     /// a large message) is freed once that message has been delivered, so an idle connection
     /// holds at most this much.
     std::size_t retained_buffer = default_max_message;
+    /// @brief Initialized bytes kept readable after every data message delivered (default 0;
+    /// at most 4096): the message buffer is allocated this much longer than its capacity, so a
+    /// parser that reads past the end of its input (simdjson reads up to 64 bytes,
+    /// `simdjson::SIMDJSON_PADDING`) can read the message where it lies instead of a padded copy.
+    /// Their content is unspecified (zeros or bytes of an earlier message).
+    std::size_t padding = 0;
 };
 
 /// @brief One thing the decoder delivers: a whole data message, a ping, a pong or a close.
@@ -211,7 +217,8 @@ struct websocket_message {
     /// @brief `text` or `binary` (a whole message, fragments joined), `ping`, `pong` or `close`.
     websocket_opcode opcode = websocket_opcode::text;
     /// @brief The unmasked payload: the message (text: valid UTF-8, checked), the ping or pong
-    /// payload (0-125 bytes), or the close reason (valid UTF-8, 0-123 bytes).
+    /// payload (0-125 bytes), or the close reason (valid UTF-8, 0-123 bytes). After a non-empty
+    /// text or binary message, `websocket_decoder_options::padding` more bytes are readable.
     std::string_view data;
     /// @brief `close` only: the status code sent, `no_status` (1005) when the close frame had no
     /// payload; always `is_valid_close_code()` or 1005. `normal` for the other opcodes.
@@ -308,7 +315,7 @@ inline void websocket_unmask_copy(char* out, const char* in, std::size_t n, cons
 /// (up to `max_message`) and one control frame's payload (up to 125 bytes, a fixed array); its
 /// message buffer grows with the bytes received, doubling (at most twice what was received, so a
 /// claimed length reserves nothing and many small fragments cost linear copying), and its
-/// capacity never exceeds `max_message`.
+/// capacity never exceeds `max_message` (allocated with `padding` bytes more).
 ///
 /// Backpressure: the handler may return `false` after any delivery; `feed()` then returns
 /// `paused` with the number of bytes read, and the caller feeds the rest (and later bytes) when
@@ -335,7 +342,8 @@ public:
     /// @brief Bytes held since the last call: the unfinished header, the unfinished message and
     /// the unfinished control frame; at most `max_message + 125` (or `max_message + 14`).
     [[nodiscard]] std::size_t buffered() const noexcept { return header_have_ + size_ + control_len_; }
-    /// @brief Bytes allocated for the message buffer (at most `max_message`).
+    /// @brief Bytes of message the buffer holds without growing (at most `max_message`); the
+    /// allocation is `options().padding` bytes larger when it is not 0.
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     /// @brief True while a data message has begun and its last fragment has not been read.
     [[nodiscard]] bool in_message() const noexcept { return in_message_; }
@@ -515,8 +523,12 @@ private:
         constexpr std::size_t min_capacity = 64;
         const std::size_t limit = std::max(needed, options_.max_message);
         const std::size_t grown = std::min(std::max({needed, capacity_ * 2, min_capacity}), limit);
-        std::unique_ptr<char[]> fresh(new char[grown]);
+        const std::size_t padding = std::min<std::size_t>(options_.padding, 4096);
+        std::unique_ptr<char[]> fresh(new char[grown + padding]);
         if (size_ != 0) std::memcpy(fresh.get(), data_.get(), size_);
+        // Initialized past the message too: the padding (and what the message has not reached)
+        // may be read by a parser that ignores it, and a read of uninitialized bytes is a finding.
+        std::memset(fresh.get() + size_, 0, grown + padding - size_);
         data_ = std::move(fresh);
         capacity_ = grown;
     }

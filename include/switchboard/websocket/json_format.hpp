@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -55,6 +56,11 @@ namespace switchboard::websocket {
 /// object itself is level 1). Commands need 1; the rest is room for fields a client adds and the
 /// server ignores. Deeper messages are answered `invalid-json`.
 inline constexpr std::size_t default_max_json_depth = 16;
+
+/// @brief Readable bytes after a message that let `parse_json_command()` read it where it lies
+/// (simdjson reads up to this many past the end of its input: `simdjson::SIMDJSON_PADDING`, 64 in
+/// simdjson 3). A message without them is first copied.
+inline constexpr std::size_t json_read_padding = simdjson::SIMDJSON_PADDING;
 
 class json_command_buffer;
 
@@ -221,9 +227,10 @@ inline constexpr std::size_t json_fast_max_depth = 32;
 // mark) and gives no reason nlohmann's reply would not also give. The converse (simdjson
 // accepting what nlohmann refuses) is what the differential tests and fuzz target check.
 //
-// simdjson reads up to SIMDJSON_PADDING bytes past the end of its input, so the message is copied
-// into a padded per-thread buffer (a WebSocket message is a view into the frame decoder's buffer,
-// whose bytes past the message belong to the next frame or are not there). The parser and the
+// simdjson reads up to SIMDJSON_PADDING bytes past the end of its input: a message with that many
+// readable bytes after it (`readable`; the WebSocket frame decoder keeps them when its options ask,
+// `websocket_decoder_options::padding`) is read where it lies, any other is first copied into a
+// padded per-thread buffer. The parser and the
 // buffer are per thread because parsing is synchronous: one per session would cost each idle
 // connection their memory. The fields are copied into the session's buffer as before, so the
 // views of the returned command stay valid until that buffer's next parse.
@@ -231,20 +238,26 @@ class json_fast_reader {
 public:
     json_fast_reader(json_command_buffer& b, std::size_t max_depth) noexcept : b_(&b), max_depth_(max_depth) {}
 
-    [[nodiscard]] json_read read(std::string_view text) {
+    // `readable`: bytes readable from text.data() on (text.size() or more).
+    [[nodiscard]] json_read read(std::string_view text, std::size_t readable) {
         if (text.empty() || text.size() > json_fast_max_message) return json_read::undecided;
         thread_state& t = state();
         const std::size_t padded = text.size() + simdjson::SIMDJSON_PADDING;
-        if (t.capacity < padded) {
-            t.copy.reset(new char[padded]);
-            t.capacity = padded;
+        const char* input = text.data();
+        if (readable < padded) {
+            if (t.capacity < padded) {
+                t.copy.reset(new char[padded]);
+                t.capacity = padded;
+            }
+            std::memcpy(t.copy.get(), text.data(), text.size());
+            // Zeros, as simdjson's padded_string (simdjson ignores the padding's content; zeros
+            // keep it initialized).
+            std::memset(t.copy.get() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+            input = t.copy.get();
+            readable = t.capacity;
         }
-        std::memcpy(t.copy.get(), text.data(), text.size());
-        // Zeros, as simdjson's padded_string: never a digit or letter that a number or an atom cut
-        // at the end of the message could run into.
-        std::memset(t.copy.get() + text.size(), 0, simdjson::SIMDJSON_PADDING);
         simdjson::ondemand::document doc;
-        if (t.parser.iterate(t.copy.get(), text.size(), t.capacity).get(doc) != simdjson::SUCCESS)
+        if (t.parser.iterate(input, text.size(), readable).get(doc) != simdjson::SUCCESS)
             return json_read::undecided;
         simdjson::ondemand::object root;
         if (doc.get_object().get(root) != simdjson::SUCCESS) return json_read::undecided;
@@ -363,11 +376,11 @@ struct json_command_access {
     enum class reader : std::uint8_t { fast, reference };
 
     [[nodiscard]] static protocol::command parse(std::string_view text, json_command_buffer& buffer,
-                                                 std::size_t max_depth, reader which) {
+                                                 std::size_t max_depth, reader which, std::size_t readable = 0) {
         if (max_depth == 0) max_depth = 1;
         buffer.clear();
         json_read r = json_read::undecided;
-        if (which == reader::fast) r = json_fast_reader(buffer, max_depth).read(text);
+        if (which == reader::fast) r = json_fast_reader(buffer, max_depth).read(text, std::max(readable, text.size()));
         if (r == json_read::undecided) {
             buffer.clear();
             r = read_json_reference(text, buffer, max_depth);
@@ -482,6 +495,11 @@ struct json_command_access {
 /// @param buffer where the field values are kept; the returned views point into it and stay
 ///        valid until the next call with this buffer, or its destruction.
 /// @param max_depth deepest nesting of objects and arrays accepted (1 or more; default 16).
+/// @param readable bytes readable (and initialized) from `text.data()` on; 0 or anything below
+///        `text.size() + json_read_padding` means just the message. With that padding after it the
+///        message is read where it lies (the WebSocket decoder keeps it:
+///        `protocol::websocket_decoder_options::padding`); otherwise it is first copied into a
+///        padded per-thread buffer. The padding's content does not matter and is not changed.
 /// @return the command. `malformed == "invalid-json"` when `text` is not JSON (syntax, invalid
 ///         UTF-8 or escapes), not an object, or nests deeper than `max_depth` (parsing stops
 ///         there); `unknown` with an empty `word` when `"type"` is missing or not a string;
@@ -489,13 +507,15 @@ struct json_command_access {
 ///         set per the rules above.
 /// @throws std::bad_alloc when memory runs out; never anything else (a JSON error is a value).
 /// @note Thread-safe for distinct buffers. No DOM is built. Per thread, simdjson's parser and a
-///       padded copy of the message are kept, sized for the largest message read on that thread
+///       padded copy of the message (when `readable` is short) are kept, sized for the largest message read on that thread
 ///       up to 1 MiB (`detail::json_fast_max_message`; larger ones go to nlohmann only). Stack use
 ///       is bounded: simdjson's walk recurses at most 32 levels (`detail::json_fast_max_depth`;
 ///       deeper, under a larger `max_depth`, nlohmann reads), nlohmann keeps its own stack.
 [[nodiscard]] inline protocol::command parse_json_command(std::string_view text, json_command_buffer& buffer,
-                                                          std::size_t max_depth = default_max_json_depth) {
-    return detail::json_command_access::parse(text, buffer, max_depth, detail::json_command_access::reader::fast);
+                                                          std::size_t max_depth = default_max_json_depth,
+                                                          std::size_t readable = 0) {
+    return detail::json_command_access::parse(text, buffer, max_depth, detail::json_command_access::reader::fast,
+                                              readable);
 }
 
 /// @brief The JSON object of a reply (docs/protocol.md, "JSON wire format"): `"type"` first,
@@ -596,6 +616,7 @@ struct json_command_access {
     case event_kind::typing_started: return object{{"type", "typing"}, {"from", e.user}, {"stop", false}};
     case event_kind::typing_stopped: return object{{"type", "typing"}, {"from", e.user}, {"stop", true}};
     case event_kind::session_replaced: return object{{"type", "bye"}, {"reason", "replaced"}};
+    case event_kind::session_closed: return object{{"type", "bye"}, {"reason", to_string(e.code)}};
     case event_kind::send_outcome: break;
     case event_kind::register_outcome: return json_object(protocol::register_outcome_reply(e));
     }
@@ -864,6 +885,8 @@ public:
     /// @brief Applies one message received at `now`.
     /// @param text the message (one JSON object); read during the call only.
     /// @param now the time it was read, from a monotonic clock (see `command_session::apply()`).
+    /// @param readable bytes readable from `text.data()` on (see `parse_json_command()`; 0: the
+    ///        message only, which then costs a copy).
     /// @return `quit` once `quit` was applied (or after `on_end_of_input()`; the message is then
     ///         ignored), else `keep_reading`. Errors are replies, not results.
     /// @note In a cluster a `register` may be answered later (`commands().waiting()` is then
@@ -872,9 +895,10 @@ public:
     ///       hook and remote sessions").
     /// @throws std::bad_alloc when memory runs out.
     protocol::input_result on_message(std::string_view text,
-                                      std::chrono::nanoseconds now = std::chrono::nanoseconds::zero()) {
+                                      std::chrono::nanoseconds now = std::chrono::nanoseconds::zero(),
+                                      std::size_t readable = 0) {
         if (commands_.quit()) return protocol::input_result::quit;
-        const bool go_on = commands_.apply(parse_json_command(text, buffer_, max_depth_), now);
+        const bool go_on = commands_.apply(parse_json_command(text, buffer_, max_depth_, readable), now);
         return go_on ? protocol::input_result::keep_reading : protocol::input_result::quit;
     }
 

@@ -236,7 +236,9 @@ public:
     /// @brief The router session `id` exists: binds the command state and sends the greeting.
     /// @throws std::bad_alloc when memory runs out.
     void open(router& r, session_id id, config& c) {
-        decoder_.emplace(c.frames);
+        protocol::websocket_decoder_options frames = c.frames;
+        if (json_) frames.padding = json_read_padding; // JSON is parsed where the decoder left it
+        decoder_.emplace(frames);
         if (json_) session_.emplace<json_session>(r, id, json_frames::instance(), c.session);
         else session_.emplace<protocol::command_session>(r, id, line_frame_replies::instance(), c.session);
         commands().greet(c.greeting);
@@ -398,7 +400,7 @@ private:
     // the LF dropped, empty lines skipped). False once `quit` was applied.
     bool apply(std::string_view text, std::chrono::nanoseconds now) {
         if (auto* j = std::get_if<json_session>(&session_))
-            return j->on_message(text, now) != protocol::input_result::quit;
+            return j->on_message(text, now, text.size() + decoder_->options().padding) != protocol::input_result::quit;
         protocol::command_session& s = std::get<protocol::command_session>(session_);
         while (!text.empty()) {
             const std::size_t lf = text.find('\n');
