@@ -40,11 +40,18 @@ enum class event_kind : std::uint8_t {
                       ///< `code` `ok` (the session now holds it) or why not (`name_taken`,
                       ///< `too_many_sessions`, `cluster_unavailable`). Wire formats spell it as
                       ///< the synchronous answer would have been (`ok register <name>`).
+    session_closed, ///< The server closes this session, after this event, for a reason of its
+                    ///< own: `user` the name it held, `code` why (`cluster_unavailable`: the node lost its cluster
+                    ///< lease, so the names its sessions held may be held elsewhere now;
+                    ///< `name_taken`: after Redis came back, the directory had given the
+                    ///< session's name to a session on another node; docs/cluster.md,
+                    ///< "Failures"). Wire formats spell it `bye <token>` (`bye replaced` is
+                    ///< `session_replaced`).
 };
 
 namespace detail {
 /// The highest `event_kind` (formats that carry the kind as a number check it on decode).
-inline constexpr event_kind last_event_kind = event_kind::register_outcome;
+inline constexpr event_kind last_event_kind = event_kind::session_closed;
 } // namespace detail
 
 /// @brief One event, as views into the router's storage; valid only during `encode()`.

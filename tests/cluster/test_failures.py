@@ -77,13 +77,15 @@ class Failures(ClusterCase):
         # earlier, which finds its node key held by another incarnation and stays out (it must
         # not join again, which would bury the later one in turn: a flapping pair).
         first, other = self.node("n1"), self.node("n2")
-        self.client(first, "ivy")
+        ivy = self.client(first, "ivy")
         watcher = self.client(other, "iwatch")
         watcher.watch_until("ivy", "online")
         mark = first.log_size()
         second = self.node("n1")
         watcher.expect(r"^presence ivy offline \d+$", timeout=5)
         first.wait_log(r"lease lost \(another process runs as this node id\)", start=mark)
+        ivy.expect(r"^bye cluster-unavailable$")  # told why before the connection closes
+        ivy.wait_closed(timeout=5)
         self.client(second, "ivy")  # the name is free, and held on the later process
         watcher.expect(r"^presence ivy online$")
         r = self.redis.client()
@@ -259,6 +261,7 @@ class Failures(ClusterCase):
         # directory no longer gives them (frank's would also go as the directory gave his name to
         # n2; gina's only through the lease check)
         frank.wait_closed(timeout=5)
+        gina.expect(r"^bye cluster-unavailable$")  # told why (her name was only swept)
         gina.wait_closed(timeout=5)
         n1.wait_log(r"lease lost", start=mark)
         n1.wait_log(r"joined the cluster", start=mark)

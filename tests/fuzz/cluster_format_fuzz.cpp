@@ -48,7 +48,7 @@ std::optional<event> reference_decode(std::string_view b) {
     if (b.size() < 31) return std::nullopt;
     const unsigned kind = static_cast<unsigned char>(b[0]), code = static_cast<unsigned char>(b[1]),
                    queued = static_cast<unsigned char>(b[2]);
-    if (kind > static_cast<unsigned>(event_kind::register_outcome) || code > static_cast<unsigned>(status::pending) ||
+    if (kind > static_cast<unsigned>(event_kind::session_closed) || code > static_cast<unsigned>(status::pending) ||
         queued > 1)
         return std::nullopt;
     event e;
@@ -118,8 +118,8 @@ void check_decode(std::string_view b) {
 void check_round_trip(std::string_view b) {
     if (b.size() < 21) return;
     event e;
-    e.kind = static_cast<event_kind>(static_cast<unsigned char>(b[0]) % (static_cast<unsigned>(event_kind::register_outcome) + 1));
-    e.code = static_cast<status>(static_cast<unsigned char>(b[1]) % (static_cast<unsigned>(status::pending) + 1));
+    e.kind = static_cast<event_kind>(static_cast<unsigned char>(b[0]) % (static_cast<unsigned>(switchboard::detail::last_event_kind) + 1));
+    e.code = static_cast<status>(static_cast<unsigned char>(b[1]) % (static_cast<unsigned>(switchboard::detail::last_status) + 1));
     e.queued = (b[2] & 1) != 0;
     e.seq = le(b, 3, 8);
     e.last_seen = static_cast<std::int64_t>(le(b, 11, 8));

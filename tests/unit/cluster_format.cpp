@@ -46,7 +46,7 @@ TEST_CASE("cluster_format: decode refuses anything but exactly one encoding", "[
     for (std::size_t n = 0; n < good.size(); ++n) CHECK_FALSE(decode_cluster_event(good.substr(0, n), out));
     CHECK_FALSE(decode_cluster_event(good + "x", out));
     std::string bad = good;
-    bad[0] = static_cast<char>(static_cast<unsigned char>(event_kind::register_outcome) + 1);
+    bad[0] = static_cast<char>(static_cast<unsigned char>(switchboard::detail::last_event_kind) + 1);
     CHECK_FALSE(decode_cluster_event(bad, out));
     bad = good;
     bad[1] = static_cast<char>(static_cast<unsigned char>(status::pending) + 1);

@@ -156,6 +156,12 @@ TEST_CASE("host_text: the line encoder called directly emits one line or nothing
     CHECK(enc.encode(event{event_kind::member_left, "arena", "al ice", {}}).empty());
     CHECK(enc.encode(event{event_kind::direct_message, {}, "alice", "hi"}).view() == "msg alice hi\n");
     CHECK(enc.encode(event{event_kind::member_left, "arena", "alice", {}}).view() == "leave arena alice\n");
+    // A session the server closes (a cluster node that lost its lease): `bye <token>`.
+    event closed{event_kind::session_closed, {}, "alice", {}};
+    closed.code = switchboard::status::cluster_unavailable;
+    CHECK(enc.encode(closed).view() == "bye cluster-unavailable\n");
+    closed.code = switchboard::status::name_taken;
+    CHECK(enc.encode(closed).view() == "bye name-taken\n");
 }
 
 TEST_CASE("host_text: reply builders never emit a second line", "[text][line]") {

@@ -268,6 +268,13 @@ TEST_CASE("json: every event kind round-trips through the encoder", "[json][even
     e = event{};
     e.kind = event_kind::session_replaced;
     CHECK(event_json(e) == json{{"type", "bye"}, {"reason", "replaced"}});
+    e.kind = event_kind::session_closed; // a cluster node closing its sessions (lease lost)
+    e.user = "bob";
+    e.code = status::cluster_unavailable;
+    CHECK(event_json(e) == json{{"type", "bye"}, {"reason", "cluster-unavailable"}});
+    e.code = status::name_taken;
+    CHECK(event_json(e) == json{{"type", "bye"}, {"reason", "name-taken"}});
+    e = event{};
     // send_outcome: the objects of the replies it stands for.
     e.kind = event_kind::send_outcome;
     e.user = "bob";

@@ -415,6 +415,7 @@ private:
         case event_kind::typing_started: return words({"typing", e.user});
         case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
         case event_kind::session_replaced: return words({"bye", "replaced"});
+        case event_kind::session_closed: return words({"bye", to_string(e.code)});
         case event_kind::send_outcome: return line_reply_encoder::instance().encode(send_outcome_reply(e));
         case event_kind::register_outcome: return line_reply_encoder::instance().encode(register_outcome_reply(e));
         }

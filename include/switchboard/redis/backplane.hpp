@@ -722,8 +722,8 @@ private:
                     const std::uint64_t sid = parse_u64(str(at(r, i + 1)), ok);
                     const auto it = local_.find(sid);
                     if (!ok || it == local_.end()) continue;
+                    close_with(session_id_from(sid), it->second.user, status::name_taken);
                     local_.erase(it);
-                    (void)r_->disconnect(session_id_from(sid), close_mode::after_flush);
                     ++lost;
                 }
                 say("re-asserted the local sessions" +
@@ -731,6 +731,20 @@ private:
                           : std::string()));
             });
         });
+    }
+
+    // Closes local session `s` (holding `user`) once its output is flushed, after telling it
+    // why: a `session_closed` event with `why` (`bye <token>` in the line protocol).
+    void close_with(session_id s, const name& user, status why) {
+        if (const event_encoder* format = r_->format_of(s)) {
+            event e;
+            e.kind = event_kind::session_closed;
+            e.user = user.view();
+            e.code = why;
+            const payload bytes = format->encode(e);
+            if (!bytes.empty()) (void)r_->send(s, bytes);
+        }
+        (void)r_->disconnect(s, close_mode::after_flush);
     }
 
     // The lease is gone: this incarnation's entries do not count any more (other nodes may hold
@@ -749,7 +763,7 @@ private:
         abandon_snapshot();
         incarnation_ = fresh_incarnation();
         inc_text_ = std::to_string(incarnation_);
-        for (const auto& [sid, entry] : gone) (void)r_->disconnect(session_id_from(sid), close_mode::after_flush);
+        for (const auto& [sid, entry] : gone) close_with(session_id_from(sid), entry.user, status::cluster_unavailable);
         if (!rejoin) {
             taken_ = true;
             return;
