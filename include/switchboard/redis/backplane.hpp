@@ -287,8 +287,8 @@ private:
     // The transport of one remote session: appends to its node's batch.
     class proxy final : public transport {
     public:
-        proxy(backplane& b, std::string key, std::string node, std::uint64_t inc, std::uint64_t sid)
-            : b_(b), key_(std::move(key)), node_(std::move(node)), inc_(inc), sid_(sid) {}
+        proxy(backplane& b, std::string key, std::string node, std::uint64_t inc, std::uint64_t sid, std::size_t& siblings)
+            : b_(b), key_(std::move(key)), node_(std::move(node)), inc_(inc), sid_(sid), siblings_(&siblings) {}
         delivery deliver(const payload& bytes) noexcept override { return b_.send_directed(*this, bytes); }
         void close(close_mode) noexcept override { b_.proxy_closed(key_, id_); }
 
@@ -297,6 +297,8 @@ private:
         std::string node_;
         std::uint64_t inc_;
         std::uint64_t sid_; // the session id on its node
+        std::size_t* siblings_; // remote sessions of its user open here (in user_proxies_: stable)
+        name user_;
         session_id id_;     // the remote session in this router
     };
 
@@ -506,7 +508,21 @@ private:
             }
             std::string& data = out_[it->second].data;
             put_u64(data, p.sid_);
-            put_u32(data, static_cast<std::uint32_t>(bytes.size()));
+            if (*p.siblings_ < 2) {
+                put_u32(data, static_cast<std::uint32_t>(bytes.size()));
+            } else {
+                // The user has sessions on several other nodes: each gets the message with the
+                // same key, so that the cluster inbox stores it once (append_once()). The router
+                // hands one message's payload to each of them in a row: a payload still held here
+                // is the same message (held, its buffer cannot be reused by another).
+                if (bytes.data() != last_keyed_.data() || bytes.size() != last_keyed_.size()) {
+                    last_keyed_ = bytes;
+                    ++serial_;
+                }
+                put_u32(data, static_cast<std::uint32_t>(bytes.size()) | keyed_bit);
+                put_u64(data, incarnation_);
+                put_u64(data, serial_);
+            }
             data.append(bytes.view());
             ++counters_.records_out;
             kick();
@@ -859,12 +875,16 @@ private:
         const auto n = name::parse(user);
         if (!ok || !n) return;
         unconfirmed_.erase(key);
-        auto p = std::make_unique<proxy>(*this, key, key.substr(0, slash), inc, sid);
+        std::size_t& siblings = user_proxies_[*n];
+        auto p = std::make_unique<proxy>(*this, key, key.substr(0, slash), inc, sid, siblings);
+        p->user_ = *n;
         p->id_ = r_->open_remote_session(*p, cluster_format::instance());
         if (r_->register_remote(p->id_, *n) != status::ok) {
             (void)r_->close_session(p->id_);
+            if (siblings == 0) user_proxies_.erase(*n);
             return;
         }
+        ++siblings;
         proxies_[key] = std::move(p);
     }
 
@@ -873,6 +893,7 @@ private:
         std::unique_ptr<proxy> p = std::move(it->second);
         unconfirmed_.erase(p->key_);
         it = proxies_.erase(it);
+        if (--*p->siblings_ == 0) user_proxies_.erase(p->user_);
         if (last_seen >= 0) r_->touch(p->id_, last_seen);
         (void)r_->close_session(p->id_); // the transport stays valid until this returns
         return it;
@@ -975,8 +996,16 @@ private:
         std::size_t at = 8;
         while (data.size() - at >= 12) {
             const std::uint64_t sid = ::switchboard::detail::read_le(data.data() + at, 8);
-            const std::uint64_t len = ::switchboard::detail::read_le(data.data() + at + 8, 4);
+            std::uint64_t len = ::switchboard::detail::read_le(data.data() + at + 8, 4);
             at += 12;
+            message_key key;
+            if ((len & keyed_bit) != 0) {
+                len &= ~std::uint64_t{keyed_bit};
+                if (data.size() - at < 16) break;
+                key.origin = ::switchboard::detail::read_le(data.data() + at, 8);
+                key.serial = ::switchboard::detail::read_le(data.data() + at + 8, 8);
+                at += 16;
+            }
             if (len > data.size() - at) break;
             event e;
             const session_id s = session_id_from(sid);
@@ -985,7 +1014,7 @@ private:
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
                 if (e.kind == event_kind::direct_message && r_->acks_enabled(s)) {
                     // Stored here first (the cluster inbox), then handed as acked_message.
-                    if (r_->deliver_remote(s, e.user, e.text).ok()) ++counters_.records_in;
+                    if (r_->deliver_remote(s, e.user, e.text, key).ok()) ++counters_.records_in;
                     else ++counters_.records_dropped;
                 } else {
                     const payload bytes = format->encode(e);
@@ -1046,6 +1075,10 @@ private:
     std::vector<std::pair<std::string, bool>> room_changes_;
     std::vector<std::pair<std::string, session_id>> proxy_closes_;
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
+    std::unordered_map<name, std::size_t, name_hash> user_proxies_; // user -> its proxies open here
+    payload last_keyed_;                    // the last message sent with a key (held: see send_directed())
+    std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
+    static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
     std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
     std::vector<std::string> spare_;        // batch buffers to reuse (take_buffer(), recycle())

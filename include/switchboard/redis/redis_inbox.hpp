@@ -91,6 +91,13 @@ struct inbox_options {
     /// @brief TTL of a sender's record list, restarted at each push (default 1 day); records
     /// older than it are also left out at load and by `expire()`.
     std::chrono::seconds dedup_ttl{86400};
+    /// @brief Keys of messages stored once for a user held on several nodes
+    /// (`append_once()`), kept per user (default 4096, the newest): a node that receives a
+    /// message after this many later ones of the same user were stored stores it again.
+    std::size_t once_keys = 4096;
+    /// @brief TTL of a user's set of message keys, restarted at each store by key (default 1 h):
+    /// the keys matter only until every holding node received the message (milliseconds).
+    std::chrono::seconds once_ttl{3600};
 };
 
 /// @brief Running totals of a `redis::inbox`, for logs and metrics. Monotonic.
@@ -105,6 +112,9 @@ struct inbox_counters {
                                       ///< or answered with a Redis error.
     std::uint64_t busy = 0;           ///< Appends and records refused at `max_pending`.
     std::uint64_t trims = 0;          ///< `XTRIM` / `XDEL` commands sent (acknowledgements, removals, expiry).
+    std::uint64_t once_stored = 0;    ///< Appends by key (`append_once()`) that stored the message.
+    std::uint64_t once_found = 0;     ///< Appends by key that found it stored by another node.
+    std::uint64_t refreshes = 0;      ///< Loads of a user already loaded here (its cache brought up to date).
 };
 
 /// @brief The cluster inbox: an `inbox_store` whose messages, known users and de-duplication
@@ -162,12 +172,13 @@ public:
     inbox(connection& conn, inbox_options o)
         : conn_(conn), o_(std::move(o)),
           scripts_{make_script(inbox_scripts::get().load), make_script(inbox_scripts::get().append_held),
-                   make_script(inbox_scripts::get().append_offline), make_script(inbox_scripts::get().remember),
-                   make_script(inbox_scripts::get().record)},
+                   make_script(inbox_scripts::get().append_offline), make_script(inbox_scripts::get().append_once),
+                   make_script(inbox_scripts::get().remember), make_script(inbox_scripts::get().record)},
           ttl_ms_(ms(o_.ttl)), known_ttl_ms_(ms(o_.known_ttl)), dedup_ttl_ms_(ms(o_.dedup_ttl)),
           max_text_(std::to_string(o_.max_per_user)), ttl_text_(std::to_string(ttl_ms_)),
           known_ttl_text_(std::to_string(known_ttl_ms_)), window_text_(std::to_string(o_.dedup_window)),
-          dedup_ttl_text_(std::to_string(dedup_ttl_ms_)), self_(std::make_shared<inbox*>(this)) {}
+          dedup_ttl_text_(std::to_string(dedup_ttl_ms_)), once_keys_text_(std::to_string(o_.once_keys)),
+          once_ttl_text_(std::to_string(ms(o_.once_ttl))), self_(std::make_shared<inbox*>(this)) {}
 
     /// @brief Destroys the cache. Completions still pending are dropped without being called
     /// (the host is going away); replies that arrive later are ignored.
@@ -181,7 +192,11 @@ public:
     /// @brief Takes `user` on this node (one of its sessions registered here): ref-counted, one
     /// call per local registration. The first call runs the load script (see the file comment:
     /// the user becomes known, its expired messages are dropped) and fills the cache; a call while
-    /// the user is loaded or loading shares that cache.
+    /// the user is loading shares that load. A call while the user is loaded runs the script
+    /// again (a refresh) before it is done: the cache drops what was acknowledged or expired
+    /// meanwhile (on another node, by a session of the user held there too) and gains what was
+    /// stored above its highest number, so the new session's replay is Redis' view, not a stale
+    /// copy. A refresh that Redis does not answer leaves the cache as it was (`done(true)`).
     /// @param user a folded name.
     /// @param now_ms Unix time in ms (messages stored `ttl` ago or earlier are dropped).
     /// @param done called once, on the io_context (never from inside `load()`): true when the
@@ -193,27 +208,30 @@ public:
     void load(const name& user, std::int64_t now_ms, load_handler done) {
         held_user& h = held_[user];
         ++h.holds;
-        if (h.loaded) {
-            post_load_done(std::move(done), true);
-            return;
-        }
         if (h.loading) {
             h.waiting.push_back(std::move(done));
             return;
         }
         (void)flush_remembered();
         const std::string now = std::to_string(now_ms);
-        const bool sent = conn_.eval(scripts_.load, {}, {o_.prefix, user.view(), now, ttl_text_, known_ttl_text_, window_text_},
-                                     [w = weak(), user, now_ms](const redisReply* r) {
-                                         if (const auto p = w.lock()) (*p)->loaded(user, now_ms, r);
+        const std::uint64_t after = h.loaded ? h.highest : 0;
+        const std::string after_text = std::to_string(after);
+        const bool sent = conn_.eval(scripts_.load, {},
+                                     {o_.prefix, user.view(), now, ttl_text_, known_ttl_text_, window_text_, after_text},
+                                     [w = weak(), user, now_ms, after](const redisReply* r) {
+                                         if (const auto p = w.lock()) (*p)->loaded(user, now_ms, after, r);
                                      });
+        if (!sent && h.loaded) { // a refresh without Redis: the cache as it is
+            post_load_done(std::move(done), true);
+            return;
+        }
         if (!sent) {
             if (--h.holds == 0) held_.erase(user);
             ++counters_.load_failures;
             post_load_done(std::move(done), false);
             return;
         }
-        ++counters_.loads;
+        ++(h.loaded ? counters_.refreshes : counters_.loads);
         h.loading = true;
         h.waiting.push_back(std::move(done));
     }
@@ -291,6 +309,48 @@ public:
         if (it != held_.end() && it->second.loaded)
             return append_held(user, it->second, from, text, now_ms, std::move(on_durable), sent_key);
         return append_offline(user, from, text, now_ms, std::move(on_durable), sent_key);
+    }
+
+    /// @brief `inbox_store::append_once()`: a message that several nodes holding sessions of
+    /// `user` received (`router::deliver_remote()` with a key) is stored once, by the first node
+    /// whose script runs; Redis gives the number (the append-once script). Answered `ok` with
+    /// sequence number 0 (`store_busy` at `max_pending`, `cluster_unavailable` while the
+    /// connection is down); when Redis answers, the cache of a held user takes every entry it
+    /// lacks above its highest number (this message, and those the user's other nodes stored)
+    /// and drops those acknowledged or expired meanwhile, then `on_durable` runs: `ok` (stored
+    /// here or found stored), `inbox_full`, `cluster_unavailable` (no reply), `store_failed` /
+    /// `store_full` (a Redis error). So every node hands the message under the same number, and
+    /// each node's cache has every message of the user, in order, once its reply came.
+    /// @param user a folded name (held here: the router calls it for a registered session's user).
+    /// @param key the message's identity (`message_key`), not empty.
+    /// @param from the sender's folded name.
+    /// @param text the text (already checked against the text contract).
+    /// @param now_ms Unix time in ms (the TTL runs from it).
+    /// @param on_durable see `inbox_store` (completion contract); may be empty.
+    /// @throws std::bad_alloc when memory runs out.
+    append_result append_once(const name& user, const message_key& key, std::string_view from, std::string_view text,
+                              std::int64_t now_ms, durable_handler on_durable) override {
+        if (slots_.size() >= o_.max_pending) {
+            ++counters_.busy;
+            return {status::store_busy, 0};
+        }
+        if (!flush_remembered()) return {status::cluster_unavailable, 0};
+        const auto it = held_.find(user);
+        const bool held = it != held_.end() && it->second.loaded;
+        const std::uint64_t after = held ? it->second.highest : 0;
+        const std::uint64_t id = next_slot();
+        const std::string key_text = std::to_string(key.origin) + ':' + std::to_string(key.serial);
+        const std::string at = std::to_string(now_ms), after_text = std::to_string(after);
+        const bool sent = conn_.eval(scripts_.append_once, {},
+                                     {o_.prefix, user.view(), key_text, from, text, at, max_text_, ttl_text_,
+                                      known_ttl_text_, after_text, once_keys_text_, once_ttl_text_},
+                                     [w = weak(), id, user, after](const redisReply* r) {
+                                         if (const auto p = w.lock()) (*p)->appended_once(id, user, after, r);
+                                     });
+        if (!sent) return {status::cluster_unavailable, 0};
+        ++counters_.appends;
+        slots_.push_back(slot{std::move(on_durable)});
+        return {status::ok, 0};
     }
 
     /// @brief Stores (or replaces, by key) a de-duplication record of `sender`: one script (LPUSH,
@@ -447,7 +507,7 @@ private:
         bool done = false;
     };
     struct script_set {
-        script load, append_held, append_offline, remember, record;
+        script load, append_held, append_offline, append_once, remember, record;
     };
 
     static std::int64_t ms(std::chrono::seconds s) {
@@ -546,6 +606,29 @@ private:
         complete(id, code);
     }
 
+    // The append-once script's reply {word, seq, given, first, {entries above after}}.
+    void appended_once(std::uint64_t id, const name& user, std::uint64_t after, const redisReply* r) {
+        status code = status::ok;
+        const bool shaped = r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
+                            r->element[1]->type == REDIS_REPLY_INTEGER && r->element[2]->type == REDIS_REPLY_INTEGER &&
+                            r->element[3]->type == REDIS_REPLY_INTEGER && r->element[2]->integer >= 0 &&
+                            r->element[3]->integer >= 0;
+        std::deque<message> fresh;
+        const std::string_view word = shaped ? text_of(r->element[0]) : std::string_view();
+        if (!shaped || !entries(r->element[4], fresh)) code = failure_of(r);
+        else if (word == "ok") ++counters_.once_stored, ++counters_.committed;
+        else if (word == "dup") ++counters_.once_found;
+        else if (word == "full") code = status::inbox_full;
+        else code = failure_of(r);
+        if (shaped && code != status::cluster_unavailable && code != status::store_failed) {
+            // Merged whatever the verdict: the reply is Redis' view of the user.
+            if (const auto it = held_.find(user); it != held_.end() && it->second.loaded)
+                merge(it->second, after, static_cast<std::uint64_t>(r->element[2]->integer),
+                      static_cast<std::uint64_t>(r->element[3]->integer), std::move(fresh));
+        }
+        complete(id, code);
+    }
+
     void appended_offline(std::uint64_t id, const std::string& sender, std::uint64_t sent_key, std::int64_t now_ms,
                           const redisReply* r) {
         std::string_view word;
@@ -573,14 +656,15 @@ private:
         complete(id, code);
     }
 
-    void loaded(const name& user, std::int64_t now_ms, const redisReply* r) {
+    void loaded(const name& user, std::int64_t now_ms, std::uint64_t after, const redisReply* r) {
         const auto it = held_.find(user);
         if (it == held_.end()) return; // not erased while loading: cannot happen
         held_user& h = it->second;
         h.loading = false;
         std::vector<load_handler> waiting = std::move(h.waiting);
         h.waiting.clear();
-        const bool ok = fill(h, now_ms, r);
+        const bool refresh = h.loaded;
+        const bool ok = refresh ? (refill(h, after, r), true) : fill(h, now_ms, r);
         if (ok) {
             h.loaded = true;
         } else {
@@ -598,25 +682,16 @@ private:
     // Fills a cache from the load script's reply {seq, {id, from, text, at, ...}, {record, ...}};
     // false (nothing changed) when the reply is missing or malformed.
     bool fill(held_user& h, std::int64_t now_ms, const redisReply* r) {
-        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return false;
+        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 4) return false;
         const redisReply* seq = r->element[0];
         const redisReply* flat = r->element[1];
         const redisReply* recs = r->element[2];
         std::uint64_t highest = 0;
         if (seq->type != REDIS_REPLY_STRING || !number(text_of(seq), highest)) return false;
-        if (flat->type != REDIS_REPLY_ARRAY || flat->elements % 4 != 0 || recs->type != REDIS_REPLY_ARRAY) return false;
+        if (recs->type != REDIS_REPLY_ARRAY) return false;
         std::deque<message> msgs;
-        for (std::size_t i = 0; i < flat->elements; i += 4) {
-            message m;
-            const std::string_view id = text_of(flat->element[i]);
-            std::int64_t at = 0;
-            if (!number(id.substr(0, id.find('-')), m.seq) || !number(text_of(flat->element[i + 3]), at)) return false;
-            m.from.assign(text_of(flat->element[i + 1]));
-            m.text.assign(text_of(flat->element[i + 2]));
-            m.stored_ms = at;
-            highest = std::max(highest, m.seq);
-            msgs.push_back(std::move(m));
-        }
+        if (!entries(flat, msgs)) return false;
+        if (!msgs.empty()) highest = std::max(highest, msgs.back().seq);
         h.messages = std::move(msgs);
         h.highest = std::max(h.highest, highest);
         h.sent.clear();
@@ -625,6 +700,58 @@ private:
             if (decode(text_of(recs->element[i]), rec) && now_ms - rec.at_ms < dedup_ttl_ms_) keep_record(h, rec);
         }
         return true;
+    }
+
+    // The entries of a flat reply {id, from, text, at, ...}, in order; false when malformed.
+    static bool entries(const redisReply* flat, std::deque<message>& out) {
+        if (flat == nullptr || flat->type != REDIS_REPLY_ARRAY || flat->elements % 4 != 0) return false;
+        for (std::size_t i = 0; i < flat->elements; i += 4) {
+            message m;
+            const std::string_view id = text_of(flat->element[i]);
+            std::int64_t at = 0;
+            if (!number(id.substr(0, id.find('-')), m.seq) || !number(text_of(flat->element[i + 3]), at)) return false;
+            m.from.assign(text_of(flat->element[i + 1]));
+            m.text.assign(text_of(flat->element[i + 2]));
+            m.stored_ms = at;
+            out.push_back(std::move(m));
+        }
+        return true;
+    }
+
+    // A refresh's reply (the load script with `after` = the cache's highest then): what the
+    // cache lacks is merged in, what Redis no longer has is dropped. A malformed reply changes
+    // nothing (the cache stays as it was).
+    void refill(held_user& h, std::uint64_t after, const redisReply* r) {
+        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 4) return;
+        std::uint64_t given = 0, first = 0;
+        std::deque<message> fresh;
+        if (!number(text_of(r->element[0]), given) || !number(text_of(r->element[3]), first) ||
+            !entries(r->element[1], fresh))
+            return;
+        merge(h, after, given, first, std::move(fresh));
+    }
+
+    // Brings a held user's cache to Redis' view, as one script saw it: `given` the highest number
+    // given, `first` the first entry left (everything below it was acknowledged or expired, on
+    // whichever node), `fresh` every entry above `after` (the cache's highest when the script was
+    // sent: the cache held every entry up to it). Entries the cache has already are kept, not
+    // doubled; appends of this node not in Redis yet (above `given`) stay.
+    static void merge(held_user& h, std::uint64_t after, std::uint64_t given, std::uint64_t first,
+                      std::deque<message> fresh) {
+        while (!h.messages.empty() && h.messages.front().seq < first) h.messages.pop_front();
+        if (!fresh.empty()) {
+            std::deque<message> out;
+            auto a = h.messages.begin();
+            for (message& m : fresh) {
+                if (m.seq <= after || m.seq < first) continue;
+                while (a != h.messages.end() && a->seq < m.seq) out.push_back(std::move(*a++));
+                if (a != h.messages.end() && a->seq == m.seq) out.push_back(std::move(*a++));
+                else out.push_back(std::move(m));
+            }
+            while (a != h.messages.end()) out.push_back(std::move(*a++));
+            h.messages = std::move(out);
+        }
+        h.highest = std::max(h.highest, given);
     }
 
     static std::string_view text_of(const redisReply* r) {
@@ -778,6 +905,7 @@ private:
     std::int64_t known_ttl_ms_;
     std::int64_t dedup_ttl_ms_;
     std::string max_text_, ttl_text_, known_ttl_text_, window_text_, dedup_ttl_text_; // ARGV, built once
+    std::string once_keys_text_, once_ttl_text_;
     std::unordered_map<name, held_user, name_hash> held_;
     std::deque<slot> slots_;      // appends and records in call order, until their handler ran
     std::uint64_t first_slot_ = 0; // the id of slots_.front()
