@@ -15,6 +15,7 @@
 
 using namespace redis_test;
 using switchboard::append_result;
+using switchboard::message_key;
 using switchboard::name;
 using switchboard::sent_record;
 using switchboard::status;
@@ -289,6 +290,85 @@ TEST_CASE("inbox: two nodes appending to one held user: the loser's message is g
     REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "0"));
 }
 
+// append_once() on `n` and its completion.
+outcome once(net::io_context& io, node& n, std::string_view to, message_key key, std::string_view text) {
+    outcome o;
+    o.result = n.store.append_once(user(to), key, "alice", text, now, [&](status s) { o.durable = s; });
+    CHECK_FALSE(o.durable.has_value()); // never from inside append_once()
+    if (o.result.code == status::ok) REQUIRE(run_until(io, [&] { return o.durable.has_value(); }));
+    return o;
+}
+
+TEST_CASE("inbox: a message received by two nodes holding one user is stored once, under one number; "
+          "each cache gets what the other stored, and drops what the other acknowledged",
+          "[inbox]") {
+    two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
+    REQUIRE(load(io, n1, "bob"));
+    REQUIRE(load(io, n2, "bob"));
+    const message_key k1{7, 1}, k2{7, 2}, k3{9, 1};
+
+    // k1 reaches n1 first, k2 reaches n2 first: Redis numbers them in that order.
+    const outcome a = once(io, n1, "bob", k1, "one");
+    CHECK(a.result.seq == 0); // numbered by Redis
+    CHECK(a.durable == status::ok);
+    CHECK(seqs(n1.store, "bob") == std::vector<std::uint64_t>{1});
+    CHECK(once(io, n2, "bob", k2, "two").durable == status::ok);
+    CHECK(seqs(n2.store, "bob") == std::vector<std::uint64_t>{1, 2}); // n1's came with the reply
+    // The second arrival of each finds it: nothing stored again, the caches agree.
+    CHECK(once(io, n2, "bob", k1, "one").durable == status::ok);
+    CHECK(once(io, n1, "bob", k2, "two").durable == status::ok);
+    CHECK(n1.store.counters().once_stored == 1);
+    CHECK(n1.store.counters().once_found == 1);
+    CHECK(n2.store.counters().once_found == 1);
+    CHECK(ids(server, "bob") == std::vector<std::string>{"1-0", "2-0"});
+    const auto m1 = messages(n1.store, "bob"), m2 = messages(n2.store, "bob");
+    REQUIRE(m1.size() == 2);
+    REQUIRE(m2.size() == 2);
+    CHECK(m1[0].text == "one");
+    CHECK(m1[1].text == "two");
+    CHECK(m2[0].text == "one");
+    CHECK(m2[1].text == "two");
+    CHECK(n1.store.highest_seq(user("bob")) == 2);
+    CHECK(n2.store.highest_seq(user("bob")) == 2);
+    // Every key set has a TTL.
+    CHECK(std::stoll(server.command({"PTTL", "sb:inboxonce:bob"})) > 0);
+
+    // An acknowledgement on n1 removes 1 from Redis; n2's cache drops it at its next reply.
+    CHECK(n1.store.acknowledge(user("bob"), 1) == status::ok);
+    REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "1"));
+    CHECK(once(io, n2, "bob", k3, "three").durable == status::ok);
+    CHECK(seqs(n2.store, "bob") == std::vector<std::uint64_t>{2, 3});
+
+    // n2 acknowledges everything; a second session on n1 refreshes n1's cache: nothing stale
+    // is left to replay, and n1 knows 3 was given.
+    CHECK(n2.store.acknowledge(user("bob"), 3) == status::ok);
+    REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "0"));
+    CHECK(seqs(n1.store, "bob") == std::vector<std::uint64_t>{2}); // before the refresh: stale
+    REQUIRE(load(io, n1, "bob"));
+    CHECK(seqs(n1.store, "bob").empty());
+    CHECK(n1.store.highest_seq(user("bob")) == 3);
+    CHECK(n1.store.counters().refreshes == 1);
+}
+
+TEST_CASE("inbox: the keys of messages stored once are bounded per user", "[inbox]") {
+    redis_server server;
+    net::io_context io;
+    inbox_options o;
+    o.once_keys = 2;
+    node n1{io, server, o};
+    REQUIRE(up(io, n1));
+    REQUIRE(load(io, n1, "bob"));
+    for (std::uint64_t i = 1; i <= 3; ++i) CHECK(once(io, n1, "bob", message_key{5, i}, "x").durable == status::ok);
+    CHECK(server.command({"ZCARD", "sb:inboxonce:bob"}) == "2");
+    CHECK(server.command({"ZSCORE", "sb:inboxonce:bob", "5:1"}) == "(nil)"); // the oldest went
+    // Beyond the bound, a late arrival of the oldest is stored again (the documented window).
+    CHECK(once(io, n1, "bob", message_key{5, 1}, "x").durable == status::ok);
+    CHECK(n1.store.highest_seq(user("bob")) == 4);
+}
+
 TEST_CASE("inbox: inbox_full at max_per_user, held and offline; expired messages dropped at load", "[inbox]") {
     redis_server server;
     net::io_context io;
@@ -538,8 +618,9 @@ TEST_CASE("inbox: load is ref-counted; a load in flight is shared; the store may
     REQUIRE(run_until(io, [&] { return ok == 2; }));
     CHECK(n1->store.holds(user("bob")));
     CHECK(n1->store.counters().loads == 1);
-    REQUIRE(load(io, *n1, "bob")); // a third session: cached
+    REQUIRE(load(io, *n1, "bob")); // a third session: the cache is refreshed, not loaded again
     CHECK(n1->store.counters().loads == 1);
+    CHECK(n1->store.counters().refreshes == 1);
     n1->store.unload(user("bob"));
     n1->store.unload(user("bob"));
     CHECK(n1->store.holds(user("bob")));
