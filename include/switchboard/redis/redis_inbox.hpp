@@ -15,15 +15,17 @@
 /// | `<p>inboxmeta:<user>` | hash | `seq`: the highest sequence number ever given to the user. Exists = the user is known | known_ttl, restarted at each write, at `remember()` and at `load()` |
 /// | `<p>inboxfloor` | string | the highest sequence number given to anyone: a user whose meta expired starts above it, so a number is never given twice | none (one key per cluster) |
 /// | `<p>sent:<user>` | list | the user's de-duplication records `key at seq queued` (decimal, `queued` 0/1), newest first, at most `dedup_window` | dedup_ttl (1 day), restarted at each push |
+/// | `<p>inboxonce:<user>` | sorted set | message key `<incarnation>:<counter>` -> the number it was stored under (`append_once()`), the newest `once_keys` | once_ttl (1 h), restarted at each store by key |
 /// | `<p>user:<user>` | hash | the directory entry (backplane's claim script); read only: it exists while some node holds a session of the user | the directory's |
 ///
 /// ## Scripts (redis/inbox_scripts.hpp; each atomic, all take the prefix as `ARGV[1]`)
 ///
 /// | script | what it does | result |
 /// |---|---|---|
-/// | load | a node takes the user: creates the meta (above the floor) when missing, restarts its TTL, drops the entries older than `ttl` from the front (`XTRIM MINID`) | the user's `seq`, its entries in order, its newest records |
+/// | load | a node takes the user (or refreshes a user it holds: `after` = its cache's highest): creates the meta (above the floor) when missing, restarts its TTL, drops the entries older than `ttl` from the front (`XTRIM MINID`) | the user's `seq`, its entries above `after` in order, its newest records, the first entry's number |
 /// | append_held | the node holding the user chose `seq` = its cache's highest + 1: stored only if `seq` is above the meta's (else another node appended meanwhile) and the stream has room; `XADD <seq>-0`, `HSET seq`, raises the floor, pushes the record, restarts the TTLs | `ok seq`, `conflict given`, `full given` |
 /// | append_offline | for a user held nowhere: refused when `<p>user:<user>` exists (it is online on some node: the message goes there), or the user is unknown, or the stream is full; else `seq` = meta + 1 and stored as above | `ok seq`, `held`, `unknown`, `full` |
+/// | append_once | a message several nodes holding the user received, with its key: stored under `seq` = meta + 1 unless the key is in `<p>inboxonce:<user>` already (then nothing is stored) | `ok`/`dup`/`full`, the number, the user's highest number, the first entry's number, the entries above the caller's `after` |
 /// | remember | creates the meta (above the floor) when missing; restarts its TTL | 1 |
 /// | record | pushes one de-duplication record (LPUSH, LTRIM to the window, PEXPIRE) | 1 |
 ///
@@ -146,11 +148,17 @@ struct inbox_counters {
 /// duplicate is what de-duplication records are for), though it may be replayed later.
 ///
 /// A user held on two nodes at once (`session_policy::multi` across nodes) has one cache per
-/// node, each unaware of what the other appended: the two give numbers independently, the script
-/// refuses the second use of a number (`store_busy`, the loser continues above the winner's
-/// number), and each cache lacks the other node's messages until the user is loaded again. After
-/// such a conflict the node removes from Redis only the entries it removed from its cache (`XDEL`),
-/// never the other node's by a cumulative trim.
+/// node. A message the sending node routed to both carries a key (`message_key`), and each node
+/// stores it with `append_once()`: Redis numbers it once, and each reply brings the caller's cache
+/// every entry above its highest number (what the other node stored) and drops what Redis no
+/// longer holds (acknowledged on the other node), so both caches show the same messages under
+/// the same numbers, in order; a second `load()` of a loaded user refreshes the cache the same
+/// way (docs/cluster.md, "One user on several nodes"). Appends without a key (a sender on this
+/// node, or a message routed before the sending node saw the second node) still number from the
+/// cache: two nodes doing that at once are told apart by the held script, which refuses the
+/// second use of a number (`store_busy`, the loser continues above the winner's number). After
+/// such a conflict the node removes from Redis only the entries it removed from its cache
+/// (`XDEL`), never the other node's by a cumulative trim.
 ///
 /// While a user's first `load()` is in flight the user is not held yet: an append to it takes the
 /// offline path, which Redis refuses (`store_busy`) when the user's directory entry exists, as it
@@ -616,8 +624,10 @@ private:
         std::deque<message> fresh;
         const std::string_view word = shaped ? text_of(r->element[0]) : std::string_view();
         if (!shaped || !entries(r->element[4], fresh)) code = failure_of(r);
-        else if (word == "ok") ++counters_.once_stored, ++counters_.committed;
-        else if (word == "dup") ++counters_.once_found;
+        else if (word == "ok") {
+            ++counters_.once_stored;
+            ++counters_.committed;
+        } else if (word == "dup") ++counters_.once_found;
         else if (word == "full") code = status::inbox_full;
         else code = failure_of(r);
         if (shaped && code != status::cluster_unavailable && code != status::store_failed) {
