@@ -60,7 +60,29 @@ struct two_nodes {
 };
 
 // Loads `who` on `n` and waits for the outcome.
-bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at = now) {
+bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at = now);
+
+// Two nodes of one cluster, both holding bob.
+struct bob_on_two_nodes : two_nodes {
+    bob_on_two_nodes() {
+        REQUIRE(load(io, n1, "bob"));
+        REQUIRE(load(io, n2, "bob"));
+    }
+};
+
+// One node with options `o` on a Redis of its own, connected, with bob loaded.
+struct bob_on_one_node {
+    redis_server server;
+    net::io_context io;
+    node n1;
+    explicit bob_on_one_node(inbox_options o) : n1(io, server, std::move(o)) {
+        REQUIRE(up(io, n1));
+        REQUIRE(load(io, n1, "bob"));
+    }
+};
+
+// Loads `who` on `n` and waits for the outcome.
+bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at) {
     std::optional<bool> done;
     n.store.load(user(who), at, [&](bool ok) { done = ok; });
     REQUIRE_FALSE(done.has_value()); // never from inside load()
@@ -243,12 +265,10 @@ TEST_CASE("inbox: a held user's appends are numbered at once and complete in ord
 
 TEST_CASE("inbox: two nodes appending to one held user: the loser's message is gone, no number twice",
           "[inbox]") {
-    two_nodes c;
+    bob_on_two_nodes c;
     redis_server& server = c.server;
     net::io_context& io = c.io;
     node &n1 = c.n1, &n2 = c.n2;
-    REQUIRE(load(io, n1, "bob"));
-    REQUIRE(load(io, n2, "bob"));
 
     CHECK(append(io, n1, "bob", "alice", "first").durable == status::ok);
     CHECK(append(io, n1, "bob", "alice", "second").durable == status::ok);
@@ -302,12 +322,10 @@ outcome once(net::io_context& io, node& n, std::string_view to, message_key key,
 TEST_CASE("inbox: a message received by two nodes holding one user is stored once, under one number; "
           "each cache gets what the other stored, and drops what the other acknowledged",
           "[inbox]") {
-    two_nodes c;
+    bob_on_two_nodes c;
     redis_server& server = c.server;
     net::io_context& io = c.io;
     node &n1 = c.n1, &n2 = c.n2;
-    REQUIRE(load(io, n1, "bob"));
-    REQUIRE(load(io, n2, "bob"));
     const message_key k1{7, 1}, k2{7, 2}, k3{9, 1};
 
     // k1 reaches n1 first, k2 reaches n2 first: Redis numbers them in that order.
@@ -354,13 +372,12 @@ TEST_CASE("inbox: a message received by two nodes holding one user is stored onc
 }
 
 TEST_CASE("inbox: the keys of messages stored once are bounded per user", "[inbox]") {
-    redis_server server;
-    net::io_context io;
     inbox_options o;
     o.once_keys = 2;
-    node n1{io, server, o};
-    REQUIRE(up(io, n1));
-    REQUIRE(load(io, n1, "bob"));
+    bob_on_one_node c(o);
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node& n1 = c.n1;
     for (std::uint64_t i = 1; i <= 3; ++i) CHECK(once(io, n1, "bob", message_key{5, i}, "x").durable == status::ok);
     CHECK(server.command({"ZCARD", "sb:inboxonce:bob"}) == "2");
     CHECK(server.command({"ZSCORE", "sb:inboxonce:bob", "5:1"}) == "(nil)"); // the oldest went
@@ -581,13 +598,11 @@ TEST_CASE("inbox: a connection lost before the reply fails the append, out of th
 }
 
 TEST_CASE("inbox: max_pending: store_busy at once, records in their turn", "[inbox]") {
-    redis_server server;
-    net::io_context io;
     inbox_options o;
     o.max_pending = 2;
-    node n1(io, server, o);
-    REQUIRE(up(io, n1));
-    REQUIRE(load(io, n1, "bob"));
+    bob_on_one_node c(o);
+    net::io_context& io = c.io;
+    node& n1 = c.n1;
     std::vector<std::string> order;
     CHECK(n1.store.append(user("bob"), "alice", "1", now, [&](status s) { order.push_back("a1 " + std::string(to_string(s))); }).code == status::ok);
     CHECK(n1.store.append(user("carol"), "alice", "2", now, [&](status s) { order.push_back("a2 " + std::string(to_string(s))); }).code == status::ok);

@@ -1,8 +1,8 @@
 /// @file
 /// @brief The Lua scripts of the cluster inbox (`redis::inbox`, redis/redis_inbox.hpp): load,
 /// append for a user held on the calling node, append for a user held nowhere (offline), append
-/// once by key (a user held on several nodes), remember, and record. Plain strings, no dependency; the store runs them with EVALSHA/EVAL
-/// (`connection::eval()`). The data model they work on is described at the top of
+/// once by key (a user held on several nodes), remember, and record. Plain strings, no
+/// dependency; the store runs them with EVALSHA/EVAL (`connection::eval()`). The data model they work on is described at the top of
 /// redis/redis_inbox.hpp.
 ///
 /// Every script takes the key prefix (default `sb:`) as `ARGV[1]` and builds its key names from

@@ -95,7 +95,8 @@ struct inbox_options {
     std::chrono::seconds dedup_ttl{86400};
     /// @brief Keys of messages stored once for a user held on several nodes
     /// (`append_once()`), kept per user (default 4096, the newest): a node that receives a
-    /// message after this many later ones of the same user were stored stores it again.
+    /// message after this many later ones of the same user were stored stores it again. 0 counts
+    /// as 1.
     std::size_t once_keys = 4096;
     /// @brief TTL of a user's set of message keys, restarted at each store by key (default 1 h):
     /// the keys matter only until every holding node received the message (milliseconds).
@@ -185,7 +186,7 @@ public:
           ttl_ms_(ms(o_.ttl)), known_ttl_ms_(ms(o_.known_ttl)), dedup_ttl_ms_(ms(o_.dedup_ttl)),
           max_text_(std::to_string(o_.max_per_user)), ttl_text_(std::to_string(ttl_ms_)),
           known_ttl_text_(std::to_string(known_ttl_ms_)), window_text_(std::to_string(o_.dedup_window)),
-          dedup_ttl_text_(std::to_string(dedup_ttl_ms_)), once_keys_text_(std::to_string(o_.once_keys)),
+          dedup_ttl_text_(std::to_string(dedup_ttl_ms_)), once_keys_text_(std::to_string(std::max<std::size_t>(o_.once_keys, 1))),
           once_ttl_text_(std::to_string(ms(o_.once_ttl))), self_(std::make_shared<inbox*>(this)) {}
 
     /// @brief Destroys the cache. Completions still pending are dropped without being called
