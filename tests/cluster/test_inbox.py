@@ -257,6 +257,39 @@ class MultiSessionsAcrossNodes(ClusterCase):
         for b in (late1, late2, bob1, bob2):
             self.assertEqual(self.dms(b, 1), [(11, "next")])
 
+    def test_an_ack_on_one_node_reaches_a_session_on_another_that_turns_acks_on_later(self):
+        # bob2 on n2 registered with acks off while 10 messages were stored: n2's cache has them.
+        # bob acknowledges them on n1; bob2 then turns acks on: nothing is replayed (found by
+        # reasoning: n2's cache kept them until its next reply from Redis).
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice = self.client(n3, "alice")
+        first = self.client(n1, "bob")  # bob becomes known, then leaves
+        alice.watch_until("bob", "online")
+        first.send("/quit")
+        first.wait_closed()
+        alice.expect(r"^presence bob offline")
+        for i in range(10):
+            alice.send(f"/send q{i} bob q{i}")
+        for i in range(10):
+            alice.expect(rf"^sent q{i} queued$", skip=False)
+        bob1 = self.acked(n1, "bob")
+        self.assertEqual(self.dms(bob1, 10), [(i + 1, f"q{i}") for i in range(10)])
+        bob2 = self.client(n2, "bob")  # acks off: its node loads bob's inbox, nothing replayed
+        dave = self.client(n2, "dave")
+        carol = self.client(n1, "carol")
+        carol.watch_until("dave", "online")
+        bob1.send("/ack 10")
+        # carol's message to dave leaves n1 after the acknowledgement's record (one connection,
+        # in order): once dave has it, n2 has handled the acknowledgement.
+        carol.send("/msg dave after the ack")
+        dave.expect(r"^msg carol after the ack$")
+        bob2.send("/ack on")
+        bob2.expect(r"^ok ack on$", skip=False)
+        self.sees_all(alice, n2, "mark1")
+        alice.send("/msg bob next")
+        self.assertEqual(self.dms(bob2, 1), [(11, "next")])  # the first dm: nothing replayed
+        self.assertEqual(self.dms(bob1, 1), [(11, "next")])
+
 
 if __name__ == "__main__":
     harness.main()

@@ -371,6 +371,27 @@ TEST_CASE("inbox: a message received by two nodes holding one user is stored onc
     CHECK(n1.store.counters().refreshes == 1);
 }
 
+TEST_CASE("inbox: an acknowledgement reported by another node leaves the cache for good; acknowledge() "
+          "calls the hook that reports it",
+          "[inbox]") {
+    bob_on_two_nodes c;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
+    std::vector<std::pair<std::string, std::uint64_t>> told;
+    n1.store.on_acknowledge([&](const name& who, std::uint64_t through) { told.emplace_back(who.view(), through); });
+    CHECK(once(io, n1, "bob", message_key{3, 1}, "one").durable == status::ok);
+    CHECK(once(io, n1, "bob", message_key{3, 2}, "two").durable == status::ok);
+    // n1 acknowledged 1 and 2; n2 hears of it before n1's trim ran in Redis (and before n2 saw
+    // 1 and 2 at all): its next reply from Redis still lists them, and they stay out.
+    n2.store.acknowledged_elsewhere(user("bob"), 2);
+    CHECK(once(io, n2, "bob", message_key{3, 3}, "three").durable == status::ok);
+    CHECK(seqs(n2.store, "bob") == std::vector<std::uint64_t>{3});
+    CHECK(n2.store.highest_seq(user("bob")) == 3);
+    // The acknowledgement on n1: the hook reports it (the host sends it to the other nodes).
+    CHECK(n1.store.acknowledge(user("bob"), 2) == status::ok);
+    CHECK(told == std::vector<std::pair<std::string, std::uint64_t>>{{"bob", 2}});
+}
+
 TEST_CASE("inbox: the keys of messages stored once are bounded per user", "[inbox]") {
     inbox_options o;
     o.once_keys = 2;

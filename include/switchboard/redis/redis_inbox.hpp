@@ -263,6 +263,32 @@ public:
         return it != held_.end() && it->second.loaded;
     }
 
+    /// @brief Called by `acknowledge()` for a held user, after its cache dropped what was
+    /// acknowledged: the host tells the other nodes holding the user
+    /// (`backplane::acknowledged()`), whose caches then drop it too (`acknowledged_elsewhere()`).
+    /// Called from inside `acknowledge()` (the router's call, under its mutex). Empty: nothing.
+    using acknowledge_handler = std::function<void(const name& user, std::uint64_t through)>;
+
+    /// @brief Sets the acknowledgement hook (see `acknowledge_handler`); replaces the previous one.
+    /// @param f the hook; may be empty.
+    void on_acknowledge(acknowledge_handler f) { on_acknowledge_ = std::move(f); }
+
+    /// @brief Another node reports that a session of `user` there acknowledged through
+    /// `through` (the backplane's `on_acknowledged`): the cached messages up to it are dropped,
+    /// and no later reply from Redis brings them back (the other node's trim may reach Redis
+    /// after this node's next script), so no session here is handed them again, and a session
+    /// here that turns acks on is not replayed them. Sends nothing to Redis (the acknowledging
+    /// node trims). No effect for a user not held here.
+    /// @param user a folded name.
+    /// @param through the highest sequence number acknowledged.
+    void acknowledged_elsewhere(const name& user, std::uint64_t through) {
+        const auto it = held_.find(user);
+        if (it == held_.end() || !it->second.loaded) return;
+        held_user& h = it->second;
+        h.acked = std::max(h.acked, through);
+        while (!h.messages.empty() && h.messages.front().seq <= through) h.messages.pop_front();
+    }
+
     /// @brief Running totals (see `inbox_counters`).
     [[nodiscard]] const inbox_counters& counters() const noexcept { return counters_; }
 
@@ -406,7 +432,8 @@ public:
 
     /// @brief `inbox_store::acknowledge()`, for a held user: removes the cached messages up to
     /// `through` and sends `XTRIM MINID through+1` (not waited for: a lost acknowledgement only
-    /// means the messages are delivered again). Once this node learned that another node gave the
+    /// means the messages are delivered again), then calls the acknowledgement hook
+    /// (`on_acknowledge()`: the other nodes holding the user drop them too). Once this node learned that another node gave the
     /// user numbers its cache never saw (a conflict), it sends `XDEL` of the removed entries
     /// instead: a cumulative trim would delete the other node's messages, never shown here.
     /// @return `ok`; `ack_invalid` when `through` is 0 or above the highest number given, or the
@@ -421,7 +448,9 @@ public:
             if (h.foreign) removed.push_back(h.messages.front().seq);
             h.messages.pop_front();
         }
+        h.acked = std::max(h.acked, through);
         trim(user, h, through + 1, removed);
+        if (on_acknowledge_) on_acknowledge_(user, through);
         return status::ok;
     }
 
@@ -504,6 +533,7 @@ private:
         bool loading = false;           // the load script is in flight
         bool loaded = false;            // the cache below is valid
         bool foreign = false;           // another node gave numbers this cache never saw (a conflict)
+        std::uint64_t acked = 0;        // acknowledged through (here or on another node): never cached again
         std::uint64_t highest = 0;      // the highest number given (never decreases)
         std::deque<message> messages;   // in sequence order
         std::vector<sent_record> sent;  // oldest first, one per key
@@ -749,6 +779,7 @@ private:
     // doubled; appends of this node not in Redis yet (above `given`) stay.
     static void merge(held_user& h, std::uint64_t after, std::uint64_t given, std::uint64_t first,
                       std::deque<message> fresh) {
+        first = std::max(first, h.acked + 1); // an acknowledgement whose trim Redis had not run yet
         while (!h.messages.empty() && h.messages.front().seq < first) h.messages.pop_front();
         if (!fresh.empty()) {
             std::deque<message> out;
@@ -923,6 +954,7 @@ private:
     bool draining_ = false;
     std::unordered_set<name, name_hash> unsent_; // remembered while disconnected, not sent yet
     inbox_counters counters_;
+    acknowledge_handler on_acknowledge_;
     std::shared_ptr<inbox*> self_; // handlers hold a weak copy: after destruction they do nothing
 };
 
