@@ -154,7 +154,8 @@ struct inbox_counters {
 /// every entry above its highest number (what the other node stored) and drops what Redis no
 /// longer holds (acknowledged on the other node), so both caches show the same messages under
 /// the same numbers, in order; a second `load()` of a loaded user refreshes the cache the same
-/// way (docs/cluster.md, "One user on several nodes"). Appends without a key (a sender on this
+/// way, and an acknowledgement is also reported to the other nodes at once (`on_acknowledge()`,
+/// `acknowledged_elsewhere()`; docs/cluster.md, "One user on several nodes"). Appends without a key (a sender on this
 /// node, or a message routed before the sending node saw the second node) still number from the
 /// cache: two nodes doing that at once are told apart by the held script, which refuses the
 /// second use of a number (`store_busy`, the loser continues above the winner's number). After
