@@ -184,6 +184,22 @@ class MultiSessionsAcrossNodes(ClusterCase):
         self.client(node, mark)
         sender.watch_until(mark, "online")
 
+    def ten_queued_for_bob(self):
+        """Three nodes; bob registers on n1 (known from then on) and leaves; alice on n3 queues
+        10 messages for him. Returns the nodes, alice and the (seq, text) pairs queued."""
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice = self.client(n3, "alice")
+        first = self.client(n1, "bob")
+        alice.watch_until("bob", "online")
+        first.send("/quit")
+        first.wait_closed()
+        alice.expect(r"^presence bob offline")
+        for i in range(10):
+            alice.send(f"/send q{i} bob q{i}")
+        for i in range(10):
+            alice.expect(rf"^sent q{i} queued$", skip=False)
+        return n1, n2, n3, alice, [(i + 1, f"q{i}") for i in range(10)]
+
     @staticmethod
     def dms(client, count):
         """The next `count` lines, each `dm <seq> <from> <text>`, as (seq, text) pairs."""
@@ -230,18 +246,7 @@ class MultiSessionsAcrossNodes(ClusterCase):
         self.assertEqual(self.dms(again2, 1), [(102, "end")])
 
     def test_queued_while_offline_then_held_on_two_nodes_an_ack_on_one_is_final_everywhere(self):
-        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
-        alice = self.client(n3, "alice")
-        first = self.client(n1, "bob")  # bob becomes known, then leaves
-        alice.watch_until("bob", "online")
-        first.send("/quit")
-        first.wait_closed()
-        alice.expect(r"^presence bob offline")
-        for i in range(10):
-            alice.send(f"/send q{i} bob q{i}")
-        for i in range(10):
-            alice.expect(rf"^sent q{i} queued$", skip=False)
-        queued = [(i + 1, f"q{i}") for i in range(10)]
+        n1, n2, _, alice, queued = self.ten_queued_for_bob()
         bob1 = self.acked(n1, "bob")
         self.assertEqual(self.dms(bob1, 10), queued)
         bob2 = self.acked(n2, "bob")
@@ -261,19 +266,9 @@ class MultiSessionsAcrossNodes(ClusterCase):
         # bob2 on n2 registered with acks off while 10 messages were stored: n2's cache has them.
         # bob acknowledges them on n1; bob2 then turns acks on: nothing is replayed (found by
         # reasoning: n2's cache kept them until its next reply from Redis).
-        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
-        alice = self.client(n3, "alice")
-        first = self.client(n1, "bob")  # bob becomes known, then leaves
-        alice.watch_until("bob", "online")
-        first.send("/quit")
-        first.wait_closed()
-        alice.expect(r"^presence bob offline")
-        for i in range(10):
-            alice.send(f"/send q{i} bob q{i}")
-        for i in range(10):
-            alice.expect(rf"^sent q{i} queued$", skip=False)
+        n1, n2, _, alice, queued = self.ten_queued_for_bob()
         bob1 = self.acked(n1, "bob")
-        self.assertEqual(self.dms(bob1, 10), [(i + 1, f"q{i}") for i in range(10)])
+        self.assertEqual(self.dms(bob1, 10), queued)
         bob2 = self.client(n2, "bob")  # acks off: its node loads bob's inbox, nothing replayed
         dave = self.client(n2, "dave")
         carol = self.client(n1, "carol")
