@@ -666,9 +666,17 @@ int main(int argc, char** argv) {
                                   std::move(done));
             };
             cluster_options.on_released = [&redis_store](const switchboard::name& user) { redis_store->unload(user); };
+            // An acknowledgement on one node reaches the caches of the user's other nodes.
+            cluster_options.on_acknowledged = [&redis_store](const switchboard::name& user, std::uint64_t through) {
+                redis_store->acknowledged_elsewhere(user, through);
+            };
         }
         asio::io_context& cio = s.threads == 1 ? io : cluster_io.emplace(1);
         cluster = std::make_unique<switchboard::redis::backplane>(cio, std::move(cluster_options));
+        if (redis_store)
+            redis_store->on_acknowledge([&cluster](const switchboard::name& user, std::uint64_t through) {
+                cluster->acknowledged(user, through);
+            });
         router_options.directory = cluster.get();
         std::cerr << "tcp_chat: cluster node " << s.node_id << " on Redis " << s.redis_host << ":" << s.redis_port
                   << ", lease " << s.lease_ms << " ms\n";

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace switchboard {
 
@@ -54,6 +55,19 @@ struct append_result {
     std::uint64_t seq = 0;    ///< The sequence number given to the message when `code` is `ok`;
                               ///< 0 when a shared store gives it at commit (see `inbox_store`,
                               ///< "Sequence numbers").
+};
+
+/// @brief The identity of one direct message across the nodes of a cluster: the incarnation of
+/// the node where it was sent (`redis::backplane::incarnation()`, random and not 0) and a
+/// counter of that incarnation. Several nodes that hold sessions of the recipient each receive
+/// the message with the same key, so a shared store stores it once (`inbox_store::append_once()`).
+/// An empty key (both 0) names no message.
+struct message_key {
+    std::uint64_t origin = 0; ///< The sending node's incarnation; 0: no key.
+    std::uint64_t serial = 0; ///< The message's number among those sent by that incarnation.
+
+    /// @brief True when the key names no message (both parts 0).
+    [[nodiscard]] constexpr bool empty() const noexcept { return origin == 0 && serial == 0; }
 };
 
 /// @brief Storage of the offline inbox and of acknowledgements (docs/design.md, "Offline inbox
@@ -136,6 +150,27 @@ public:
     virtual append_result append(const name& user, std::string_view from, std::string_view text,
                                  std::int64_t now_ms, durable_handler on_durable,
                                  std::uint64_t sent_key = 0) = 0;
+
+    /// @brief Stores the message named `key` for `user` once, however many nodes of a cluster
+    /// call it for that message (each holding a session of the user received it): the first call
+    /// gives it the user's next sequence number, the others find that number. The router calls
+    /// it for a message another node routed here with a key (`router::deliver_remote()`). The
+    /// default, for a store that is not shared, is `append(user, from, text, now_ms, on_durable)`.
+    /// @param user the recipient, a folded name.
+    /// @param key the message's identity; not empty.
+    /// @param from the sender's folded name.
+    /// @param text the text (already checked against the text contract).
+    /// @param now_ms Unix time in ms (the TTL runs from it).
+    /// @param on_durable see the class comment (completion contract); may be empty.
+    /// @return as `append()`; a shared store answers `ok` with sequence number 0 and makes the
+    ///         message (and any other message of the user it did not show yet) visible to
+    ///         `for_each()` before `on_durable` runs.
+    /// @throws std::bad_alloc when memory runs out.
+    virtual append_result append_once(const name& user, const message_key& key, std::string_view from,
+                                      std::string_view text, std::int64_t now_ms, durable_handler on_durable) {
+        (void)key;
+        return append(user, from, text, now_ms, std::move(on_durable));
+    }
 
     /// @brief Stores (or replaces, by key) a de-duplication record of `sender`; the default keeps
     /// nothing and reports `ok` at once.

@@ -1141,16 +1141,23 @@ public:
     /// sends one record per session of the user: only the record for the user's first ack-on
     /// session stores the message (which reaches all of them), those for its other ack-on
     /// sessions are dropped (`ok`, nothing delivered). Trusts nothing: the name and text are checked.
+    /// When the other node also routed the message to other nodes holding sessions of the user,
+    /// it comes with a `key`: it is then stored with `inbox_store::append_once()`, so that every
+    /// node gets the one number the shared store gave it (docs/cluster.md, "One user on several
+    /// nodes").
     /// @param to a local (not remote) registered session.
     /// @param from the sender's name (validated and folded here).
     /// @param text the message text (text.hpp contract).
+    /// @param key the message's identity across nodes; empty: the user's other sessions are not
+    ///        on other nodes, as the sending node saw it.
     /// @return `ok` with counts (`seq` when stored, `pending` while the store commits);
     ///         `unknown_session` (closed meanwhile, or a remote session); `not_registered`;
     ///         `invalid_name`; `invalid_text`; `depth_exceeded`; the store's refusal
     ///         (`inbox_full`, `store_busy`, `cluster_unavailable`, ...: the message is lost, as
     ///         a cross-node message to a session whose node fails; docs/cluster.md, "Limits").
     /// @throws std::bad_alloc when memory runs out.
-    [[nodiscard]] route_result deliver_remote(session_id to, std::string_view from, std::string_view text) {
+    [[nodiscard]] route_result deliver_remote(session_id to, std::string_view from, std::string_view text,
+                                              const message_key& key = {}) {
         const session_slot* slot = find_slot(to);
         if (!slot || slot->remote) return {status::unknown_session};
         if (slot->user == npos) return {status::not_registered};
@@ -1176,7 +1183,16 @@ public:
         if (first_acks != to.index()) return {}; // the record for the first ack-on session stores it
         const name user = users_slots_[u].id;
         std::uint64_t ticket = 0;
-        const append_result a = store_append(user, sender->view(), text, nullptr, ticket);
+        append_result a;
+        if (key.empty()) {
+            a = store_append(user, sender->view(), text, nullptr, ticket);
+        } else {
+            ticket = call_store([&](inbox_store::durable_handler done) {
+                a = inbox_->append_once(user, key, sender->view(), text, now_, std::move(done));
+            });
+            if (a.code != status::ok) ticket = 0;
+            else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};
+        }
         if (a.code != status::ok) {
             if (a.code == status::inbox_full) ++counters_.inbox_full;
             return {a.code};
@@ -2089,6 +2105,15 @@ private:
                 for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
                     if (sessions_[si].acks) top_up(si, false);
             }
+        } else if (w.appended && s == status::ok) {
+            // Numbered by a shared store at commit (append_once(), or an offline append for a
+            // user who registered here meanwhile): it is in the store's view now, with whatever
+            // other nodes stored for the user before it. Hand it, in order, to the user's
+            // ack-on sessions here.
+            const std::uint32_t u = find_user(w.to);
+            if (u != npos)
+                for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+                    if (sessions_[si].acks) top_up(si, false);
         }
         const bool silent = !w.answer || (w.client_id.empty() && s == status::ok && !w.queued); // a /msg delivered
         if (!silent && find_slot(w.from)) { // (unless the sender's session is gone)

@@ -162,5 +162,129 @@ class InboxAcrossNodes(ClusterCase):
         bob.expect(r"^msg alice marker$", skip=False)
 
 
+class MultiSessionsAcrossNodes(ClusterCase):
+    """`--sessions multi` with one user's ack-on sessions on several nodes (docs/cluster.md, "One
+    user on several nodes"): one number per message cluster-wide, the same `dm <seq>` on every
+    session wherever it is, an acknowledgement from any of them removing it for all, and the
+    replay at a registration on any node complete and in order."""
+    NODE_ARGS = ("--offline", "--sessions", "multi")
+    REDIS_APPENDONLY = True
+
+    def acked(self, node, user):
+        """A client with acks on, registered as `user` (the replay, if any, follows)."""
+        c = self.client(node)
+        c.send("/ack on")
+        c.expect(r"^ok ack on$")
+        c.register(user)
+        return c
+
+    def sees_all(self, sender, node, mark):
+        """Waits until `sender`'s node has applied every directory change made so far: a user
+        `mark` registered on `node` now is seen online there (the changes are applied in order)."""
+        self.client(node, mark)
+        sender.watch_until(mark, "online")
+
+    def ten_queued_for_bob(self):
+        """Three nodes; bob registers on n1 (known from then on) and leaves; alice on n3 queues
+        10 messages for him. Returns the nodes, alice and the (seq, text) pairs queued."""
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice = self.client(n3, "alice")
+        first = self.client(n1, "bob")
+        alice.watch_until("bob", "online")
+        first.send("/quit")
+        first.wait_closed()
+        alice.expect(r"^presence bob offline")
+        for i in range(10):
+            alice.send(f"/send q{i} bob q{i}")
+        for i in range(10):
+            alice.expect(rf"^sent q{i} queued$", skip=False)
+        return n1, n2, n3, alice, [(i + 1, f"q{i}") for i in range(10)]
+
+    @staticmethod
+    def dms(client, count):
+        """The next `count` lines, each `dm <seq> <from> <text>`, as (seq, text) pairs."""
+        out = []
+        for _ in range(count):
+            m = client.expect(r"^dm (\d+) alice (\S+)$", skip=False)
+            out.append((int(m.group(1)), m.group(2)))
+        return out
+
+    def test_one_number_per_message_on_every_node_and_acks_count_for_all(self):
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        bob1, bob2 = self.acked(n1, "bob"), self.acked(n2, "bob")
+        alice = self.client(n3, "alice")
+        self.sees_all(alice, n2, "mark1")
+        for i in range(100):
+            alice.send(f"/send c{i} bob m{i}")
+        for i in range(100):
+            alice.expect(rf"^sent c{i} delivered$", skip=False)
+        got1, got2 = self.dms(bob1, 100), self.dms(bob2, 100)
+        # each session: each message exactly once, numbered 1..100 without a gap, in order; both
+        # sessions: the same number for the same text
+        self.assertEqual(got1, [(i + 1, f"m{i}") for i in range(100)])
+        self.assertEqual(got2, got1)
+        alice.send("/msg bob m100")  # nothing more came before it: nothing was handed twice
+        self.assertEqual(self.dms(bob1, 1), [(101, "m100")])
+        self.assertEqual(self.dms(bob2, 1), [(101, "m100")])
+        # bob acknowledges 60 on n1; both sessions leave; back on each node, each new session
+        # gets exactly 61..101, in order, once
+        bob1.send("/ack 60")
+        bob1.send("/ack on")  # (answered after the /ack: it was handled)
+        bob1.expect(r"^ok ack on$", skip=False)
+        for b in (bob1, bob2):
+            b.send("/quit")
+            self.assertEqual(b.wait_closed(), ["ok quit"])
+        alice.watch_until("bob", "offline")
+        again1 = self.acked(n1, "bob")  # (n1 first: its load follows its trim on one connection)
+        again2 = self.acked(n2, "bob")
+        expected = [(i + 1, f"m{i}") for i in range(60, 101)]
+        self.assertEqual(self.dms(again1, 41), expected)
+        self.assertEqual(self.dms(again2, 41), expected)
+        self.sees_all(alice, n1, "mark2")
+        alice.send("/msg bob end")
+        self.assertEqual(self.dms(again1, 1), [(102, "end")])
+        self.assertEqual(self.dms(again2, 1), [(102, "end")])
+
+    def test_queued_while_offline_then_held_on_two_nodes_an_ack_on_one_is_final_everywhere(self):
+        n1, n2, _, alice, queued = self.ten_queued_for_bob()
+        bob1 = self.acked(n1, "bob")
+        self.assertEqual(self.dms(bob1, 10), queued)
+        bob2 = self.acked(n2, "bob")
+        self.assertEqual(self.dms(bob2, 10), queued)
+        bob2.send("/ack 10")
+        bob2.send("/ack on")
+        bob2.expect(r"^ok ack on$", skip=False)
+        # no replay anywhere after: a second session on n1 (whose node still holds bob, with the
+        # 10 in its cache) and one on n2 get nothing; the next message is 11 for every session
+        late1, late2 = self.acked(n1, "bob"), self.acked(n2, "bob")
+        self.sees_all(alice, n2, "mark1")
+        alice.send("/msg bob next")
+        for b in (late1, late2, bob1, bob2):
+            self.assertEqual(self.dms(b, 1), [(11, "next")])
+
+    def test_an_ack_on_one_node_reaches_a_session_on_another_that_turns_acks_on_later(self):
+        # bob2 on n2 registered with acks off while 10 messages were stored: n2's cache has them.
+        # bob acknowledges them on n1; bob2 then turns acks on: nothing is replayed (found by
+        # reasoning: n2's cache kept them until its next reply from Redis).
+        n1, n2, _, alice, queued = self.ten_queued_for_bob()
+        bob1 = self.acked(n1, "bob")
+        self.assertEqual(self.dms(bob1, 10), queued)
+        bob2 = self.client(n2, "bob")  # acks off: its node loads bob's inbox, nothing replayed
+        dave = self.client(n2, "dave")
+        carol = self.client(n1, "carol")
+        carol.watch_until("dave", "online")
+        bob1.send("/ack 10")
+        # carol's message to dave leaves n1 after the acknowledgement's record (one connection,
+        # in order): once dave has it, n2 has handled the acknowledgement.
+        carol.send("/msg dave after the ack")
+        dave.expect(r"^msg carol after the ack$")
+        bob2.send("/ack on")
+        bob2.expect(r"^ok ack on$", skip=False)
+        self.sees_all(alice, n2, "mark1")
+        alice.send("/msg bob next")
+        self.assertEqual(self.dms(bob2, 1), [(11, "next")])  # the first dm: nothing replayed
+        self.assertEqual(self.dms(bob1, 1), [(11, "next")])
+
+
 if __name__ == "__main__":
     harness.main()

@@ -15,6 +15,7 @@
 
 using namespace redis_test;
 using switchboard::append_result;
+using switchboard::message_key;
 using switchboard::name;
 using switchboard::sent_record;
 using switchboard::status;
@@ -59,7 +60,29 @@ struct two_nodes {
 };
 
 // Loads `who` on `n` and waits for the outcome.
-bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at = now) {
+bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at = now);
+
+// Two nodes of one cluster, both holding bob.
+struct bob_on_two_nodes : two_nodes {
+    bob_on_two_nodes() {
+        REQUIRE(load(io, n1, "bob"));
+        REQUIRE(load(io, n2, "bob"));
+    }
+};
+
+// One node with options `o` on a Redis of its own, connected, with bob loaded.
+struct bob_on_one_node {
+    redis_server server;
+    net::io_context io;
+    node n1;
+    explicit bob_on_one_node(inbox_options o) : n1(io, server, std::move(o)) {
+        REQUIRE(up(io, n1));
+        REQUIRE(load(io, n1, "bob"));
+    }
+};
+
+// Loads `who` on `n` and waits for the outcome.
+bool load(net::io_context& io, node& n, std::string_view who, std::int64_t at) {
     std::optional<bool> done;
     n.store.load(user(who), at, [&](bool ok) { done = ok; });
     REQUIRE_FALSE(done.has_value()); // never from inside load()
@@ -242,12 +265,10 @@ TEST_CASE("inbox: a held user's appends are numbered at once and complete in ord
 
 TEST_CASE("inbox: two nodes appending to one held user: the loser's message is gone, no number twice",
           "[inbox]") {
-    two_nodes c;
+    bob_on_two_nodes c;
     redis_server& server = c.server;
     net::io_context& io = c.io;
     node &n1 = c.n1, &n2 = c.n2;
-    REQUIRE(load(io, n1, "bob"));
-    REQUIRE(load(io, n2, "bob"));
 
     CHECK(append(io, n1, "bob", "alice", "first").durable == status::ok);
     CHECK(append(io, n1, "bob", "alice", "second").durable == status::ok);
@@ -287,6 +308,103 @@ TEST_CASE("inbox: two nodes appending to one held user: the loser's message is g
     // n1 never saw another node's number: its acknowledgement is cumulative.
     CHECK(n1.store.acknowledge(user("bob"), 2) == status::ok);
     REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "0"));
+}
+
+// append_once() on `n` and its completion.
+outcome once(net::io_context& io, node& n, std::string_view to, message_key key, std::string_view text) {
+    outcome o;
+    o.result = n.store.append_once(user(to), key, "alice", text, now, [&](status s) { o.durable = s; });
+    CHECK_FALSE(o.durable.has_value()); // never from inside append_once()
+    if (o.result.code == status::ok) REQUIRE(run_until(io, [&] { return o.durable.has_value(); }));
+    return o;
+}
+
+TEST_CASE("inbox: a message received by two nodes holding one user is stored once, under one number; "
+          "each cache gets what the other stored, and drops what the other acknowledged",
+          "[inbox]") {
+    bob_on_two_nodes c;
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
+    const message_key k1{7, 1}, k2{7, 2}, k3{9, 1};
+
+    // k1 reaches n1 first, k2 reaches n2 first: Redis numbers them in that order.
+    const outcome a = once(io, n1, "bob", k1, "one");
+    CHECK(a.result.seq == 0); // numbered by Redis
+    CHECK(a.durable == status::ok);
+    CHECK(seqs(n1.store, "bob") == std::vector<std::uint64_t>{1});
+    CHECK(once(io, n2, "bob", k2, "two").durable == status::ok);
+    CHECK(seqs(n2.store, "bob") == std::vector<std::uint64_t>{1, 2}); // n1's came with the reply
+    // The second arrival of each finds it: nothing stored again, the caches agree.
+    CHECK(once(io, n2, "bob", k1, "one").durable == status::ok);
+    CHECK(once(io, n1, "bob", k2, "two").durable == status::ok);
+    CHECK(n1.store.counters().once_stored == 1);
+    CHECK(n1.store.counters().once_found == 1);
+    CHECK(n2.store.counters().once_found == 1);
+    CHECK(ids(server, "bob") == std::vector<std::string>{"1-0", "2-0"});
+    const auto m1 = messages(n1.store, "bob"), m2 = messages(n2.store, "bob");
+    REQUIRE(m1.size() == 2);
+    REQUIRE(m2.size() == 2);
+    CHECK(m1[0].text == "one");
+    CHECK(m1[1].text == "two");
+    CHECK(m2[0].text == "one");
+    CHECK(m2[1].text == "two");
+    CHECK(n1.store.highest_seq(user("bob")) == 2);
+    CHECK(n2.store.highest_seq(user("bob")) == 2);
+    // Every key set has a TTL.
+    CHECK(std::stoll(server.command({"PTTL", "sb:inboxonce:bob"})) > 0);
+
+    // An acknowledgement on n1 removes 1 from Redis; n2's cache drops it at its next reply.
+    CHECK(n1.store.acknowledge(user("bob"), 1) == status::ok);
+    REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "1"));
+    CHECK(once(io, n2, "bob", k3, "three").durable == status::ok);
+    CHECK(seqs(n2.store, "bob") == std::vector<std::uint64_t>{2, 3});
+
+    // n2 acknowledges everything; a second session on n1 refreshes n1's cache: nothing stale
+    // is left to replay, and n1 knows 3 was given.
+    CHECK(n2.store.acknowledge(user("bob"), 3) == status::ok);
+    REQUIRE(eventually(io, server, {"XLEN", "sb:inbox:bob"}, "0"));
+    CHECK(seqs(n1.store, "bob") == std::vector<std::uint64_t>{2}); // before the refresh: stale
+    REQUIRE(load(io, n1, "bob"));
+    CHECK(seqs(n1.store, "bob").empty());
+    CHECK(n1.store.highest_seq(user("bob")) == 3);
+    CHECK(n1.store.counters().refreshes == 1);
+}
+
+TEST_CASE("inbox: an acknowledgement reported by another node leaves the cache for good; acknowledge() "
+          "calls the hook that reports it",
+          "[inbox]") {
+    bob_on_two_nodes c;
+    net::io_context& io = c.io;
+    node &n1 = c.n1, &n2 = c.n2;
+    std::vector<std::pair<std::string, std::uint64_t>> told;
+    n1.store.on_acknowledge([&](const name& who, std::uint64_t through) { told.emplace_back(who.view(), through); });
+    CHECK(once(io, n1, "bob", message_key{3, 1}, "one").durable == status::ok);
+    CHECK(once(io, n1, "bob", message_key{3, 2}, "two").durable == status::ok);
+    // n1 acknowledged 1 and 2; n2 hears of it before n1's trim ran in Redis (and before n2 saw
+    // 1 and 2 at all): its next reply from Redis still lists them, and they stay out.
+    n2.store.acknowledged_elsewhere(user("bob"), 2);
+    CHECK(once(io, n2, "bob", message_key{3, 3}, "three").durable == status::ok);
+    CHECK(seqs(n2.store, "bob") == std::vector<std::uint64_t>{3});
+    CHECK(n2.store.highest_seq(user("bob")) == 3);
+    // The acknowledgement on n1: the hook reports it (the host sends it to the other nodes).
+    CHECK(n1.store.acknowledge(user("bob"), 2) == status::ok);
+    CHECK(told == std::vector<std::pair<std::string, std::uint64_t>>{{"bob", 2}});
+}
+
+TEST_CASE("inbox: the keys of messages stored once are bounded per user", "[inbox]") {
+    inbox_options o;
+    o.once_keys = 2;
+    bob_on_one_node c(o);
+    redis_server& server = c.server;
+    net::io_context& io = c.io;
+    node& n1 = c.n1;
+    for (std::uint64_t i = 1; i <= 3; ++i) CHECK(once(io, n1, "bob", message_key{5, i}, "x").durable == status::ok);
+    CHECK(server.command({"ZCARD", "sb:inboxonce:bob"}) == "2");
+    CHECK(server.command({"ZSCORE", "sb:inboxonce:bob", "5:1"}) == "(nil)"); // the oldest went
+    // Beyond the bound, a late arrival of the oldest is stored again (the documented window).
+    CHECK(once(io, n1, "bob", message_key{5, 1}, "x").durable == status::ok);
+    CHECK(n1.store.highest_seq(user("bob")) == 4);
 }
 
 TEST_CASE("inbox: inbox_full at max_per_user, held and offline; expired messages dropped at load", "[inbox]") {
@@ -501,13 +619,11 @@ TEST_CASE("inbox: a connection lost before the reply fails the append, out of th
 }
 
 TEST_CASE("inbox: max_pending: store_busy at once, records in their turn", "[inbox]") {
-    redis_server server;
-    net::io_context io;
     inbox_options o;
     o.max_pending = 2;
-    node n1(io, server, o);
-    REQUIRE(up(io, n1));
-    REQUIRE(load(io, n1, "bob"));
+    bob_on_one_node c(o);
+    net::io_context& io = c.io;
+    node& n1 = c.n1;
     std::vector<std::string> order;
     CHECK(n1.store.append(user("bob"), "alice", "1", now, [&](status s) { order.push_back("a1 " + std::string(to_string(s))); }).code == status::ok);
     CHECK(n1.store.append(user("carol"), "alice", "2", now, [&](status s) { order.push_back("a2 " + std::string(to_string(s))); }).code == status::ok);
@@ -538,8 +654,9 @@ TEST_CASE("inbox: load is ref-counted; a load in flight is shared; the store may
     REQUIRE(run_until(io, [&] { return ok == 2; }));
     CHECK(n1->store.holds(user("bob")));
     CHECK(n1->store.counters().loads == 1);
-    REQUIRE(load(io, *n1, "bob")); // a third session: cached
+    REQUIRE(load(io, *n1, "bob")); // a third session: the cache is refreshed, not loaded again
     CHECK(n1->store.counters().loads == 1);
+    CHECK(n1->store.counters().refreshes == 1);
     n1->store.unload(user("bob"));
     n1->store.unload(user("bob"));
     CHECK(n1->store.holds(user("bob")));

@@ -15,6 +15,7 @@
 #include "directory_scripts.hpp"
 #include "subscriber.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +75,12 @@ struct backplane_options {
     /// `done(true)`) when it gives the name up (`directory::released()`): the cluster inbox
     /// unloads the user (`redis::inbox::unload()`). Under the router mutex. Empty: nothing.
     std::function<void(const name& user)> on_released;
+    /// @brief Called when another node reports that a session of `user` there acknowledged its
+    /// messages through `through` (`backplane::acknowledged()` on that node): the cluster inbox
+    /// drops them from its cache (`redis::inbox::acknowledged_elsewhere()`), so no session here
+    /// is handed them again. Under the router mutex, on the backplane's io_context. Empty:
+    /// nothing.
+    std::function<void(const name& user, std::uint64_t through)> on_acknowledged;
 };
 
 /// @brief Running totals of a backplane, for logs and metrics. Monotonic.
@@ -281,14 +288,45 @@ public:
         kick();
     }
 
+    /// @brief A session of `user` on this node acknowledged the user's messages through
+    /// `through`: the nodes holding the user's other sessions are told (one record in this
+    /// turn's batch for each such node, after the events already in it), and call their
+    /// `backplane_options::on_acknowledged`. Nothing when no other node holds the user, or while
+    /// the cluster is out of reach (the other nodes' caches then catch up at their next reply
+    /// from Redis: docs/cluster.md, "One user on several nodes"). The host calls it from the
+    /// cluster inbox's acknowledgement hook (`redis::inbox::on_acknowledge()`), under the router
+    /// mutex.
+    /// @param user the folded name.
+    /// @param through the highest sequence number acknowledged (1 or more).
+    /// @throws std::bad_alloc when memory runs out.
+    void acknowledged(const name& user, std::uint64_t through) {
+        const auto it = user_proxies_.find(user);
+        if (it == user_proxies_.end()) return;
+        std::vector<const proxy*> nodes; // one per node (the user may have several sessions there)
+        for (const proxy* p : it->second)
+            if (std::find_if(nodes.begin(), nodes.end(), [&](const proxy* q) { return q->node_ == p->node_; }) ==
+                nodes.end())
+                nodes.push_back(p);
+        for (const proxy* p : nodes) {
+            std::string* data = batch_for(*p);
+            if (data == nullptr) return;
+            put_u64(*data, 0);
+            put_u32(*data, static_cast<std::uint32_t>(8 + user.view().size()) | ack_bit);
+            put_u64(*data, through);
+            data->append(user.view());
+            kick();
+        }
+    }
+
 private:
     // ---- remote sessions ------------------------------------------------------------------------
 
     // The transport of one remote session: appends to its node's batch.
     class proxy final : public transport {
     public:
-        proxy(backplane& b, std::string key, std::string node, std::uint64_t inc, std::uint64_t sid)
-            : b_(b), key_(std::move(key)), node_(std::move(node)), inc_(inc), sid_(sid) {}
+        proxy(backplane& b, std::string key, std::string node, std::uint64_t inc, std::uint64_t sid,
+              std::vector<proxy*>& siblings)
+            : b_(b), key_(std::move(key)), node_(std::move(node)), inc_(inc), sid_(sid), siblings_(&siblings) {}
         delivery deliver(const payload& bytes) noexcept override { return b_.send_directed(*this, bytes); }
         void close(close_mode) noexcept override { b_.proxy_closed(key_, id_); }
 
@@ -297,6 +335,8 @@ private:
         std::string node_;
         std::uint64_t inc_;
         std::uint64_t sid_; // the session id on its node
+        std::vector<proxy*>* siblings_; // the remote sessions of its user open here (in user_proxies_: stable)
+        name user_;
         session_id id_;     // the remote session in this router
     };
 
@@ -488,25 +528,48 @@ private:
 
     bool connected_and_synced() const noexcept { return joined_ && synced_ && conn_up_ && sub_up_ && !stopping_; }
 
+    // This turn's batch for p's node (opened when it is not), null while the cluster is out of
+    // reach (counted in `unavailable`). Inlined: on the path of every cross-node message (out of
+    // line it cost about 20 instructions per message under callgrind, scripts/callgrind-cluster).
+    SWITCHBOARD_HOT_INLINE std::string* batch_for(const proxy& p) {
+        auto it = open_batch_.find(p.node_);
+        const bool open = it != open_batch_.end() && out_[it->second].inc == p.inc_;
+        // The lease's clock is read when this turn's batch for the node opens, not per
+        // message (a turn lasts far less than the lease); the rest is checked every time.
+        if (!(open ? connected_and_synced() : available())) {
+            ++counters_.unavailable;
+            return nullptr;
+        }
+        if (!open) {
+            outgoing o{o_.prefix + "to:" + p.node_, take_buffer(), p.inc_};
+            put_u64(o.data, p.inc_);
+            out_.push_back(std::move(o));
+            it = open_batch_.insert_or_assign(p.node_, out_.size() - 1).first;
+        }
+        return &out_[it->second].data;
+    }
+
     delivery send_directed(proxy& p, const payload& bytes) noexcept {
         try {
-            auto it = open_batch_.find(p.node_);
-            const bool open = it != open_batch_.end() && out_[it->second].inc == p.inc_;
-            // The lease's clock is read when this turn's batch for the node opens, not per
-            // message (a turn lasts far less than the lease); the rest is checked every time.
-            if (!(open ? connected_and_synced() : available())) {
-                ++counters_.unavailable;
-                return delivery::unavailable;
-            }
-            if (!open) {
-                outgoing o{o_.prefix + "to:" + p.node_, take_buffer(), p.inc_};
-                put_u64(o.data, p.inc_);
-                out_.push_back(std::move(o));
-                it = open_batch_.insert_or_assign(p.node_, out_.size() - 1).first;
-            }
-            std::string& data = out_[it->second].data;
+            std::string* batch = batch_for(p);
+            if (batch == nullptr) return delivery::unavailable;
+            std::string& data = *batch;
             put_u64(data, p.sid_);
-            put_u32(data, static_cast<std::uint32_t>(bytes.size()));
+            if (p.siblings_->size() < 2) {
+                put_u32(data, static_cast<std::uint32_t>(bytes.size()));
+            } else {
+                // The user has sessions on several other nodes: each gets the message with the
+                // same key, so that the cluster inbox stores it once (append_once()). The router
+                // hands one message's payload to each of them in a row: a payload still held here
+                // is the same message (held, its buffer cannot be reused by another).
+                if (bytes.data() != last_keyed_.data() || bytes.size() != last_keyed_.size()) {
+                    last_keyed_ = bytes;
+                    ++serial_;
+                }
+                put_u32(data, static_cast<std::uint32_t>(bytes.size()) | keyed_bit);
+                put_u64(data, incarnation_);
+                put_u64(data, serial_);
+            }
             data.append(bytes.view());
             ++counters_.records_out;
             kick();
@@ -873,12 +936,16 @@ private:
         const auto n = name::parse(user);
         if (!ok || !n) return;
         unconfirmed_.erase(key);
-        auto p = std::make_unique<proxy>(*this, key, key.substr(0, slash), inc, sid);
+        std::vector<proxy*>& siblings = user_proxies_[*n];
+        auto p = std::make_unique<proxy>(*this, key, key.substr(0, slash), inc, sid, siblings);
+        p->user_ = *n;
         p->id_ = r_->open_remote_session(*p, cluster_format::instance());
         if (r_->register_remote(p->id_, *n) != status::ok) {
             (void)r_->close_session(p->id_);
+            if (siblings.empty()) user_proxies_.erase(*n);
             return;
         }
+        siblings.push_back(p.get());
         proxies_[key] = std::move(p);
     }
 
@@ -887,6 +954,9 @@ private:
         std::unique_ptr<proxy> p = std::move(it->second);
         unconfirmed_.erase(p->key_);
         it = proxies_.erase(it);
+        std::vector<proxy*>& siblings = *p->siblings_;
+        siblings.erase(std::find(siblings.begin(), siblings.end(), p.get()));
+        if (siblings.empty()) user_proxies_.erase(p->user_);
         if (last_seen >= 0) r_->touch(p->id_, last_seen);
         (void)r_->close_session(p->id_); // the transport stays valid until this returns
         return it;
@@ -989,8 +1059,25 @@ private:
         std::size_t at = 8;
         while (data.size() - at >= 12) {
             const std::uint64_t sid = ::switchboard::detail::read_le(data.data() + at, 8);
-            const std::uint64_t len = ::switchboard::detail::read_le(data.data() + at + 8, 4);
+            std::uint64_t len = ::switchboard::detail::read_le(data.data() + at + 8, 4);
             at += 12;
+            if ((len & ack_bit) != 0) { // another node's acknowledgement (acknowledged())
+                len &= ~std::uint64_t{ack_bit};
+                if (len < 8 || len > data.size() - at) break;
+                const std::uint64_t through = ::switchboard::detail::read_le(data.data() + at, 8);
+                const auto user = name::parse(data.substr(at + 8, static_cast<std::size_t>(len) - 8));
+                if (user && through != 0 && o_.on_acknowledged) o_.on_acknowledged(*user, through);
+                at += static_cast<std::size_t>(len);
+                continue;
+            }
+            message_key key;
+            if ((len & keyed_bit) != 0) {
+                len &= ~std::uint64_t{keyed_bit};
+                if (data.size() - at < 16) break;
+                key.origin = ::switchboard::detail::read_le(data.data() + at, 8);
+                key.serial = ::switchboard::detail::read_le(data.data() + at + 8, 8);
+                at += 16;
+            }
             if (len > data.size() - at) break;
             event e;
             const session_id s = session_id_from(sid);
@@ -999,7 +1086,7 @@ private:
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
                 if (e.kind == event_kind::direct_message && r_->acks_enabled(s)) {
                     // Stored here first (the cluster inbox), then handed as acked_message.
-                    if (r_->deliver_remote(s, e.user, e.text).ok()) ++counters_.records_in;
+                    if (r_->deliver_remote(s, e.user, e.text, key).ok()) ++counters_.records_in;
                     else ++counters_.records_dropped;
                 } else {
                     const payload bytes = format->encode(e);
@@ -1060,6 +1147,11 @@ private:
     std::vector<std::pair<std::string, bool>> room_changes_;
     std::vector<std::pair<std::string, session_id>> proxy_closes_;
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
+    std::unordered_map<name, std::vector<proxy*>, name_hash> user_proxies_; // user -> its proxies open here
+    payload last_keyed_;                    // the last message sent with a key (held: see send_directed())
+    std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
+    static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
+    static constexpr std::uint32_t ack_bit = 0x40000000u;   // in a record's length: an acknowledgement (acknowledged())
     std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
     std::vector<std::string> spare_;        // batch buffers to reuse (take_buffer(), recycle())

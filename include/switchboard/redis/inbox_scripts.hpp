@@ -1,8 +1,8 @@
 /// @file
 /// @brief The Lua scripts of the cluster inbox (`redis::inbox`, redis/redis_inbox.hpp): load,
-/// append for a user held on the calling node, append for a user held nowhere (offline),
-/// remember, and record. Plain strings, no dependency; the store runs them with EVALSHA/EVAL
-/// (`connection::eval()`). The data model they work on is described at the top of
+/// append for a user held on the calling node, append for a user held nowhere (offline), append
+/// once by key (a user held on several nodes), remember, and record. Plain strings, no
+/// dependency; the store runs them with EVALSHA/EVAL (`connection::eval()`). The data model they work on is described at the top of
 /// redis/redis_inbox.hpp.
 ///
 /// Every script takes the key prefix (default `sb:`) as `ARGV[1]` and builds its key names from
@@ -73,6 +73,20 @@ local function drop_old(user, now, ttl)
   for i = first, #all do left[#left + 1] = all[i] end
   return left
 end
+-- The entries `all` (as XRANGE gives them) numbered above `after`, as one flat list
+-- {id, from, text, at, id, from, text, at, ...}.
+local function flatten(all, after)
+  local out = {}
+  for _, e in ipairs(all) do
+    if seq_of(e[1]) > after then
+      out[#out + 1] = e[1]
+      out[#out + 1] = field(e[2], 'f') or ''
+      out[#out + 1] = field(e[2], 't') or ''
+      out[#out + 1] = field(e[2], 'at') or '0'
+    end
+  end
+  return out
+end
 -- True when `user`'s stream holds `max` entries or more, once the expired ones are dropped (the
 -- usual case costs one XLEN: they are looked at only when the stream is at its bound).
 local function full(user, now, ttl, max)
@@ -103,14 +117,15 @@ end
 )lua";
 
 inline constexpr const char* inbox_lua_load = R"lua(
--- ARGV: prefix, user, now (Unix ms), ttl ms, known ttl ms, dedup window.
+-- ARGV: prefix, user, now (Unix ms), ttl ms, known ttl ms, dedup window, after.
 -- A node takes `user` (one of its sessions registered): makes the user known if it is not (its
 -- number continues above the floor), drops the expired entries from the front, and returns
--- {seq, {id, from, text, at, id, from, text, at, ...}, {record, ...}}: the highest number given
--- to the user (a string), the entries left in order, and the newest `window` de-duplication
--- records the user sent, newest first.
+-- {seq, {id, from, text, at, id, from, text, at, ...}, {record, ...}, first}: the highest number
+-- given to the user (a string), the entries left above number `after` (0: all) in order, the
+-- newest `window` de-duplication records the user sent, newest first, and the number of the
+-- first entry left (seq + 1 when none is left: everything below it was acknowledged or expired).
 local user, now, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local known_ttl, window = tonumber(ARGV[5]), tonumber(ARGV[6])
+local known_ttl, window, after = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7] or '0')
 local mk = meta_key(user)
 local seq = redis.call('HGET', mk, 'seq')
 if not seq then
@@ -118,16 +133,13 @@ if not seq then
   redis.call('HSET', mk, 'seq', seq)
 end
 redis.call('PEXPIRE', mk, known_ttl)
-local out = {}
-for _, e in ipairs(drop_old(user, now, ttl)) do
-  out[#out + 1] = e[1]
-  out[#out + 1] = field(e[2], 'f') or ''
-  out[#out + 1] = field(e[2], 't') or ''
-  out[#out + 1] = field(e[2], 'at') or '0'
-end
+local left = drop_old(user, now, ttl)
+local out = flatten(left, after)
+local first = tonumber(seq) + 1
+if #left > 0 then first = seq_of(left[1][1]) end
 local recs = {}
 if window > 0 then recs = redis.call('LRANGE', P .. 'sent:' .. user, 0, window - 1) end
-return {seq, out, recs}
+return {seq, out, recs, dec(first)}
 )lua";
 
 inline constexpr const char* inbox_lua_append_held = R"lua(
@@ -167,6 +179,42 @@ store(user, seq, from, text, at, known_ttl, key, window, dedup_ttl)
 return {'ok', seq}
 )lua";
 
+inline constexpr const char* inbox_lua_append_once = R"lua(
+-- ARGV: prefix, user, key, from, text, at (Unix ms), max per user, ttl ms, known ttl ms, after,
+-- keys kept, keys ttl ms.
+-- A message that several nodes holding sessions of `user` received, each calling this with the
+-- message's `key` (`<origin incarnation>:<serial>`): the first call stores it under the user's
+-- next number and keeps key -> number in `<prefix>inboxonce:<user>` (a sorted set by number,
+-- the newest `keys kept`, TTL `keys ttl`); a later call finds the number and stores nothing.
+-- Either way the caller gets what its cache lacks: every entry above `after` (its cache's
+-- highest number), and the number of the first entry left (below it, everything was
+-- acknowledged or expired). Returns {'ok' or 'dup', seq, given, first, {id, from, text, at,
+-- ...}}, or {'full', 0, given, first, {...}}.
+local user, key, from, text, at = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local max, ttl, known_ttl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local after, keep, keys_ttl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local ok_key = P .. 'inboxonce:' .. user
+local word, seq = 'dup', 0
+local found = redis.call('ZSCORE', ok_key, key)
+if found then
+  seq = tonumber(found)
+elseif full(user, tonumber(at), ttl, max) then
+  word = 'full'
+else
+  word = 'ok'
+  seq = given(user) + 1
+  store(user, seq, from, text, at, known_ttl, '0', 0, 0)
+  redis.call('ZADD', ok_key, seq, key)
+  redis.call('ZREMRANGEBYRANK', ok_key, 0, -(keep + 1))
+  redis.call('PEXPIRE', ok_key, keys_ttl)
+end
+local have, sk = given(user), stream_key(user)
+local head = redis.call('XRANGE', sk, '-', '+', 'COUNT', 1)
+local first = have + 1
+if #head > 0 then first = seq_of(head[1][1]) end
+return {word, seq, have, first, flatten(redis.call('XRANGE', sk, dec(after + 1), '+'), after)}
+)lua";
+
 inline constexpr const char* inbox_lua_remember = R"lua(
 -- ARGV: prefix, user, known ttl ms. Makes `user` known (its meta, numbering above the floor,
 -- when it has none) and restarts the meta's TTL. Returns 1.
@@ -191,6 +239,7 @@ struct inbox_scripts {
     std::string load;           ///< A node takes a user: known, expired entries dropped, entries and records returned.
     std::string append_held;    ///< Stores a message under the number the holding node chose, unless another node used it.
     std::string append_offline; ///< Stores a message for a user held nowhere, under the next number.
+    std::string append_once;    ///< Stores a message received by several nodes once, by its key; returns what the caller's cache lacks.
     std::string remember;       ///< Makes a user known (above the floor) and restarts its TTL.
     std::string record;         ///< Pushes one de-duplication record of a sender.
 
@@ -201,6 +250,7 @@ struct inbox_scripts {
             std::string(detail::inbox_lua_prelude) + detail::inbox_lua_load,
             std::string(detail::inbox_lua_prelude) + detail::inbox_lua_append_held,
             std::string(detail::inbox_lua_prelude) + detail::inbox_lua_append_offline,
+            std::string(detail::inbox_lua_prelude) + detail::inbox_lua_append_once,
             std::string(detail::inbox_lua_prelude) + detail::inbox_lua_remember,
             std::string(detail::inbox_lua_prelude) + detail::inbox_lua_record,
         };

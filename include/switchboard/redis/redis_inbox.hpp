@@ -15,15 +15,17 @@
 /// | `<p>inboxmeta:<user>` | hash | `seq`: the highest sequence number ever given to the user. Exists = the user is known | known_ttl, restarted at each write, at `remember()` and at `load()` |
 /// | `<p>inboxfloor` | string | the highest sequence number given to anyone: a user whose meta expired starts above it, so a number is never given twice | none (one key per cluster) |
 /// | `<p>sent:<user>` | list | the user's de-duplication records `key at seq queued` (decimal, `queued` 0/1), newest first, at most `dedup_window` | dedup_ttl (1 day), restarted at each push |
+/// | `<p>inboxonce:<user>` | sorted set | message key `<incarnation>:<counter>` -> the number it was stored under (`append_once()`), the newest `once_keys` | once_ttl (1 h), restarted at each store by key |
 /// | `<p>user:<user>` | hash | the directory entry (backplane's claim script); read only: it exists while some node holds a session of the user | the directory's |
 ///
 /// ## Scripts (redis/inbox_scripts.hpp; each atomic, all take the prefix as `ARGV[1]`)
 ///
 /// | script | what it does | result |
 /// |---|---|---|
-/// | load | a node takes the user: creates the meta (above the floor) when missing, restarts its TTL, drops the entries older than `ttl` from the front (`XTRIM MINID`) | the user's `seq`, its entries in order, its newest records |
+/// | load | a node takes the user (or refreshes a user it holds: `after` = its cache's highest): creates the meta (above the floor) when missing, restarts its TTL, drops the entries older than `ttl` from the front (`XTRIM MINID`) | the user's `seq`, its entries above `after` in order, its newest records, the first entry's number |
 /// | append_held | the node holding the user chose `seq` = its cache's highest + 1: stored only if `seq` is above the meta's (else another node appended meanwhile) and the stream has room; `XADD <seq>-0`, `HSET seq`, raises the floor, pushes the record, restarts the TTLs | `ok seq`, `conflict given`, `full given` |
 /// | append_offline | for a user held nowhere: refused when `<p>user:<user>` exists (it is online on some node: the message goes there), or the user is unknown, or the stream is full; else `seq` = meta + 1 and stored as above | `ok seq`, `held`, `unknown`, `full` |
+/// | append_once | a message several nodes holding the user received, with its key: stored under `seq` = meta + 1 unless the key is in `<p>inboxonce:<user>` already (then nothing is stored) | `ok`/`dup`/`full`, the number, the user's highest number, the first entry's number, the entries above the caller's `after` |
 /// | remember | creates the meta (above the floor) when missing; restarts its TTL | 1 |
 /// | record | pushes one de-duplication record (LPUSH, LTRIM to the window, PEXPIRE) | 1 |
 ///
@@ -91,6 +93,14 @@ struct inbox_options {
     /// @brief TTL of a sender's record list, restarted at each push (default 1 day); records
     /// older than it are also left out at load and by `expire()`.
     std::chrono::seconds dedup_ttl{86400};
+    /// @brief Keys of messages stored once for a user held on several nodes
+    /// (`append_once()`), kept per user (default 4096, the newest): a node that receives a
+    /// message after this many later ones of the same user were stored stores it again. 0 counts
+    /// as 1.
+    std::size_t once_keys = 4096;
+    /// @brief TTL of a user's set of message keys, restarted at each store by key (default 1 h):
+    /// the keys matter only until every holding node received the message (milliseconds).
+    std::chrono::seconds once_ttl{3600};
 };
 
 /// @brief Running totals of a `redis::inbox`, for logs and metrics. Monotonic.
@@ -105,6 +115,9 @@ struct inbox_counters {
                                       ///< or answered with a Redis error.
     std::uint64_t busy = 0;           ///< Appends and records refused at `max_pending`.
     std::uint64_t trims = 0;          ///< `XTRIM` / `XDEL` commands sent (acknowledgements, removals, expiry).
+    std::uint64_t once_stored = 0;    ///< Appends by key (`append_once()`) that stored the message.
+    std::uint64_t once_found = 0;     ///< Appends by key that found it stored by another node.
+    std::uint64_t refreshes = 0;      ///< Loads of a user already loaded here (its cache brought up to date).
 };
 
 /// @brief The cluster inbox: an `inbox_store` whose messages, known users and de-duplication
@@ -136,11 +149,18 @@ struct inbox_counters {
 /// duplicate is what de-duplication records are for), though it may be replayed later.
 ///
 /// A user held on two nodes at once (`session_policy::multi` across nodes) has one cache per
-/// node, each unaware of what the other appended: the two give numbers independently, the script
-/// refuses the second use of a number (`store_busy`, the loser continues above the winner's
-/// number), and each cache lacks the other node's messages until the user is loaded again. After
-/// such a conflict the node removes from Redis only the entries it removed from its cache (`XDEL`),
-/// never the other node's by a cumulative trim.
+/// node. A message the sending node routed to both carries a key (`message_key`), and each node
+/// stores it with `append_once()`: Redis numbers it once, and each reply brings the caller's cache
+/// every entry above its highest number (what the other node stored) and drops what Redis no
+/// longer holds (acknowledged on the other node), so both caches show the same messages under
+/// the same numbers, in order; a second `load()` of a loaded user refreshes the cache the same
+/// way, and an acknowledgement is also reported to the other nodes at once (`on_acknowledge()`,
+/// `acknowledged_elsewhere()`; docs/cluster.md, "One user on several nodes"). Appends without a key (a sender on this
+/// node, or a message routed before the sending node saw the second node) still number from the
+/// cache: two nodes doing that at once are told apart by the held script, which refuses the
+/// second use of a number (`store_busy`, the loser continues above the winner's number). After
+/// such a conflict the node removes from Redis only the entries it removed from its cache
+/// (`XDEL`), never the other node's by a cumulative trim.
 ///
 /// While a user's first `load()` is in flight the user is not held yet: an append to it takes the
 /// offline path, which Redis refuses (`store_busy`) when the user's directory entry exists, as it
@@ -162,12 +182,13 @@ public:
     inbox(connection& conn, inbox_options o)
         : conn_(conn), o_(std::move(o)),
           scripts_{make_script(inbox_scripts::get().load), make_script(inbox_scripts::get().append_held),
-                   make_script(inbox_scripts::get().append_offline), make_script(inbox_scripts::get().remember),
-                   make_script(inbox_scripts::get().record)},
+                   make_script(inbox_scripts::get().append_offline), make_script(inbox_scripts::get().append_once),
+                   make_script(inbox_scripts::get().remember), make_script(inbox_scripts::get().record)},
           ttl_ms_(ms(o_.ttl)), known_ttl_ms_(ms(o_.known_ttl)), dedup_ttl_ms_(ms(o_.dedup_ttl)),
           max_text_(std::to_string(o_.max_per_user)), ttl_text_(std::to_string(ttl_ms_)),
           known_ttl_text_(std::to_string(known_ttl_ms_)), window_text_(std::to_string(o_.dedup_window)),
-          dedup_ttl_text_(std::to_string(dedup_ttl_ms_)), self_(std::make_shared<inbox*>(this)) {}
+          dedup_ttl_text_(std::to_string(dedup_ttl_ms_)), once_keys_text_(std::to_string(std::max<std::size_t>(o_.once_keys, 1))),
+          once_ttl_text_(std::to_string(ms(o_.once_ttl))), self_(std::make_shared<inbox*>(this)) {}
 
     /// @brief Destroys the cache. Completions still pending are dropped without being called
     /// (the host is going away); replies that arrive later are ignored.
@@ -181,7 +202,11 @@ public:
     /// @brief Takes `user` on this node (one of its sessions registered here): ref-counted, one
     /// call per local registration. The first call runs the load script (see the file comment:
     /// the user becomes known, its expired messages are dropped) and fills the cache; a call while
-    /// the user is loaded or loading shares that cache.
+    /// the user is loading shares that load. A call while the user is loaded runs the script
+    /// again (a refresh) before it is done: the cache drops what was acknowledged or expired
+    /// meanwhile (on another node, by a session of the user held there too) and gains what was
+    /// stored above its highest number, so the new session's replay is Redis' view, not a stale
+    /// copy. A refresh that Redis does not answer leaves the cache as it was (`done(true)`).
     /// @param user a folded name.
     /// @param now_ms Unix time in ms (messages stored `ttl` ago or earlier are dropped).
     /// @param done called once, on the io_context (never from inside `load()`): true when the
@@ -193,27 +218,30 @@ public:
     void load(const name& user, std::int64_t now_ms, load_handler done) {
         held_user& h = held_[user];
         ++h.holds;
-        if (h.loaded) {
-            post_load_done(std::move(done), true);
-            return;
-        }
         if (h.loading) {
             h.waiting.push_back(std::move(done));
             return;
         }
         (void)flush_remembered();
         const std::string now = std::to_string(now_ms);
-        const bool sent = conn_.eval(scripts_.load, {}, {o_.prefix, user.view(), now, ttl_text_, known_ttl_text_, window_text_},
-                                     [w = weak(), user, now_ms](const redisReply* r) {
-                                         if (const auto p = w.lock()) (*p)->loaded(user, now_ms, r);
+        const std::uint64_t after = h.loaded ? h.highest : 0;
+        const std::string after_text = std::to_string(after);
+        const bool sent = conn_.eval(scripts_.load, {},
+                                     {o_.prefix, user.view(), now, ttl_text_, known_ttl_text_, window_text_, after_text},
+                                     [w = weak(), user, now_ms, after](const redisReply* r) {
+                                         if (const auto p = w.lock()) (*p)->loaded(user, now_ms, after, r);
                                      });
+        if (!sent && h.loaded) { // a refresh without Redis: the cache as it is
+            post_load_done(std::move(done), true);
+            return;
+        }
         if (!sent) {
             if (--h.holds == 0) held_.erase(user);
             ++counters_.load_failures;
             post_load_done(std::move(done), false);
             return;
         }
-        ++counters_.loads;
+        ++(h.loaded ? counters_.refreshes : counters_.loads);
         h.loading = true;
         h.waiting.push_back(std::move(done));
     }
@@ -234,6 +262,32 @@ public:
     [[nodiscard]] bool holds(const name& user) const {
         const auto it = held_.find(user);
         return it != held_.end() && it->second.loaded;
+    }
+
+    /// @brief Called by `acknowledge()` for a held user, after its cache dropped what was
+    /// acknowledged: the host tells the other nodes holding the user
+    /// (`backplane::acknowledged()`), whose caches then drop it too (`acknowledged_elsewhere()`).
+    /// Called from inside `acknowledge()` (the router's call, under its mutex). Empty: nothing.
+    using acknowledge_handler = std::function<void(const name& user, std::uint64_t through)>;
+
+    /// @brief Sets the acknowledgement hook (see `acknowledge_handler`); replaces the previous one.
+    /// @param f the hook; may be empty.
+    void on_acknowledge(acknowledge_handler f) { on_acknowledge_ = std::move(f); }
+
+    /// @brief Another node reports that a session of `user` there acknowledged through
+    /// `through` (the backplane's `on_acknowledged`): the cached messages up to it are dropped,
+    /// and no later reply from Redis brings them back (the other node's trim may reach Redis
+    /// after this node's next script), so no session here is handed them again, and a session
+    /// here that turns acks on is not replayed them. Sends nothing to Redis (the acknowledging
+    /// node trims). No effect for a user not held here.
+    /// @param user a folded name.
+    /// @param through the highest sequence number acknowledged.
+    void acknowledged_elsewhere(const name& user, std::uint64_t through) {
+        const auto it = held_.find(user);
+        if (it == held_.end() || !it->second.loaded) return;
+        held_user& h = it->second;
+        h.acked = std::max(h.acked, through);
+        while (!h.messages.empty() && h.messages.front().seq <= through) h.messages.pop_front();
     }
 
     /// @brief Running totals (see `inbox_counters`).
@@ -293,6 +347,48 @@ public:
         return append_offline(user, from, text, now_ms, std::move(on_durable), sent_key);
     }
 
+    /// @brief `inbox_store::append_once()`: a message that several nodes holding sessions of
+    /// `user` received (`router::deliver_remote()` with a key) is stored once, by the first node
+    /// whose script runs; Redis gives the number (the append-once script). Answered `ok` with
+    /// sequence number 0 (`store_busy` at `max_pending`, `cluster_unavailable` while the
+    /// connection is down); when Redis answers, the cache of a held user takes every entry it
+    /// lacks above its highest number (this message, and those the user's other nodes stored)
+    /// and drops those acknowledged or expired meanwhile, then `on_durable` runs: `ok` (stored
+    /// here or found stored), `inbox_full`, `cluster_unavailable` (no reply), `store_failed` /
+    /// `store_full` (a Redis error). So every node hands the message under the same number, and
+    /// each node's cache has every message of the user, in order, once its reply came.
+    /// @param user a folded name (held here: the router calls it for a registered session's user).
+    /// @param key the message's identity (`message_key`), not empty.
+    /// @param from the sender's folded name.
+    /// @param text the text (already checked against the text contract).
+    /// @param now_ms Unix time in ms (the TTL runs from it).
+    /// @param on_durable see `inbox_store` (completion contract); may be empty.
+    /// @throws std::bad_alloc when memory runs out.
+    append_result append_once(const name& user, const message_key& key, std::string_view from, std::string_view text,
+                              std::int64_t now_ms, durable_handler on_durable) override {
+        if (slots_.size() >= o_.max_pending) {
+            ++counters_.busy;
+            return {status::store_busy, 0};
+        }
+        if (!flush_remembered()) return {status::cluster_unavailable, 0};
+        const auto it = held_.find(user);
+        const bool held = it != held_.end() && it->second.loaded;
+        const std::uint64_t after = held ? it->second.highest : 0;
+        const std::uint64_t id = next_slot();
+        const std::string key_text = std::to_string(key.origin) + ':' + std::to_string(key.serial);
+        const std::string at = std::to_string(now_ms), after_text = std::to_string(after);
+        const bool sent = conn_.eval(scripts_.append_once, {},
+                                     {o_.prefix, user.view(), key_text, from, text, at, max_text_, ttl_text_,
+                                      known_ttl_text_, after_text, once_keys_text_, once_ttl_text_},
+                                     [w = weak(), id, user, after](const redisReply* r) {
+                                         if (const auto p = w.lock()) (*p)->appended_once(id, user, after, r);
+                                     });
+        if (!sent) return {status::cluster_unavailable, 0};
+        ++counters_.appends;
+        slots_.push_back(slot{std::move(on_durable)});
+        return {status::ok, 0};
+    }
+
     /// @brief Stores (or replaces, by key) a de-duplication record of `sender`: one script (LPUSH,
     /// LTRIM, PEXPIRE); the cache of a held sender has it at once. `on_durable`: `ok`,
     /// `cluster_unavailable` (not connected, or no reply), `store_busy` (at `max_pending`),
@@ -337,7 +433,8 @@ public:
 
     /// @brief `inbox_store::acknowledge()`, for a held user: removes the cached messages up to
     /// `through` and sends `XTRIM MINID through+1` (not waited for: a lost acknowledgement only
-    /// means the messages are delivered again). Once this node learned that another node gave the
+    /// means the messages are delivered again), then calls the acknowledgement hook
+    /// (`on_acknowledge()`: the other nodes holding the user drop them too). Once this node learned that another node gave the
     /// user numbers its cache never saw (a conflict), it sends `XDEL` of the removed entries
     /// instead: a cumulative trim would delete the other node's messages, never shown here.
     /// @return `ok`; `ack_invalid` when `through` is 0 or above the highest number given, or the
@@ -352,7 +449,9 @@ public:
             if (h.foreign) removed.push_back(h.messages.front().seq);
             h.messages.pop_front();
         }
+        h.acked = std::max(h.acked, through);
         trim(user, h, through + 1, removed);
+        if (on_acknowledge_) on_acknowledge_(user, through);
         return status::ok;
     }
 
@@ -435,6 +534,7 @@ private:
         bool loading = false;           // the load script is in flight
         bool loaded = false;            // the cache below is valid
         bool foreign = false;           // another node gave numbers this cache never saw (a conflict)
+        std::uint64_t acked = 0;        // acknowledged through (here or on another node): never cached again
         std::uint64_t highest = 0;      // the highest number given (never decreases)
         std::deque<message> messages;   // in sequence order
         std::vector<sent_record> sent;  // oldest first, one per key
@@ -447,7 +547,7 @@ private:
         bool done = false;
     };
     struct script_set {
-        script load, append_held, append_offline, remember, record;
+        script load, append_held, append_offline, append_once, remember, record;
     };
 
     static std::int64_t ms(std::chrono::seconds s) {
@@ -546,6 +646,31 @@ private:
         complete(id, code);
     }
 
+    // The append-once script's reply {word, seq, given, first, {entries above after}}.
+    void appended_once(std::uint64_t id, const name& user, std::uint64_t after, const redisReply* r) {
+        status code = status::ok;
+        const bool shaped = r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
+                            r->element[1]->type == REDIS_REPLY_INTEGER && r->element[2]->type == REDIS_REPLY_INTEGER &&
+                            r->element[3]->type == REDIS_REPLY_INTEGER && r->element[2]->integer >= 0 &&
+                            r->element[3]->integer >= 0;
+        std::deque<message> fresh;
+        const std::string_view word = shaped ? text_of(r->element[0]) : std::string_view();
+        if (!shaped || !entries(r->element[4], fresh)) code = failure_of(r);
+        else if (word == "ok") {
+            ++counters_.once_stored;
+            ++counters_.committed;
+        } else if (word == "dup") ++counters_.once_found;
+        else if (word == "full") code = status::inbox_full;
+        else code = failure_of(r);
+        if (shaped && code != status::cluster_unavailable && code != status::store_failed) {
+            // Merged whatever the verdict: the reply is Redis' view of the user.
+            if (const auto it = held_.find(user); it != held_.end() && it->second.loaded)
+                merge(it->second, after, static_cast<std::uint64_t>(r->element[2]->integer),
+                      static_cast<std::uint64_t>(r->element[3]->integer), std::move(fresh));
+        }
+        complete(id, code);
+    }
+
     void appended_offline(std::uint64_t id, const std::string& sender, std::uint64_t sent_key, std::int64_t now_ms,
                           const redisReply* r) {
         std::string_view word;
@@ -573,14 +698,15 @@ private:
         complete(id, code);
     }
 
-    void loaded(const name& user, std::int64_t now_ms, const redisReply* r) {
+    void loaded(const name& user, std::int64_t now_ms, std::uint64_t after, const redisReply* r) {
         const auto it = held_.find(user);
         if (it == held_.end()) return; // not erased while loading: cannot happen
         held_user& h = it->second;
         h.loading = false;
         std::vector<load_handler> waiting = std::move(h.waiting);
         h.waiting.clear();
-        const bool ok = fill(h, now_ms, r);
+        const bool refresh = h.loaded;
+        const bool ok = refresh ? (refill(h, after, r), true) : fill(h, now_ms, r);
         if (ok) {
             h.loaded = true;
         } else {
@@ -598,25 +724,16 @@ private:
     // Fills a cache from the load script's reply {seq, {id, from, text, at, ...}, {record, ...}};
     // false (nothing changed) when the reply is missing or malformed.
     bool fill(held_user& h, std::int64_t now_ms, const redisReply* r) {
-        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return false;
+        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 4) return false;
         const redisReply* seq = r->element[0];
         const redisReply* flat = r->element[1];
         const redisReply* recs = r->element[2];
         std::uint64_t highest = 0;
         if (seq->type != REDIS_REPLY_STRING || !number(text_of(seq), highest)) return false;
-        if (flat->type != REDIS_REPLY_ARRAY || flat->elements % 4 != 0 || recs->type != REDIS_REPLY_ARRAY) return false;
+        if (recs->type != REDIS_REPLY_ARRAY) return false;
         std::deque<message> msgs;
-        for (std::size_t i = 0; i < flat->elements; i += 4) {
-            message m;
-            const std::string_view id = text_of(flat->element[i]);
-            std::int64_t at = 0;
-            if (!number(id.substr(0, id.find('-')), m.seq) || !number(text_of(flat->element[i + 3]), at)) return false;
-            m.from.assign(text_of(flat->element[i + 1]));
-            m.text.assign(text_of(flat->element[i + 2]));
-            m.stored_ms = at;
-            highest = std::max(highest, m.seq);
-            msgs.push_back(std::move(m));
-        }
+        if (!entries(flat, msgs)) return false;
+        if (!msgs.empty()) highest = std::max(highest, msgs.back().seq);
         h.messages = std::move(msgs);
         h.highest = std::max(h.highest, highest);
         h.sent.clear();
@@ -625,6 +742,59 @@ private:
             if (decode(text_of(recs->element[i]), rec) && now_ms - rec.at_ms < dedup_ttl_ms_) keep_record(h, rec);
         }
         return true;
+    }
+
+    // The entries of a flat reply {id, from, text, at, ...}, in order; false when malformed.
+    static bool entries(const redisReply* flat, std::deque<message>& out) {
+        if (flat == nullptr || flat->type != REDIS_REPLY_ARRAY || flat->elements % 4 != 0) return false;
+        for (std::size_t i = 0; i < flat->elements; i += 4) {
+            message m;
+            const std::string_view id = text_of(flat->element[i]);
+            std::int64_t at = 0;
+            if (!number(id.substr(0, id.find('-')), m.seq) || !number(text_of(flat->element[i + 3]), at)) return false;
+            m.from.assign(text_of(flat->element[i + 1]));
+            m.text.assign(text_of(flat->element[i + 2]));
+            m.stored_ms = at;
+            out.push_back(std::move(m));
+        }
+        return true;
+    }
+
+    // A refresh's reply (the load script with `after` = the cache's highest then): what the
+    // cache lacks is merged in, what Redis no longer has is dropped. A malformed reply changes
+    // nothing (the cache stays as it was).
+    void refill(held_user& h, std::uint64_t after, const redisReply* r) {
+        if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 4) return;
+        std::uint64_t given = 0, first = 0;
+        std::deque<message> fresh;
+        if (!number(text_of(r->element[0]), given) || !number(text_of(r->element[3]), first) ||
+            !entries(r->element[1], fresh))
+            return;
+        merge(h, after, given, first, std::move(fresh));
+    }
+
+    // Brings a held user's cache to Redis' view, as one script saw it: `given` the highest number
+    // given, `first` the first entry left (everything below it was acknowledged or expired, on
+    // whichever node), `fresh` every entry above `after` (the cache's highest when the script was
+    // sent: the cache held every entry up to it). Entries the cache has already are kept, not
+    // doubled; appends of this node not in Redis yet (above `given`) stay.
+    static void merge(held_user& h, std::uint64_t after, std::uint64_t given, std::uint64_t first,
+                      std::deque<message> fresh) {
+        first = std::max(first, h.acked + 1); // an acknowledgement whose trim Redis had not run yet
+        while (!h.messages.empty() && h.messages.front().seq < first) h.messages.pop_front();
+        if (!fresh.empty()) {
+            std::deque<message> out;
+            auto a = h.messages.begin();
+            for (message& m : fresh) {
+                if (m.seq <= after || m.seq < first) continue;
+                while (a != h.messages.end() && a->seq < m.seq) out.push_back(std::move(*a++));
+                if (a != h.messages.end() && a->seq == m.seq) out.push_back(std::move(*a++));
+                else out.push_back(std::move(m));
+            }
+            while (a != h.messages.end()) out.push_back(std::move(*a++));
+            h.messages = std::move(out);
+        }
+        h.highest = std::max(h.highest, given);
     }
 
     static std::string_view text_of(const redisReply* r) {
@@ -778,12 +948,14 @@ private:
     std::int64_t known_ttl_ms_;
     std::int64_t dedup_ttl_ms_;
     std::string max_text_, ttl_text_, known_ttl_text_, window_text_, dedup_ttl_text_; // ARGV, built once
+    std::string once_keys_text_, once_ttl_text_;
     std::unordered_map<name, held_user, name_hash> held_;
     std::deque<slot> slots_;      // appends and records in call order, until their handler ran
     std::uint64_t first_slot_ = 0; // the id of slots_.front()
     bool draining_ = false;
     std::unordered_set<name, name_hash> unsent_; // remembered while disconnected, not sent yet
     inbox_counters counters_;
+    acknowledge_handler on_acknowledge_;
     std::shared_ptr<inbox*> self_; // handlers hold a weak copy: after destruction they do nothing
 };
 
