@@ -1274,10 +1274,11 @@ private:
                               // close_session(), while its transport flushes `bye replaced`
         bool remote = false;  // a session of another node (open_remote_session())
         bool claiming = false; // register_name() returned pending (claims_)
-        std::int64_t last_input = -1; // touch()
-        std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         bool replay_pending = false; // at-most-once replay stopped at a full output: the rest
                                      // follows output_drained(); new messages queue behind it
+                                     // (beside the other flags: no padding of its own)
+        std::int64_t last_input = -1; // touch()
+        std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         std::vector<membership> rooms;
         std::vector<std::uint32_t> watching; // user slots this session watches
         std::vector<typing_note> typing;
