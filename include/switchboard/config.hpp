@@ -33,3 +33,21 @@
 #else
 #define SWITCHBOARD_HOT_LAMBDA
 #endif
+
+/// @brief Keeps a function out of line whatever the compiler's heuristics say (GCC and clang;
+/// elsewhere nothing), so that the hot path it branches off stays short: the commands other than
+/// `msg` in `command_session::apply()`.
+#if defined(__GNUC__) || defined(__clang__)
+#define SWITCHBOARD_NOINLINE __attribute__((noinline))
+#else
+#define SWITCHBOARD_NOINLINE
+#endif
+
+/// @brief `SWITCHBOARD_NOINLINE` for a path that is rare by design (an error answer, a refusal):
+/// also optimised for size and laid out away from the hot code (GCC and clang; elsewhere
+/// nothing).
+#if defined(__GNUC__) || defined(__clang__)
+#define SWITCHBOARD_COLD __attribute__((noinline, cold))
+#else
+#define SWITCHBOARD_COLD
+#endif

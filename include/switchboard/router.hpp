@@ -322,6 +322,7 @@ public:
         if (depth_ > 0) closed_in_callback_.push_back(slot->t); // skip it in outer fan-outs
         slot->closing = false;
         slot->rooms.shrink_to_fit();
+        slot->extras.reset();
         slot->t = nullptr;
         slot->acks = false;
         slot->retired = false;
@@ -661,7 +662,7 @@ private:
         const std::uint32_t d = call_depth();
         if (d >= max_depth_) return {status::depth_exceeded};
         if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d, ctx);
-        if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // a message ends it
+        if (sessions_[from.index()].typing_on()) forget_typing(from.index(), to); // a message ends it
         const user_slot& rec = users_slots_[target];
         if (rec.direct) { // v1: one session, acks off (see user_slot)
             const payload bytes = formats_[rec.direct_format]->encode_checked(
@@ -796,12 +797,12 @@ public:
         if (user.empty()) return status::invalid_name;
         if (call_depth() >= max_depth_) return status::depth_exceeded;
         std::uint32_t u = find_user(user);
-        std::vector<std::uint32_t>& mine = sessions_[s.index()].watching;
+        std::vector<std::uint32_t>& mine = sessions_[s.index()].extra().watching;
         if (u != npos && std::find(mine.begin(), mine.end(), u) != mine.end()) return status::already_watching;
         if (mine.size() >= max_watches_) return status::too_many_watches;
         if (u == npos) u = add_user(user);
         cold_[u].watchers.push_back(s.index());
-        sessions_[s.index()].watching.push_back(u);
+        mine.push_back(u);
         unlink_offline(u); // a watched user is never forgotten
         defer_event(s.index(), presence_event(u), false);
         settle();
@@ -816,7 +817,8 @@ public:
         if (const status st = check_registered(s); st != status::ok) return st;
         if (user.empty()) return status::invalid_name;
         const std::uint32_t u = find_user(user);
-        std::vector<std::uint32_t>& mine = sessions_[s.index()].watching;
+        if (!sessions_[s.index()].extras) return status::not_watching;
+        std::vector<std::uint32_t>& mine = sessions_[s.index()].extras->watching;
         const auto it = u == npos ? mine.end() : std::find(mine.begin(), mine.end(), u);
         if (it == mine.end()) return status::not_watching;
         *it = mine.back();
@@ -858,8 +860,9 @@ public:
         session_slot& me = sessions_[from.index()];
         forget_typing(from.index(), to);
         if (!stop) {
-            if (me.typing.size() >= max_typing_notes) me.typing.erase(me.typing.begin()); // oldest
-            me.typing.push_back(typing_note{to, now_});
+            std::vector<typing_note>& notes = me.extra().typing;
+            if (notes.size() >= max_typing_notes) notes.erase(notes.begin()); // oldest
+            notes.push_back(typing_note{to, now_});
         }
         tell_sessions(u, event{stop ? event_kind::typing_stopped : event_kind::typing_started, {},
                                users_slots_[me.user].id.view(), {}});
@@ -1290,13 +1293,26 @@ private:
                               // close_session(), while its transport flushes `bye replaced`
         bool remote = false;  // a session of another node (open_remote_session())
         bool claiming = false; // register_name() returned pending (claims_)
-        std::int64_t last_input = -1; // touch()
-        std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         bool replay_pending = false; // at-most-once replay stopped at a full output: the rest
                                      // follows output_drained(); new messages queue behind it
+                                     // (beside the other flags: no padding of its own)
+        std::int64_t last_input = -1; // touch()
+        std::uint64_t sent_through = 0; // acks on: the highest seq handed to this session
         std::vector<membership> rooms;
-        std::vector<std::uint32_t> watching; // user slots this session watches
-        std::vector<typing_note> typing;
+        // What few sessions use (watches, typing indicators), allocated on first use: an idle
+        // session holds one null pointer instead of two empty vectors (48 bytes).
+        struct extras_type {
+            std::vector<std::uint32_t> watching; // user slots this session watches
+            std::vector<typing_note> typing;
+        };
+        std::unique_ptr<extras_type> extras;
+        // True when a typing indicator of this session is on (a message to its target ends it).
+        [[nodiscard]] bool typing_on() const noexcept { return extras && !extras->typing.empty(); }
+        // The extras, made now if the session had none.
+        extras_type& extra() {
+            if (!extras) extras = std::make_unique<extras_type>();
+            return *extras;
+        }
     };
     // The payload of each format among one call's recipients (`max_formats` at most). Nearly
     // every call has one format: it is kept inline, the others in an array made on demand.
@@ -1704,7 +1720,8 @@ private:
     }
 
     void forget_typing(std::uint32_t si, const name& to) noexcept {
-        std::vector<typing_note>& notes = sessions_[si].typing;
+        if (!sessions_[si].extras) return;
+        std::vector<typing_note>& notes = sessions_[si].extras->typing;
         notes.erase(std::remove_if(notes.begin(), notes.end(), [&](const typing_note& n) { return n.user == to; }),
                     notes.end());
     }
@@ -1729,8 +1746,11 @@ private:
                 --online_users_;
                 cold_[u].last_seen = sessions_[si].last_input >= 0 ? sessions_[si].last_input : now_;
             }
-            std::vector<typing_note> notes = std::move(sessions_[si].typing);
-            sessions_[si].typing = {};
+            std::vector<typing_note> notes;
+            if (sessions_[si].extras) {
+                notes = std::move(sessions_[si].extras->typing);
+                sessions_[si].extras->typing = {};
+            }
             for (const typing_note& n : notes) {
                 const std::uint32_t target = now_ - n.at < typing_timeout_ms_ ? find_user(n.user) : npos;
                 if (target != npos && users_slots_[target].sessions != 0)
@@ -1742,8 +1762,11 @@ private:
         // Its watches end before its own offline event (it would not receive it) but the watched
         // users become forgettable only after: one may be this session's own user, which must
         // have gone offline first; in a replace takeover it is only between two sessions.
-        const std::vector<std::uint32_t> watching = std::move(sessions_[si].watching);
-        sessions_[si].watching = {};
+        std::vector<std::uint32_t> watching;
+        if (sessions_[si].extras) {
+            watching = std::move(sessions_[si].extras->watching);
+            sessions_[si].extras->watching = {};
+        }
         for (const std::uint32_t w : watching) drop_watcher(w, si, false);
         if (gone && may_go_offline) went_offline(u);
         // Its own user (a self-watch) was handled by went_offline(), which may have forgotten it
@@ -1848,7 +1871,7 @@ private:
             std::uint64_t ticket = 0;
             const append_result a = store_append(to, user_name(from.index()), text, ctx, ticket);
             if (a.code == status::ok) {
-                if (!sessions_[from.index()].typing.empty()) forget_typing(from.index(), to); // it ends it
+                if (sessions_[from.index()].typing_on()) forget_typing(from.index(), to); // it ends it
                 ++counters_.routed;
                 ++counters_.queued;
                 route_result r;

@@ -127,3 +127,79 @@ TEST_CASE("parse: unknown /words keep the word as sent, bare text has no word", 
     check("\t#room x", command_kind::unknown, false);
     check("", command_kind::unknown, false);
 }
+
+TEST_CASE("parse: command_kind_of matches a command word case-insensitively and nothing else",
+          "[parse]") {
+    using switchboard::protocol::command_kind_of;
+    using switchboard::protocol::to_string;
+    // The reference: the word equals a command's protocol word, ASCII letters folded.
+    const auto reference = [](std::string_view word) {
+        for (int k = 0; k < static_cast<int>(command_kind::unknown); ++k) {
+            const auto kind = static_cast<command_kind>(k);
+            if (switchboard::equals_folded(word, to_string(kind))) return kind;
+        }
+        return command_kind::unknown;
+    };
+    // Every word of 1 to 3 bytes over an alphabet holding each command word's letters in both
+    // cases, their neighbours under `| 0x20` ('@', '`', '[', '{', ...), digits, a control byte
+    // and high bytes; plus every command word with each byte in turn replaced by each of those.
+    const std::string alphabet = std::string("acdeghijklmnqrstuvwyACDEGHIJKLMNQRSTUVWY@`[{_-.09 ~\x7f") +
+                                 std::string("\0\x01\x1f\x80\xc1\xcd\xe1\xed\xff", 9);
+    std::size_t mismatches = 0, words = 0;
+    const auto compare = [&](std::string_view w) {
+        ++words;
+        if (command_kind_of(w) != reference(w)) {
+            ++mismatches;
+            UNSCOPED_INFO("word: [" << std::string(w) << "]");
+        }
+    };
+    std::string w;
+    for (char a : alphabet) {
+        compare(std::string(1, a));
+        for (char b : alphabet) {
+            compare(std::string{a, b});
+            for (char c : alphabet) compare(std::string{a, b, c});
+        }
+    }
+    for (int k = 0; k < static_cast<int>(command_kind::unknown); ++k) {
+        const std::string word(to_string(static_cast<command_kind>(k)));
+        for (std::size_t i = 0; i < word.size(); ++i)
+            for (char a : alphabet) {
+                w = word;
+                w[i] = a;
+                compare(w);
+                w = word + a; // one byte longer
+                compare(w);
+            }
+        compare(word.substr(1));
+    }
+    CHECK(mismatches == 0);
+    CHECK(words > 200000);
+    CHECK(command_kind_of("") == command_kind::unknown);
+    CHECK(command_kind_of("REGISTER") == command_kind::register_name);
+    CHECK(command_kind_of("unWatch") == command_kind::unwatch);
+    CHECK(command_kind_of("registerx") == command_kind::unknown); // 9 bytes
+    CHECK(command_kind_of(std::string_view("msg\0", 4)) == command_kind::unknown);
+    CHECK(command_kind_of("m\xd3g") == command_kind::unknown); // 0xD3 | 0x20 is not 's'
+    CHECK(command_kind_of("MS\x07") == command_kind::unknown);
+}
+
+TEST_CASE("parse: a line's views point into the line, the text after exactly one space",
+          "[parse]") {
+    const std::string line = "/msg bob hello world";
+    const line_command c = parse_command(line);
+    REQUIRE(c.kind == command_kind::msg);
+    CHECK(c.target.data() == line.data() + 5);
+    CHECK(c.text.data() == line.data() + 9);
+    CHECK(c.text.size() == 11);
+    const std::string at = "@bob x";
+    const line_command d = parse_command(at);
+    CHECK(d.target.data() == at.data() + 1);
+    CHECK(d.text.data() == at.data() + 5);
+    const std::string unknown = "/frobnicate a b";
+    CHECK(parse_command(unknown).word.data() == unknown.data() + 1);
+    check(std::string_view("/msg b\0b x", 10), command_kind::msg, false, std::string_view("b\0b", 3), "x");
+    check("/who", command_kind::who, false);
+    check("/w", command_kind::unknown, false, {}, {}, "w");
+    check("@b  ", command_kind::msg, false, "b", " ");
+}

@@ -82,3 +82,36 @@ TEST_CASE("typing: dropped for a backed-up session, which keeps its connection",
     CHECK(r.counters().typing_dropped == 1);
     (void)r.close_session(s);
 }
+
+TEST_CASE("typing: a closed session's watches and indicators end with it, and its reused slot starts with none",
+          "[typing][presence]") {
+    router r;
+    line_client b(r);
+    b.say("/register bob", 0);
+    switchboard::session_id first;
+    {
+        line_client a(r);
+        first = a.id();
+        a.say("/register alice", 100);
+        a.say("/watch bob", 100);
+        a.say("/typing bob", 100);
+        CHECK(a.lines() == lines_t{"ok register alice", "ok watch bob", "presence bob online"});
+        CHECK(b.lines() == lines_t{"ok register bob", "typing alice"});
+    } // closes within 5 s of the start: bob gets the stop
+    CHECK(b.lines() == lines_t{"typing alice stop"});
+    line_client c(r);
+    REQUIRE(c.id().index() == first.index()); // the freed slot, reused
+    c.say("/register carol", 200);
+    c.say("/unwatch bob", 200); // the slot's former watch is gone
+    c.say("@bob hi", 200);     // no typing indicator to end
+    CHECK(c.lines() == lines_t{"ok register carol", "err not-watching bob"});
+    CHECK(b.lines() == lines_t{"msg carol hi"});
+    c.say("/typing bob", 300); // indicators and watches come back on first use
+    c.say("/watch bob", 300);
+    CHECK(c.lines() == lines_t{"ok watch bob", "presence bob online"});
+    CHECK(b.lines() == lines_t{"typing carol"});
+    c.say("/unwatch bob", 300);
+    CHECK(c.lines() == lines_t{"ok unwatch bob"});
+    b.close(); // nobody watches bob now: the reused slot hears nothing of the first session's watch
+    CHECK(c.lines().empty());
+}

@@ -53,32 +53,47 @@ enum class command_kind : std::uint8_t {
     return "";
 }
 
+namespace detail {
+/// @brief The bytes of a word of 1 to 8 bytes packed into one integer, first byte lowest, each
+/// ORed with 0x20 (which lowercases an ASCII letter), the unused high bytes 0.
+/// @param word 1 to 8 bytes.
+/// @note For `command_kind_of()`: every command word is ASCII letters, and `x | 0x20` equals a
+/// lowercase letter only for that letter in either case, so one integer comparison is the
+/// case-insensitive match; a word's length is in the packing (its last byte is never 0), so
+/// words of different lengths never compare equal.
+[[nodiscard]] constexpr std::uint64_t pack_folded_word(std::string_view word) noexcept {
+    std::uint64_t w = 0;
+    for (std::size_t i = 0; i < word.size(); ++i)
+        w |= std::uint64_t{static_cast<unsigned char>(word[i] | 0x20)} << (8 * i);
+    return w;
+}
+} // namespace detail
+
 /// @brief The command a protocol word names, matched ASCII case-insensitively (`MSG`, `Msg` and
 /// `msg` are `command_kind::msg`; docs/protocol.md, "Commands").
 /// @param word the word as sent, any bytes.
 /// @return the kind; `unknown` for any other word, the empty one included.
-/// @note Thread-safe (pure function). Never allocates; one comparison decides, since it runs for
-/// every command (the candidate is picked by length and first letter).
+/// @note Thread-safe (pure function). Never allocates and never calls out: it runs for every
+/// command, so the word (at most 8 bytes for a command) is packed into one integer
+/// (`detail::pack_folded_word()`) and matched by a switch over the packed command words.
 [[nodiscard]] constexpr command_kind command_kind_of(std::string_view word) noexcept {
-    command_kind k = command_kind::unknown;
-    const char first = word.empty() ? '\0' : static_cast<char>(word[0] | 0x20);
-    switch (word.size()) {
-    case 3:
-        k = first == 'm' ? command_kind::msg
-            : first == 's' ? command_kind::say
-            : first == 'w' ? command_kind::who
-                           : command_kind::ack;
-        break;
-    case 4:
-        k = first == 'j' ? command_kind::join : first == 'q' ? command_kind::quit : command_kind::send;
-        break;
-    case 5: k = first == 'l' ? command_kind::leave : command_kind::watch; break;
-    case 6: k = command_kind::typing; break;
-    case 7: k = command_kind::unwatch; break;
-    case 8: k = command_kind::register_name; break;
-    default: break;
+    if (word.empty() || word.size() > 8) return command_kind::unknown;
+    using detail::pack_folded_word;
+    switch (pack_folded_word(word)) {
+    case pack_folded_word("msg"): return command_kind::msg;
+    case pack_folded_word("register"): return command_kind::register_name;
+    case pack_folded_word("join"): return command_kind::join;
+    case pack_folded_word("leave"): return command_kind::leave;
+    case pack_folded_word("say"): return command_kind::say;
+    case pack_folded_word("who"): return command_kind::who;
+    case pack_folded_word("quit"): return command_kind::quit;
+    case pack_folded_word("watch"): return command_kind::watch;
+    case pack_folded_word("unwatch"): return command_kind::unwatch;
+    case pack_folded_word("typing"): return command_kind::typing;
+    case pack_folded_word("ack"): return command_kind::ack;
+    case pack_folded_word("send"): return command_kind::send;
+    default: return command_kind::unknown;
     }
-    return k != command_kind::unknown && equals_folded(word, to_string(k)) ? k : command_kind::unknown;
 }
 
 /// @brief One parsed command, as views into storage owned by whoever parsed it (the line for

@@ -6,6 +6,7 @@
 /// (websocket/json_format.hpp) both drive it, so they answer alike (docs/protocol.md).
 #pragma once
 
+#include "../config.hpp"
 #include "../names.hpp"
 #include "../payload.hpp"
 #include "../rate_limiter.hpp"
@@ -65,7 +66,11 @@ struct command_session_options {
 /// -> usage -> not-registered -> invalid-name -> invalid-text -> the command's own outcome.
 ///
 /// Cost: no allocation and no virtual call of its own for a command that is not answered (a
-/// successful `msg`, `say` or `typing`); one `reply_encoder::encode()` call per reply.
+/// successful `msg`, `say` or `typing`); one `reply_encoder::encode()` call per reply. A
+/// well-formed `msg` (the message hot path, issue #11) goes straight from the rate limit to one
+/// name parse and `router::route()`, which makes the not-registered check itself, so the session
+/// is looked up once; every other command, and every refusal, is kept out of line
+/// (`SWITCHBOARD_NOINLINE`, `SWITCHBOARD_COLD`), in the same check order.
 ///
 /// Thread safety: none of its own. Call it only while holding the router (the same
 /// serialisation as for `router` itself); one object per session.
@@ -93,10 +98,7 @@ public:
     /// when the router queues the `register_outcome` event, before the event reaches the
     /// transport; a paused connection resumes on the output that event causes.
     /// Costs one flag test per command when no registration was answered `pending`.
-    [[nodiscard]] bool waiting() const noexcept {
-        if (awaiting_ && !router_->registration_pending(id_)) awaiting_ = false;
-        return awaiting_;
-    }
+    [[nodiscard]] bool waiting() const noexcept { return awaiting_ && still_waiting(); }
 
     /// @brief Marks the input as ended (the peer half-closed or the format gave up): `quit()`
     /// becomes true and later `apply()` calls do nothing.
@@ -114,79 +116,13 @@ public:
     bool apply(const command& c, std::chrono::nanoseconds now) {
         if (quit_) return false;
         const router::hold_guard held = router_->hold();
-        if (c.kind != command_kind::quit && !limiter_.try_acquire(now)) {
-            if (rate_limited_) ++*rate_limited_;
-            return fail(status::rate_limited, c.kind, {});
-        }
-        if (max_text_ != 0 && c.text.size() > max_text_ &&
-            (c.kind == command_kind::msg || c.kind == command_kind::send || c.kind == command_kind::say)) {
-            if (too_long_) ++*too_long_;
-            return answer(reply::error(error_token::line_too_long));
-        }
-        if (!c.malformed.empty()) return answer(reply::error(c.malformed));
-        if (c.kind == command_kind::unknown) return answer(reply::unknown_command(c.word));
-        if (c.usage_error) return answer(reply::about_command(error_token::usage, c.kind));
-        switch (c.kind) {
-        case command_kind::who: {
-            const std::vector<std::string_view> users = router_->users();
-            return answer(reply::who(users));
-        }
-        case command_kind::quit:
-            reply_with(reply::ok(command_kind::quit));
-            quit_ = true;
-            return false;
-        case command_kind::register_name: {
-            const auto n = name::parse(c.target);
-            if (!n) return fail(status::invalid_name, c.kind, c.target);
-            const status st = router_->register_name(id_, *n, c.text);
-            // The cluster decides: the answer is the register_outcome event, spelled as the line
-            // below would have been; the format holds the next commands meanwhile (waiting()).
-            if (st == status::pending) {
-                awaiting_ = true;
-                return true;
-            }
-            if (st == status::already_registered) return fail(st, c.kind, router_->name_of(id_));
-            if (st != status::ok) return fail(st, c.kind, n->view());
-            return answer(reply::ok(c.kind, n->view()));
-        }
-        case command_kind::ack: return apply_ack(c.target);
-        default: break;
-        }
-        // Everything below needs a registered session.
-        if (!router_->is_registered(id_)) return fail(status::not_registered, c.kind, {});
-        name n;
-        if (!name::parse(c.target, n)) {
-            if (c.kind == command_kind::send) return answer(reply::sent(c.id, to_string(status::invalid_name)));
-            return fail(status::invalid_name, c.kind, c.target);
-        }
-        // The router checks the text (status::invalid_text) before the command's own outcome.
-        status st = status::ok;
-        switch (c.kind) {
-        case command_kind::msg: {
-            const route_result r = router_->route(id_, n, c.text);
-            // pending: the router answers once the store has committed it (event send_outcome)
-            if (r.queued && !r.pending) reply_with(reply::queued(n.view()));
-            st = r.code;
-            break;
-        }
-        case command_kind::send: {
-            const route_result r = router_->send(id_, n, c.text, c.id);
-            if (r.pending) return true; // answered once the store has committed it (send_outcome)
-            return answer(reply::sent(c.id, r.ok() ? (r.queued ? "queued" : "delivered") : to_string(r.code)));
-        }
-        case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
-        case command_kind::join: st = router_->join(id_, n); break;
-        case command_kind::leave: st = router_->leave(id_, n); break;
-        case command_kind::watch: st = router_->watch(id_, n); break;
-        case command_kind::unwatch: st = router_->unwatch(id_, n); break;
-        case command_kind::typing: st = router_->typing(id_, n, c.stop); break;
-        default: break;
-        }
-        if (st == status::invalid_text) return fail(st, c.kind, {});
-        if (st != status::ok) return fail(st, c.kind, n.view());
-        const bool silent = c.kind == command_kind::msg || c.kind == command_kind::say || c.kind == command_kind::typing;
-        if (!silent) reply_with(reply::ok(c.kind, n.view()));
-        return true;
+        if (c.kind != command_kind::quit && !limiter_.try_acquire(now)) return refuse_rate_limited(c.kind);
+        // The message hot path: a well-formed `msg` within `max_text` passes every check before
+        // not-registered, so it goes straight on (same order, same answers as apply_command()).
+        if (c.kind == command_kind::msg && !c.usage_error && c.malformed.empty() &&
+            (max_text_ == 0 || c.text.size() <= max_text_))
+            return apply_msg(c);
+        return apply_command(c);
     }
 
     /// @brief Sends a greeting as notices: each LF-separated line of `greeting` as one `info`
@@ -219,6 +155,110 @@ public:
     [[nodiscard]] const reply_encoder& replies() const noexcept { return *replies_; }
 
 private:
+    // `msg` past the checks of the parsed form (see apply()): not-registered -> invalid-name ->
+    // the router's checks and outcome. The router's own first check is the registration, so
+    // the session is looked up once: a name that does not parse asks the router only then, to
+    // answer not-registered before invalid-name as the protocol fixes.
+    bool apply_msg(const command& c) {
+        name n;
+        if (!name::parse(c.target, n)) return refuse_target(c);
+        const route_result r = router_->route(id_, n, c.text);
+        // pending: the router answers once the store has committed it (event send_outcome)
+        if (r.queued && !r.pending) reply_with(reply::queued(n.view()));
+        if (r.code != status::ok) return refuse_msg(r.code, n);
+        return true;
+    }
+
+    SWITCHBOARD_COLD bool refuse_target(const command& c) {
+        if (!router_->is_registered(id_)) return fail(status::not_registered, c.kind, {});
+        if (c.kind == command_kind::send) return answer(reply::sent(c.id, to_string(status::invalid_name)));
+        return fail(status::invalid_name, c.kind, c.target);
+    }
+
+    SWITCHBOARD_COLD bool refuse_msg(status st, const name& n) {
+        // unknown_session: a session closed for every call (retired), which is_registered()
+        // answers as not registered, as for any other command.
+        if (st == status::not_registered || st == status::unknown_session)
+            return fail(status::not_registered, command_kind::msg, {});
+        if (st == status::invalid_text) return fail(st, command_kind::msg, {});
+        return fail(st, command_kind::msg, n.view());
+    }
+
+    // waiting() once a registration was answered pending: asks the router whether it still is.
+    SWITCHBOARD_COLD bool still_waiting() const noexcept {
+        if (!router_->registration_pending(id_)) awaiting_ = false;
+        return awaiting_;
+    }
+
+    SWITCHBOARD_COLD bool refuse_rate_limited(command_kind k) {
+        if (rate_limited_) ++*rate_limited_;
+        return fail(status::rate_limited, k, {});
+    }
+
+    // Every command but the hot `msg`, after the rate limit, in the protocol's check order.
+    SWITCHBOARD_NOINLINE bool apply_command(const command& c) {
+        if (max_text_ != 0 && c.text.size() > max_text_ &&
+            (c.kind == command_kind::msg || c.kind == command_kind::send || c.kind == command_kind::say)) {
+            if (too_long_) ++*too_long_;
+            return answer(reply::error(error_token::line_too_long));
+        }
+        if (!c.malformed.empty()) return answer(reply::error(c.malformed));
+        if (c.kind == command_kind::unknown) return answer(reply::unknown_command(c.word));
+        if (c.usage_error) return answer(reply::about_command(error_token::usage, c.kind));
+        switch (c.kind) {
+        case command_kind::who: {
+            const std::vector<std::string_view> users = router_->users();
+            return answer(reply::who(users));
+        }
+        case command_kind::quit:
+            reply_with(reply::ok(command_kind::quit));
+            quit_ = true;
+            return false;
+        case command_kind::register_name: {
+            const auto n = name::parse(c.target);
+            if (!n) return fail(status::invalid_name, c.kind, c.target);
+            const status st = router_->register_name(id_, *n, c.text);
+            // The cluster decides: the answer is the register_outcome event, spelled as the line
+            // below would have been; the format holds the next commands meanwhile (waiting()).
+            if (st == status::pending) {
+                awaiting_ = true;
+                return true;
+            }
+            if (st == status::already_registered) return fail(st, c.kind, router_->name_of(id_));
+            if (st != status::ok) return fail(st, c.kind, n->view());
+            return answer(reply::ok(c.kind, n->view()));
+        }
+        case command_kind::ack: return apply_ack(c.target);
+        case command_kind::msg: return apply_msg(c); // not reached: apply() takes such a msg
+        default: break;
+        }
+        // Everything below needs a registered session.
+        if (!router_->is_registered(id_)) return fail(status::not_registered, c.kind, {});
+        name n;
+        if (!name::parse(c.target, n)) return refuse_target(c);
+        // The router checks the text (status::invalid_text) before the command's own outcome.
+        status st = status::ok;
+        switch (c.kind) {
+        case command_kind::send: {
+            const route_result r = router_->send(id_, n, c.text, c.id);
+            if (r.pending) return true; // answered once the store has committed it (send_outcome)
+            return answer(reply::sent(c.id, r.ok() ? (r.queued ? "queued" : "delivered") : to_string(r.code)));
+        }
+        case command_kind::say: st = router_->publish(id_, n, c.text).code; break;
+        case command_kind::join: st = router_->join(id_, n); break;
+        case command_kind::leave: st = router_->leave(id_, n); break;
+        case command_kind::watch: st = router_->watch(id_, n); break;
+        case command_kind::unwatch: st = router_->unwatch(id_, n); break;
+        case command_kind::typing: st = router_->typing(id_, n, c.stop); break;
+        default: break;
+        }
+        if (st == status::invalid_text) return fail(st, c.kind, {});
+        if (st != status::ok) return fail(st, c.kind, n.view());
+        const bool silent = c.kind == command_kind::say || c.kind == command_kind::typing;
+        if (!silent) reply_with(reply::ok(c.kind, n.view()));
+        return true;
+    }
+
     // `ack on` (registered or not) and `ack <seq>`; docs/protocol.md, "Acknowledgements".
     bool apply_ack(std::string_view arg) {
         if (arg == "on") {

@@ -146,14 +146,19 @@ private:
 
 namespace detail {
 // Splits "<target> <text>" at the first space; a missing space, target or text is a usage error.
+// Views are made from pointers, not substr(): this runs for every message, and substr()'s range
+// check (which cannot fail here) kept it out of line.
 inline void split_target_text(command& c, std::string_view rest, bool has_rest) noexcept {
-    const std::size_t sp = has_rest ? rest.find(' ') : std::string_view::npos;
-    if (sp == std::string_view::npos || sp == 0 || sp + 1 == rest.size()) {
+    const char* const p = rest.data();
+    const std::size_t n = rest.size();
+    const void* const hit = has_rest && n != 0 ? std::memchr(p, ' ', n) : nullptr;
+    const std::size_t sp = hit ? static_cast<std::size_t>(static_cast<const char*>(hit) - p) : 0;
+    if (sp == 0 || sp + 1 == n) { // no space, or it is the first or the last byte
         c.usage_error = true;
         return;
     }
-    c.target = rest.substr(0, sp);
-    c.text = rest.substr(sp + 1);
+    c.target = std::string_view(p, sp);
+    c.text = std::string_view(p + sp + 1, n - sp - 1);
 }
 } // namespace detail
 
@@ -175,16 +180,20 @@ inline void split_target_text(command& c, std::string_view rest, bool has_rest) 
 [[nodiscard]] inline command parse_command(std::string_view line) noexcept {
     command c;
     if (line.empty()) return c;
-    if (line[0] == '@' || line[0] == '#') {
-        c.kind = line[0] == '@' ? command_kind::msg : command_kind::say;
-        detail::split_target_text(c, line.substr(1), true);
+    const char* const p = line.data();
+    const std::size_t n = line.size();
+    if (p[0] == '@' || p[0] == '#') {
+        c.kind = p[0] == '@' ? command_kind::msg : command_kind::say;
+        detail::split_target_text(c, std::string_view(p + 1, n - 1), true);
         return c;
     }
-    if (line[0] != '/') return c; // unknown, no word
-    const std::size_t sp = line.find(' ');
-    const std::string_view word = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
-    const bool has_rest = sp != std::string_view::npos;
-    const std::string_view rest = has_rest ? line.substr(sp + 1) : std::string_view{};
+    if (p[0] != '/') return c; // unknown, no word
+    // The word ends at the first space (the '/' is not one); views from pointers, as above.
+    const void* const hit = std::memchr(p + 1, ' ', n - 1);
+    const bool has_rest = hit != nullptr;
+    const std::size_t sp = has_rest ? static_cast<std::size_t>(static_cast<const char*>(hit) - p) : n;
+    const std::string_view word(p + 1, sp - 1);
+    const std::string_view rest = has_rest ? std::string_view(p + sp + 1, n - sp - 1) : std::string_view{};
     const command_kind k = command_kind_of(word);
     if (k != command_kind::unknown) {
         c.kind = k;
