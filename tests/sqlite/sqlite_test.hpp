@@ -64,7 +64,7 @@ inline std::vector<std::uint64_t> rows_in_file(const std::string& path, const ch
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
     sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM messages WHERE user = ?1 ORDER BY seq", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM messages WHERE user_id = (SELECT id FROM users WHERE name = ?1) ORDER BY seq", -1, &s, nullptr) == SQLITE_OK);
     sqlite3_bind_text(s, 1, user, -1, nullptr);
     std::vector<std::uint64_t> out;
     int rc = SQLITE_OK;
