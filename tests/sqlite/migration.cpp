@@ -128,10 +128,11 @@ TEST_CASE("sqlite_inbox: a failed migration leaves the version 1 file as it was"
     o.path = dir.file("chat.db");
     write_version_1(o.path);
     {
-        // A table the migration needs to create is in the way: the migration fails part-way.
+        // A name the migration needs is taken by an index: its second step (renaming messages to
+        // messages_v1) fails after the first (users to users_v1) succeeded.
         sqlite3* db = nullptr;
         REQUIRE(sqlite3_open(o.path.c_str(), &db) == SQLITE_OK);
-        REQUIRE(sqlite3_exec(db, "CREATE TABLE users_v1(x)", nullptr, nullptr, nullptr) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, "CREATE INDEX messages_v1 ON sent(at_ms)", nullptr, nullptr, nullptr) == SQLITE_OK);
         sqlite3_close(db);
     }
     auto r = switchboard::sqlite_inbox::open(o);
