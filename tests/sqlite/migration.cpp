@@ -10,7 +10,6 @@ using namespace sqlite_test;
 using switchboard::sent_record;
 using switchboard::sqlite_inbox_options;
 using switchboard::status;
-using switchboard::stored_message;
 
 namespace {
 
@@ -61,12 +60,6 @@ std::int64_t query_int(const std::string& path, const char* sql) {
     return v;
 }
 
-std::vector<stored_message> messages_of(const switchboard::inbox_store& box, const switchboard::name& user) {
-    std::vector<stored_message> out;
-    box.for_each(user, [&](const switchboard::stored_message_view& m) { out.push_back(m.owned()); });
-    return out;
-}
-
 } // namespace
 
 TEST_CASE("sqlite_inbox: a version 1 file is migrated and keeps messages, numbers, users and records", "[sqlite]") {
@@ -81,14 +74,7 @@ TEST_CASE("sqlite_inbox: a version 1 file is migrated and keeps messages, number
         CHECK(store->is_known(n("carol")));
         CHECK(store->is_known(n("dave")));
         CHECK_FALSE(store->is_known(n("alice")));
-        const auto bob = messages_of(*store, n("bob"));
-        REQUIRE(bob.size() == 3);
-        for (std::size_t i = 0; i < 3; ++i) {
-            CHECK(bob[i].seq == i + 3);
-            CHECK(bob[i].from == "alice");
-            CHECK(bob[i].text == "to bob " + std::to_string(i + 3));
-            CHECK(bob[i].stored_ms == static_cast<std::int64_t>(1003 + i));
-        }
+        check_bob_3_to_5(messages_of(*store, n("bob")));
         const auto carol = messages_of(*store, n("carol"));
         REQUIRE(carol.size() == 1);
         CHECK(carol[0].seq == 1);
