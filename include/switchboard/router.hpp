@@ -2117,7 +2117,8 @@ private:
         while (it != waiters_.end() && it->ticket != ticket) ++it;
         if (it == waiters_.end()) return;
         const store_waiter w = std::move(*it);
-        waiters_.erase(it);
+        if (it == waiters_.begin()) waiters_.pop_front(); // (the usual case: no elements to move)
+        else waiters_.erase(it);
         if (s != status::ok) ++counters_.store_failures;
         if (w.key != 0) settle_sent(w.sender, w.key, s == status::ok);
         if (w.appended && w.seq != 0) { // what its ack-on sessions may be handed now reaches this message

@@ -91,10 +91,10 @@ TEST_CASE("sqlite_inbox: open() refuses a schema from a newer version", "[sqlite
     fill(path, 1);
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 2", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 3", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     const auto e = open_error(path);
-    CHECK_THAT(e, Catch::Contains("schema version 2") && Catch::Contains("newer"));
+    CHECK_THAT(e, Catch::Contains("schema version 3") && Catch::Contains("newer"));
 }
 
 TEST_CASE("sqlite_inbox: without quick_check, a corrupt table is still an error when it is read", "[sqlite]") {

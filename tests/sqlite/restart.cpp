@@ -10,7 +10,6 @@ using namespace sqlite_test;
 using switchboard::sent_record;
 using switchboard::sqlite_inbox_options;
 using switchboard::status;
-using switchboard::stored_message;
 
 TEST_CASE("sqlite_inbox: messages, sequence numbers, known users and sent records survive a restart",
           "[sqlite]") {
@@ -46,15 +45,7 @@ TEST_CASE("sqlite_inbox: messages, sequence numbers, known users and sent record
     CHECK(store->is_known(n("carol")));
     CHECK(store->is_known(n("dave")));
     CHECK_FALSE(store->is_known(n("alice")));
-    std::vector<stored_message> bob;
-    store->for_each(n("bob"), [&](const switchboard::stored_message_view& m) { bob.push_back(m.owned()); });
-    REQUIRE(bob.size() == 3);
-    for (std::size_t i = 0; i < 3; ++i) {
-        CHECK(bob[i].seq == i + 3);
-        CHECK(bob[i].from == "alice");
-        CHECK(bob[i].text == "to bob " + std::to_string(i + 3));
-        CHECK(bob[i].stored_ms == static_cast<std::int64_t>(1003 + i));
-    }
+    check_bob_3_to_5(messages_of(*store, n("bob")));
     CHECK(store->highest_seq(n("bob")) == 5);
     CHECK(store->highest_seq(n("dave")) == 0);
     CHECK(store->append(n("bob"), "alice", "six", 4000, {}).seq == 6);

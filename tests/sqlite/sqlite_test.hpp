@@ -58,13 +58,33 @@ inline std::vector<std::uint64_t> seqs(const switchboard::inbox_store& box, cons
     return out;
 }
 
+/// `user`'s stored messages as the store's view has them, in sequence order (copies).
+inline std::vector<switchboard::stored_message> messages_of(const switchboard::inbox_store& box,
+                                                            const switchboard::name& user) {
+    std::vector<switchboard::stored_message> out;
+    box.for_each(user, [&](const switchboard::stored_message_view& m) { out.push_back(m.owned()); });
+    return out;
+}
+
+/// Checks that `got` is bob's messages 3, 4 and 5 of the restart tests: from alice, text
+/// "to bob <seq>", stored at 1000 + seq ms.
+inline void check_bob_3_to_5(const std::vector<switchboard::stored_message>& got) {
+    REQUIRE(got.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(got[i].seq == i + 3);
+        CHECK(got[i].from == "alice");
+        CHECK(got[i].text == "to bob " + std::to_string(i + 3));
+        CHECK(got[i].stored_ms == static_cast<std::int64_t>(1003 + i));
+    }
+}
+
 /// The sequence numbers of `user`'s rows in the file, read with a connection of the test's own
 /// (read-only), in sequence order.
 inline std::vector<std::uint64_t> rows_in_file(const std::string& path, const char* user) {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
     sqlite3_stmt* s = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM messages WHERE user = ?1 ORDER BY seq", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT seq FROM messages WHERE user_id = (SELECT id FROM users WHERE name = ?1) ORDER BY seq", -1, &s, nullptr) == SQLITE_OK);
     sqlite3_bind_text(s, 1, user, -1, nullptr);
     std::vector<std::uint64_t> out;
     int rc = SQLITE_OK;

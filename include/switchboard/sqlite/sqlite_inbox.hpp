@@ -116,9 +116,9 @@ enum class sqlite_open_error : std::uint8_t {
     /// @brief None: the store is open.
     none,
     /// @brief The file cannot be used: a missing directory, a file that cannot be opened, is not
-    /// a database, is corrupt or has a newer schema, a lock file that cannot be created, or the
-    /// database locked past `busy_timeout` while a new file's schema is created
-    /// (`sqlite_inbox_open_result::error` says which).
+    /// a database, is corrupt, has a newer schema or an old one that cannot be migrated, a lock
+    /// file that cannot be created, or the database locked past `busy_timeout` while a new file's
+    /// schema is created or an old one migrated (`sqlite_inbox_open_result::error` says which).
     failed,
     /// @brief Another `sqlite_inbox` has the file open, in this process or another (a second
     /// tcp_chat on the same `--offline sqlite:PATH`): it holds the lock on `<path>.lock`. Two
@@ -177,7 +177,9 @@ struct sqlite_inbox_open_result {
 /// Restart: `open()` reads back the messages (in sequence order), each user's next sequence
 /// number, the highest number given to anyone (for users the store forgot to stay within its
 /// bounds), the known users and the de-duplication records. Order is by sequence number, never by
-/// time. The schema (docs/durability.md) is versioned with `PRAGMA user_version`.
+/// time. The schema (docs/durability.md) is versioned with `PRAGMA user_version`; a file of an
+/// older version is migrated when it is opened, in one transaction (docs/durability.md,
+/// "Migration from schema 1").
 ///
 /// Thread safety: every `inbox_store` call, `run_completions()`, `flush()`, `stats()`, `view()`
 /// and the destructor run under the host's serialisation (the router's), one at a time. The
@@ -187,8 +189,10 @@ struct sqlite_inbox_open_result {
 /// handler and never touches the view. `options.wake` is called from the writer thread.
 class sqlite_inbox final : public inbox_store {
 public:
-    /// @brief The schema version this code writes and reads (`PRAGMA user_version`).
-    static constexpr int schema_version = 1;
+    /// @brief The schema version this code writes and reads (`PRAGMA user_version`): 2, messages
+    /// keyed by `(user_id, seq)`. Version 1 (messages keyed by the user's name) is migrated by
+    /// `open()`; a higher version is refused.
+    static constexpr int schema_version = 2;
 
     /// @brief Opens (or creates) the database at `options.path`, reads it back into memory and
     /// starts the writer thread. The store holds an exclusive lock on `<path>.lock` (created
@@ -200,8 +204,9 @@ public:
     ///         touched); `failed`, with SQLite's or the system's reason, when the directory is
     ///         missing, the lock file cannot be created, the file cannot be opened or is not a
     ///         database, is corrupt (`PRAGMA quick_check`, or an error reading the schema or the
-    ///         rows), has a schema newer than `schema_version`, or the database is locked past
-    ///         `busy_timeout` while a new file's schema is created.
+    ///         rows), has a schema newer than `schema_version`, cannot be migrated from schema 1
+    ///         (the transaction is rolled back: the file is left as it was), or the database is
+    ///         locked past `busy_timeout` while a new file's schema is created or migrated.
     /// @throws std::bad_alloc when memory runs out; std::system_error when the thread cannot start.
     [[nodiscard]] static sqlite_inbox_open_result open(sqlite_inbox_options options) {
         sqlite_inbox_open_result r;
@@ -265,6 +270,17 @@ public:
         }
         const append_result r = view_.append(user, from, text, now_ms, {});
         if (r.code != status::ok) return r;
+        if (sent_key == 0) { // built in place in the queue (no record to keep first)
+            op& o = queue_.emplace_back(op_kind::append, std::string(user.view()));
+            o.from.assign(from);
+            o.text.assign(text);
+            o.seq = r.seq;
+            o.at_ms = now_ms;
+            o.handler = std::move(on_durable);
+            o.id = next_id_++;
+            work_.notify_one();
+            return r;
+        }
         op o{op_kind::append, std::string(user.view())};
         o.from.assign(from);
         o.text.assign(text);
@@ -390,16 +406,14 @@ public:
         }
         std::size_t done = 0;
         try {
-            while (!ready.empty()) {
-                completion c = std::move(ready.front());
-                ready.pop_front();
-                ++done;
+            for (; done < ready.size(); ++done) { // in place: no completion moved
+                const completion& c = ready[done];
                 if (c.code != status::ok) forget_failed(c);
                 if (c.handler) c.handler(c.code);
             }
-        } catch (...) {
+        } catch (...) { // the one that threw is done; the ones after it go back, in order
             std::lock_guard<std::mutex> lock(mutex_);
-            while (!ready.empty()) {
+            while (ready.size() > done + 1) {
                 completions_.push_front(std::move(ready.back()));
                 ready.pop_back();
             }
@@ -604,25 +618,52 @@ private:
         if (version == 0) { // a new file (or one without our schema): create it
             static const char* const create =
                 "BEGIN IMMEDIATE;"
-                "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY NOT NULL, next_seq INTEGER NOT NULL) WITHOUT ROWID;"
-                "CREATE TABLE IF NOT EXISTS messages(user TEXT NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,"
-                " text TEXT NOT NULL, stored_ms INTEGER NOT NULL, PRIMARY KEY(user, seq)) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                " next_seq INTEGER NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS messages(user_id INTEGER NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,"
+                " text TEXT NOT NULL, stored_ms INTEGER NOT NULL, PRIMARY KEY(user_id, seq)) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS sent(sender TEXT NOT NULL, key INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
                 " seq INTEGER NOT NULL, queued INTEGER NOT NULL, PRIMARY KEY(sender, key));"
                 "CREATE INDEX IF NOT EXISTS sent_at ON sent(at_ms);"
                 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;"
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('high_water', 0), ('forgot_any', 0);"
-                "PRAGMA user_version=1;"
+                "PRAGMA user_version=2;"
                 "COMMIT;";
-            if (detail::sqlite::exec(db, create) != SQLITE_OK) {
-                std::string what;
-                (void)fail(what, "cannot create the schema");
-                (void)detail::sqlite::exec(db, "ROLLBACK");
-                error = what;
-                return false;
-            }
+            if (!exec_transaction(create, "cannot create the schema", error)) return false;
+        } else if (version == 1) {
+            // Version 1 (0.4 before issue #12's last gap) keyed messages by the user's name. Each
+            // user gets an integer id (users' rowid); users that only have messages (not possible
+            // through the store, kept anyway) become users with the number above their last
+            // message, as load() made them before. One transaction: all or nothing.
+            static const char* const migrate =
+                "BEGIN IMMEDIATE;"
+                "ALTER TABLE users RENAME TO users_v1;"
+                "ALTER TABLE messages RENAME TO messages_v1;"
+                "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, next_seq INTEGER NOT NULL);"
+                "CREATE TABLE messages(user_id INTEGER NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL,"
+                " text TEXT NOT NULL, stored_ms INTEGER NOT NULL, PRIMARY KEY(user_id, seq)) WITHOUT ROWID;"
+                "INSERT INTO users(name, next_seq) SELECT name, next_seq FROM users_v1 ORDER BY name;"
+                "INSERT INTO users(name, next_seq) SELECT user, max(seq) + 1 FROM messages_v1"
+                " WHERE user NOT IN (SELECT name FROM users_v1) GROUP BY user ORDER BY user;"
+                "INSERT INTO messages(user_id, seq, sender, text, stored_ms)"
+                " SELECT u.id, m.seq, m.sender, m.text, m.stored_ms FROM messages_v1 m JOIN users u ON u.name = m.user"
+                " ORDER BY u.id, m.seq;"
+                "DROP TABLE messages_v1;"
+                "DROP TABLE users_v1;"
+                "PRAGMA user_version=2;"
+                "COMMIT;";
+            if (!exec_transaction(migrate, "cannot migrate the schema from version 1 to 2", error)) return false;
         }
         return true;
+    }
+
+    // Runs `sql` (a BEGIN ... COMMIT script); on an error rolls back and says `what` failed.
+    bool exec_transaction(const char* sql, const char* what, std::string& error) {
+        sqlite3* db = db_.get();
+        if (detail::sqlite::exec(db, sql) == SQLITE_OK) return true;
+        (void)fail(error, what);
+        if (!sqlite3_get_autocommit(db)) (void)detail::sqlite::exec(db, "ROLLBACK");
+        return false;
     }
 
     static bool query_int(sqlite3* db, const char* sql, std::int64_t& out) {
@@ -655,14 +696,19 @@ private:
         };
         std::map<std::string, user_rows> users;
         detail::sqlite::statement s;
-        if (s.prepare(db, "SELECT name, next_seq FROM users") != SQLITE_OK) return fail(error, "cannot read table users");
+        if (s.prepare(db, "SELECT id, name, next_seq FROM users") != SQLITE_OK) return fail(error, "cannot read table users");
         int rc = SQLITE_OK;
         while ((rc = s.step()) == SQLITE_ROW) {
-            const std::int64_t next = s.int64(1);
-            users[std::string(s.text(0))].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
+            const std::int64_t next = s.int64(2);
+            const std::string_view user = s.text(1);
+            users[std::string(user)].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
+            (void)cache_user_id(user, s.int64(0));
+            next_user_id_ = std::max(next_user_id_, s.int64(0) + 1);
         }
         if (rc != SQLITE_DONE) return fail(error, "cannot read table users");
-        if (s.prepare(db, "SELECT user, seq, sender, text, stored_ms FROM messages ORDER BY user, seq") != SQLITE_OK)
+        // A message whose user_id has no user (none is written so) is not read.
+        if (s.prepare(db, "SELECT u.name, m.seq, m.sender, m.text, m.stored_ms FROM messages m "
+                          "JOIN users u ON u.id = m.user_id ORDER BY m.user_id, m.seq") != SQLITE_OK)
             return fail(error, "cannot read table messages");
         while ((rc = s.step()) == SQLITE_ROW) {
             const std::int64_t seq = s.int64(1);
@@ -694,12 +740,13 @@ private:
             detail::sqlite::statement* stmt;
             const char* sql;
         } prepared[] = {
-            {&st_.upsert_user, "INSERT INTO users(name, next_seq) VALUES(?1, ?2) "
-                               "ON CONFLICT(name) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)"},
+            {&st_.upsert_user, "INSERT INTO users(id, name, next_seq) VALUES(?1, ?2, ?3) "
+                               "ON CONFLICT(id) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)"},
+            {&st_.find_user, "SELECT id FROM users WHERE name = ?1"},
             {&st_.mark_user, "UPDATE users SET next_seq = max(next_seq, ?2) WHERE name = ?1"},
             {&st_.delete_user, "DELETE FROM users WHERE name = ?1"},
-            {&st_.insert_message, "INSERT INTO messages(user, seq, sender, text, stored_ms) VALUES(?1, ?2, ?3, ?4, ?5)"},
-            {&st_.delete_messages, "DELETE FROM messages WHERE user = ?1 AND seq <= ?2"},
+            {&st_.delete_messages, "DELETE FROM messages WHERE user_id = (SELECT id FROM users WHERE name = ?1) "
+                                   "AND seq <= ?2"},
             {&st_.upsert_record, "INSERT INTO sent(sender, key, at_ms, seq, queued) VALUES(?1, ?2, ?3, ?4, ?5) "
                                  "ON CONFLICT(sender, key) DO UPDATE SET at_ms = excluded.at_ms, seq = excluded.seq, "
                                  "queued = excluded.queued"},
@@ -711,15 +758,58 @@ private:
         };
         for (const auto& p : prepared)
             if (p.stmt->prepare(db, p.sql) != SQLITE_OK) return fail(error, std::string("cannot prepare '") + p.sql + "'");
+        for (std::size_t i = 0; i < insert_statements; ++i) { // 1, 2, 4, ... max_rows rows
+            std::string insert = "INSERT INTO messages(user_id, seq, sender, text, stored_ms) VALUES(?,?,?,?,?)";
+            for (std::size_t r = 1; r < (std::size_t{1} << i); ++r) insert += ",(?,?,?,?,?)";
+            if (st_.insert_messages[i].prepare(db, insert.c_str()) != SQLITE_OK)
+                return fail(error, "cannot prepare the INSERT into messages");
+        }
         return true;
     }
 
     // ---- writer thread ------------------------------------------------------------------------
 
+    // The messages of a batch are inserted max_rows at a time, by one multi-row INSERT: SQLite's
+    // cost per statement (step, halt, reset, cursors) is paid once per max_rows messages instead
+    // of once per message. An append only queues its row (apply()); the rows are inserted before
+    // any other kind of operation (order is kept), when max_rows are queued, and at the end of
+    // the batch. A remainder goes as 2^k-row statements (at most insert_statements of them).
+    static constexpr std::size_t insert_statements = 7;
+    static constexpr std::size_t max_rows = std::size_t{1} << (insert_statements - 1); // 64: 320 parameters
     struct statements {
-        detail::sqlite::statement upsert_user, mark_user, delete_user, insert_message, delete_messages, upsert_record,
+        detail::sqlite::statement upsert_user, find_user, mark_user, delete_user, delete_messages, upsert_record,
             delete_record, prune_records, raise_meta, begin, commit;
+        detail::sqlite::statement insert_messages[insert_statements]; // [i]: 2^i rows
     };
+
+    struct row {
+        const op* o; // (of the batch being committed)
+        std::int64_t user_id;
+    };
+
+    // Inserts the queued rows and empties the queue. SQLITE_DONE or an error code.
+    int insert_rows() {
+        int rc = SQLITE_DONE;
+        std::size_t done = 0;
+        for (std::size_t i = insert_statements; i-- > 0 && rc == SQLITE_DONE;) {
+            const std::size_t n = std::size_t{1} << i;
+            if (rows_.size() - done < n) continue;
+            detail::sqlite::statement& st = st_.insert_messages[i];
+            for (std::size_t r = 0; r < n; ++r) {
+                const row& x = rows_[done + r];
+                const int p = static_cast<int>(5 * r);
+                (void)st.bind(p + 1, x.user_id)
+                    .bind(p + 2, as_int(x.o->seq))
+                    .bind(p + 3, std::string_view(x.o->from))
+                    .bind(p + 4, std::string_view(x.o->text))
+                    .bind(p + 5, x.o->at_ms);
+            }
+            rc = st.run();
+            done += n;
+        }
+        rows_.clear();
+        return rc;
+    }
 
     static std::int64_t as_int(std::uint64_t v) noexcept { return static_cast<std::int64_t>(v); }
 
@@ -732,25 +822,65 @@ private:
         }
     }
 
-    // A user's next sequence number after the appends of this batch so far, written by
-    // flush_next_seqs(): one users-table upsert per user and batch instead of one per message (a
-    // batch of 1,024 messages to a few users costs a few upserts). Writer thread only.
-    void note_next_seq(std::string_view user, std::uint64_t next) {
-        for (auto& [u, n] : next_seq_)
-            if (u == user) {
-                n = std::max(n, next);
-                return;
-            }
-        next_seq_.emplace_back(user, next);
+    // The writer's cache of the users table's ids (messages are keyed by (user_id, seq): integer
+    // comparisons on every insert, where the name as key cost a string comparison per B-tree
+    // level), with each user's next sequence number noted during the batch, written by
+    // flush_next_seqs(): one users-table upsert per user and batch instead of one per message.
+    // The map's key views `name`, which never moves. Writer thread only (and load()).
+    struct writer_user {
+        std::unique_ptr<std::string> name;
+        std::int64_t id = 0;
+        std::uint64_t next = 0; // noted in this batch; 0: none
+    };
+
+    writer_user& cache_user_id(std::string_view user, std::int64_t id) {
+        const auto it = user_ids_.find(user);
+        if (it != user_ids_.end()) {
+            it->second.id = id;
+            return it->second;
+        }
+        auto owned = std::make_unique<std::string>(user);
+        const std::string_view key(*owned);
+        return user_ids_.emplace(key, writer_user{std::move(owned), id, 0}).first->second;
+    }
+
+    // The user's entry: cached; else the id of its row in users; else a new id (the row is
+    // written by the caller: the remember's upsert, or flush_next_seqs()). SQLITE_DONE or an
+    // error code.
+    int user_entry(std::string_view user, writer_user*& out) {
+        const auto it = user_ids_.find(user);
+        if (it != user_ids_.end()) {
+            out = &it->second;
+            return SQLITE_DONE;
+        }
+        const int rc = st_.find_user.bind(1, user).step();
+        const std::int64_t id = rc == SQLITE_ROW ? st_.find_user.int64(0) : next_user_id_;
+        st_.find_user.reset();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+        if (rc == SQLITE_DONE) ++next_user_id_;
+        out = &cache_user_id(user, id);
+        return SQLITE_DONE;
+    }
+
+    void note_next_seq(writer_user& w, std::uint64_t next) {
+        if (w.next == 0) noted_.push_back(&w);
+        w.next = std::max(w.next, next);
+    }
+
+    void clear_noted() noexcept {
+        for (writer_user* w : noted_) w->next = 0;
+        noted_.clear();
     }
 
     // Writes the noted sequence numbers; before any operation other than an append (it may read
     // or delete the user's row) and at the end of the batch. SQLITE_DONE or an error code.
     int flush_next_seqs() {
         int rc = SQLITE_DONE;
-        for (const auto& [u, n] : next_seq_)
-            if ((rc = st_.upsert_user.bind(1, u).bind(2, as_int(n)).run()) != SQLITE_DONE) break;
-        next_seq_.clear();
+        for (const writer_user* w : noted_)
+            if ((rc = st_.upsert_user.bind(1, w->id).bind(2, std::string_view(*w->name)).bind(3, as_int(w->next)).run()) !=
+                SQLITE_DONE)
+                break;
+        clear_noted();
         return rc;
     }
 
@@ -758,24 +888,28 @@ private:
     int apply(const op& o, std::uint64_t& high_water, bool& forgot) {
         const std::string_view user(o.user);
         int rc = SQLITE_DONE;
-        if (o.kind != op_kind::append && !next_seq_.empty() && (rc = flush_next_seqs()) != SQLITE_DONE) return rc;
+        if (o.kind != op_kind::append) {
+            if (!rows_.empty() && (rc = insert_rows()) != SQLITE_DONE) return rc;
+            if (!noted_.empty() && (rc = flush_next_seqs()) != SQLITE_DONE) return rc;
+        }
+        writer_user* w = nullptr;
         switch (o.kind) {
-        case op_kind::remember: return st_.upsert_user.bind(1, user).bind(2, as_int(o.seq)).run();
+        case op_kind::remember:
+            if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
+            return st_.upsert_user.bind(1, w->id).bind(2, user).bind(3, as_int(o.seq)).run();
         case op_kind::forget:
             forgot = true;
-            rc = st_.delete_user.bind(1, user).run();
+            rc = st_.delete_messages.bind(1, user).bind(2, INT64_MAX).run(); // (by the user's id in users)
             if (rc != SQLITE_DONE) return rc;
-            return st_.delete_messages.bind(1, user).bind(2, INT64_MAX).run();
+            rc = st_.delete_user.bind(1, user).run();
+            if (rc == SQLITE_DONE) user_ids_.erase(user); // (a rollback: user_entry() reads the row again)
+            return rc;
         case op_kind::append:
             high_water = std::max(high_water, o.seq);
-            rc = st_.insert_message.bind(1, user)
-                     .bind(2, as_int(o.seq))
-                     .bind(3, std::string_view(o.from))
-                     .bind(4, std::string_view(o.text))
-                     .bind(5, o.at_ms)
-                     .run();
-            if (rc != SQLITE_DONE) return rc;
-            note_next_seq(user, o.seq + 1); // written once per user and batch (flush_next_seqs)
+            if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
+            rows_.push_back(row{&o, w->id});
+            if (rows_.size() == max_rows && (rc = insert_rows()) != SQLITE_DONE) return rc;
+            note_next_seq(*w, o.seq + 1); // written once per user and batch (flush_next_seqs)
             if (o.key == 0) return rc;
             return st_.upsert_record.bind(1, std::string_view(o.from))
                 .bind(2, as_int(o.key))
@@ -803,15 +937,17 @@ private:
 
     // Runs one batch in one transaction: SQLITE_DONE when committed, else the error code (the
     // transaction is rolled back). Writer thread only.
-    int commit_batch(const std::vector<op>& batch, std::string& message) {
+    int commit_batch(const std::deque<op>& batch, std::string& message) {
         sqlite3* db = db_.get();
         int rc = st_.begin.run();
         if (rc == SQLITE_DONE) {
             std::uint64_t high_water = 0;
             bool forgot = false;
-            next_seq_.clear();
+            clear_noted();
+            rows_.clear();
             for (const op& o : batch)
                 if ((rc = apply(o, high_water, forgot)) != SQLITE_DONE) break;
+            if (rc == SQLITE_DONE && !rows_.empty()) rc = insert_rows();
             if (rc == SQLITE_DONE) rc = flush_next_seqs();
             if (rc == SQLITE_DONE && high_water != 0)
                 rc = st_.raise_meta.bind(1, std::string_view("high_water")).bind(2, as_int(high_water)).run();
@@ -846,12 +982,15 @@ private:
                 work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
                 if (queue_.empty()) break; // stop_, and everything committed
             }
-            std::vector<op> batch;
+            std::deque<op> batch;
             const std::size_t n = std::min(queue_.size(), options_.max_batch);
-            batch.reserve(n);
-            for (std::size_t i = 0; i < n; ++i) {
-                batch.push_back(std::move(queue_.front()));
-                queue_.pop_front();
+            if (n == queue_.size()) {
+                batch.swap(queue_); // all of it: no operation moved
+            } else {
+                for (std::size_t i = 0; i < n; ++i) {
+                    batch.push_back(std::move(queue_.front()));
+                    queue_.pop_front();
+                }
             }
             in_flight_ = n;
             lock.unlock();
@@ -883,8 +1022,9 @@ private:
                     if (o.kind == op_kind::refused) code = o.seq == 1 ? status::ok : status::store_busy;
                     if (code != status::ok) ++stats_.failed_appends;
                     if (o.kind == op_kind::append && st == status::ok) ++stats_.committed_appends;
-                    completions_.push_back(
-                        completion{std::move(o.handler), code, o.kind, o.user, std::move(o.from), o.seq, o.key, o.at_ms});
+                    completions_.push_back(completion{std::move(o.handler), code, o.kind,
+                                                      last_failed ? o.user : std::move(o.user), // (keep_mark below)
+                                                      std::move(o.from), o.seq, o.key, o.at_ms});
                     any = true;
                     if (o.kind == op_kind::append && last_failed) // its number is never given again
                         keep_mark(std::move(o.user), o.seq, o.id);
@@ -942,7 +1082,10 @@ private:
     // The writer's (the host's before the thread starts and after it is joined).
     detail::sqlite::db_ptr db_;
     statements st_; // declared after db_: finalized before the connection closes
-    std::vector<std::pair<std::string_view, std::uint64_t>> next_seq_; // writer thread: see note_next_seq()
+    std::unordered_map<std::string_view, writer_user> user_ids_; // writer thread: see writer_user
+    std::vector<writer_user*> noted_;                            // the users noted in this batch
+    std::vector<row> rows_;                                      // messages to insert: insert_rows()
+    std::int64_t next_user_id_ = 1;                              // above every id in users
     std::thread writer_;
 };
 
