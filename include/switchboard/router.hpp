@@ -1301,9 +1301,10 @@ private:
         std::vector<membership> rooms;
         // What few sessions use (watches, typing indicators), allocated on first use: an idle
         // session holds one null pointer instead of two empty vectors (48 bytes).
+        /// What few sessions use (watches, typing indicators), allocated on first use.
         struct extras_type {
-            std::vector<std::uint32_t> watching; // user slots this session watches
-            std::vector<typing_note> typing;
+            std::vector<std::uint32_t> watching; ///< user slots this session watches
+            std::vector<typing_note> typing;     ///< typing indicators this session started
         };
         std::unique_ptr<extras_type> extras;
         // True when a typing indicator of this session is on (a message to its target ends it).

@@ -1059,10 +1059,10 @@ private:
         std::size_t at = 8;
         while (data.size() - at >= 12) {
             const std::uint64_t sid = ::switchboard::detail::read_le(data.data() + at, 8);
-            std::uint64_t len = ::switchboard::detail::read_le(data.data() + at + 8, 4);
+            const std::uint64_t word = ::switchboard::detail::read_le(data.data() + at + 8, 4); // length and flags
             at += 12;
-            if ((len & ack_bit) != 0) { // another node's acknowledgement (acknowledged())
-                len &= ~std::uint64_t{ack_bit};
+            if ((word & ack_bit) != 0) { // another node's acknowledgement (acknowledged())
+                const std::uint64_t len = word & ~std::uint64_t{ack_bit};
                 if (len < 8 || len > data.size() - at) break;
                 const std::uint64_t through = ::switchboard::detail::read_le(data.data() + at, 8);
                 const auto user = name::parse(data.substr(at + 8, static_cast<std::size_t>(len) - 8));
@@ -1071,8 +1071,8 @@ private:
                 continue;
             }
             message_key key;
-            if ((len & keyed_bit) != 0) {
-                len &= ~std::uint64_t{keyed_bit};
+            const std::uint64_t len = word & ~std::uint64_t{keyed_bit};
+            if ((word & keyed_bit) != 0) {
                 if (data.size() - at < 16) break;
                 key.origin = ::switchboard::detail::read_le(data.data() + at, 8);
                 key.serial = ::switchboard::detail::read_le(data.data() + at + 8, 8);
