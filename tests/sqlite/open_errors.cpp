@@ -3,6 +3,7 @@
 // file and SQLite's reason, never an exception or a crash; the file is left as it was.
 #include "sqlite_test.hpp"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -108,4 +109,87 @@ TEST_CASE("sqlite_inbox: without quick_check, a corrupt table is still an error 
     auto r = sqlite_inbox::open(o);
     CHECK_FALSE(r);
     CHECK_THAT(r.error, Catch::Contains(path) && Catch::Contains("malformed"));
+}
+
+namespace {
+// Runs `sql` on the database at `path` with SQLite itself (an operator's edit, or damage).
+void edit(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
+    INFO(sql << ": " << (message ? message : ""));
+    sqlite3_free(message);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+} // namespace
+
+TEST_CASE("sqlite_inbox: open() refuses stored messages that would forge lines when replayed", "[sqlite]") {
+    // What the store replays goes to clients as it is, so a file edited (or damaged) to hold a
+    // line break, an escape sequence or a sender that is not a name is refused with the row, not
+    // replayed (before: bob received "msg admin pwned" as a line of its own).
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    fill(path, 2);
+    edit(path, "UPDATE messages SET text = char(10) || 'msg admin pwned' || char(27) || '[31m' WHERE seq = 1");
+    auto e = open_error(path);
+    CHECK_THAT(e, Catch::Contains("invalid text") && Catch::Contains("'bob', seq 1"));
+    edit(path, "UPDATE messages SET text = 'fine' WHERE seq = 1; UPDATE messages SET sender = 'ad min' WHERE seq = 2");
+    e = open_error(path);
+    CHECK_THAT(e, Catch::Contains("invalid sender") && Catch::Contains("'bob', seq 2"));
+    edit(path, "UPDATE messages SET sender = 'Alice' WHERE seq = 2"); // not folded: never written so
+    CHECK_THAT(open_error(path), Catch::Contains("invalid sender"));
+    edit(path, "UPDATE messages SET sender = 'alice' WHERE seq = 2");
+    sqlite_inbox_options o;
+    o.path = path;
+    auto store = open_store(o);
+    CHECK(seqs(*store, n("bob")) == std::vector<std::uint64_t>{1, 2});
+}
+
+TEST_CASE("sqlite_inbox: open() names what it cannot read, and refuses impossible ids and versions", "[sqlite]") {
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    fill(path, 1);
+    edit(path, "PRAGMA user_version = -1");
+    CHECK_THAT(open_error(path), Catch::Contains("schema version -1"));
+    edit(path, "PRAGMA user_version = 2; UPDATE users SET id = 9223372036854775807 WHERE name = 'bob'");
+    CHECK_THAT(open_error(path), Catch::Contains("table users holds id 9223372036854775807"));
+    edit(path, "UPDATE users SET id = 1 WHERE name = 'bob'; DROP TABLE messages");
+    // SQLite's own reason, not "not an error" (the failed prepare's message was cleared by the
+    // finalize of the statement before it).
+    CHECK_THAT(open_error(path), Catch::Contains("cannot read table messages: no such table"));
+}
+
+TEST_CASE("sqlite_inbox: open() refuses a database file it can only read", "[sqlite]") {
+    // SQLite opens a file without write permission read-only, silently: every removal would
+    // fail and an at-most-once replay would come again at each restart. Root writes anyway, so
+    // as root the open runs in a child process that drops to an unprivileged user.
+    temp_dir dir;
+    const std::string path = dir.file("chat.db");
+    fill(path, 1);
+    std::filesystem::remove(path + ".lock"); // made again by the open below, by its own user
+    std::filesystem::permissions(dir.path, std::filesystem::perms::all);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::group_read |
+                                           std::filesystem::perms::others_read);
+    const auto try_open = [&] {
+        sqlite_inbox_options o;
+        o.path = path;
+        auto r = sqlite_inbox::open(o);
+        return !r && r.error.find("read-only") != std::string::npos;
+    };
+    if (geteuid() != 0) {
+        CHECK(try_open());
+        return;
+    }
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+        _exit(try_open() ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0); // 1: opened (or another error), 2: could not drop privileges
 }

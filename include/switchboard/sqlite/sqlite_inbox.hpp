@@ -8,6 +8,7 @@
 #include "../memory_inbox.hpp"
 #include "../names.hpp"
 #include "../status.hpp"
+#include "../text.hpp"
 #include "detail/file_lock.hpp"
 #include "detail/sqlite_handle.hpp"
 
@@ -21,6 +22,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -590,6 +592,17 @@ private:
         // Reading the schema is the first access to the file: "file is not a database" shows here.
         std::int64_t version = 0;
         if (!query_int(db, "PRAGMA user_version", version)) return fail(error, "cannot read the schema");
+        if (version < 0) {
+            error = "schema version " + std::to_string(version) + " (PRAGMA user_version) is not one this "
+                    "switchboard wrote";
+            return false;
+        }
+        if (sqlite3_db_readonly(db, "main") == 1) {
+            // Opened read-only (a file without write permission): every removal and append would
+            // fail, and a replay without acknowledgements would come again at each restart.
+            error = "the database file is read-only: switchboard must write to it";
+            return false;
+        }
         if (version > schema_version) {
             error = "schema version " + std::to_string(version) + " (PRAGMA user_version) is newer than this "
                     "switchboard's (" + std::to_string(schema_version) + "): open it with a newer switchboard";
@@ -701,6 +714,10 @@ private:
         while ((rc = s.step()) == SQLITE_ROW) {
             const std::int64_t next = s.int64(2);
             const std::string_view user = s.text(1);
+            if (s.int64(0) <= 0 || s.int64(0) == std::numeric_limits<std::int64_t>::max()) {
+                error = "table users holds id " + std::to_string(s.int64(0)) + " (for '" + std::string(user) + "')";
+                return false;
+            }
             users[std::string(user)].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
             (void)cache_user_id(user, s.int64(0));
             next_user_id_ = std::max(next_user_id_, s.int64(0) + 1);
@@ -716,8 +733,18 @@ private:
                 error = "table messages holds sequence number " + std::to_string(seq);
                 return false;
             }
+            // What is replayed goes to clients as it is: a sender that is not a folded name or a
+            // text outside the text contract (an edited or damaged file) would forge lines.
+            const std::string_view sender = s.text(2), text = s.text(3);
+            const auto from = name::parse(sender);
+            if (!from || from->view() != sender || !is_message_text(text)) {
+                error = "table messages holds an invalid " + std::string(from && from->view() == sender ? "text" : "sender") +
+                        " (user '" + std::string(s.text(0)) + "', seq " + std::to_string(seq) +
+                        "): delete that row or restore a backup (docs/durability.md)";
+                return false;
+            }
             users[std::string(s.text(0))].messages.push_back(
-                stored_message{static_cast<std::uint64_t>(seq), std::string(s.text(2)), std::string(s.text(3)), s.int64(4)});
+                stored_message{static_cast<std::uint64_t>(seq), std::string(sender), std::string(text), s.int64(4)});
         }
         if (rc != SQLITE_DONE) return fail(error, "cannot read table messages");
         for (auto& u : users) {

@@ -44,6 +44,9 @@ public:
     /// many times).
     /// @return SQLite's result code.
     int prepare(sqlite3* db, const char* sql) noexcept {
+        // The previous statement is finalized first: finalizing it after a failed prepare would
+        // clear the error `sqlite3_errmsg()` reports ("not an error" instead of "no such table").
+        stmt_.reset();
         sqlite3_stmt* s = nullptr;
         const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
         stmt_.reset(s);
