@@ -74,15 +74,25 @@ private:
     std::vector<durable_handler> done_;
 };
 
+// alice registered on a router whose store commits later; bob known to the store, offline.
+struct alice_and_later_store {
+    later_store store;
+    router r{switchboard_test::with_inbox(store)};
+    line_client alice{r};
+    alice_and_later_store() {
+        store.remember(*name::parse("bob"));
+        alice.say("/register alice");
+    }
+};
+
 } // namespace
 
 TEST_CASE("durable answers: ok queued only once the commit is reported, in the order of the messages",
           "[inbox][durable]") {
-    later_store store;
-    store.remember(*name::parse("bob"));
-    router r(switchboard_test::with_inbox(store));
-    line_client alice(r);
-    alice.say("/register alice");
+    alice_and_later_store c;
+    later_store& store = c.store;
+    router& r = c.r;
+    line_client& alice = c.alice;
     CHECK(alice.lines() == lines_t{"ok register alice"});
     alice.say("/msg bob one");
     alice.say("/msg bob two");
@@ -99,16 +109,14 @@ TEST_CASE("durable answers: ok queued only once the commit is reported, in the o
 }
 
 TEST_CASE("durable answers: completions run under a hold are answered when the hold ends", "[inbox][durable]") {
-    later_store store;
-    store.remember(*name::parse("bob"));
-    router r(switchboard_test::with_inbox(store));
-    line_client alice(r);
-    alice.say("/register alice");
+    alice_and_later_store c;
+    later_store& store = c.store;
+    line_client& alice = c.alice;
     (void)alice.lines();
     alice.say("/msg bob one");
     alice.say("/send c2 bob two");
     {
-        const router::hold_guard batch = r.hold();
+        const router::hold_guard batch = c.r.hold();
         store.complete();
         CHECK(alice.lines().empty()); // held, as every delivery a call causes
     }
@@ -118,11 +126,10 @@ TEST_CASE("durable answers: completions run under a hold are answered when the h
 TEST_CASE("durable answers: thousands of waits in flight complete in order", "[inbox][durable]") {
     // New waits while more than 1024 finished ones lie at the front (the router then compacts
     // its list of waits): the answers still come in call order, each /send with its client id.
-    later_store store;
-    store.remember(*name::parse("bob"));
-    router r(switchboard_test::with_inbox(store));
-    line_client alice(r);
-    alice.say("/register alice");
+    alice_and_later_store c;
+    later_store& store = c.store;
+    router& r = c.r;
+    line_client& alice = c.alice;
     (void)alice.lines();
     lines_t expected;
     int sent = 0;
