@@ -768,7 +768,7 @@ public:
     /// Each completion (which the store runs under the host's serialisation) answers its sender
     /// with a `send_outcome` event. 0 with `memory_inbox`.
     /// @return the number of such calls.
-    [[nodiscard]] std::size_t store_waits() const noexcept { return waiters_.size(); }
+    [[nodiscard]] std::size_t store_waits() const noexcept { return waiters_.size() - waiters_head_; }
 
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
@@ -1522,8 +1522,10 @@ private:
         rec.id = id;
         rec.next_free = npos;
         users_.insert(detail::flat_index::fold(id.hash()), u);
-        for (const store_waiter& w : waiters_) // messages stored for it before it had a record
+        for (std::size_t i = waiters_head_; i < waiters_.size(); ++i) { // stored for it before it had a record
+            const store_waiter& w = waiters_[i];
             if (w.appended && w.seq != 0 && w.to == id && cold_[u].uncommitted++ == 0) cold_[u].committed_through = w.seq - 1;
+        }
         return u;
     }
 
@@ -1801,6 +1803,17 @@ private:
         if (bytes.empty()) return;
         pending_.push_back(pending{session_id::make(si, sessions_[si].generation), bytes, call_depth(),
                                    close_mode::after_flush, false, ephemeral});
+    }
+
+    // Delivers event e to live session si now (the host's own call, nothing deferred before it):
+    // what drain() does for one deferred event. What the delivery's callbacks cause is queued;
+    // the caller settles.
+    void deliver_event_now(std::uint32_t si, const event& e) {
+        const payload bytes = formats_[sessions_[si].format]->encode_checked(e);
+        if (bytes.empty()) return;
+        transport* const t = sessions_[si].t;
+        const callback_scope scope(*this, 0);
+        count(t->deliver(bytes));
     }
 
     // Hands session si the stored messages of its user, queued behind the reply of the command
@@ -2101,6 +2114,10 @@ private:
         store_waiter w{ticket, from, sender, to,
                        ctx && answer ? std::string(ctx->client_id) : std::string(), ctx && answer ? ctx->key : 0,
                        r.seq, r.queued, answer, appended};
+        if (waiters_head_ >= 1024 && waiters_head_ * 2 >= waiters_.size()) { // the finished front goes
+            waiters_.erase(waiters_.begin(), waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_));
+            waiters_head_ = 0;
+        }
         waiters_.push_back(std::move(w));
         if (!appended || r.seq == 0) return; // (0: a shared store numbers it at commit, for a user not here)
         const std::uint32_t u = find_user(to);
@@ -2114,12 +2131,20 @@ private:
             sync_result_ = s;
             return;
         }
-        auto it = waiters_.begin(); // in call order: the front, unless a store breaks the contract
+        // In call order: the front, unless a store breaks the contract.
+        auto it = waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_);
         while (it != waiters_.end() && it->ticket != ticket) ++it;
         if (it == waiters_.end()) return;
         const store_waiter w = std::move(*it);
-        if (it == waiters_.begin()) waiters_.pop_front(); // (the usual case: no elements to move)
-        else waiters_.erase(it);
+        if (it == waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_)) { // the usual case
+            if (++waiters_head_ == waiters_.size()) { // none left: start again at the front
+                waiters_.clear();
+                waiters_head_ = 0;
+                if (waiters_.capacity() > 4096) waiters_.shrink_to_fit(); // a burst does not pin memory
+            }
+        } else {
+            waiters_.erase(it);
+        }
         if (s != status::ok) ++counters_.store_failures;
         if (w.key != 0) settle_sent(w.sender, w.key, s == status::ok);
         if (w.appended && w.seq != 0) { // what its ack-on sessions may be handed now reaches this message
@@ -2146,7 +2171,13 @@ private:
             e.seq = s == status::ok ? w.seq : 0;
             e.code = s;
             e.queued = w.queued;
-            defer_event(w.from.index(), e, false);
+            // With nothing queued before it (the usual case: the host runs the store's
+            // completions as a call of its own), the answer goes out at once, as drain() would
+            // send it: no pending entry, no drain per completion.
+            if (depth_ == 0 && holds_ == 0 && !draining_ && pending_head_ == pending_.size())
+                deliver_event_now(w.from.index(), e);
+            else
+                defer_event(w.from.index(), e, false);
         }
         settle();
     }
@@ -2460,7 +2491,12 @@ private:
         bool answer;
         bool appended;               // a stored message (else a de-duplication record)
     };
-    std::deque<store_waiter> waiters_; // in call order (the store completes in that order)
+    // In call order (the store completes in that order), from waiters_head_: a finished front
+    // waiter is left behind (moved from) and the front is compacted when it is the larger part,
+    // so that the steady state allocates nothing (a deque allocated and freed a block every
+    // three waiters).
+    std::vector<store_waiter> waiters_;
+    std::size_t waiters_head_ = 0;
     std::uint64_t next_ticket_ = 0;
     std::uint64_t sync_ticket_ = 0;  // the store call in progress (call_store())
     directory* dir_;                 // router_options::directory (null: one node)

@@ -4,6 +4,7 @@
 #include "sqlite_test.hpp"
 
 #include <atomic>
+#include <stdexcept>
 #include <vector>
 
 using namespace sqlite_test;
@@ -70,4 +71,32 @@ TEST_CASE("sqlite_inbox: past max_queued an append is store_busy at once, and no
     CHECK(codes.size() == 200u - static_cast<unsigned>(refused)); // never called for a refused one
     CHECK(store->append(n("bob"), "alice", "m", 0, {}).code == status::ok); // room again
     CHECK(store->stats().refused == static_cast<std::uint64_t>(refused));
+}
+
+TEST_CASE("sqlite_inbox: a completion handler that throws leaves the ones after it queued, in order, before "
+          "later ones",
+          "[sqlite]") {
+    // run_completions() rethrows; the completions after the one that threw run at the next call,
+    // ahead of those of appends committed since, and each exactly once.
+    temp_dir dir;
+    sqlite_inbox_options o;
+    o.path = dir.file("chat.db");
+    auto store = open_store(o);
+    store->remember(n("bob"));
+    std::vector<int> order;
+    const auto append = [&](int i) {
+        REQUIRE(store->append(n("bob"), "alice", "m", 0, [&order, i](status) {
+                           order.push_back(i);
+                           if (i == 3) throw std::runtime_error("handler 3");
+                       }).code == status::ok);
+    };
+    for (int i = 0; i < 10; ++i) append(i);
+    store->flush();
+    CHECK_THROWS_AS(store->run_completions(), std::runtime_error);
+    CHECK(order == std::vector<int>{0, 1, 2, 3});
+    for (int i = 10; i < 15; ++i) append(i);
+    store->flush();
+    CHECK(store->run_completions() == 11u);
+    CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
+    CHECK(store->run_completions() == 0u);
 }

@@ -179,3 +179,35 @@ TEST_CASE("host_text: reply builders never emit a second line", "[text][line]") 
     session.greet("welcome\rmsg admin hi\nsecond line");
     CHECK(t.take_lines() == lines{"* welcome?msg admin hi", "* second line"});
 }
+
+TEST_CASE("host_text: the late answers of a durable store are the replies they stand for", "[text][line]") {
+    // The router's send_outcome events (docs/protocol.md, "Durable store"): `ok queued <user>` has
+    // a path of its own in the encoder (the answer to every /msg stored for an offline user);
+    // every variant must stay byte for byte what the reply encoder writes for it.
+    using namespace switchboard::protocol;
+    const line_event_encoder& enc = line_event_encoder::instance();
+    const auto outcome = [](std::string_view user, std::string_view client_id, status code, bool queued) {
+        event e{event_kind::send_outcome, {}, user, client_id};
+        e.code = code;
+        e.queued = queued;
+        return e;
+    };
+    const auto as_reply = [](const event& e) {
+        return std::string(line_reply_encoder::instance().encode(send_outcome_reply(e)).view());
+    };
+    const event cases[] = {outcome("bob", {}, status::ok, true),
+                           outcome("bob", {}, status::ok, false),
+                           outcome("a-very-long-user-name-of-many-bytes", {}, status::ok, true),
+                           outcome("bob", {}, status::store_failed, true),
+                           outcome("bob", "c1", status::ok, true),
+                           outcome("bob", "c1", status::ok, false),
+                           outcome("bob", "c1", status::store_busy, true)};
+    for (const event& e : cases) {
+        CAPTURE(e.user, e.text, to_string(e.code), e.queued);
+        CHECK(std::string(enc.encode(e).view()) == as_reply(e));
+    }
+    CHECK(enc.encode(cases[0]).view() == "ok queued bob\n");
+    CHECK(enc.encode(cases[2]).view() == "ok queued a-very-long-user-name-of-many-bytes\n");
+    CHECK(enc.encode(cases[3]).view() == "err store-failed bob\n");
+    CHECK(enc.encode(cases[4]).view() == "sent c1 queued\n");
+}

@@ -425,7 +425,12 @@ private:
         case event_kind::typing_stopped: return words({"typing", e.user, "stop"});
         case event_kind::session_replaced: return words({"bye", "replaced"});
         case event_kind::session_closed: return words({"bye", to_string(e.code)});
-        case event_kind::send_outcome: return line_reply_encoder::instance().encode(send_outcome_reply(e));
+        case event_kind::send_outcome:
+            // `ok queued <user>`, the answer to every /msg stored for an offline user: the user is
+            // the router's folded, valid name, so the words are joined as they are (what
+            // encode_line() gives for it, without its byte-by-byte check).
+            if (e.text.empty() && e.code == status::ok && !e.user.empty()) return words({"ok", "queued", e.user});
+            return line_reply_encoder::instance().encode(send_outcome_reply(e));
         case event_kind::register_outcome: return line_reply_encoder::instance().encode(register_outcome_reply(e));
         }
         return {};

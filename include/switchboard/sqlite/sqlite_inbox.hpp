@@ -22,6 +22,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -401,10 +402,11 @@ public:
     /// @return the number of handlers' completions processed.
     /// @throws whatever a handler throws; the completions after it stay queued.
     std::size_t run_completions() {
-        std::deque<completion> ready;
+        std::vector<completion> ready;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             ready.swap(completions_);
+            completions_.swap(spare_completions_); // the writer fills storage that has room
         }
         std::size_t done = 0;
         try {
@@ -415,11 +417,15 @@ public:
             }
         } catch (...) { // the one that threw is done; the ones after it go back, in order
             std::lock_guard<std::mutex> lock(mutex_);
-            while (ready.size() > done + 1) {
-                completions_.push_front(std::move(ready.back()));
-                ready.pop_back();
-            }
+            completions_.insert(completions_.begin(),
+                                std::make_move_iterator(ready.begin() + static_cast<std::ptrdiff_t>(done) + 1),
+                                std::make_move_iterator(ready.end()));
             throw;
+        }
+        ready.clear();
+        if (ready.capacity() <= max_spare_completions) { // kept for the writer's next batches
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (ready.capacity() > spare_completions_.capacity()) spare_completions_.swap(ready);
         }
         return done;
     }
@@ -1098,7 +1104,12 @@ private:
     std::condition_variable progress_; // flush() waits for the writer's progress
     std::deque<op> queue_;
     std::size_t in_flight_ = 0;          // operations of the batch being committed
-    std::deque<completion> completions_; // finished appends and records, in call order
+    // Finished appends and records, in call order. A vector, and the one run_completions() has
+    // emptied kept as spare_completions_ for the writer to fill next: no block allocated and
+    // freed every few completions (as a deque did), up to max_spare_completions kept.
+    std::vector<completion> completions_;
+    std::vector<completion> spare_completions_;
+    static constexpr std::size_t max_spare_completions = 4096;
     std::uint64_t next_id_ = 1;          // the id of the next operation queued
     std::uint64_t tried_ = 0;            // every operation up to this id has been tried once
     bool stop_ = false;
