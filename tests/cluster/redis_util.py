@@ -62,6 +62,10 @@ class RedisServer:
                     c.close()
             except OSError:
                 time.sleep(0.02)
+            except ReplyError as e:  # "LOADING ...": restarted, still reading its AOF
+                if not str(e).startswith("LOADING"):
+                    raise
+                time.sleep(0.02)
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
 
     def kill9(self):
