@@ -390,6 +390,25 @@ public:
         return status::ok;
     }
 
+    /// @brief Sends one event to one session, encoded in that session's own format (the
+    /// `event_encoder` it was opened with), as `send()` sends bytes: a notice of the host's or of
+    /// an adapter's (another node's event for a local session, `session_closed` before a close).
+    /// @param s the session.
+    /// @param e the event; its views are read during the call only. Checked by the format
+    ///        (`event_encoder::encode()`), not by the router.
+    /// @return as `send()`: `ok` (queued, or refused by a closing or backed-up transport and
+    ///         counted in `counters().dropped`); `unknown_session`; `depth_exceeded`; and
+    ///         `invalid_text` when the session's format does not carry `e` (its encoder refused it).
+    /// @throws std::bad_alloc when memory runs out.
+    /// @note Thread safety: as every router call, under the host's serialisation.
+    status notify(session_id s, const event& e) {
+        const session_slot* slot = find_slot(s);
+        if (!slot) return status::unknown_session;
+        const payload bytes = formats_[slot->format]->encode(e);
+        if (bytes.empty()) return status::invalid_text;
+        return send(s, bytes);
+    }
+
     /// @brief Keeps the deliveries that callbacks cause queued until it is destroyed (see
     /// `router::hold()`). Movable, not copyable.
     class hold_guard {
@@ -1169,17 +1188,11 @@ public:
         if (!is_message_text(text)) return {status::invalid_text};
         if (call_depth() >= max_depth_) return {status::depth_exceeded};
         const std::uint32_t u = slot->user;
-        const std::uint32_t d = call_depth();
         if (!slot->acks || !inbox_) {
-            const payload bytes =
-                formats_[slot->format]->encode_checked(event{event_kind::direct_message, {}, sender->view(), text});
-            if (bytes.empty()) return {status::invalid_text};
-            pending_.push_back(pending{to, bytes, d, close_mode::after_flush, false, false});
-            route_result r;
-            r.deferred = 1;
+            const status sent = notify_checked(to, event{event_kind::direct_message, {}, sender->view(), text});
+            if (sent != status::ok) return {sent};
             ++counters_.routed;
-            settle();
-            return r;
+            return {}; // the delivery is counted in counters() (send())
         }
         std::uint32_t first_acks = users_slots_[u].head;
         while (first_acks != npos && !sessions_[first_acks].acks) first_acks = sessions_[first_acks].next_of_user;
@@ -1805,15 +1818,12 @@ private:
                                    close_mode::after_flush, false, ephemeral});
     }
 
-    // Delivers event e to live session si now (the host's own call, nothing deferred before it):
-    // what drain() does for one deferred event. What the delivery's callbacks cause is queued;
-    // the caller settles.
-    void deliver_event_now(std::uint32_t si, const event& e) {
-        const payload bytes = formats_[sessions_[si].format]->encode_checked(e);
-        if (bytes.empty()) return;
-        transport* const t = sessions_[si].t;
-        const callback_scope scope(*this, 0);
-        count(t->deliver(bytes));
+    // notify() for an event the router built, or whose names and text it checked: encoded
+    // with encode_checked(). `s` must be open.
+    status notify_checked(session_id s, const event& e) {
+        const payload bytes = formats_[sessions_[s.index()].format]->encode_checked(e);
+        if (bytes.empty()) return status::invalid_text;
+        return send(s, bytes);
     }
 
     // Hands session si the stored messages of its user, queued behind the reply of the command
@@ -2171,11 +2181,11 @@ private:
             e.seq = s == status::ok ? w.seq : 0;
             e.code = s;
             e.queued = w.queued;
-            // With nothing queued before it (the usual case: the host runs the store's
-            // completions as a call of its own), the answer goes out at once, as drain() would
-            // send it: no pending entry, no drain per completion.
+            // With nothing queued or held before it (the usual case: the host runs the store's
+            // completions as a call of its own), the answer goes out at once, as a reply
+            // (send()): no pending entry, no drain per completion.
             if (depth_ == 0 && holds_ == 0 && !draining_ && pending_head_ == pending_.size())
-                deliver_event_now(w.from.index(), e);
+                (void)notify_checked(w.from, e);
             else
                 defer_event(w.from.index(), e, false);
         }

@@ -285,6 +285,25 @@ class MultiSessionsAcrossNodes(ClusterCase):
         self.assertEqual(self.dms(bob2, 1), [(11, "next")])  # the first dm: nothing replayed
         self.assertEqual(self.dms(bob1, 1), [(11, "next")])
 
+    def test_two_sessions_on_one_other_node_are_not_keyed(self):
+        # The message key is for a user held on several other nodes; two sessions of bob on one
+        # other node get each message in one batch to that node, which stores it once itself: no
+        # append-once record in Redis (sb:inboxonce:bob), the same numbers on both sessions.
+        n1, n3 = self.node("n1"), self.node("n3")
+        bob1, bob2 = self.acked(n1, "bob"), self.acked(n1, "bob")
+        alice = self.client(n3, "alice")
+        self.sees_all(alice, n1, "mark1")
+        for i in range(20):
+            alice.send(f"/send c{i} bob m{i}")
+        for i in range(20):
+            alice.expect(rf"^sent c{i} delivered$", skip=False)
+        expected = [(i + 1, f"m{i}") for i in range(20)]
+        self.assertEqual(self.dms(bob1, 20), expected)
+        self.assertEqual(self.dms(bob2, 20), expected)
+        r = self.redis.client()
+        self.assertEqual(r.call("EXISTS", "sb:inboxonce:bob"), 0)
+        r.close()
+
 
 if __name__ == "__main__":
     harness.main()

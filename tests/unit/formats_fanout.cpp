@@ -182,3 +182,32 @@ TEST_CASE("formats: at most max_formats distinct formats per router", "[formats]
     const session_id s = r.open_session(ts.emplace_back(), formats[3]);
     CHECK(r.format_of(s) == &formats[3]);
 }
+
+TEST_CASE("formats: notify() encodes one event in the session's own format", "[format]") {
+    // What an adapter sends one session (another node's event, `bye <token>` before a close):
+    // the router's format for that session, checked by the format; a refusal is a result.
+    router r;
+    in_memory_transport line_t;
+    in_memory_transport tagged_t;
+    tagged_format tagged;
+    tagged.refuse = "forbidden";
+    const session_id on_line = r.open_session(line_t, line_event_encoder::instance());
+    const session_id on_tagged = r.open_session(tagged_t, tagged);
+    event closed{event_kind::session_closed, {}, "alice", {}};
+    closed.code = status::name_taken;
+    CHECK(r.notify(on_line, closed) == status::ok);
+    CHECK(line_t.take_lines() == lines{"bye name-taken"});
+    const event dm{event_kind::direct_message, {}, "alice", "hello"};
+    CHECK(r.notify(on_tagged, dm) == status::ok);
+    CHECK(tagged_t.take_bytes() == std::to_string(static_cast<int>(event_kind::direct_message)) + "||alice|hello;");
+    CHECK(line_t.take_bytes().empty());
+    // refused by the format (the line encoder refuses a name that is not one; the tagged format
+    // its `refuse` text): nothing sent
+    CHECK(r.notify(on_line, event{event_kind::direct_message, {}, "al ice", "x"}) == status::invalid_text);
+    CHECK(r.notify(on_tagged, event{event_kind::direct_message, {}, "alice", "forbidden"}) == status::invalid_text);
+    CHECK(line_t.take_bytes().empty());
+    CHECK(tagged_t.take_bytes().empty());
+    // a closed session
+    REQUIRE(r.close_session(on_line) == status::ok);
+    CHECK(r.notify(on_line, closed) == status::unknown_session);
+}

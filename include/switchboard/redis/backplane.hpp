@@ -303,7 +303,7 @@ public:
         const auto it = user_proxies_.find(user);
         if (it == user_proxies_.end()) return;
         std::vector<const proxy*> nodes; // one per node (the user may have several sessions there)
-        for (const proxy* p : it->second)
+        for (const proxy* p : it->second.sessions)
             if (std::find_if(nodes.begin(), nodes.end(), [&](const proxy* q) { return q->node_ == p->node_; }) ==
                 nodes.end())
                 nodes.push_back(p);
@@ -321,11 +321,24 @@ public:
 private:
     // ---- remote sessions ------------------------------------------------------------------------
 
+    class proxy;
+
+    // The remote sessions of one user open here, and whether they are on more than one node.
+    struct remote_user {
+        std::vector<proxy*> sessions;
+        bool several_nodes = false; // the user's messages are keyed (send_directed())
+
+        void recount() noexcept {
+            several_nodes = std::any_of(sessions.begin(), sessions.end(),
+                                        [&](const proxy* q) { return q->node_ != sessions.front()->node_; });
+        }
+    };
+
     // The transport of one remote session: appends to its node's batch.
     class proxy final : public transport {
     public:
         proxy(backplane& b, std::string key, std::string node, std::uint64_t inc, std::uint64_t sid,
-              std::vector<proxy*>& siblings)
+              remote_user& siblings)
             : b_(b), key_(std::move(key)), node_(std::move(node)), inc_(inc), sid_(sid), siblings_(&siblings) {}
         delivery deliver(const payload& bytes) noexcept override { return b_.send_directed(*this, bytes); }
         void close(close_mode) noexcept override { b_.proxy_closed(key_, id_); }
@@ -335,7 +348,7 @@ private:
         std::string node_;
         std::uint64_t inc_;
         std::uint64_t sid_; // the session id on its node
-        std::vector<proxy*>* siblings_; // the remote sessions of its user open here (in user_proxies_: stable)
+        remote_user* siblings_; // the remote sessions of its user open here (in user_proxies_: stable)
         name user_;
         session_id id_;     // the remote session in this router
     };
@@ -555,7 +568,7 @@ private:
             if (batch == nullptr) return delivery::unavailable;
             std::string& data = *batch;
             put_u64(data, p.sid_);
-            if (p.siblings_->size() < 2) {
+            if (!p.siblings_->several_nodes) {
                 put_u32(data, static_cast<std::uint32_t>(bytes.size()));
             } else {
                 // The user has sessions on several other nodes: each gets the message with the
@@ -799,14 +812,11 @@ private:
     // Closes local session `s` (holding `user`) once its output is flushed, after telling it
     // why: a `session_closed` event with `why` (`bye <token>` in the line protocol).
     void close_with(session_id s, const name& user, status why) {
-        if (const event_encoder* format = r_->format_of(s)) {
-            event e;
-            e.kind = event_kind::session_closed;
-            e.user = user.view();
-            e.code = why;
-            const payload bytes = format->encode(e);
-            if (!bytes.empty()) (void)r_->send(s, bytes);
-        }
+        event e;
+        e.kind = event_kind::session_closed;
+        e.user = user.view();
+        e.code = why;
+        (void)r_->notify(s, e);
         (void)r_->disconnect(s, close_mode::after_flush);
     }
 
@@ -936,16 +946,17 @@ private:
         const auto n = name::parse(user);
         if (!ok || !n) return;
         unconfirmed_.erase(key);
-        std::vector<proxy*>& siblings = user_proxies_[*n];
+        remote_user& siblings = user_proxies_[*n];
         auto p = std::make_unique<proxy>(*this, key, key.substr(0, slash), inc, sid, siblings);
         p->user_ = *n;
         p->id_ = r_->open_remote_session(*p, cluster_format::instance());
         if (r_->register_remote(p->id_, *n) != status::ok) {
             (void)r_->close_session(p->id_);
-            if (siblings.empty()) user_proxies_.erase(*n);
+            if (siblings.sessions.empty()) user_proxies_.erase(*n);
             return;
         }
-        siblings.push_back(p.get());
+        siblings.sessions.push_back(p.get());
+        siblings.recount();
         proxies_[key] = std::move(p);
     }
 
@@ -954,9 +965,10 @@ private:
         std::unique_ptr<proxy> p = std::move(it->second);
         unconfirmed_.erase(p->key_);
         it = proxies_.erase(it);
-        std::vector<proxy*>& siblings = *p->siblings_;
-        siblings.erase(std::find(siblings.begin(), siblings.end(), p.get()));
-        if (siblings.empty()) user_proxies_.erase(p->user_);
+        remote_user& siblings = *p->siblings_;
+        siblings.sessions.erase(std::find(siblings.sessions.begin(), siblings.sessions.end(), p.get()));
+        if (siblings.sessions.empty()) user_proxies_.erase(p->user_);
+        else siblings.recount();
         if (last_seen >= 0) r_->touch(p->id_, last_seen);
         (void)r_->close_session(p->id_); // the transport stays valid until this returns
         return it;
@@ -1081,18 +1093,15 @@ private:
             if (len > data.size() - at) break;
             event e;
             const session_id s = session_id_from(sid);
-            const event_encoder* format = r_->format_of(s);
-            if (format && !r_->is_remote(s) &&
+            if (r_->is_open(s) && !r_->is_remote(s) &&
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
-                if (e.kind == event_kind::direct_message && r_->acks_enabled(s)) {
-                    // Stored here first (the cluster inbox), then handed as acked_message.
-                    if (r_->deliver_remote(s, e.user, e.text, key).ok()) ++counters_.records_in;
-                    else ++counters_.records_dropped;
-                } else {
-                    const payload bytes = format->encode(e);
-                    if (!bytes.empty() && r_->send(s, bytes) == status::ok) ++counters_.records_in;
-                    else ++counters_.records_dropped;
-                }
+                // A direct message for a session with acks on is stored here first (the cluster
+                // inbox), then handed as acked_message; anything else goes to the session as is.
+                const bool ok = e.kind == event_kind::direct_message && r_->acks_enabled(s)
+                                    ? r_->deliver_remote(s, e.user, e.text, key).ok()
+                                    : r_->notify(s, e) == status::ok;
+                if (ok) ++counters_.records_in;
+                else ++counters_.records_dropped;
             } else {
                 ++counters_.records_dropped;
             }
@@ -1147,7 +1156,7 @@ private:
     std::vector<std::pair<std::string, bool>> room_changes_;
     std::vector<std::pair<std::string, session_id>> proxy_closes_;
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
-    std::unordered_map<name, std::vector<proxy*>, name_hash> user_proxies_; // user -> its proxies open here
+    std::unordered_map<name, remote_user, name_hash> user_proxies_; // user -> its proxies open here
     payload last_keyed_;                    // the last message sent with a key (held: see send_directed())
     std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
     static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
