@@ -7,7 +7,9 @@
 #pragma once
 
 #include "event.hpp"
+#include "inbox_store.hpp"
 #include "names.hpp"
+#include "payload.hpp"
 #include "session_id.hpp"
 
 #include <cstdint>
@@ -84,6 +86,22 @@ public:
     /// @param room the folded room name.
     /// @param e the event; its views are valid only during the call.
     virtual void room_event(const name& room, const event& e) = 0;
+
+    /// @brief A direct message for `user` is about to be stored on this node while the user
+    /// also has sessions on other nodes, whose transports are handed `remote_bytes` next (the
+    /// same payload object for each of them): the key under which those transports send it, so
+    /// that each node holding the user finds it stored once (`inbox_store::append_once()`,
+    /// docs/cluster.md, "One user on several nodes"). The router stores it under the same key.
+    /// The default has no key to give (a directory whose nodes share no store).
+    /// @param user the recipient's folded name.
+    /// @param remote_bytes what the user's remote sessions' transports are handed for this message.
+    /// @return the key; an empty one: the router stores the message as usual (`append()`).
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] virtual message_key message_key_for(const name& user, const payload& remote_bytes) {
+        (void)user;
+        (void)remote_bytes;
+        return {};
+    }
 };
 
 } // namespace switchboard

@@ -1200,15 +1200,8 @@ public:
         const name user = users_slots_[u].id;
         std::uint64_t ticket = 0;
         append_result a;
-        if (key.empty()) {
-            a = store_append(user, sender->view(), text, nullptr, ticket);
-        } else {
-            ticket = call_store([&](inbox_store::durable_handler done) {
-                a = inbox_->append_once(user, key, sender->view(), text, now_, std::move(done));
-            });
-            if (a.code != status::ok) ticket = 0;
-            else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};
-        }
+        if (key.empty()) a = store_append(user, sender->view(), text, nullptr, ticket);
+        else a = store_append_once(user, key, sender->view(), text, ticket);
         if (a.code != status::ok) {
             if (a.code == status::inbox_full) ++counters_.inbox_full;
             return {a.code};
@@ -1957,8 +1950,11 @@ private:
             return route_to_remote(target, bytes);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
+        message_key key;          // the user also has sessions on other nodes: stored once for all
         if (any_acks) {
-            append_result a = store_append(users_slots_[target].id, sender, text, ctx, ticket);
+            if (dir_) key = message_key_for_remote(target, bytes);
+            append_result a = key.empty() ? store_append(users_slots_[target].id, sender, text, ctx, ticket)
+                                          : store_append_once(users_slots_[target].id, key, sender, text, ticket);
             if (a.code == status::user_not_found) { // the store forgot an online user: it knows it again
                 inbox_->remember(users_slots_[target].id);
                 a = store_append(users_slots_[target].id, sender, text, ctx, ticket);
@@ -2019,6 +2015,8 @@ private:
         }
         // Before settle(): a delivery's callback may store another message, whose ticket follows.
         // Delivered with a client id: send() waits for the record of the outcome instead.
+        // (A keyed message is never `queued`: a remote session took it. So send() records its
+        // outcome apart, as for every delivered one: append_once() keeps no record.)
         if (ticket != 0)
             wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[target].id, ctx, r,
                            r.queued || !ctx, true);
@@ -2029,6 +2027,15 @@ private:
         }
         settle();
         return r;
+    }
+
+    // The directory's key for a message stored here for user u, who has sessions on other
+    // nodes too (directory::message_key_for(), given what those sessions are handed); empty
+    // when u has no remote session or the directory gives none.
+    message_key message_key_for_remote(std::uint32_t u, format_payloads& bytes) {
+        for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
+            if (sessions_[si].remote) return dir_->message_key_for(users_slots_[u].id, bytes[sessions_[si].format]);
+        return {};
     }
 
     bool all_remote(std::uint32_t u) const noexcept {
@@ -2108,6 +2115,18 @@ private:
         append_result a;
         ticket = call_store([&](inbox_store::durable_handler done) {
             a = inbox_->append(to, sender, text, now_, std::move(done), ctx ? ctx->key : 0);
+        });
+        if (a.code != status::ok) ticket = 0;
+        else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};
+        return a;
+    }
+
+    // store_append() of a message named `key` (inbox_store::append_once()).
+    append_result store_append_once(const name& to, const message_key& key, std::string_view sender,
+                                    std::string_view text, std::uint64_t& ticket) {
+        append_result a;
+        ticket = call_store([&](inbox_store::durable_handler done) {
+            a = inbox_->append_once(to, key, sender, text, now_, std::move(done));
         });
         if (a.code != status::ok) ticket = 0;
         else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};

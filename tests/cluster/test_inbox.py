@@ -285,21 +285,60 @@ class MultiSessionsAcrossNodes(ClusterCase):
         self.assertEqual(self.dms(bob2, 1), [(11, "next")])  # the first dm: nothing replayed
         self.assertEqual(self.dms(bob1, 1), [(11, "next")])
 
+    def bob_on_and_alice(self, bob_nodes, alice_node):
+        """bob with acks on at each of `bob_nodes` (one session each), then alice on
+        `alice_node`, once her node has applied every registration. Returns bob's clients and
+        alice."""
+        bobs = [self.acked(n, "bob") for n in bob_nodes]
+        alice = self.client(alice_node, "alice")
+        self.sees_all(alice, bob_nodes[-1], "mark1")
+        return bobs, alice
+
+    def sends_delivered(self, alice, bobs, count):
+        """alice sends `count` messages to bob with /send: each answered delivered, and each
+        of bob's sessions gets them all, numbered 1..count, in order, once."""
+        for i in range(count):
+            alice.send(f"/send c{i} bob m{i}")
+        for i in range(count):
+            alice.expect(rf"^sent c{i} delivered$", skip=False)
+        for b in bobs:
+            self.assertEqual(self.dms(b, count), [(i + 1, f"m{i}") for i in range(count)])
+
+    def test_sender_on_a_node_holding_one_of_the_sessions(self):
+        # alice on n1, where bob also has a session, bob's other session on n2: n1 stores each
+        # message and sends it to n2, which must find it stored (one number cluster-wide), not
+        # store it again or refuse it (a test saw n2's session get none of them live).
+        n1, n2 = self.node("n1"), self.node("n2")
+        bobs, alice = self.bob_on_and_alice([n1, n2], n1)
+        self.sends_delivered(alice, bobs, 100)
+        alice.send("/msg bob last")  # nothing more came before it: nothing was handed twice
+        for b in bobs:
+            self.assertEqual(self.dms(b, 1), [(101, "last")])
+
+    def test_send_stored_under_a_key_retried_from_another_node_is_not_stored_again(self):
+        # The sending node's append-once keeps no de-duplication record: send() records the
+        # outcome apart (delivered: a remote session took it), which a retry on another node finds.
+        n1, n2 = self.node("n1"), self.node("n2")
+        bobs, alice = self.bob_on_and_alice([n1, n2], n1)
+        self.sends_delivered(alice, bobs, 1)
+        watcher = self.client(n2, "wendy")
+        alice.send("/quit")
+        alice.wait_closed()
+        watcher.watch_until("alice", "offline")
+        retry = self.client(n2, "alice")  # reconnects on the other node and retries c0
+        retry.send("/send c0 bob m0")
+        retry.expect(r"^sent c0 delivered$", skip=False)
+        retry.send("/msg bob end")  # the next one on both: c0 was not stored or handed again
+        for b in bobs:
+            self.assertEqual(self.dms(b, 1), [(2, "end")])
+
     def test_two_sessions_on_one_other_node_are_not_keyed(self):
         # The message key is for a user held on several other nodes; two sessions of bob on one
         # other node get each message in one batch to that node, which stores it once itself: no
         # append-once record in Redis (sb:inboxonce:bob), the same numbers on both sessions.
         n1, n3 = self.node("n1"), self.node("n3")
-        bob1, bob2 = self.acked(n1, "bob"), self.acked(n1, "bob")
-        alice = self.client(n3, "alice")
-        self.sees_all(alice, n1, "mark1")
-        for i in range(20):
-            alice.send(f"/send c{i} bob m{i}")
-        for i in range(20):
-            alice.expect(rf"^sent c{i} delivered$", skip=False)
-        expected = [(i + 1, f"m{i}") for i in range(20)]
-        self.assertEqual(self.dms(bob1, 20), expected)
-        self.assertEqual(self.dms(bob2, 20), expected)
+        bobs, alice = self.bob_on_and_alice([n1, n1], n3)
+        self.sends_delivered(alice, bobs, 20)
         r = self.redis.client()
         self.assertEqual(r.call("EXISTS", "sb:inboxonce:bob"), 0)
         r.close()

@@ -266,6 +266,20 @@ public:
         kick();
     }
 
+    /// @brief The key of a direct message the router stores here for `user`, whose remote
+    /// sessions are handed `remote_bytes` next: this incarnation and the next counter; each of
+    /// those sessions' records then carries it, so that each node stores it once. Empty when no
+    /// remote session of `user` is open here. See `directory::message_key_for()`.
+    /// @param user the recipient's folded name.
+    /// @param remote_bytes the payload the user's remote sessions are handed (held until the
+    ///        next keyed message, so that its buffer names this message).
+    /// @return the key, or an empty one.
+    [[nodiscard]] message_key message_key_for(const name& user, const payload& remote_bytes) override {
+        if (user_proxies_.find(user) == user_proxies_.end()) return {};
+        last_keyed_ = remote_bytes;
+        return {incarnation_, ++serial_};
+    }
+
     /// @brief Publishes a room event started here on the room's channel, with this node's id.
     /// Dropped while the cluster is out of reach (the local members had it). See
     /// `directory::room_event()`.
@@ -568,14 +582,17 @@ private:
             if (batch == nullptr) return delivery::unavailable;
             std::string& data = *batch;
             put_u64(data, p.sid_);
-            if (!p.siblings_->several_nodes) {
+            // A payload still held here is the message keyed last (held, its buffer cannot be
+            // reused by another): the router hands one message's payload to each remote session
+            // of its user in a row, after message_key_for() when it stored the message here.
+            const bool keyed_here = bytes.data() == last_keyed_.data() && bytes.size() == last_keyed_.size();
+            if (!keyed_here && !p.siblings_->several_nodes) {
                 put_u32(data, static_cast<std::uint32_t>(bytes.size()));
             } else {
-                // The user has sessions on several other nodes: each gets the message with the
-                // same key, so that the cluster inbox stores it once (append_once()). The router
-                // hands one message's payload to each of them in a row: a payload still held here
-                // is the same message (held, its buffer cannot be reused by another).
-                if (bytes.data() != last_keyed_.data() || bytes.size() != last_keyed_.size()) {
+                // The user has sessions on several other nodes, or here too: each gets the
+                // message with the same key, so that the cluster inbox stores it once
+                // (append_once()).
+                if (!keyed_here) {
                     last_keyed_ = bytes;
                     ++serial_;
                 }
