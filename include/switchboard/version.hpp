@@ -5,7 +5,7 @@
 /// @brief Major version: bumped on incompatible API or wire-protocol changes.
 #define SWITCHBOARD_VERSION_MAJOR 0
 /// @brief Minor version: bumped on compatible additions.
-#define SWITCHBOARD_VERSION_MINOR 3
+#define SWITCHBOARD_VERSION_MINOR 5
 /// @brief Patch version: bumped on fixes only.
 #define SWITCHBOARD_VERSION_PATCH 0
 
