@@ -113,6 +113,29 @@ TEST_CASE("parse: usage errors", "[parse]") {
     check("/leave ", command_kind::leave, true);
 }
 
+TEST_CASE("parse: a new command is unknown and empty, and the parser sets only its own fields",
+          "[parse]") {
+    // command() writes every member itself (so that GCC does not clear it with `rep stosq`, issue
+    // #11): a member it got wrong would show here, and in every parse that leaves it alone.
+    const line_command fresh;
+    CHECK(fresh.kind == command_kind::unknown);
+    CHECK_FALSE(fresh.usage_error);
+    CHECK(fresh.target.empty());
+    CHECK(fresh.text.empty());
+    CHECK(fresh.word.empty());
+    CHECK(fresh.id.empty());
+    CHECK(fresh.malformed.empty());
+    CHECK_FALSE(fresh.stop);
+    for (const std::string_view line : {"/msg bob hi", "@bob hi", "#lobby hi", "/register alice",
+                                        "/join lobby", "/who", "/frob", "hello", "/typing bob"}) {
+        INFO("line: [" << std::string(line) << "]");
+        const line_command c = parse_command(line);
+        CHECK(c.id.empty());
+        CHECK(c.malformed.empty());
+        CHECK_FALSE(c.stop);
+    }
+}
+
 TEST_CASE("parse: unknown /words keep the word as sent, bare text has no word", "[parse]") {
     check("/Frob", command_kind::unknown, false, {}, {}, "Frob");
     check("/frob with args", command_kind::unknown, false, {}, {}, "frob");
