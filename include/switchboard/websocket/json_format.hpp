@@ -25,6 +25,7 @@
 /// (`json_session::on_unchecked_message()`: simdjson's stage 1 validates it anyway).
 #pragma once
 
+#include "../config.hpp"
 #include "../event.hpp"
 #include "../names.hpp"
 #include "../payload.hpp"
@@ -134,8 +135,10 @@ struct json_command_access;
 
 /// @brief The storage a parsed JSON command's views point into: the known fields' values.
 ///
-/// Keep one per session and pass it to every `parse_json_command()` call: its strings keep their
-/// capacity, so in the steady state parsing a command allocates nothing.
+/// Keep one per session and pass it to every `parse_json_command()` call: it keeps its capacity
+/// (at most the largest message read), so in the steady state parsing a command allocates
+/// nothing. (`json_session` copies only values with escapes into it; the others stay views into
+/// the message, which it uses while the message is valid.)
 ///
 /// Thread safety: none; one buffer per session.
 class json_command_buffer {
@@ -147,9 +150,12 @@ private:
     friend class detail::json_fast_reader;
     friend struct detail::json_command_access;
 
-    void clear() noexcept {
+    // Before reading a message of `message_size` bytes.
+    void clear(std::size_t message_size) noexcept {
         held_.fill(detail::json_value::absent);
         values_.fill(std::string_view());
+        copies_.clear();
+        message_size_ = message_size;
         stop_ = on_ = false;
         seq_ = 0;
     }
@@ -159,20 +165,25 @@ private:
     [[nodiscard]] std::string_view string(detail::json_key k) const noexcept {
         return values_[static_cast<std::size_t>(k)];
     }
-    // String field `k` (a string key) is `s`, copied into this buffer.
+    // String field `k` (a string key) is `s`, copied into this buffer. The copies of one message
+    // fit in its size (each of its bytes is in at most one string, and unescaping never makes a
+    // string longer), so reserving that much once keeps the earlier copies' views valid.
     void copy_string(detail::json_key k, std::string_view s) {
-        std::string& kept = strings_[static_cast<std::size_t>(k)];
-        kept.assign(s.data(), s.size());
-        values_[static_cast<std::size_t>(k)] = kept;
+        if (copies_.capacity() < message_size_) copies_.reserve(message_size_);
+        SWITCHBOARD_ASSERT(copies_.size() + s.size() <= copies_.capacity(), "the copies fit in the message's size");
+        const std::size_t at = copies_.size();
+        copies_.append(s.data(), s.size());
+        values_[static_cast<std::size_t>(k)] = std::string_view(copies_.data() + at, s.size());
     }
     // String field `k` (a string key) is `s` where it lies: the caller guarantees that `s` stays
     // valid for as long as the command's views are used (json_session: the message, during apply()).
     void view_string(detail::json_key k, std::string_view s) noexcept { values_[static_cast<std::size_t>(k)] = s; }
 
     std::array<detail::json_value, detail::json_keys> held_{};
-    // The string fields' values: views into strings_, or (json_session only) into the message.
+    // The string fields' values: views into copies_, or (json_session only) into the message.
     std::array<std::string_view, detail::json_string_keys> values_{};
-    std::array<std::string, detail::json_string_keys> strings_; // copies (kept for their capacity)
+    std::string copies_;           // the copied values, one after the other (kept for its capacity)
+    std::size_t message_size_ = 0; // of the message being read
     bool stop_ = false;
     bool on_ = false;
     std::uint64_t seq_ = 0;
@@ -491,7 +502,7 @@ struct json_command_access {
                                                  std::size_t max_depth, reader which, std::size_t readable = 0,
                                                  bool views = false, bool* not_utf8 = nullptr) {
         if (max_depth == 0) max_depth = 1;
-        buffer.clear();
+        buffer.clear(text.size());
         json_read r = json_read::undecided;
         if (which == reader::fast)
             r = json_fast_reader(buffer, max_depth, views).read(text, std::max(readable, text.size()));
@@ -502,7 +513,7 @@ struct json_command_access {
                 c.malformed = protocol::error_token::invalid_json;
                 return c;
             }
-            buffer.clear();
+            buffer.clear(text.size());
             r = read_json_reference(text, buffer, max_depth);
         }
         protocol::command c;
