@@ -1068,7 +1068,9 @@ public:
     /// a message simdjson refuses is checked with `protocol::is_valid_utf8()` before nlohmann
     /// reads it. Views of the command into `text` are used during the call only (string fields
     /// without escapes are not copied).
-    /// @param text the message, read during the call only; `now`, `readable` as `on_message()`.
+    /// @param text the message, read during the call only.
+    /// @param now the time it was read, from a monotonic clock (as `on_message()`).
+    /// @param readable bytes readable from `text.data()` on (as `on_message()`; 0: the message only).
     /// @return `invalid_utf8` (nothing applied, the session unchanged) when `text` is not UTF-8,
     ///         else as `on_message()`.
     /// @throws std::bad_alloc when memory runs out.
