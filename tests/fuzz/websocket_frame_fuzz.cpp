@@ -12,6 +12,11 @@
 //    messages fit max_message, control payloads 125 bytes, close codes are valid or 1005, reasons
 //    UTF-8. Each is encoded back as a server frame (encode_websocket_frame / _pong / _close) and
 //    decoded by a client-role decoder, which must give it back unchanged.
+// 4. With `defer_single_frame_utf8` (what a switchboard.json connection uses), decoded whole and
+//    byte by byte: only text messages may be flagged `utf8_unchecked`; with the receiver's check
+//    added (a flagged message that is not UTF-8 fails with invalid_utf8 there), the outcome is
+//    the default decoder's, except that an unfinished single frame whose bytes already cannot be
+//    UTF-8 is noticed when it is complete, not before (the default fails, this one needs more).
 //
 // Input format (any byte string is valid):
 //   byte 0        max_message = (b & 0x7F) << (b & 0x80 ? 9 : 0): 0..127, or 0..65024 by 512
@@ -323,6 +328,40 @@ std::string build_frames(std::string_view records, const unsigned char (&key)[4]
     return out;
 }
 
+// Section 4 of the file comment: the decoder with defer_single_frame_utf8, and the receiver's check.
+outcome decode_deferred(std::string_view data, websocket_decoder_options o, std::size_t chunk) {
+    o.defer_single_frame_utf8 = true;
+    websocket_decoder d(o);
+    outcome out;
+    bool refused = false; // the receiver found a flagged message that is not UTF-8
+    std::size_t pos = 0;
+    while (pos < data.size()) {
+        const std::string_view piece = data.substr(pos, chunk == 0 ? data.size() - pos : chunk);
+        const websocket_decode_result r = d.feed(piece, [&](const websocket_message& m) {
+            FUZZ_CHECK(!m.utf8_unchecked || m.opcode == websocket_opcode::text);
+            if (m.utf8_unchecked && !reference_valid_utf8(m.data)) {
+                refused = true;
+                return false;
+            }
+            out.got.push_back(record(m));
+            return true;
+        });
+        pos += r.consumed;
+        if (refused) {
+            out.status = websocket_decode_status::failed;
+            out.error = websocket_error::invalid_utf8;
+            break;
+        }
+        if (r.status != websocket_decode_status::need_more) {
+            out.status = r.status;
+            out.error = r.error;
+            break;
+        }
+    }
+    out.consumed = pos;
+    return out;
+}
+
 void require_same(const outcome& a, const outcome& b, const char* what) {
     const bool same = a.got == b.got && a.status == b.status && a.error == b.error &&
                       (a.status == websocket_decode_status::failed || a.consumed == b.consumed);
@@ -359,6 +398,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     const outcome reference = reference_decode(data, s.options.max_message, server);
     require_same(whole, reference, "decoder / reference");
     for (const delivery& d : whole.got) check_delivery(d, s.options);
+    for (const std::size_t chunk : {std::size_t{0}, std::size_t{1}}) {
+        const outcome deferred = decode_deferred(data, s.options, chunk);
+        if (whole.error == websocket_error::invalid_utf8 && deferred.status == websocket_decode_status::need_more)
+            FUZZ_CHECK_MSG(deferred.got == whole.got, "deferred, cut in a frame: " + show(deferred));
+        else
+            require_same(whole, deferred, chunk == 0 ? "whole / deferred UTF-8 check" : "whole / deferred, byte at a time");
+    }
 
     // The validator alone, on the raw bytes cut at every plan point: same verdict as in one piece.
     switchboard::protocol::utf8_validator v;

@@ -15,6 +15,11 @@
 //   4. A is parsed again in place, followed by `json_read_padding` bytes of B (repeated; '9' when
 //      B is empty), as the WebSocket decoder hands a message with whatever its buffer holds after
 //      it: the command must be the reference's again (the padding is never read as input).
+//   5. A is parsed as json_session parses it (string fields without escapes left as views into
+//      the message; in place and copied) and with its UTF-8 not yet checked (as a single-frame
+//      WebSocket message is, since simdjson's stage 1 checks it): "not UTF-8" must be reported
+//      exactly when protocol::is_valid_utf8() refuses A, and otherwise the command must be the
+//      reference's.
 //
 // Built by scripts/fuzz (libFuzzer, clang) and replayed from
 // tests/fuzz/corpus/websocket_json_fuzz/ by CTest (websocket_json_fuzz_replay).
@@ -30,6 +35,7 @@
 using switchboard::protocol::command;
 using switchboard::websocket::json_command_buffer;
 using switchboard::websocket::parse_json_command;
+using switchboard::websocket::detail::json_command_access;
 using switchboard::websocket::detail::parse_json_command_reference;
 using switchboard_fuzz::escaped;
 
@@ -83,5 +89,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (in_place.size() < a.size() + switchboard::websocket::json_read_padding) in_place += tail;
     const command cp = parse_json_command(std::string_view(in_place.data(), a.size()), buffer, depth, in_place.size());
     check_same(a, depth, cp);
+
+    const bool utf8 = switchboard::protocol::is_valid_utf8(a);
+    for (const std::size_t readable : {std::size_t{0}, in_place.size()}) {
+        const std::string_view message = readable == 0 ? std::string_view(a) : std::string_view(in_place.data(), a.size());
+        const command cv = json_command_access::parse(message, buffer, depth, json_command_access::reader::fast,
+                                                      readable, true);
+        check_same(a, depth, cv);
+        bool not_utf8 = false;
+        const command cu = json_command_access::parse(message, buffer, depth, json_command_access::reader::fast,
+                                                      readable, true, &not_utf8);
+        FUZZ_CHECK_MSG(not_utf8 == !utf8, "UTF-8 of " + escaped(a) + ": not_utf8 " + std::to_string(not_utf8));
+        if (utf8) check_same(a, depth, cu);
+    }
     return 0;
 }

@@ -45,6 +45,17 @@ void same_as_reference(std::string_view message, std::size_t max_depth = 16) {
         check_same(parse_json_command(std::string_view(padded.data(), message.size()), fast_buffer, max_depth,
                                       padded.size()),
                    ref);
+        // As json_session reads it: string fields without escapes left in the message, and (a
+        // single-frame WebSocket message) its UTF-8 checked by the parse.
+        using access = switchboard::websocket::detail::json_command_access;
+        const std::string_view in_place(padded.data(), message.size());
+        check_same(access::parse(in_place, fast_buffer, max_depth, access::reader::fast, padded.size(), true), ref);
+        check_same(access::parse(message, fast_buffer, max_depth, access::reader::fast, 0, true), ref);
+        bool not_utf8 = false;
+        const command unchecked =
+            access::parse(in_place, fast_buffer, max_depth, access::reader::fast, padded.size(), true, &not_utf8);
+        CHECK(not_utf8 == !switchboard::protocol::is_valid_utf8(message));
+        if (!not_utf8) check_same(unchecked, ref);
     }
 }
 
@@ -168,4 +179,43 @@ TEST_CASE("json fast path: a message cut anywhere is refused, whatever the previ
     const std::string digits = R"({"type":"ack","seq":1})";
     CHECK(parse_json_command(R"({"type":"ack","seq":1999999999})", b).target == "1999999999");
     CHECK(parse_json_command(digits, b).target == "1");
+}
+
+// Since 2026-12-05 the fast reader matches the command's field names where they lie and reads a
+// string without a backslash raw (a view, no unescaping); anything escaped goes through simdjson's
+// unescaping. Both must give the reference's fields, for every name, escaped or not, and for a
+// backslash at any place in a string (the raw check goes 16 bytes at a time).
+TEST_CASE("json fast path: field names and strings, escaped or not, as the reference", "[json][parse]") {
+    const char* const names[] = {"type", "user", "to", "room", "text", "secret", "id", "stop", "on", "seq"};
+    const auto escaped = [](std::string_view name) { // every character as \u00XX
+        std::string out;
+        constexpr char hex[] = "0123456789abcdef";
+        for (const char ch : name) out += std::string("\\u00") + hex[(ch >> 4) & 0xF] + hex[ch & 0xF];
+        return out;
+    };
+    for (const char* name : names) {
+        const std::string n(name);
+        for (const std::string& key : {n, escaped(n), n.substr(0, n.size() - 1), n + "x", n + "\\u0000",
+                                       "x" + n, std::string(1, static_cast<char>(n[0] ^ 0x20)) + n.substr(1)}) {
+            for (const std::string& value : {std::string("\"v\""), std::string("true"), std::string("7")}) {
+                same_as_reference(R"({"type":"msg","to":"bob","text":"t",")" + key + "\":" + value + "}");
+                same_as_reference(R"({")" + key + "\":" + value + R"(,"type":"register","user":"u","secret":"s"})");
+                same_as_reference(R"({"type":"ack",")" + key + "\":" + value + "}");
+                same_as_reference(R"({"type":"typing","to":"x",")" + key + "\":" + value + "}");
+                same_as_reference(R"({"type":"send","id":"i","to":"x","text":"y",")" + key + "\":" + value + "}");
+            }
+        }
+    }
+    for (std::size_t length = 0; length <= 40; ++length) {
+        const std::string plain(length, 'a');
+        same_as_reference(R"({"type":"msg","to":"bob","text":")" + plain + R"(","x":"\\"})");
+        for (std::size_t at = 0; at <= length; ++at) {
+            std::string text = plain;
+            text.insert(at, "\\n");
+            same_as_reference(R"({"type":"msg","to":"bob","text":")" + text + "\"}");
+            text = plain;
+            text.insert(at, "\\\"");
+            same_as_reference(R"({"type":"say","room":"r","text":")" + text + "\"}");
+        }
+    }
 }

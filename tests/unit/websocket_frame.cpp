@@ -681,3 +681,89 @@ TEST_CASE("websocket: names of opcodes, close codes, errors and statuses", "[web
     CHECK(close_code_for(websocket_error::unmasked_frame) == websocket_close_code::protocol_error);
     CHECK(close_code_for(websocket_error::message_too_big) == websocket_close_code::message_too_big);
 }
+
+// ---- since 2026-12-05: a whole header at once, and single-frame text left to the receiver ----------
+
+TEST_CASE("websocket_decoder: a header read at once fails at the same byte as one read byte by byte", "[websocket]") {
+    // Each frame breaks one rule in its header; the payload after it is long enough that the
+    // whole header is in the input (the decoder's one-step path), and `consumed` must still point
+    // just past the byte that reveals the error, as when the header arrives a byte at a time.
+    const std::string tail(40, 'p');
+    struct {
+        std::string bytes;
+        websocket_error error;
+        std::size_t consumed;
+    } cases[] = {
+        {client_frame(op_text, "hi").reserved(4).str() + tail, websocket_error::reserved_bits, 1},
+        {client_frame(0x3, "hi").str() + tail, websocket_error::reserved_opcode, 1},
+        {client_frame(op_ping, "hi").fragment().str() + tail, websocket_error::fragmented_control, 1},
+        {client_frame(op_cont, "hi").str() + tail, websocket_error::unexpected_continuation, 1},
+        {client_frame(op_text, "hi").unmasked().str() + tail, websocket_error::unmasked_frame, 2},
+        {client_frame(op_ping, std::string(126, 'x')).str(), websocket_error::control_too_long, 2},
+        {client_frame(op_text, "").header_only(std::uint64_t{1} << 63) + tail, websocket_error::length_high_bit, 3},
+        {client_frame(op_text, "").header_only(1 << 20) + tail, websocket_error::message_too_big, 10},
+        {client_frame(op_text, "").header_only(5000) + tail, websocket_error::message_too_big, 4},
+        {client_frame(op_text, "x").fragment().str() + client_frame(op_text, "y").str() + tail,
+         websocket_error::expected_continuation, 8},
+    };
+    for (const auto& k : cases) {
+        for (std::size_t chunk : {std::size_t{0}, std::size_t{1}}) {
+            INFO("error " << to_string(k.error) << " chunk " << chunk);
+            const run r = decode(k.bytes, chunk);
+            CHECK(r.last.status == websocket_decode_status::failed);
+            CHECK(r.last.error == k.error);
+            CHECK(r.consumed == k.consumed);
+        }
+    }
+    // A non-minimal 16-bit length, written by hand: 126 then 0x007D (125).
+    const std::string short16 = std::string("\x81\xFE\x00\x7D", 4) + "abcd" + tail;
+    CHECK(decode(short16).last.error == websocket_error::non_minimal_length);
+    CHECK(decode(short16).consumed == 4);
+}
+
+TEST_CASE("websocket_decoder: defer_single_frame_utf8 leaves a single-frame text to the receiver", "[websocket]") {
+    websocket_decoder_options o;
+    o.defer_single_frame_utf8 = true;
+    const auto unchecked = [&o](const std::string& input, std::size_t chunk) {
+        websocket_decoder d(o);
+        std::vector<std::string> got;
+        std::size_t pos = 0;
+        websocket_decode_result last;
+        do {
+            const std::size_t size = chunk == 0 ? input.size() - pos : std::min(chunk, input.size() - pos);
+            last = d.feed(std::string_view(input).substr(pos, size), [&](const websocket_message& m) {
+                got.push_back(describe(m) + (m.utf8_unchecked ? " (unchecked)" : ""));
+            });
+            pos += last.consumed;
+        } while (last.status == websocket_decode_status::need_more && pos < input.size());
+        if (last.failed()) got.push_back("failed:" + std::string(to_string(last.error)));
+        return got;
+    };
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{1}}) {
+        INFO("chunk " << chunk);
+        // Delivered whole and flagged, valid or not: the receiver checks it.
+        CHECK(unchecked(client_frame(op_text, "bad \xFF byte").str(), chunk) ==
+              std::vector<std::string>{"text:bad \xFF byte (unchecked)"});
+        CHECK(unchecked(client_frame(op_text, "caf\xC3\xA9").str(), chunk) ==
+              std::vector<std::string>{"text:caf\xC3\xA9 (unchecked)"});
+        // Fragmented text is checked here as before, early; binary and close reasons too.
+        CHECK(unchecked(client_frame(op_text, "good").fragment().str() + client_frame(op_cont, "\xC3(").str(), chunk) ==
+              std::vector<std::string>{"failed:text not UTF-8"});
+        CHECK(unchecked(client_frame(op_text, "caf\xC3").fragment().str() + client_frame(op_cont, "\xA9").str(), chunk) ==
+              std::vector<std::string>{"text:caf\xC3\xA9"});
+        CHECK(unchecked(client_frame(op_binary, "\xFF").str(), chunk) == std::vector<std::string>{"binary:\xFF"});
+        CHECK(unchecked(client_frame(op_close, close_body(1000, "\xFF")).str(), chunk) ==
+              std::vector<std::string>{"failed:close reason not UTF-8"});
+        // A single frame after a fragmented message is unchecked again, and the other way round.
+        CHECK(unchecked(client_frame(op_text, "a").fragment().str() + client_frame(op_cont, "b").str() +
+                            client_frame(op_text, "\xFF").str() + client_frame(op_text, "\xC3").fragment().str() +
+                            client_frame(op_cont, "(").str(),
+                        chunk) == std::vector<std::string>{"text:ab", "text:\xFF (unchecked)", "failed:text not UTF-8"});
+    }
+    // Off (the default): every text message is checked, and none is flagged.
+    CHECK(decode(client_frame(op_text, "bad \xFF byte").str()).last.error == websocket_error::invalid_utf8);
+    websocket_decoder d;
+    bool flagged = true;
+    (void)d.feed(client_frame(op_text, "ok").str(), [&](const websocket_message& m) { flagged = m.utf8_unchecked; });
+    CHECK_FALSE(flagged);
+}

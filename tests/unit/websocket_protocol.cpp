@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <deque>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -328,4 +329,104 @@ TEST_CASE("websocket_protocol: lines and texts over max_line are refused as over
     (void)json->input(text(R"({"type":"msg","to":"bob","text":"1234567890123456"})")); // 16 bytes: fits
     CHECK(line->take() == std::vector<std::string>{"text:msg al 1234567890123456"});
     CHECK(websocket_protocol::counters(c).line_too_long == 2);
+}
+
+// Since 2026-12-05 a single-frame JSON message is not UTF-8-checked by the frame decoder:
+// simdjson's stage 1 checks it while parsing (websocket_decoder_options::defer_single_frame_utf8).
+// Whatever the message (JSON or not, the bad bytes in a string, a key, or outside any string), it
+// must still close with 1007 before anything of it is applied, as RFC 6455 section 8.1 asks.
+TEST_CASE("websocket_protocol: JSON text that is not UTF-8 closes with 1007, in one frame or fragmented",
+          "[websocket][policy][utf8]") {
+    websocket_protocol::config c(server_options{});
+    router r;
+    const std::string bad[] = {
+        "{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"a\xFF\"}",            // a byte never in UTF-8
+        "{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"\xC0\xAF\"}",         // overlong '/'
+        "{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"\xED\xA0\x80\"}",     // a surrogate (U+D800)
+        "{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"\xF4\x90\x80\x80\"}", // above U+10FFFF
+        "{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"ok\"}\xE2\x82",       // cut at the end, after the object
+        "{\"type\":\"who\",\"k\xE9y\":1}",                                 // in a key (Latin-1)
+        "\xFF{\"type\":\"who\"}",                                          // not JSON either
+        "{\"type\":\"who\"} \x80",                                         // after the object
+    };
+    auto bob = upgraded(c, r, "switchboard.json");
+    (void)bob->input(text(R"({"type":"register","user":"bob"})"));
+    (void)bob->take();
+    std::vector<std::unique_ptr<connection>> kept; // their router sessions stay open: keep their transports
+    int n = 0;
+    for (const std::string& message : bad) {
+        INFO(message);
+        const std::string al_name = "al" + std::to_string(++n);
+        auto al = upgraded(c, r, "switchboard.json");
+        const std::string join = R"({"type":"join","room":"x)" + std::to_string(n) + "\"}";
+        // One frame; a valid message before it in the same read applies, nothing after it does.
+        CHECK(al->input(text(R"({"type":"register","user":")" + al_name + "\"}") + text(message) +
+                        text(join)) == input_result::quit);
+        CHECK(al->take() == std::vector<std::string>{R"(text:{"type":"ok","command":"register","user":")" + al_name + "\"}",
+                                                     "close:1007:text not UTF-8"});
+        CHECK(bob->take().empty());
+        // The same bytes fragmented: the frame decoder checks them, with the same close.
+        auto frag = upgraded(c, r, "switchboard.json");
+        const std::size_t half = message.size() / 2;
+        CHECK(frag->input(client_frame(op_text, message.substr(0, half)).fragment().str() +
+                          client_frame(0x0, message.substr(half)).str()) == input_result::quit);
+        CHECK(frag->take() == std::vector<std::string>{"close:1007:text not UTF-8"});
+        // And arriving a byte at a time (one frame, many reads).
+        auto slow = upgraded(c, r, "switchboard.json");
+        const std::string frame = text(message);
+        input_result last = input_result::keep_reading;
+        for (const char ch : frame) last = slow->input(std::string_view(&ch, 1));
+        CHECK(last == input_result::quit);
+        CHECK(slow->take() == std::vector<std::string>{"close:1007:text not UTF-8"});
+        for (auto* conn : {&al, &frag, &slow}) kept.push_back(std::move(*conn));
+    }
+    CHECK(c.totals.protocol_errors == 3 * std::size(bad));
+    // Valid UTF-8 of every length goes through; JSON that is bad but UTF-8 is answered, not closed.
+    auto al = upgraded(c, r, "switchboard.json");
+    (void)al->input(text(R"({"type":"register","user":"al"})"));
+    (void)al->take();
+    CHECK(al->input(text("{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"}")) ==
+          input_result::keep_reading);
+    CHECK(bob->take() ==
+          std::vector<std::string>{"text:{\"type\":\"msg\",\"from\":\"al\",\"text\":\"\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"}"});
+    CHECK(al->input(text("{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"\xC3\xA9\"")) == input_result::keep_reading);
+    CHECK(al->input(text("")) == input_result::keep_reading);
+    CHECK(al->take() == std::vector<std::string>{R"(text:{"type":"error","error":"invalid-json"})",
+                                                 R"(text:{"type":"error","error":"invalid-json"})"});
+    CHECK(c.totals.protocol_errors == 3 * std::size(bad));
+}
+
+// String fields without escapes are read where they lie in the frame decoder's buffer (no copy),
+// escaped ones are unescaped by simdjson; keys are matched raw unless escaped.
+TEST_CASE("websocket_protocol: JSON strings and keys with and without escapes", "[websocket][policy]") {
+    websocket_protocol::config c(server_options{});
+    router r;
+    auto al = upgraded(c, r, "switchboard.json");
+    auto bob = upgraded(c, r, "switchboard.json");
+    (void)al->input(text(R"({"type":"register","user":"al"})"));
+    (void)bob->input(text(R"({"user":"b\u006fb","t\u0079pe":"register"})"));
+    CHECK(bob->take() == std::vector<std::string>{R"(text:{"type":"ok","command":"register","user":"bob"})"});
+    (void)al->take();
+    const std::string in[] = {
+        R"({"type":"msg","to":"bob","text":"plain"})",
+        R"({"type":"msg","to":"bob","text":"a\"b\\c\/d\u00e9\ud83d\ude00\t"})",
+        R"({ "text" : "spaced" , "to" : "bob" , "type" : "msg" })",
+        R"({"type":"msg","te\u0078t":"escaped key","\u0074o":"bob"})",
+        R"({"type":"msg","to":"nobody","to":"bob","text":"last wins","text2":"x","typ":"y","tex":"z"})",
+        R"({"type":"msg","to":"bob","text":"x","extra":{"to":"al","text":"nested"}})",
+    };
+    for (const std::string& m : in) (void)al->input(text(m));
+    CHECK(al->take().empty());
+    CHECK(bob->take() ==
+          std::vector<std::string>{R"(text:{"type":"msg","from":"al","text":"plain"})",
+                                   "text:{\"type\":\"msg\",\"from\":\"al\",\"text\":\"a\\\"b\\\\c/d\xC3\xA9\xF0\x9F\x98\x80\\t\"}",
+                                   R"(text:{"type":"msg","from":"al","text":"spaced"})",
+                                   R"(text:{"type":"msg","from":"al","text":"escaped key"})",
+                                   R"(text:{"type":"msg","from":"al","text":"last wins"})",
+                                   R"(text:{"type":"msg","from":"al","text":"x"})"});
+    // A field whose name only starts like one is not that field.
+    (void)al->input(text(R"({"type":"msg","tox":"bob","text":"x"})"));
+    (void)al->input(text(R"({"type":"msg","to":"bob","texts":"x"})"));
+    CHECK(al->take() == std::vector<std::string>{R"(text:{"type":"error","error":"usage","command":"msg"})",
+                                                 R"(text:{"type":"error","error":"usage","command":"msg"})"});
 }

@@ -15,6 +15,7 @@
 
 #include "../config.hpp"
 #include "../payload.hpp"
+#include "../text.hpp" // SWITCHBOARD_TEXT_SSE2
 #include "utf8_validator.hpp"
 
 #include <algorithm>
@@ -208,6 +209,15 @@ struct websocket_decoder_options {
     /// `simdjson::SIMDJSON_PADDING`) can read the message where it lies instead of a padded copy.
     /// Their content is unspecified (zeros or bytes of an earlier message).
     std::size_t padding = 0;
+    /// @brief When true, a text message sent as one frame (FIN = 1 on its first frame: nothing
+    /// to join) is delivered without the decoder's UTF-8 check, with
+    /// `websocket_message::utf8_unchecked` set: the receiver checks it itself before using it and
+    /// fails the connection with 1007 (`websocket_error::invalid_utf8`) when it is not UTF-8
+    /// (RFC 6455 section 8.1). For a receiver whose parser validates UTF-8 anyway (simdjson's
+    /// stage 1 for `switchboard.json`), so it is not checked twice. Fragmented text messages and
+    /// close reasons are always checked here, as they arrive. Default false: every text message
+    /// is checked.
+    bool defer_single_frame_utf8 = false;
 };
 
 /// @brief One thing the decoder delivers: a whole data message, a ping, a pong or a close.
@@ -216,13 +226,18 @@ struct websocket_decoder_options {
 struct websocket_message {
     /// @brief `text` or `binary` (a whole message, fragments joined), `ping`, `pong` or `close`.
     websocket_opcode opcode = websocket_opcode::text;
-    /// @brief The unmasked payload: the message (text: valid UTF-8, checked), the ping or pong
+    /// @brief The unmasked payload: the message (text: valid UTF-8, checked, unless
+    /// `utf8_unchecked`), the ping or pong
     /// payload (0-125 bytes), or the close reason (valid UTF-8, 0-123 bytes). After a non-empty
     /// text or binary message, `websocket_decoder_options::padding` more bytes are readable.
     std::string_view data;
     /// @brief `close` only: the status code sent, `no_status` (1005) when the close frame had no
     /// payload; always `is_valid_close_code()` or 1005. `normal` for the other opcodes.
     websocket_close_code code = websocket_close_code::normal;
+    /// @brief `text` only: true when the decoder did not check the message's UTF-8 (a single-frame
+    /// message under `websocket_decoder_options::defer_single_frame_utf8`); the receiver must
+    /// check it and fail the connection with 1007 if it is not UTF-8. False otherwise.
+    bool utf8_unchecked = false;
 };
 
 /// @brief What a `websocket_decoder::feed()` call ended with.
@@ -268,14 +283,24 @@ struct websocket_decode_result {
 namespace detail {
 
 // Copies n payload bytes, unmasking them with the 4-byte key starting at key[offset % 4]
-// (section 5.3: octet i is XORed with key[i % 4]); 8 bytes per step.
+// (section 5.3: octet i is XORed with key[i % 4]); 16 bytes per step with SSE2, else 8.
 inline void websocket_unmask_copy(char* out, const char* in, std::size_t n, const unsigned char (&key)[4],
                                   std::size_t offset) noexcept {
-    unsigned char pattern[8];
-    for (std::size_t i = 0; i < 8; ++i) pattern[i] = key[(offset + i) & 3u];
+    // The key rotated by the offset, repeated: pattern[i] = key[(offset + i) % 4].
+    unsigned char twice[8], pattern[16];
+    std::memcpy(twice, key, 4);
+    std::memcpy(twice + 4, key, 4);
+    for (std::size_t k = 0; k < 16; k += 4) std::memcpy(pattern + k, twice + (offset & 3u), 4);
     std::uint64_t word_mask;
     std::memcpy(&word_mask, pattern, 8);
     std::size_t i = 0;
+#if defined(SWITCHBOARD_TEXT_SSE2)
+    const __m128i block_mask = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pattern));
+    for (; i + 16 <= n; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm_xor_si128(v, block_mask));
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         std::uint64_t w;
         std::memcpy(&w, in + i, 8);
@@ -306,7 +331,8 @@ inline void websocket_unmask_copy(char* out, const char* in, std::size_t n, cons
 /// role), `control_too_long`; the length: `length_high_bit`, `non_minimal_length`,
 /// `message_too_big`. In a payload: `invalid_utf8` as soon as a text message's bytes (across
 /// fragments, a code point may be split between them) cannot be UTF-8, or at its last fragment
-/// when a sequence is left unfinished; in a close frame: `bad_close_payload`,
+/// when a sequence is left unfinished (not for a single-frame text message under
+/// `websocket_decoder_options::defer_single_frame_utf8`: its receiver checks it); in a close frame: `bad_close_payload`,
 /// `invalid_close_code`, `invalid_close_reason`.
 ///
 /// Memory: `max_message` is checked against the length in the header, before any payload byte is
@@ -374,6 +400,7 @@ public:
         std::size_t pos = 0;
         while (pos < n) {
             if (phase_ == phase::header) {
+                if (header_have_ == 0 && n - pos >= 2) pos += take_whole_header(in + pos, n - pos);
                 while (header_have_ < header_need_ && pos < n) {
                     header_[header_have_++] = static_cast<unsigned char>(in[pos++]);
                     const websocket_error e = check_header_byte();
@@ -412,37 +439,71 @@ private:
     // the length's size is known.
     websocket_error check_header_byte() noexcept {
         const std::size_t i = header_have_ - 1u;
-        if (i == 0) {
-            const unsigned b = header_[0];
-            const unsigned code = b & 0x0Fu;
-            const auto op = static_cast<websocket_opcode>(code);
-            if ((b & 0x70u) != 0) return websocket_error::reserved_bits;
-            if ((code > 0x2u && code < 0x8u) || code > 0xAu) return websocket_error::reserved_opcode;
-            if (is_control(op)) {
-                if ((b & 0x80u) == 0) return websocket_error::fragmented_control;
-            } else if (op == websocket_opcode::continuation) {
-                if (!in_message_) return websocket_error::unexpected_continuation;
-            } else if (in_message_) {
-                return websocket_error::expected_continuation;
-            }
-            frame_op_ = op;
-            frame_fin_ = (b & 0x80u) != 0;
-            return websocket_error::none;
-        }
+        if (i == 0) return check_first_byte();
         if (i == 1) {
-            const bool masked = (header_[1] & 0x80u) != 0;
-            const bool want_mask = options_.role == websocket_role::server;
-            if (masked != want_mask)
-                return want_mask ? websocket_error::unmasked_frame : websocket_error::masked_frame;
-            const unsigned len7 = header_[1] & 0x7Fu;
-            if (is_control(frame_op_) && len7 > websocket_max_control_payload)
-                return websocket_error::control_too_long;
-            length_end_ = static_cast<std::uint8_t>(len7 == 126 ? 4 : len7 == 127 ? 10 : 2);
-            header_need_ = static_cast<std::uint8_t>(length_end_ + (masked ? 4 : 0));
+            const websocket_error e = check_second_byte();
+            if (e != websocket_error::none) return e;
         } else if (i == 2 && length_end_ == 10 && (header_[2] & 0x80u) != 0) {
             return websocket_error::length_high_bit;
         }
         if (header_have_ == length_end_) return check_length();
+        return websocket_error::none;
+    }
+
+    // The whole header of the next frame is in `in` (`avail` bytes, at least 2): reads it at once,
+    // with the checks of check_header_byte(). Returns its size; 0 (nothing read, the header state
+    // as before) when it is not all there or breaks a rule, so that the byte-at-a-time path
+    // reports the error at the byte that reveals it.
+    std::size_t take_whole_header(const char* in, std::size_t avail) noexcept {
+        const unsigned len7 = static_cast<unsigned char>(in[1]) & 0x7Fu;
+        const std::size_t need =
+            (len7 == 126 ? 4u : len7 == 127 ? 10u : 2u) + ((static_cast<unsigned char>(in[1]) & 0x80u) != 0 ? 4u : 0u);
+        if (avail < need) return 0;
+        std::memcpy(header_, in, need);
+        websocket_error e = check_first_byte();
+        if (e == websocket_error::none) e = check_second_byte();
+        if (e == websocket_error::none && length_end_ == 10 && (header_[2] & 0x80u) != 0)
+            e = websocket_error::length_high_bit;
+        if (e == websocket_error::none) e = check_length();
+        if (e != websocket_error::none) {
+            header_need_ = 2;
+            length_end_ = 2;
+            return 0;
+        }
+        header_have_ = static_cast<std::uint8_t>(need);
+        return need;
+    }
+
+    // Byte 0 of a header: FIN, RSV1-3, the opcode.
+    websocket_error check_first_byte() noexcept {
+        const unsigned b = header_[0];
+        const unsigned code = b & 0x0Fu;
+        const auto op = static_cast<websocket_opcode>(code);
+        if ((b & 0x70u) != 0) return websocket_error::reserved_bits;
+        if ((code > 0x2u && code < 0x8u) || code > 0xAu) return websocket_error::reserved_opcode;
+        if (is_control(op)) {
+            if ((b & 0x80u) == 0) return websocket_error::fragmented_control;
+        } else if (op == websocket_opcode::continuation) {
+            if (!in_message_) return websocket_error::unexpected_continuation;
+        } else if (in_message_) {
+            return websocket_error::expected_continuation;
+        }
+        frame_op_ = op;
+        frame_fin_ = (b & 0x80u) != 0;
+        return websocket_error::none;
+    }
+
+    // Byte 1 of a header: MASK, the 7-bit length; sets where the length and the header end.
+    websocket_error check_second_byte() noexcept {
+        const bool masked = (header_[1] & 0x80u) != 0;
+        const bool want_mask = options_.role == websocket_role::server;
+        if (masked != want_mask)
+            return want_mask ? websocket_error::unmasked_frame : websocket_error::masked_frame;
+        const unsigned len7 = header_[1] & 0x7Fu;
+        if (is_control(frame_op_) && len7 > websocket_max_control_payload)
+            return websocket_error::control_too_long;
+        length_end_ = static_cast<std::uint8_t>(len7 == 126 ? 4 : len7 == 127 ? 10 : 2);
+        header_need_ = static_cast<std::uint8_t>(length_end_ + (masked ? 4 : 0));
         return websocket_error::none;
     }
 
@@ -482,7 +543,9 @@ private:
                 in_message_ = true;
                 message_op_ = frame_op_;
                 size_ = 0;
-                utf8_.reset();
+                // A single-frame text message may be left to the receiver (see the option).
+                check_utf8_ = !(options_.defer_single_frame_utf8 && frame_fin_);
+                if (check_utf8_) utf8_.reset();
             }
             frame_end_ = size_ + remaining_; // <= max_message, so it fits a size_t
         }
@@ -506,7 +569,7 @@ private:
             std::memcpy(out, in, take);
         }
         remaining_ -= take;
-        if (!is_control(frame_op_) && message_op_ == websocket_opcode::text &&
+        if (!is_control(frame_op_) && message_op_ == websocket_opcode::text && check_utf8_ &&
             !utf8_.feed(std::string_view(out, take)))
             return websocket_error::invalid_utf8;
         return websocket_error::none;
@@ -550,13 +613,14 @@ private:
             return go_on ? websocket_decode_status::need_more : websocket_decode_status::paused;
         }
         if (!frame_fin_) return websocket_decode_status::need_more;
-        if (message_op_ == websocket_opcode::text && !utf8_.complete()) {
+        const bool text = message_op_ == websocket_opcode::text;
+        if (text && check_utf8_ && !utf8_.complete()) {
             error_ = websocket_error::invalid_utf8;
             return websocket_decode_status::failed;
         }
         in_message_ = false;
-        const bool go_on =
-            deliver(handler, websocket_message{message_op_, std::string_view(data_.get(), size_), websocket_close_code::normal});
+        const bool go_on = deliver(handler, websocket_message{message_op_, std::string_view(data_.get(), size_),
+                                                              websocket_close_code::normal, text && !check_utf8_});
         size_ = 0;
         if (capacity_ > options_.retained_buffer) {
             data_.reset();
@@ -613,6 +677,7 @@ private:
     bool in_message_ = false;
     websocket_opcode message_op_ = websocket_opcode::text;
     utf8_validator utf8_;
+    bool check_utf8_ = true; // the decoder checks this message's UTF-8 (see defer_single_frame_utf8)
     std::unique_ptr<char[]> data_;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;

@@ -20,9 +20,12 @@
 /// - `json_session` ties the parser and a `command_session` together for one session.
 ///
 /// No framing here: the WebSocket frame codec (protocol/websocket_frame.hpp) bounds a message's
-/// size (`max_message`) and checks its UTF-8 before a message reaches this parser.
+/// size (`max_message`) and checks the UTF-8 of a fragmented message before it reaches this
+/// parser; a single-frame message's UTF-8 is checked by the parse itself
+/// (`json_session::on_unchecked_message()`: simdjson's stage 1 validates it anyway).
 #pragma once
 
+#include "../config.hpp"
 #include "../event.hpp"
 #include "../names.hpp"
 #include "../payload.hpp"
@@ -33,6 +36,7 @@
 #include "../protocol/command_session.hpp"
 #include "../protocol/reply.hpp"
 #include "../protocol/utf8_validator.hpp"
+#include "../text.hpp" // SWITCHBOARD_TEXT_SSE2
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
@@ -74,11 +78,52 @@ inline constexpr std::size_t json_keys = 10;       // type .. seq
 // What a field held (absent: not in the message).
 enum class json_value : std::uint8_t { absent, string, boolean, unsigned_number, other };
 
+// The field names, in json_key order.
+inline constexpr std::string_view json_key_names[json_keys] = {"type", "user", "to", "room", "text",
+                                                               "secret", "id", "stop", "on", "seq"};
+
 [[nodiscard]] constexpr json_key json_key_of(std::string_view k) noexcept {
-    constexpr std::string_view names[json_keys] = {"type", "user", "to", "room", "text",
-                                                   "secret", "id", "stop", "on", "seq"};
     for (std::size_t i = 0; i < json_keys; ++i)
-        if (k == names[i]) return static_cast<json_key>(i);
+        if (k == json_key_names[i]) return static_cast<json_key>(i);
+    return json_key::other;
+}
+
+// True when the bytes at `p` are `name` then the closing '"' (a constant-size compare).
+template <std::size_t N>
+[[nodiscard]] inline bool json_key_is(const char* p, const char (&name)[N]) noexcept {
+    return std::memcmp(p, name, N - 1) == 0 && p[N - 1] == '"';
+}
+
+// The field whose name is spelled out, unescaped, at `p` (the bytes after a key's opening quote,
+// up to its closing quote); `other` for any other key, escaped ones included (the caller then
+// unescapes and asks json_key_of()). Reads at most 7 bytes from `p`: the caller's input is padded.
+// The names are json_key_names' (tests/unit/json_parse_fast.cpp reads each, plain and escaped).
+[[nodiscard]] inline json_key json_key_at(const char* p) noexcept {
+    switch (p[0]) {
+    case 't':
+        if (json_key_is(p, "type")) return json_key::type;
+        if (json_key_is(p, "to")) return json_key::to;
+        if (json_key_is(p, "text")) return json_key::text;
+        break;
+    case 'u':
+        if (json_key_is(p, "user")) return json_key::user;
+        break;
+    case 'r':
+        if (json_key_is(p, "room")) return json_key::room;
+        break;
+    case 's':
+        if (json_key_is(p, "secret")) return json_key::secret;
+        if (json_key_is(p, "stop")) return json_key::stop;
+        if (json_key_is(p, "seq")) return json_key::seq;
+        break;
+    case 'i':
+        if (json_key_is(p, "id")) return json_key::id;
+        break;
+    case 'o':
+        if (json_key_is(p, "on")) return json_key::on;
+        break;
+    default: break;
+    }
     return json_key::other;
 }
 
@@ -90,8 +135,10 @@ struct json_command_access;
 
 /// @brief The storage a parsed JSON command's views point into: the known fields' values.
 ///
-/// Keep one per session and pass it to every `parse_json_command()` call: its strings keep their
-/// capacity, so in the steady state parsing a command allocates nothing.
+/// Keep one per session and pass it to every `parse_json_command()` call: it keeps its capacity
+/// (at most the largest message read), so in the steady state parsing a command allocates
+/// nothing. (`json_session` copies only values with escapes into it; the others stay views into
+/// the message, which it uses while the message is valid.)
 ///
 /// Thread safety: none; one buffer per session.
 class json_command_buffer {
@@ -103,9 +150,12 @@ private:
     friend class detail::json_fast_reader;
     friend struct detail::json_command_access;
 
-    void clear() noexcept {
+    // Before reading a message of `message_size` bytes.
+    void clear(std::size_t message_size) noexcept {
         held_.fill(detail::json_value::absent);
-        for (std::string& s : strings_) s.clear();
+        values_.fill(std::string_view());
+        copies_.clear();
+        message_size_ = message_size;
         stop_ = on_ = false;
         seq_ = 0;
     }
@@ -113,11 +163,27 @@ private:
         return held_[static_cast<std::size_t>(k)];
     }
     [[nodiscard]] std::string_view string(detail::json_key k) const noexcept {
-        return strings_[static_cast<std::size_t>(k)];
+        return values_[static_cast<std::size_t>(k)];
     }
+    // String field `k` (a string key) is `s`, copied into this buffer. The copies of one message
+    // fit in its size (each of its bytes is in at most one string, and unescaping never makes a
+    // string longer), so reserving that much once keeps the earlier copies' views valid.
+    void copy_string(detail::json_key k, std::string_view s) {
+        if (copies_.capacity() < message_size_) copies_.reserve(message_size_);
+        SWITCHBOARD_ASSERT(copies_.size() + s.size() <= copies_.capacity(), "the copies fit in the message's size");
+        const std::size_t at = copies_.size();
+        copies_.append(s.data(), s.size());
+        values_[static_cast<std::size_t>(k)] = std::string_view(copies_.data() + at, s.size());
+    }
+    // String field `k` (a string key) is `s` where it lies: the caller guarantees that `s` stays
+    // valid for as long as the command's views are used (json_session: the message, during apply()).
+    void view_string(detail::json_key k, std::string_view s) noexcept { values_[static_cast<std::size_t>(k)] = s; }
 
     std::array<detail::json_value, detail::json_keys> held_{};
-    std::array<std::string, detail::json_string_keys> strings_;
+    // The string fields' values: views into copies_, or (json_session only) into the message.
+    std::array<std::string_view, detail::json_string_keys> values_{};
+    std::string copies_;           // the copied values, one after the other (kept for its capacity)
+    std::size_t message_size_ = 0; // of the message being read
     bool stop_ = false;
     bool on_ = false;
     std::uint64_t seq_ = 0;
@@ -149,7 +215,7 @@ public:
     }
     bool number_float(json::number_float_t, const json::string_t&) override { return scalar(json_value::other); }
     bool string(json::string_t& v) override {
-        if (static_cast<std::size_t>(pending_) < json_string_keys) b_->strings_[static_cast<std::size_t>(pending_)].assign(v);
+        if (static_cast<std::size_t>(pending_) < json_string_keys) b_->copy_string(pending_, v);
         return scalar(json_value::string);
     }
     bool binary(json::binary_t&) override { return scalar(json_value::other); }
@@ -233,10 +299,18 @@ inline constexpr std::size_t json_fast_max_depth = 32;
 // padded per-thread buffer. The parser and the
 // buffer are per thread because parsing is synchronous: one per session would cost each idle
 // connection their memory. The fields are copied into the session's buffer as before, so the
-// views of the returned command stay valid until that buffer's next parse.
+// views of the returned command stay valid until that buffer's next parse; or, with
+// `views_into_text` (json_session only), a string value without an escape is left where it lies
+// in `text` (no copy), so the command's views are valid only while `text` is.
+//
+// A string without a backslash needs no unescaping: simdjson's stage 1 has validated its UTF-8
+// and refused control characters in it (UNESCAPED_CHARS), and its end is the first '"'. Such keys
+// and values are read raw (no copy into simdjson's string buffer); a string holding an escape is
+// unescaped by simdjson, which also checks the escape.
 class json_fast_reader {
 public:
-    json_fast_reader(json_command_buffer& b, std::size_t max_depth) noexcept : b_(&b), max_depth_(max_depth) {}
+    json_fast_reader(json_command_buffer& b, std::size_t max_depth, bool views_into_text = false) noexcept
+        : b_(&b), max_depth_(max_depth), views_(views_into_text) {}
 
     // `readable`: bytes readable from text.data() on (text.size() or more).
     [[nodiscard]] json_read read(std::string_view text, std::size_t readable) {
@@ -256,6 +330,8 @@ public:
             input = t.copy.get();
             readable = t.capacity;
         }
+        input_ = input;
+        text_ = text.data();
         simdjson::ondemand::document doc;
         if (t.parser.iterate(input, text.size(), readable).get(doc) != simdjson::SUCCESS)
             return json_read::undecided;
@@ -284,9 +360,19 @@ private:
         for (auto member : o) {
             simdjson::ondemand::field f;
             if (std::move(member).get(f) != simdjson::SUCCESS) return json_read::undecided;
-            std::string_view k;
-            if (f.unescaped_key().get(k) != simdjson::SUCCESS) return json_read::undecided;
-            const json_read r = value(f.value(), depth, depth == 1 ? json_key_of(k) : json_key::other);
+            // A command field's name is matched where it lies. Any other key: its bytes up to its
+            // closing quote (stage 1 found it), unless an escape comes first: then simdjson
+            // unescapes (and checks) it.
+            const char* const first = f.key().raw();
+            json_key key = depth == 1 ? json_key_at(first) : json_key::other;
+            if (key == json_key::other) {
+                const char* end = first;
+                while (*end != '"' && *end != '\\') ++end;
+                std::string_view k(first, static_cast<std::size_t>(end - first));
+                if (*end == '\\' && f.unescaped_key().get(k) != simdjson::SUCCESS) return json_read::undecided;
+                if (depth == 1) key = json_key_of(k);
+            }
+            const json_read r = value(f.value(), depth, key);
             if (r != json_read::object) return r;
         }
         return json_read::object;
@@ -322,9 +408,21 @@ private:
             return json_read::object;
         }
         case json_type::string: {
-            std::string_view s;
-            if (v.get_string().get(s) != SUCCESS) return json_read::undecided;
-            if (static_cast<std::size_t>(key) < json_string_keys) b_->strings_[static_cast<std::size_t>(key)].assign(s);
+            // The token is the string with its quotes, then any whitespace before the next one.
+            std::string_view raw = v.raw_json_token();
+            while (raw.back() != '"') raw.remove_suffix(1);
+            const std::string_view inner(raw.data() + 1, raw.size() - 2);
+            const bool keep = static_cast<std::size_t>(key) < json_string_keys;
+            if (!has_backslash(inner)) { // nothing to unescape
+                simdjson::ondemand::raw_json_string consumed;
+                if (v.get_raw_json_string().get(consumed) != SUCCESS) return json_read::undecided;
+                if (keep && views_) b_->view_string(key, std::string_view(text_ + (inner.data() - input_), inner.size()));
+                else if (keep) b_->copy_string(key, inner);
+            } else {
+                std::string_view s;
+                if (v.get_string().get(s) != SUCCESS) return json_read::undecided;
+                if (keep) b_->copy_string(key, s);
+            }
             held = json_value::string;
             break;
         }
@@ -362,12 +460,33 @@ private:
         return json_read::object;
     }
 
+    // True when `s` (inside the input, so SIMDJSON_PADDING readable bytes follow it) holds a '\\'.
+    static bool has_backslash(std::string_view s) noexcept {
+#if defined(SWITCHBOARD_TEXT_SSE2)
+        // 16 bytes per step, the last block read past the end (the padding) and masked.
+        static_assert(simdjson::SIMDJSON_PADDING >= 16, "a block may be read past the end");
+        const __m128i backslash = _mm_set1_epi8('\\');
+        for (std::size_t i = 0; i < s.size(); i += 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+            unsigned found = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
+            if (s.size() - i < 16) found &= (1u << (s.size() - i)) - 1u;
+            if (found != 0) return true;
+        }
+        return false;
+#else
+        return std::memchr(s.data(), '\\', s.size()) != nullptr;
+#endif
+    }
+
     void mark(json_key key, json_value v) noexcept {
         if (key != json_key::other) b_->held_[static_cast<std::size_t>(key)] = v;
     }
 
     json_command_buffer* b_;
     std::size_t max_depth_;
+    bool views_;                   // string values without escapes are views into the message
+    const char* input_ = nullptr;  // what simdjson reads: the message, or its padded copy
+    const char* text_ = nullptr;   // the message
 };
 
 // The field rules of parse_json_command(), applied to a buffer a reader filled, and the entry of
@@ -375,14 +494,26 @@ private:
 struct json_command_access {
     enum class reader : std::uint8_t { fast, reference };
 
+    // `views`: see json_fast_reader. `not_utf8`: null when `text` is known to be UTF-8; else the
+    // UTF-8 is checked here (by simdjson's stage 1 when the fast reader decides, else by
+    // protocol::is_valid_utf8()), and when it is not UTF-8 nothing is parsed: *not_utf8 is set
+    // and the command is invalid-json.
     [[nodiscard]] static protocol::command parse(std::string_view text, json_command_buffer& buffer,
-                                                 std::size_t max_depth, reader which, std::size_t readable = 0) {
+                                                 std::size_t max_depth, reader which, std::size_t readable = 0,
+                                                 bool views = false, bool* not_utf8 = nullptr) {
         if (max_depth == 0) max_depth = 1;
-        buffer.clear();
+        buffer.clear(text.size());
         json_read r = json_read::undecided;
-        if (which == reader::fast) r = json_fast_reader(buffer, max_depth).read(text, std::max(readable, text.size()));
+        if (which == reader::fast)
+            r = json_fast_reader(buffer, max_depth, views).read(text, std::max(readable, text.size()));
         if (r == json_read::undecided) {
-            buffer.clear();
+            if (not_utf8 != nullptr && !protocol::is_valid_utf8(text)) {
+                *not_utf8 = true;
+                protocol::command c;
+                c.malformed = protocol::error_token::invalid_json;
+                return c;
+            }
+            buffer.clear(text.size());
             r = read_json_reference(text, buffer, max_depth);
         }
         protocol::command c;
@@ -683,23 +814,40 @@ inline std::size_t json_escape_control(unsigned char c, char* out) noexcept {
     const std::size_t n = s.size();
     std::size_t size = n, i = 0;
     bool non_ascii = false;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t x;
-        std::memcpy(&x, p + i, 8);
-        if (json_plain8(x)) continue;
-        for (std::size_t k = i; k < i + 8; ++k) {
+    // Bytes [from, to) one at a time: what each adds to the size, and whether any is non-ASCII.
+    const auto count = [&](std::size_t from, std::size_t to) noexcept {
+        for (std::size_t k = from; k < to; ++k) {
             const auto c = static_cast<unsigned char>(p[k]);
             if (c < 0x20) size += c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r' ? 1 : 5;
             else if (c == '"' || c == '\\') size += 1;
             else if (c >= 0x80) non_ascii = true;
         }
+    };
+#if defined(SWITCHBOARD_TEXT_SSE2)
+    // 16 bytes per step (every x86-64 CPU has SSE2): the signed compare flags bytes below 0x20
+    // and, being negative, every byte at 0x80 or above; '"' and '\\' are compared for equality.
+    const auto flagged = [](const char* block) noexcept {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+        return _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))))) != 0;
+    };
+    for (; i + 16 <= n; i += 16)
+        if (flagged(p + i)) count(i, i + 16);
+    if (i < n) { // the last bytes (a name is all of it), in a block filled with a plain byte
+        char last[16];
+        std::memset(last, 'a', sizeof last);
+        std::memcpy(last, p + i, n - i);
+        if (flagged(last)) count(i, n);
+        i = n;
     }
-    for (; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(p[i]);
-        if (c < 0x20) size += c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r' ? 1 : 5;
-        else if (c == '"' || c == '\\') size += 1;
-        else if (c >= 0x80) non_ascii = true;
+#endif
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t x;
+        std::memcpy(&x, p + i, 8);
+        if (!json_plain8(x)) count(i, i + 8);
     }
+    count(i, n);
     if (non_ascii && !protocol::is_valid_utf8(s)) return std::string_view::npos;
     return size;
 }
@@ -898,8 +1046,42 @@ public:
                                       std::chrono::nanoseconds now = std::chrono::nanoseconds::zero(),
                                       std::size_t readable = 0) {
         if (commands_.quit()) return protocol::input_result::quit;
-        const bool go_on = commands_.apply(parse_json_command(text, buffer_, max_depth_, readable), now);
+        // The command is used during apply() only, while `text` is valid: string fields without
+        // escapes stay views into it.
+        const bool go_on = commands_.apply(detail::json_command_access::parse(
+                                               text, buffer_, max_depth_, detail::json_command_access::reader::fast,
+                                               readable, true),
+                                           now);
         return go_on ? protocol::input_result::keep_reading : protocol::input_result::quit;
+    }
+
+    /// @brief What `on_unchecked_message()` made of a message.
+    enum class unchecked_result : std::uint8_t {
+        keep_reading, ///< applied (or ignored after quit), go on
+        quit,         ///< `quit` was applied, or the input had ended
+        invalid_utf8, ///< not UTF-8: nothing applied; fail the connection with 1007 (RFC 6455 8.1)
+    };
+
+    /// @brief `on_message()` for a message whose UTF-8 has not been checked yet (a WebSocket
+    /// text message the frame decoder left unchecked: `websocket_message::utf8_unchecked`). The
+    /// check costs nothing extra when simdjson reads the message (its stage 1 validates UTF-8);
+    /// a message simdjson refuses is checked with `protocol::is_valid_utf8()` before nlohmann
+    /// reads it. Views of the command into `text` are used during the call only (string fields
+    /// without escapes are not copied).
+    /// @param text the message, read during the call only.
+    /// @param now the time it was read, from a monotonic clock (as `on_message()`).
+    /// @param readable bytes readable from `text.data()` on (as `on_message()`; 0: the message only).
+    /// @return `invalid_utf8` (nothing applied, the session unchanged) when `text` is not UTF-8,
+    ///         else as `on_message()`.
+    /// @throws std::bad_alloc when memory runs out.
+    unchecked_result on_unchecked_message(std::string_view text, std::chrono::nanoseconds now,
+                                          std::size_t readable = 0) {
+        if (commands_.quit()) return unchecked_result::quit;
+        bool not_utf8 = false;
+        const protocol::command c = detail::json_command_access::parse(
+            text, buffer_, max_depth_, detail::json_command_access::reader::fast, readable, true, &not_utf8);
+        if (not_utf8) return unchecked_result::invalid_utf8;
+        return commands_.apply(c, now) ? unchecked_result::keep_reading : unchecked_result::quit;
     }
 
     /// @brief The input ended (the peer closed): later messages are ignored.

@@ -237,7 +237,10 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     void open(router& r, session_id id, config& c) {
         protocol::websocket_decoder_options frames = c.frames;
-        if (json_) frames.padding = json_read_padding; // JSON is parsed where the decoder left it
+        if (json_) {
+            frames.padding = json_read_padding;   // JSON is parsed where the decoder left it
+            frames.defer_single_frame_utf8 = true; // simdjson's stage 1 checks the UTF-8 (feed())
+        }
         decoder_.emplace(frames);
         if (json_) session_.emplace<json_session>(r, id, json_frames::instance(), c.session);
         else session_.emplace<protocol::command_session>(r, id, line_frame_replies::instance(), c.session);
@@ -349,13 +352,26 @@ private:
 
     template <class Pause>
     protocol::input_result feed(std::string_view bytes, std::chrono::nanoseconds now, Pause& pause) {
-        bool quit = false, paused = false;
+        bool quit = false, paused = false, refused = false;
         std::optional<protocol::websocket_close_code> close_code;
         std::string_view close_reason;
         const protocol::websocket_decode_result r = decoder_->feed(bytes, [&](const protocol::websocket_message& m) {
             switch (m.opcode) {
             case protocol::websocket_opcode::text:
-                if (!apply(m.data, now)) {
+                if (m.utf8_unchecked) { // a single-frame JSON message: its parse checks the UTF-8
+                    const json_session::unchecked_result u = std::get<json_session>(session_).on_unchecked_message(
+                        m.data, now, m.data.size() + decoder_->options().padding);
+                    if (u == json_session::unchecked_result::invalid_utf8) { // RFC 6455 section 8.1
+                        close_code = protocol::websocket_close_code::invalid_data;
+                        close_reason = protocol::to_string(protocol::websocket_error::invalid_utf8);
+                        refused = true;
+                        return false;
+                    }
+                    if (u == json_session::unchecked_result::quit) {
+                        quit = true;
+                        return false;
+                    }
+                } else if (!apply(m.data, now)) {
                     quit = true;
                     return false;
                 }
@@ -363,6 +379,7 @@ private:
             case protocol::websocket_opcode::binary:
                 close_code = protocol::websocket_close_code::unsupported_data;
                 close_reason = "binary messages are not supported";
+                refused = true;
                 return false;
             case protocol::websocket_opcode::ping: commands().send(protocol::encode_websocket_pong(m.data)); break;
             case protocol::websocket_opcode::close:
@@ -384,7 +401,7 @@ private:
             return close_with(r.close_code(), r.reason());
         }
         if (close_code) {
-            if (*close_code == protocol::websocket_close_code::unsupported_data) ++counters_->protocol_errors;
+            if (refused) ++counters_->protocol_errors; // 1003 or 1007 of ours, not an echoed code
             return close_with(*close_code, close_reason);
         }
         if (quit) return close_with(protocol::websocket_close_code::normal, {});
