@@ -276,7 +276,7 @@ public:
         if (sent_key == 0) { // built in place in the queue (no record to keep first)
             op& o = queue_.emplace_back(op_kind::append, std::string(user.view()));
             o.from.assign(from);
-            o.text.assign(text);
+            reuse_text(o.text, text);
             o.seq = r.seq;
             o.at_ms = now_ms;
             o.handler = std::move(on_durable);
@@ -286,7 +286,7 @@ public:
         }
         op o{op_kind::append, std::string(user.view())};
         o.from.assign(from);
-        o.text.assign(text);
+        reuse_text(o.text, text);
         o.seq = r.seq;
         o.at_ms = now_ms;
         o.key = sent_key;
@@ -422,6 +422,7 @@ public:
                                 std::make_move_iterator(ready.end()));
             throw;
         }
+        for (completion& c : ready) keep_text(c.text);
         ready.clear();
         if (ready.capacity() <= max_spare_completions) { // kept for the writer's next batches
             std::lock_guard<std::mutex> lock(mutex_);
@@ -485,6 +486,7 @@ private:
         op_kind kind;
         std::string user; // the recipient (append) or sender (record)
         std::string from; // append: the sender
+        std::string text; // append: the op's text, back to the host for reuse_text() (see text_pool_)
         std::uint64_t seq;
         std::uint64_t key;
         std::int64_t at_ms;
@@ -509,6 +511,24 @@ private:
         o.id = next_id_++;
         queue_.push_back(std::move(o));
         work_.notify_one();
+    }
+
+    // An append's text goes into a buffer kept from an earlier append when there is one
+    // (keep_text()): no allocation on the host and no free on the writer thread per message.
+    void reuse_text(std::string& out, std::string_view text) {
+        if (!text_pool_.empty()) {
+            out.swap(text_pool_.back());
+            text_pool_.pop_back();
+        }
+        out.assign(text);
+    }
+
+    // Keeps a completed append's text buffer for reuse_text(), within the pool's bounds.
+    void keep_text(std::string& text) {
+        if (text.capacity() > max_pooled_text || text.capacity() <= std::string().capacity() ||
+            text_pool_.size() >= max_text_pool)
+            return;
+        text_pool_.push_back(std::move(text));
     }
 
     void queue_delete(const name& user, std::uint64_t through) {
@@ -970,7 +990,7 @@ private:
 
     // Runs one batch in one transaction: SQLITE_DONE when committed, else the error code (the
     // transaction is rolled back). Writer thread only.
-    int commit_batch(const std::deque<op>& batch, std::string& message) {
+    int commit_batch(const op* first, const op* last, std::string& message) {
         sqlite3* db = db_.get();
         int rc = st_.begin.run();
         if (rc == SQLITE_DONE) {
@@ -978,8 +998,8 @@ private:
             bool forgot = false;
             clear_noted();
             rows_.clear();
-            for (const op& o : batch)
-                if ((rc = apply(o, high_water, forgot)) != SQLITE_DONE) break;
+            for (const op* o = first; o != last; ++o)
+                if ((rc = apply(*o, high_water, forgot)) != SQLITE_DONE) break;
             if (rc == SQLITE_DONE && !rows_.empty()) rc = insert_rows();
             if (rc == SQLITE_DONE) rc = flush_next_seqs();
             if (rc == SQLITE_DONE && high_water != 0)
@@ -1001,7 +1021,9 @@ private:
         bool final_try = false;
         for (;;) {
             const auto fresh = [&] { return !queue_.empty() && queue_.back().id > tried_; };
-            if (last_failed) { // retries wait for new work, the retry interval, or the end
+            if (taken_ < batch_.size()) {
+                // Operations taken with an earlier batch and not tried yet (past max_batch): next.
+            } else if (last_failed) { // retries wait for new work, the retry interval, or the end
                 work_.wait_for(lock, options_.retry_interval, [&] { return stop_ || fresh(); });
                 if (stop_ && !fresh()) { // stopping: the operations kept for a retry get one last try
                     if (final_try) break;
@@ -1015,22 +1037,23 @@ private:
                 work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
                 if (queue_.empty()) break; // stop_, and everything committed
             }
-            std::deque<op> batch;
-            const std::size_t n = std::min(queue_.size(), options_.max_batch);
-            if (n == queue_.size()) {
-                batch.swap(queue_); // all of it: no operation moved
-            } else {
-                for (std::size_t i = 0; i < n; ++i) {
-                    batch.push_back(std::move(queue_.front()));
-                    queue_.pop_front();
-                }
+            if (taken_ == batch_.size()) { // take all that is queued: no operation moved
+                batch_.clear();            // (moved from) its storage goes to queue_
+                if (batch_.capacity() / 2 > options_.max_batch) std::vector<op>().swap(batch_); // after a burst
+                batch_.swap(queue_);
+                taken_ = 0;
             }
-            in_flight_ = n;
+            // This batch: the next max_batch of them at most, in place.
+            const auto first = batch_.begin() + static_cast<std::ptrdiff_t>(taken_);
+            const std::size_t n = std::min(batch_.size() - taken_, options_.max_batch);
+            const auto last = first + static_cast<std::ptrdiff_t>(n);
+            in_flight_ = batch_.size() - taken_;
             lock.unlock();
             std::string message;
-            const int rc = commit_batch(batch, message);
+            const int rc = commit_batch(&*first, &*first + n, message);
             lock.lock();
-            in_flight_ = 0;
+            taken_ += n;
+            in_flight_ = batch_.size() - taken_;
             const status st = rc == SQLITE_DONE ? status::ok : classify(rc);
             last_failed = st != status::ok;
             bool any = false;
@@ -1048,7 +1071,8 @@ private:
                 mark.id = id;
                 retry.push_back(std::move(mark));
             };
-            for (op& o : batch) {
+            for (auto it = first; it != last; ++it) {
+                op& o = *it;
                 tried_ = std::max(tried_, o.id);
                 if (o.kind == op_kind::append || o.kind == op_kind::record || o.kind == op_kind::refused) {
                     status code = st;
@@ -1057,7 +1081,7 @@ private:
                     if (o.kind == op_kind::append && st == status::ok) ++stats_.committed_appends;
                     completions_.push_back(completion{std::move(o.handler), code, o.kind,
                                                       last_failed ? o.user : std::move(o.user), // (keep_mark below)
-                                                      std::move(o.from), o.seq, o.key, o.at_ms});
+                                                      std::move(o.from), std::move(o.text), o.seq, o.key, o.at_ms});
                     any = true;
                     if (o.kind == op_kind::append && last_failed) // its number is never given again
                         keep_mark(std::move(o.user), o.seq, o.id);
@@ -1071,12 +1095,18 @@ private:
                 stats_.last_error = st;
                 stats_.last_error_message = message;
                 // Kept for the next batch, ahead of newer work (they are older), within the bound.
-                std::size_t room = options_.max_queued > queue_.size() ? options_.max_queued - queue_.size() : 0;
+                // The operations taken and not tried yet go back too, between the two.
+                const std::size_t waiting = queue_.size() + in_flight_;
+                std::size_t room = options_.max_queued > waiting ? options_.max_queued - waiting : 0;
                 if (retry.size() > room) {
                     stats_.dropped_retries += retry.size() - room;
                     retry.erase(retry.begin() + static_cast<std::ptrdiff_t>(room), retry.end());
                 }
-                for (auto it = retry.rbegin(); it != retry.rend(); ++it) queue_.push_front(std::move(*it));
+                queue_.insert(queue_.begin(), std::make_move_iterator(batch_.begin() + static_cast<std::ptrdiff_t>(taken_)),
+                              std::make_move_iterator(batch_.end()));
+                queue_.insert(queue_.begin(), std::make_move_iterator(retry.begin()), std::make_move_iterator(retry.end()));
+                taken_ = batch_.size();
+                in_flight_ = 0;
             } else {
                 ++stats_.commits;
                 stats_.committed_operations += n;
@@ -1098,12 +1128,23 @@ private:
     std::unordered_map<std::string, std::deque<sent_record>> sent_;
     std::deque<aged> sent_age_;
 
+    // Text buffers of completed appends, host only (reuse_text(), keep_text()): the buffer is
+    // allocated on the host and freed there, where malloc's per-thread cache serves it again,
+    // instead of allocated on the host and freed on the writer thread, which is the slow path
+    // of both. At most max_text_pool buffers of at most max_pooled_text bytes: 1 MiB.
+    std::vector<std::string> text_pool_;
+    static constexpr std::size_t max_text_pool = 2048;
+    static constexpr std::size_t max_pooled_text = 512;
+
     // Shared between the host and the writer, under mutex_.
     mutable std::mutex mutex_;
     std::condition_variable work_;     // the writer waits for operations (or stop_)
     std::condition_variable progress_; // flush() waits for the writer's progress
-    std::deque<op> queue_;
-    std::size_t in_flight_ = 0;          // operations of the batch being committed
+    // Operations to commit, in call order. A vector, swapped with the writer's emptied batch_ when
+    // the writer takes all of it: no block allocated on the host and freed on the writer thread
+    // every few operations (as a deque did).
+    std::vector<op> queue_;
+    std::size_t in_flight_ = 0;          // operations the writer took and has not finished (batch_)
     // Finished appends and records, in call order. A vector, and the one run_completions() has
     // emptied kept as spare_completions_ for the writer to fill next: no block allocated and
     // freed every few completions (as a deque did), up to max_spare_completions kept.
@@ -1123,6 +1164,11 @@ private:
     std::unordered_map<std::string_view, writer_user> user_ids_; // writer thread: see writer_user
     std::vector<writer_user*> noted_;                            // the users noted in this batch
     std::vector<row> rows_;                                      // messages to insert: insert_rows()
+    // The operations the writer took from queue_ (all that were queued then, swapped: see queue_),
+    // committed max_batch at a time; those before taken_ are done (moved from). Writer only; its
+    // storage goes back to queue_ at the next swap.
+    std::vector<op> batch_;
+    std::size_t taken_ = 0;
     std::int64_t next_user_id_ = 1;                              // above every id in users
     std::thread writer_;
 };
