@@ -74,8 +74,9 @@ struct sqlite_inbox_options {
     /// comes first (default 1000 ms).
     std::chrono::milliseconds retry_interval{1000};
     /// @brief `PRAGMA max_page_count` (0, default: SQLite's own limit): bounds the database file
-    /// to that many pages (4096 bytes each for a new file); past it a commit fails with
-    /// `status::store_full`, as on a full disk.
+    /// to that many pages (`sqlite_inbox::new_file_page_size` bytes each for a file the store
+    /// creates; a file keeps the page size it was created with: 4096 for one created by 0.4);
+    /// past it a commit fails with `status::store_full`, as on a full disk.
     std::uint32_t max_page_count = 0;
     /// @brief Run `PRAGMA quick_check` when opening (default true): a corrupt file is refused at
     /// start-up instead of failing later. It reads the whole file: about a second per GB.
@@ -196,6 +197,14 @@ public:
     /// keyed by `(user_id, seq)`. Version 1 (messages keyed by the user's name) is migrated by
     /// `open()`; a higher version is refused.
     static constexpr int schema_version = 2;
+
+    /// @brief The page size of a database file the store creates (`PRAGMA page_size`, bytes):
+    /// 8192, where SQLite's default is 4096. Messages go to the right end of each user's key
+    /// range, in the middle of the B-tree, where every page that fills is split by rebalancing
+    /// it with its neighbours; twice the page size halves how often that happens, for less work
+    /// per stored message in all (docs/performance.md, issue #12). An existing file keeps its
+    /// page size (SQLite changes it only with `VACUUM`, not in WAL mode).
+    static constexpr int new_file_page_size = 8192;
 
     /// @brief Opens (or creates) the database at `options.path`, reads it back into memory and
     /// starts the writer thread. The store holds an exclusive lock on `<path>.lock` (created
@@ -634,6 +643,11 @@ private:
                     "switchboard's (" + std::to_string(schema_version) + "): open it with a newer switchboard";
             return false;
         }
+        // Before WAL mode is set: that writes a new file's first page, and with it the page size.
+        if (version == 0) {
+            const std::string pragma = "PRAGMA page_size=" + std::to_string(new_file_page_size);
+            if (detail::sqlite::exec(db, pragma.c_str()) != SQLITE_OK) return fail(error, "cannot set PRAGMA page_size");
+        }
         std::string mode;
         if (!query_text(db, "PRAGMA journal_mode=WAL", mode) || mode != "wal")
             return fail(error, "cannot switch to WAL mode (journal_mode is '" + mode + "')");
@@ -857,7 +871,7 @@ private:
                     .bind(p + 4, std::string_view(x.o->text))
                     .bind(p + 5, x.o->at_ms);
             }
-            rc = st.run();
+            rc = st.run_rebound(); // (every parameter is bound again before each run)
             done += n;
         }
         rows_.clear();
