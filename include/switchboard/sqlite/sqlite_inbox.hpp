@@ -67,7 +67,9 @@ struct sqlite_inbox_options {
     /// @brief Appends and records queued, being committed, or with a completion not yet run, at
     /// most (default 65,536, 1 or more). Past it `append()` answers `status::store_busy` at once
     /// (backpressure: memory stays bounded while the disk is slow or locked); acknowledgements
-    /// and registrations are never refused. Each queued append holds its sender and text.
+    /// and registrations are never refused. Each queued append holds its sender and text. The
+    /// queue's storage (about 180 bytes an operation) is kept for reuse up to this many
+    /// operations, so that it does not grow again from nothing after every batch under load.
     std::size_t max_queued = 65536;
     /// @brief After a failed batch, how long the writer waits before it tries the operations it
     /// keeps for a retry (registrations, acknowledgements, sequence numbers), unless new work
@@ -1053,7 +1055,7 @@ private:
             }
             if (taken_ == batch_.size()) { // take all that is queued: no operation moved
                 batch_.clear();            // (moved from) its storage goes to queue_
-                if (batch_.capacity() / 2 > options_.max_batch) std::vector<op>().swap(batch_); // after a burst
+                if (batch_.capacity() > options_.max_queued) std::vector<op>().swap(batch_); // after a burst
                 batch_.swap(queue_);
                 taken_ = 0;
             }
@@ -1145,10 +1147,11 @@ private:
     // Text buffers of completed appends, host only (reuse_text(), keep_text()): the buffer is
     // allocated on the host and freed there, where malloc's per-thread cache serves it again,
     // instead of allocated on the host and freed on the writer thread, which is the slow path
-    // of both. At most max_text_pool buffers of at most max_pooled_text bytes: 1 MiB.
+    // of both. At most max_text_pool buffers of at most max_pooled_text bytes: 2 MiB (a window of
+    // 256 messages for each of 100 senders keeps thousands in flight).
     std::vector<std::string> text_pool_;
-    static constexpr std::size_t max_text_pool = 2048;
-    static constexpr std::size_t max_pooled_text = 512;
+    static constexpr std::size_t max_text_pool = 8192;
+    static constexpr std::size_t max_pooled_text = 256;
 
     // Shared between the host and the writer, under mutex_.
     mutable std::mutex mutex_;
