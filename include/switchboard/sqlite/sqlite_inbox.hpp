@@ -285,8 +285,7 @@ public:
         const append_result r = view_.append(user, from, text, now_ms, {});
         if (r.code != status::ok) return r;
         if (sent_key == 0) { // built in place in the queue (no record to keep first)
-            op& o = queue_.emplace_back(op_kind::append, std::string(user.view()));
-            o.from.assign(from);
+            op& o = queue_.emplace_back(op_kind::append, user.view(), from);
             reuse_text(o.text, text);
             o.seq = r.seq;
             o.at_ms = now_ms;
@@ -490,6 +489,7 @@ private:
         std::uint64_t id = 0; // order of queueing: 1, 2, ...
         durable_handler handler;
         op(op_kind k, std::string u) : kind(k), user(std::move(u)) {}
+        op(op_kind k, std::string_view u, std::string_view f) : kind(k), user(u), from(f) {} // (constructed, not assigned)
     };
     struct completion {
         durable_handler handler;
