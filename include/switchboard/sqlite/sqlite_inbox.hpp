@@ -827,7 +827,15 @@ private:
         };
         for (const auto& p : prepared)
             if (p.stmt->prepare(db, p.sql) != SQLITE_OK) return fail(error, std::string("cannot prepare '") + p.sql + "'");
-        for (std::size_t i = 0; i < insert_statements; ++i) { // 1, 2, 4, ... max_rows rows
+        // 1, 2, 4, ... 256 rows, as many as the connection's limit on parameters allows (999 before
+        // SQLite 3.32: up to 128 rows, 640 parameters).
+        const int limit = sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+        insert_count_ = 1;
+        while (insert_count_ < insert_statements &&
+               columns_per_row * (std::size_t{1} << insert_count_) <= static_cast<std::size_t>(limit))
+            ++insert_count_;
+        max_rows_ = std::size_t{1} << (insert_count_ - 1);
+        for (std::size_t i = 0; i < insert_count_; ++i) {
             std::string insert = "INSERT INTO messages(user_id, seq, sender, text, stored_ms) VALUES(?,?,?,?,?)";
             for (std::size_t r = 1; r < (std::size_t{1} << i); ++r) insert += ",(?,?,?,?,?)";
             if (st_.insert_messages[i].prepare(db, insert.c_str()) != SQLITE_OK)
@@ -838,13 +846,14 @@ private:
 
     // ---- writer thread ------------------------------------------------------------------------
 
-    // The messages of a batch are inserted max_rows at a time, by one multi-row INSERT: SQLite's
-    // cost per statement (step, halt, reset, cursors) is paid once per max_rows messages instead
+    // The messages of a batch are inserted max_rows_ at a time, by one multi-row INSERT: SQLite's
+    // cost per statement (step, halt, reset, cursors) is paid once per max_rows_ messages instead
     // of once per message. An append only queues its row (apply()); the rows are inserted before
-    // any other kind of operation (order is kept), when max_rows are queued, and at the end of
-    // the batch. A remainder goes as 2^k-row statements (at most insert_statements of them).
-    static constexpr std::size_t insert_statements = 7;
-    static constexpr std::size_t max_rows = std::size_t{1} << (insert_statements - 1); // 64: 320 parameters
+    // any other kind of operation (order is kept), when max_rows_ are queued, and at the end of
+    // the batch. A remainder goes as 2^k-row statements (at most insert_count_ of them). 256
+    // rows (1,280 parameters) cost less than 64 per message (docs/performance.md); 512 no less.
+    static constexpr std::size_t insert_statements = 9; // 2^8 = 256 rows at most
+    static constexpr std::size_t columns_per_row = 5;
     struct statements {
         detail::sqlite::statement upsert_user, find_user, mark_user, delete_user, delete_messages, upsert_record,
             delete_record, prune_records, raise_meta, begin, commit;
@@ -860,13 +869,13 @@ private:
     int insert_rows() {
         int rc = SQLITE_DONE;
         std::size_t done = 0;
-        for (std::size_t i = insert_statements; i-- > 0 && rc == SQLITE_DONE;) {
+        for (std::size_t i = insert_count_; i-- > 0 && rc == SQLITE_DONE;) {
             const std::size_t n = std::size_t{1} << i;
             if (rows_.size() - done < n) continue;
             detail::sqlite::statement& st = st_.insert_messages[i];
             for (std::size_t r = 0; r < n; ++r) {
                 const row& x = rows_[done + r];
-                const int p = static_cast<int>(5 * r);
+                const int p = static_cast<int>(columns_per_row * r);
                 (void)st.bind(p + 1, x.user_id)
                     .bind(p + 2, as_int(x.o->seq))
                     .bind(p + 3, std::string_view(x.o->from))
@@ -977,7 +986,7 @@ private:
             high_water = std::max(high_water, o.seq);
             if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
             rows_.push_back(row{&o, w->id});
-            if (rows_.size() == max_rows && (rc = insert_rows()) != SQLITE_DONE) return rc;
+            if (rows_.size() == max_rows_ && (rc = insert_rows()) != SQLITE_DONE) return rc;
             note_next_seq(*w, o.seq + 1); // written once per user and batch (flush_next_seqs)
             if (o.key == 0) return rc;
             return st_.upsert_record.bind(1, std::string_view(o.from))
@@ -1181,6 +1190,8 @@ private:
     std::unordered_map<std::string_view, writer_user> user_ids_; // writer thread: see writer_user
     std::vector<writer_user*> noted_;                            // the users noted in this batch
     std::vector<row> rows_;                                      // messages to insert: insert_rows()
+    std::size_t insert_count_ = 1;                               // statements prepared in insert_messages
+    std::size_t max_rows_ = 1;                                   // rows of the largest: 2^(insert_count_ - 1)
     // The operations the writer took from queue_ (all that were queued then, swapped: see queue_),
     // committed max_batch at a time; those before taken_ are done (moved from). Writer only; its
     // storage goes back to queue_ at the next swap.
