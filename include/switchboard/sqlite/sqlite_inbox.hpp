@@ -495,8 +495,8 @@ private:
         durable_handler handler;
         status code;
         op_kind kind;
-        std::string user; // the recipient (append) or sender (record)
-        std::string from; // append: the sender
+        std::string user; // the recipient (append) or sender (record); empty when ok (unused)
+        std::string from; // append: the sender; empty when ok (unused)
         std::string text; // append: the op's text, back to the host for reuse_text() (see text_pool_)
         std::uint64_t seq;
         std::uint64_t key;
@@ -1104,9 +1104,11 @@ private:
                     if (o.kind == op_kind::refused) code = o.seq == 1 ? status::ok : status::store_busy;
                     if (code != status::ok) ++stats_.failed_appends;
                     if (o.kind == op_kind::append && st == status::ok) ++stats_.committed_appends;
+                    const bool keep = code != status::ok; // (the names serve forget_failed() only)
                     completions_.push_back(completion{std::move(o.handler), code, o.kind,
-                                                      last_failed ? o.user : std::move(o.user), // (keep_mark below)
-                                                      std::move(o.from), std::move(o.text), o.seq, o.key, o.at_ms});
+                                                      !keep ? std::string() : last_failed ? o.user : std::move(o.user), // (keep_mark below)
+                                                      keep ? std::move(o.from) : std::string(), std::move(o.text), o.seq,
+                                                      o.key, o.at_ms});
                     any = true;
                     if (o.kind == op_kind::append && last_failed) // its number is never given again
                         keep_mark(std::move(o.user), o.seq, o.id);
