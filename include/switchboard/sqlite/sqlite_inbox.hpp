@@ -263,8 +263,13 @@ public:
         const memory_inbox::admit_result r = view_.admit(user);
         if (!r.added) return;
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!r.forgotten.empty()) push(op{op_kind::forget, std::string(r.forgotten.view())});
+        if (!r.forgotten.empty()) {
+            op f{op_kind::forget, std::string(r.forgotten.view())};
+            f.user_hash = name_hash{}(r.forgotten);
+            push(std::move(f));
+        }
         op o{op_kind::remember, std::string(user.view())};
+        o.user_hash = name_hash{}(user);
         o.seq = view_.highest_seq(user) + 1;
         push(std::move(o));
     }
@@ -287,6 +292,7 @@ public:
         if (sent_key == 0) { // built in place in the queue (no record to keep first)
             op& o = queue_.emplace_back(op_kind::append, user.view(), from);
             reuse_text(o.text, text);
+            o.user_hash = name_hash{}(user);
             o.seq = r.seq;
             o.at_ms = now_ms;
             o.handler = std::move(on_durable);
@@ -297,6 +303,7 @@ public:
         op o{op_kind::append, std::string(user.view())};
         o.from.assign(from);
         reuse_text(o.text, text);
+        o.user_hash = name_hash{}(user);
         o.seq = r.seq;
         o.at_ms = now_ms;
         o.key = sent_key;
@@ -487,6 +494,7 @@ private:
         std::uint64_t key = 0;
         bool queued = false;
         std::uint64_t id = 0; // order of queueing: 1, 2, ...
+        std::size_t user_hash = 0; // remember, forget, append: name_hash of user (user_key)
         durable_handler handler;
         op(op_kind k, std::string u) : kind(k), user(std::move(u)) {}
         op(op_kind k, std::string_view u, std::string_view f) : kind(k), user(u), from(f) {} // (constructed, not assigned)
@@ -761,7 +769,7 @@ private:
                 return false;
             }
             users[std::string(user)].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
-            (void)cache_user_id(user, s.int64(0));
+            (void)cache_user_id(key_of(user), s.int64(0));
             next_user_id_ = std::max(next_user_id_, s.int64(0) + 1);
         }
         if (rc != SQLITE_DONE) return fail(error, "cannot read table users");
@@ -905,33 +913,50 @@ private:
     // level), with each user's next sequence number noted during the batch, written by
     // flush_next_seqs(): one users-table upsert per user and batch instead of one per message.
     // The map's key views `name`, which never moves. Writer thread only (and load()).
+    // Keyed by the name with its name_hash, computed by the host from the `name` it has (a few
+    // multiplications) instead of hashing the bytes on the writer thread for every operation.
     struct writer_user {
         std::unique_ptr<std::string> name;
         std::int64_t id = 0;
         std::uint64_t next = 0; // noted in this batch; 0: none
     };
+    struct user_key {
+        std::string_view name;
+        std::size_t hash;
+        bool operator==(const user_key& other) const noexcept { return name == other.name; }
+    };
+    struct user_key_hash {
+        std::size_t operator()(const user_key& k) const noexcept { return k.hash; }
+    };
 
-    writer_user& cache_user_id(std::string_view user, std::int64_t id) {
+    // The key of a user name read from the file (a name that does not parse, which load() then
+    // refuses, gets hash 0).
+    static user_key key_of(std::string_view user) {
+        const auto parsed = name::parse(user);
+        return user_key{user, parsed ? name_hash{}(*parsed) : 0};
+    }
+
+    writer_user& cache_user_id(user_key user, std::int64_t id) {
         const auto it = user_ids_.find(user);
         if (it != user_ids_.end()) {
             it->second.id = id;
             return it->second;
         }
-        auto owned = std::make_unique<std::string>(user);
-        const std::string_view key(*owned);
+        auto owned = std::make_unique<std::string>(user.name);
+        const user_key key{*owned, user.hash};
         return user_ids_.emplace(key, writer_user{std::move(owned), id, 0}).first->second;
     }
 
     // The user's entry: cached; else the id of its row in users; else a new id (the row is
     // written by the caller: the remember's upsert, or flush_next_seqs()). SQLITE_DONE or an
     // error code.
-    int user_entry(std::string_view user, writer_user*& out) {
+    int user_entry(user_key user, writer_user*& out) {
         const auto it = user_ids_.find(user);
         if (it != user_ids_.end()) {
             out = &it->second;
             return SQLITE_DONE;
         }
-        const int rc = st_.find_user.bind(1, user).step();
+        const int rc = st_.find_user.bind(1, user.name).step();
         const std::int64_t id = rc == SQLITE_ROW ? st_.find_user.int64(0) : next_user_id_;
         st_.find_user.reset();
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
@@ -973,18 +998,18 @@ private:
         writer_user* w = nullptr;
         switch (o.kind) {
         case op_kind::remember:
-            if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
+            if ((rc = user_entry(user_key{user, o.user_hash}, w)) != SQLITE_DONE) return rc;
             return st_.upsert_user.bind(1, w->id).bind(2, user).bind(3, as_int(o.seq)).run();
         case op_kind::forget:
             forgot = true;
             rc = st_.delete_messages.bind(1, user).bind(2, INT64_MAX).run(); // (by the user's id in users)
             if (rc != SQLITE_DONE) return rc;
             rc = st_.delete_user.bind(1, user).run();
-            if (rc == SQLITE_DONE) user_ids_.erase(user); // (a rollback: user_entry() reads the row again)
+            if (rc == SQLITE_DONE) user_ids_.erase(user_key{user, o.user_hash}); // (a rollback: user_entry() reads the row again)
             return rc;
         case op_kind::append:
             high_water = std::max(high_water, o.seq);
-            if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
+            if ((rc = user_entry(user_key{user, o.user_hash}, w)) != SQLITE_DONE) return rc;
             rows_.push_back(row{&o, w->id});
             if (rows_.size() == max_rows_ && (rc = insert_rows()) != SQLITE_DONE) return rc;
             note_next_seq(*w, o.seq + 1); // written once per user and batch (flush_next_seqs)
@@ -1189,7 +1214,7 @@ private:
     // The writer's (the host's before the thread starts and after it is joined).
     detail::sqlite::db_ptr db_;
     statements st_; // declared after db_: finalized before the connection closes
-    std::unordered_map<std::string_view, writer_user> user_ids_; // writer thread: see writer_user
+    std::unordered_map<user_key, writer_user, user_key_hash> user_ids_; // writer thread: see writer_user
     std::vector<writer_user*> noted_;                            // the users noted in this batch
     std::vector<row> rows_;                                      // messages to insert: insert_rows()
     std::size_t insert_count_ = 1;                               // statements prepared in insert_messages
