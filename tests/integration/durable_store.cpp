@@ -285,7 +285,7 @@ TEST_CASE("sqlite store: a full disk answers err store-full, live traffic goes o
     test_inbox inbox(store_kind::sqlite, bounds, [&](switchboard::sqlite_inbox_options& o) {
         o.path = path;
         o.retry_interval = std::chrono::milliseconds(50);
-        if (!fs.mounted) o.max_page_count = 256; // 1 MiB of 4 KiB pages
+        if (!fs.mounted) o.max_page_count = 128; // 1 MiB of 8 KiB pages (sqlite_inbox::new_file_page_size)
     });
     auto server = std::make_unique<test_server>(inbox);
     std::optional<client> alice;

@@ -22,7 +22,7 @@ TEST_CASE("sqlite_inbox: a full disk answers store_full, keeps what was committe
     o.path = fs.dir + "/chat.db";
     o.inbox.max_per_user = 100000;
     o.retry_interval = std::chrono::milliseconds{50};
-    if (!fs.mounted) o.max_page_count = 128; // 512 KiB of 4 KiB pages
+    if (!fs.mounted) o.max_page_count = 64; // 512 KiB of 8 KiB pages (sqlite_inbox::new_file_page_size)
     const std::string text(2000, 'x');
     std::vector<std::uint64_t> committed;
     std::size_t full = 0;

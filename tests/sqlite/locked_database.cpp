@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 using namespace sqlite_test;
@@ -173,4 +175,91 @@ TEST_CASE("sqlite_inbox: numbers of failed appends are not given again after a r
     auto store = open_store(o);
     CHECK(store->highest_seq(n("bob")) == 5);
     CHECK(store->append(n("bob"), "alice", "next", 0, {}).seq == 6);
+}
+
+namespace {
+
+// Appends "piled <i>" from alice to bob and logs each completion (its index and status), in the
+// order the completions run.
+struct completion_log {
+    std::vector<std::size_t> order;
+    std::vector<status> codes;
+    std::uint64_t append(switchboard::sqlite_inbox& store, std::size_t i) {
+        const auto r = store.append(n("bob"), "alice", "piled " + std::to_string(i), 0, [this, i](status s) {
+            order.push_back(i);
+            codes.push_back(s);
+        });
+        REQUIRE(r.code == status::ok);
+        return r.seq;
+    }
+    // The completions of appends 0 .. count-1 ran, in call order.
+    void require_call_order(std::size_t count) const {
+        REQUIRE(order.size() == count);
+        for (std::size_t i = 0; i < count; ++i) REQUIRE(order[i] == i);
+    }
+};
+
+} // namespace
+
+TEST_CASE("sqlite_inbox: what piles up behind a lock is committed max_batch at a time, in call order", "[sqlite]") {
+    temp_dir dir;
+    auto o = known_bob(dir, 5000, 100);
+    o.max_batch = 8;
+    constexpr std::size_t appends = 200;
+    completion_log log;
+    {
+        lock_holder other(o.path, 300);
+        auto store = open_store(o);
+        // The writer's first batch waits for the lock; the rest queue up behind it and are taken
+        // by the writer at once when it is free, then committed in batches of 8.
+        for (std::size_t i = 0; i < appends; ++i) (void)log.append(*store, i);
+        store->flush();
+        CHECK(store->run_completions() == appends);
+        other.wait();
+        const auto stats = store->stats();
+        INFO("commits: " << stats.commits);
+        CHECK(stats.commits >= (appends + o.max_batch - 1) / o.max_batch); // none above 8
+        CHECK(stats.committed_appends == appends);
+        CHECK(stats.queued == 0);
+    }
+    log.require_call_order(appends);
+    CHECK(log.codes == std::vector<status>(appends, status::ok));
+    CHECK(rows_in_file(o.path, "bob").size() == appends);
+}
+
+TEST_CASE("sqlite_inbox: appends piled up behind a lock fail in batches until it is released, then the rest "
+          "are committed, in call order",
+          "[sqlite]") {
+    temp_dir dir;
+    auto o = known_bob(dir, 150, 50);
+    o.max_batch = 4;
+    constexpr std::size_t appends = 60;
+    completion_log log;
+    std::vector<std::uint64_t> given;
+    std::vector<std::uint64_t> kept;
+    {
+        lock_holder other(o.path, 700);
+        auto store = open_store(o);
+        // Each batch of 4 waits 150 ms and fails while the lock is held (the ones taken with it
+        // wait for the next batch, ahead of the ones queued meanwhile: the second half); the
+        // batches after the release are committed.
+        for (std::size_t i = 0; i < appends; ++i) {
+            if (i == appends / 2) std::this_thread::sleep_for(std::chrono::milliseconds{200}); // (not timed)
+            given.push_back(log.append(*store, i));
+        }
+        store->flush();
+        CHECK(store->run_completions() == appends);
+        other.wait();
+        log.require_call_order(appends);
+        const std::vector<status>& codes = log.codes;
+        const auto first_ok = std::find(codes.begin(), codes.end(), status::ok) - codes.begin();
+        INFO("failed before the release: " << first_ok << ", rollbacks: " << store->stats().rollbacks);
+        CHECK(first_ok >= 4);                                       // at least one batch of 4 failed
+        CHECK(static_cast<std::size_t>(first_ok) < appends);        // and the ones after the release did not
+        CHECK(std::count(codes.begin(), codes.end(), status::store_busy) == first_ok);
+        CHECK(store->stats().rollbacks >= 2);
+        for (std::size_t i = static_cast<std::size_t>(first_ok); i < appends; ++i) kept.push_back(given[i]);
+        CHECK(seqs(*store, n("bob")) == kept);
+    }
+    CHECK(rows_in_file(o.path, "bob") == kept);
 }

@@ -128,3 +128,32 @@ TEST_CASE("sqlite_inbox: a failed migration leaves the version 1 file as it was"
     CHECK(query_int(o.path, "SELECT count(*) FROM messages WHERE user = 'bob'") == 3);
     CHECK(query_int(o.path, "SELECT next_seq FROM users WHERE name = 'bob'") == 6);
 }
+
+TEST_CASE("sqlite_inbox: a new file gets 8 KiB pages; a version 1 file keeps its 4 KiB pages", "[sqlite]") {
+    temp_dir dir;
+    sqlite_inbox_options o;
+    o.path = dir.file("new.db");
+    {
+        auto store = open_store(o);
+        store->remember(n("bob"));
+        CHECK(store->append(n("bob"), "alice", "hello", 1, {}).code == status::ok);
+        store->flush();
+    }
+    CHECK(switchboard::sqlite_inbox::new_file_page_size == 8192);
+    CHECK(query_int(o.path, "PRAGMA page_size") == switchboard::sqlite_inbox::new_file_page_size);
+    CHECK(rows_in_file(o.path, "bob") == std::vector<std::uint64_t>{1});
+
+    sqlite_inbox_options old;
+    old.path = dir.file("old.db");
+    write_version_1(old.path); // SQLite's default page size
+    REQUIRE(query_int(old.path, "PRAGMA page_size") == 4096);
+    {
+        auto store = open_store(old);
+        CHECK(store->append(n("bob"), "alice", "to bob 6", 4000, {}).seq == 6);
+        store->flush();
+    }
+    CHECK(query_int(old.path, "PRAGMA page_size") == 4096);
+    CHECK(rows_in_file(old.path, "bob") == std::vector<std::uint64_t>{3, 4, 5, 6});
+    auto store = open_store(old);
+    CHECK(seqs(*store, n("bob")) == std::vector<std::uint64_t>{3, 4, 5, 6});
+}

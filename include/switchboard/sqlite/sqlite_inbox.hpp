@@ -67,15 +67,18 @@ struct sqlite_inbox_options {
     /// @brief Appends and records queued, being committed, or with a completion not yet run, at
     /// most (default 65,536, 1 or more). Past it `append()` answers `status::store_busy` at once
     /// (backpressure: memory stays bounded while the disk is slow or locked); acknowledgements
-    /// and registrations are never refused. Each queued append holds its sender and text.
+    /// and registrations are never refused. Each queued append holds its sender and text. The
+    /// queue's storage (about 180 bytes an operation) is kept for reuse up to this many
+    /// operations, so that it does not grow again from nothing after every batch under load.
     std::size_t max_queued = 65536;
     /// @brief After a failed batch, how long the writer waits before it tries the operations it
     /// keeps for a retry (registrations, acknowledgements, sequence numbers), unless new work
     /// comes first (default 1000 ms).
     std::chrono::milliseconds retry_interval{1000};
     /// @brief `PRAGMA max_page_count` (0, default: SQLite's own limit): bounds the database file
-    /// to that many pages (4096 bytes each for a new file); past it a commit fails with
-    /// `status::store_full`, as on a full disk.
+    /// to that many pages (`sqlite_inbox::new_file_page_size` bytes each for a file the store
+    /// creates; a file keeps the page size it was created with: 4096 for one created by 0.4);
+    /// past it a commit fails with `status::store_full`, as on a full disk.
     std::uint32_t max_page_count = 0;
     /// @brief Run `PRAGMA quick_check` when opening (default true): a corrupt file is refused at
     /// start-up instead of failing later. It reads the whole file: about a second per GB.
@@ -197,6 +200,14 @@ public:
     /// `open()`; a higher version is refused.
     static constexpr int schema_version = 2;
 
+    /// @brief The page size of a database file the store creates (`PRAGMA page_size`, bytes):
+    /// 8192, where SQLite's default is 4096. Messages go to the right end of each user's key
+    /// range, in the middle of the B-tree, where every page that fills is split by rebalancing
+    /// it with its neighbours; twice the page size halves how often that happens, for less work
+    /// per stored message in all (docs/performance.md, issue #12). An existing file keeps its
+    /// page size (SQLite changes it only with `VACUUM`, not in WAL mode).
+    static constexpr int new_file_page_size = 8192;
+
     /// @brief Opens (or creates) the database at `options.path`, reads it back into memory and
     /// starts the writer thread. The store holds an exclusive lock on `<path>.lock` (created
     /// beside the database, never removed) until it is destroyed, so that one file has one store
@@ -252,8 +263,13 @@ public:
         const memory_inbox::admit_result r = view_.admit(user);
         if (!r.added) return;
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!r.forgotten.empty()) push(op{op_kind::forget, std::string(r.forgotten.view())});
+        if (!r.forgotten.empty()) {
+            op f{op_kind::forget, std::string(r.forgotten.view())};
+            f.user_hash = name_hash{}(r.forgotten);
+            push(std::move(f));
+        }
         op o{op_kind::remember, std::string(user.view())};
+        o.user_hash = name_hash{}(user);
         o.seq = view_.highest_seq(user) + 1;
         push(std::move(o));
     }
@@ -274,9 +290,9 @@ public:
         const append_result r = view_.append(user, from, text, now_ms, {});
         if (r.code != status::ok) return r;
         if (sent_key == 0) { // built in place in the queue (no record to keep first)
-            op& o = queue_.emplace_back(op_kind::append, std::string(user.view()));
-            o.from.assign(from);
-            o.text.assign(text);
+            op& o = queue_.emplace_back(op_kind::append, user.view(), from);
+            reuse_text(o.text, text);
+            o.user_hash = name_hash{}(user);
             o.seq = r.seq;
             o.at_ms = now_ms;
             o.handler = std::move(on_durable);
@@ -286,7 +302,8 @@ public:
         }
         op o{op_kind::append, std::string(user.view())};
         o.from.assign(from);
-        o.text.assign(text);
+        reuse_text(o.text, text);
+        o.user_hash = name_hash{}(user);
         o.seq = r.seq;
         o.at_ms = now_ms;
         o.key = sent_key;
@@ -422,6 +439,7 @@ public:
                                 std::make_move_iterator(ready.end()));
             throw;
         }
+        for (completion& c : ready) keep_text(c.text);
         ready.clear();
         if (ready.capacity() <= max_spare_completions) { // kept for the writer's next batches
             std::lock_guard<std::mutex> lock(mutex_);
@@ -476,15 +494,18 @@ private:
         std::uint64_t key = 0;
         bool queued = false;
         std::uint64_t id = 0; // order of queueing: 1, 2, ...
+        std::size_t user_hash = 0; // remember, forget, append: name_hash of user (user_key)
         durable_handler handler;
         op(op_kind k, std::string u) : kind(k), user(std::move(u)) {}
+        op(op_kind k, std::string_view u, std::string_view f) : kind(k), user(u), from(f) {} // (constructed, not assigned)
     };
     struct completion {
         durable_handler handler;
         status code;
         op_kind kind;
-        std::string user; // the recipient (append) or sender (record)
-        std::string from; // append: the sender
+        std::string user; // the recipient (append) or sender (record); empty when ok (unused)
+        std::string from; // append: the sender; empty when ok (unused)
+        std::string text; // append: the op's text, back to the host for reuse_text() (see text_pool_)
         std::uint64_t seq;
         std::uint64_t key;
         std::int64_t at_ms;
@@ -509,6 +530,24 @@ private:
         o.id = next_id_++;
         queue_.push_back(std::move(o));
         work_.notify_one();
+    }
+
+    // An append's text goes into a buffer kept from an earlier append when there is one
+    // (keep_text()): no allocation on the host and no free on the writer thread per message.
+    void reuse_text(std::string& out, std::string_view text) {
+        if (!text_pool_.empty()) {
+            out.swap(text_pool_.back());
+            text_pool_.pop_back();
+        }
+        out.assign(text);
+    }
+
+    // Keeps a completed append's text buffer for reuse_text(), within the pool's bounds.
+    void keep_text(std::string& text) {
+        if (text.capacity() > max_pooled_text || text.capacity() <= std::string().capacity() ||
+            text_pool_.size() >= max_text_pool)
+            return;
+        text_pool_.push_back(std::move(text));
     }
 
     void queue_delete(const name& user, std::uint64_t through) {
@@ -613,6 +652,11 @@ private:
             error = "schema version " + std::to_string(version) + " (PRAGMA user_version) is newer than this "
                     "switchboard's (" + std::to_string(schema_version) + "): open it with a newer switchboard";
             return false;
+        }
+        // Before WAL mode is set: that writes a new file's first page, and with it the page size.
+        if (version == 0) {
+            const std::string pragma = "PRAGMA page_size=" + std::to_string(new_file_page_size);
+            if (detail::sqlite::exec(db, pragma.c_str()) != SQLITE_OK) return fail(error, "cannot set PRAGMA page_size");
         }
         std::string mode;
         if (!query_text(db, "PRAGMA journal_mode=WAL", mode) || mode != "wal")
@@ -725,7 +769,7 @@ private:
                 return false;
             }
             users[std::string(user)].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
-            (void)cache_user_id(user, s.int64(0));
+            (void)cache_user_id(key_of(user), s.int64(0));
             next_user_id_ = std::max(next_user_id_, s.int64(0) + 1);
         }
         if (rc != SQLITE_DONE) return fail(error, "cannot read table users");
@@ -791,7 +835,15 @@ private:
         };
         for (const auto& p : prepared)
             if (p.stmt->prepare(db, p.sql) != SQLITE_OK) return fail(error, std::string("cannot prepare '") + p.sql + "'");
-        for (std::size_t i = 0; i < insert_statements; ++i) { // 1, 2, 4, ... max_rows rows
+        // 1, 2, 4, ... 256 rows, as many as the connection's limit on parameters allows (999 before
+        // SQLite 3.32: up to 128 rows, 640 parameters).
+        const int limit = sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+        insert_count_ = 1;
+        while (insert_count_ < insert_statements &&
+               columns_per_row * (std::size_t{1} << insert_count_) <= static_cast<std::size_t>(limit))
+            ++insert_count_;
+        max_rows_ = std::size_t{1} << (insert_count_ - 1);
+        for (std::size_t i = 0; i < insert_count_; ++i) {
             std::string insert = "INSERT INTO messages(user_id, seq, sender, text, stored_ms) VALUES(?,?,?,?,?)";
             for (std::size_t r = 1; r < (std::size_t{1} << i); ++r) insert += ",(?,?,?,?,?)";
             if (st_.insert_messages[i].prepare(db, insert.c_str()) != SQLITE_OK)
@@ -802,13 +854,14 @@ private:
 
     // ---- writer thread ------------------------------------------------------------------------
 
-    // The messages of a batch are inserted max_rows at a time, by one multi-row INSERT: SQLite's
-    // cost per statement (step, halt, reset, cursors) is paid once per max_rows messages instead
+    // The messages of a batch are inserted max_rows_ at a time, by one multi-row INSERT: SQLite's
+    // cost per statement (step, halt, reset, cursors) is paid once per max_rows_ messages instead
     // of once per message. An append only queues its row (apply()); the rows are inserted before
-    // any other kind of operation (order is kept), when max_rows are queued, and at the end of
-    // the batch. A remainder goes as 2^k-row statements (at most insert_statements of them).
-    static constexpr std::size_t insert_statements = 7;
-    static constexpr std::size_t max_rows = std::size_t{1} << (insert_statements - 1); // 64: 320 parameters
+    // any other kind of operation (order is kept), when max_rows_ are queued, and at the end of
+    // the batch. A remainder goes as 2^k-row statements (at most insert_count_ of them). 256
+    // rows (1,280 parameters) cost less than 64 per message (docs/performance.md); 512 no less.
+    static constexpr std::size_t insert_statements = 9; // 2^8 = 256 rows at most
+    static constexpr std::size_t columns_per_row = 5;
     struct statements {
         detail::sqlite::statement upsert_user, find_user, mark_user, delete_user, delete_messages, upsert_record,
             delete_record, prune_records, raise_meta, begin, commit;
@@ -824,20 +877,20 @@ private:
     int insert_rows() {
         int rc = SQLITE_DONE;
         std::size_t done = 0;
-        for (std::size_t i = insert_statements; i-- > 0 && rc == SQLITE_DONE;) {
+        for (std::size_t i = insert_count_; i-- > 0 && rc == SQLITE_DONE;) {
             const std::size_t n = std::size_t{1} << i;
             if (rows_.size() - done < n) continue;
             detail::sqlite::statement& st = st_.insert_messages[i];
             for (std::size_t r = 0; r < n; ++r) {
                 const row& x = rows_[done + r];
-                const int p = static_cast<int>(5 * r);
+                const int p = static_cast<int>(columns_per_row * r);
                 (void)st.bind(p + 1, x.user_id)
                     .bind(p + 2, as_int(x.o->seq))
                     .bind(p + 3, std::string_view(x.o->from))
                     .bind(p + 4, std::string_view(x.o->text))
                     .bind(p + 5, x.o->at_ms);
             }
-            rc = st.run();
+            rc = st.run_rebound(); // (every parameter is bound again before each run)
             done += n;
         }
         rows_.clear();
@@ -860,33 +913,50 @@ private:
     // level), with each user's next sequence number noted during the batch, written by
     // flush_next_seqs(): one users-table upsert per user and batch instead of one per message.
     // The map's key views `name`, which never moves. Writer thread only (and load()).
+    // Keyed by the name with its name_hash, computed by the host from the `name` it has (a few
+    // multiplications) instead of hashing the bytes on the writer thread for every operation.
     struct writer_user {
         std::unique_ptr<std::string> name;
         std::int64_t id = 0;
         std::uint64_t next = 0; // noted in this batch; 0: none
     };
+    struct user_key {
+        std::string_view name;
+        std::size_t hash;
+        bool operator==(const user_key& other) const noexcept { return name == other.name; }
+    };
+    struct user_key_hash {
+        std::size_t operator()(const user_key& k) const noexcept { return k.hash; }
+    };
 
-    writer_user& cache_user_id(std::string_view user, std::int64_t id) {
+    // The key of a user name read from the file (a name that does not parse, which load() then
+    // refuses, gets hash 0).
+    static user_key key_of(std::string_view user) {
+        const auto parsed = name::parse(user);
+        return user_key{user, parsed ? name_hash{}(*parsed) : 0};
+    }
+
+    writer_user& cache_user_id(user_key user, std::int64_t id) {
         const auto it = user_ids_.find(user);
         if (it != user_ids_.end()) {
             it->second.id = id;
             return it->second;
         }
-        auto owned = std::make_unique<std::string>(user);
-        const std::string_view key(*owned);
+        auto owned = std::make_unique<std::string>(user.name);
+        const user_key key{*owned, user.hash};
         return user_ids_.emplace(key, writer_user{std::move(owned), id, 0}).first->second;
     }
 
     // The user's entry: cached; else the id of its row in users; else a new id (the row is
     // written by the caller: the remember's upsert, or flush_next_seqs()). SQLITE_DONE or an
     // error code.
-    int user_entry(std::string_view user, writer_user*& out) {
+    int user_entry(user_key user, writer_user*& out) {
         const auto it = user_ids_.find(user);
         if (it != user_ids_.end()) {
             out = &it->second;
             return SQLITE_DONE;
         }
-        const int rc = st_.find_user.bind(1, user).step();
+        const int rc = st_.find_user.bind(1, user.name).step();
         const std::int64_t id = rc == SQLITE_ROW ? st_.find_user.int64(0) : next_user_id_;
         st_.find_user.reset();
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
@@ -928,20 +998,20 @@ private:
         writer_user* w = nullptr;
         switch (o.kind) {
         case op_kind::remember:
-            if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
+            if ((rc = user_entry(user_key{user, o.user_hash}, w)) != SQLITE_DONE) return rc;
             return st_.upsert_user.bind(1, w->id).bind(2, user).bind(3, as_int(o.seq)).run();
         case op_kind::forget:
             forgot = true;
             rc = st_.delete_messages.bind(1, user).bind(2, INT64_MAX).run(); // (by the user's id in users)
             if (rc != SQLITE_DONE) return rc;
             rc = st_.delete_user.bind(1, user).run();
-            if (rc == SQLITE_DONE) user_ids_.erase(user); // (a rollback: user_entry() reads the row again)
+            if (rc == SQLITE_DONE) user_ids_.erase(user_key{user, o.user_hash}); // (a rollback: user_entry() reads the row again)
             return rc;
         case op_kind::append:
             high_water = std::max(high_water, o.seq);
-            if ((rc = user_entry(user, w)) != SQLITE_DONE) return rc;
+            if ((rc = user_entry(user_key{user, o.user_hash}, w)) != SQLITE_DONE) return rc;
             rows_.push_back(row{&o, w->id});
-            if (rows_.size() == max_rows && (rc = insert_rows()) != SQLITE_DONE) return rc;
+            if (rows_.size() == max_rows_ && (rc = insert_rows()) != SQLITE_DONE) return rc;
             note_next_seq(*w, o.seq + 1); // written once per user and batch (flush_next_seqs)
             if (o.key == 0) return rc;
             return st_.upsert_record.bind(1, std::string_view(o.from))
@@ -970,7 +1040,7 @@ private:
 
     // Runs one batch in one transaction: SQLITE_DONE when committed, else the error code (the
     // transaction is rolled back). Writer thread only.
-    int commit_batch(const std::deque<op>& batch, std::string& message) {
+    int commit_batch(const op* first, const op* last, std::string& message) {
         sqlite3* db = db_.get();
         int rc = st_.begin.run();
         if (rc == SQLITE_DONE) {
@@ -978,8 +1048,8 @@ private:
             bool forgot = false;
             clear_noted();
             rows_.clear();
-            for (const op& o : batch)
-                if ((rc = apply(o, high_water, forgot)) != SQLITE_DONE) break;
+            for (const op* o = first; o != last; ++o)
+                if ((rc = apply(*o, high_water, forgot)) != SQLITE_DONE) break;
             if (rc == SQLITE_DONE && !rows_.empty()) rc = insert_rows();
             if (rc == SQLITE_DONE) rc = flush_next_seqs();
             if (rc == SQLITE_DONE && high_water != 0)
@@ -1001,7 +1071,9 @@ private:
         bool final_try = false;
         for (;;) {
             const auto fresh = [&] { return !queue_.empty() && queue_.back().id > tried_; };
-            if (last_failed) { // retries wait for new work, the retry interval, or the end
+            if (taken_ < batch_.size()) {
+                // Operations taken with an earlier batch and not tried yet (past max_batch): next.
+            } else if (last_failed) { // retries wait for new work, the retry interval, or the end
                 work_.wait_for(lock, options_.retry_interval, [&] { return stop_ || fresh(); });
                 if (stop_ && !fresh()) { // stopping: the operations kept for a retry get one last try
                     if (final_try) break;
@@ -1015,22 +1087,23 @@ private:
                 work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
                 if (queue_.empty()) break; // stop_, and everything committed
             }
-            std::deque<op> batch;
-            const std::size_t n = std::min(queue_.size(), options_.max_batch);
-            if (n == queue_.size()) {
-                batch.swap(queue_); // all of it: no operation moved
-            } else {
-                for (std::size_t i = 0; i < n; ++i) {
-                    batch.push_back(std::move(queue_.front()));
-                    queue_.pop_front();
-                }
+            if (taken_ == batch_.size()) { // take all that is queued: no operation moved
+                batch_.clear();            // (moved from) its storage goes to queue_
+                if (batch_.capacity() > options_.max_queued) std::vector<op>().swap(batch_); // after a burst
+                batch_.swap(queue_);
+                taken_ = 0;
             }
-            in_flight_ = n;
+            // This batch: the next max_batch of them at most, in place.
+            const auto first = batch_.begin() + static_cast<std::ptrdiff_t>(taken_);
+            const std::size_t n = std::min(batch_.size() - taken_, options_.max_batch);
+            const auto last = first + static_cast<std::ptrdiff_t>(n);
+            in_flight_ = batch_.size() - taken_;
             lock.unlock();
             std::string message;
-            const int rc = commit_batch(batch, message);
+            const int rc = commit_batch(&*first, &*first + n, message);
             lock.lock();
-            in_flight_ = 0;
+            taken_ += n;
+            in_flight_ = batch_.size() - taken_;
             const status st = rc == SQLITE_DONE ? status::ok : classify(rc);
             last_failed = st != status::ok;
             bool any = false;
@@ -1048,16 +1121,19 @@ private:
                 mark.id = id;
                 retry.push_back(std::move(mark));
             };
-            for (op& o : batch) {
+            for (auto it = first; it != last; ++it) {
+                op& o = *it;
                 tried_ = std::max(tried_, o.id);
                 if (o.kind == op_kind::append || o.kind == op_kind::record || o.kind == op_kind::refused) {
                     status code = st;
                     if (o.kind == op_kind::refused) code = o.seq == 1 ? status::ok : status::store_busy;
                     if (code != status::ok) ++stats_.failed_appends;
                     if (o.kind == op_kind::append && st == status::ok) ++stats_.committed_appends;
+                    const bool keep = code != status::ok; // (the names serve forget_failed() only)
                     completions_.push_back(completion{std::move(o.handler), code, o.kind,
-                                                      last_failed ? o.user : std::move(o.user), // (keep_mark below)
-                                                      std::move(o.from), o.seq, o.key, o.at_ms});
+                                                      !keep ? std::string() : last_failed ? o.user : std::move(o.user), // (keep_mark below)
+                                                      keep ? std::move(o.from) : std::string(), std::move(o.text), o.seq,
+                                                      o.key, o.at_ms});
                     any = true;
                     if (o.kind == op_kind::append && last_failed) // its number is never given again
                         keep_mark(std::move(o.user), o.seq, o.id);
@@ -1071,12 +1147,18 @@ private:
                 stats_.last_error = st;
                 stats_.last_error_message = message;
                 // Kept for the next batch, ahead of newer work (they are older), within the bound.
-                std::size_t room = options_.max_queued > queue_.size() ? options_.max_queued - queue_.size() : 0;
+                // The operations taken and not tried yet go back too, between the two.
+                const std::size_t waiting = queue_.size() + in_flight_;
+                std::size_t room = options_.max_queued > waiting ? options_.max_queued - waiting : 0;
                 if (retry.size() > room) {
                     stats_.dropped_retries += retry.size() - room;
                     retry.erase(retry.begin() + static_cast<std::ptrdiff_t>(room), retry.end());
                 }
-                for (auto it = retry.rbegin(); it != retry.rend(); ++it) queue_.push_front(std::move(*it));
+                queue_.insert(queue_.begin(), std::make_move_iterator(batch_.begin() + static_cast<std::ptrdiff_t>(taken_)),
+                              std::make_move_iterator(batch_.end()));
+                queue_.insert(queue_.begin(), std::make_move_iterator(retry.begin()), std::make_move_iterator(retry.end()));
+                taken_ = batch_.size();
+                in_flight_ = 0;
             } else {
                 ++stats_.commits;
                 stats_.committed_operations += n;
@@ -1098,12 +1180,24 @@ private:
     std::unordered_map<std::string, std::deque<sent_record>> sent_;
     std::deque<aged> sent_age_;
 
+    // Text buffers of completed appends, host only (reuse_text(), keep_text()): the buffer is
+    // allocated on the host and freed there, where malloc's per-thread cache serves it again,
+    // instead of allocated on the host and freed on the writer thread, which is the slow path
+    // of both. At most max_text_pool buffers of at most max_pooled_text bytes: 2 MiB (a window of
+    // 256 messages for each of 100 senders keeps thousands in flight).
+    std::vector<std::string> text_pool_;
+    static constexpr std::size_t max_text_pool = 8192;
+    static constexpr std::size_t max_pooled_text = 256;
+
     // Shared between the host and the writer, under mutex_.
     mutable std::mutex mutex_;
     std::condition_variable work_;     // the writer waits for operations (or stop_)
     std::condition_variable progress_; // flush() waits for the writer's progress
-    std::deque<op> queue_;
-    std::size_t in_flight_ = 0;          // operations of the batch being committed
+    // Operations to commit, in call order. A vector, swapped with the writer's emptied batch_ when
+    // the writer takes all of it: no block allocated on the host and freed on the writer thread
+    // every few operations (as a deque did).
+    std::vector<op> queue_;
+    std::size_t in_flight_ = 0;          // operations the writer took and has not finished (batch_)
     // Finished appends and records, in call order. A vector, and the one run_completions() has
     // emptied kept as spare_completions_ for the writer to fill next: no block allocated and
     // freed every few completions (as a deque did), up to max_spare_completions kept.
@@ -1120,9 +1214,16 @@ private:
     // The writer's (the host's before the thread starts and after it is joined).
     detail::sqlite::db_ptr db_;
     statements st_; // declared after db_: finalized before the connection closes
-    std::unordered_map<std::string_view, writer_user> user_ids_; // writer thread: see writer_user
+    std::unordered_map<user_key, writer_user, user_key_hash> user_ids_; // writer thread: see writer_user
     std::vector<writer_user*> noted_;                            // the users noted in this batch
     std::vector<row> rows_;                                      // messages to insert: insert_rows()
+    std::size_t insert_count_ = 1;                               // statements prepared in insert_messages
+    std::size_t max_rows_ = 1;                                   // rows of the largest: 2^(insert_count_ - 1)
+    // The operations the writer took from queue_ (all that were queued then, swapped: see queue_),
+    // committed max_batch at a time; those before taken_ are done (moved from). Writer only; its
+    // storage goes back to queue_ at the next swap.
+    std::vector<op> batch_;
+    std::size_t taken_ = 0;
     std::int64_t next_user_id_ = 1;                              // above every id in users
     std::thread writer_;
 };

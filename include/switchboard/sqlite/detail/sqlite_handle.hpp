@@ -80,6 +80,18 @@ public:
         return rc;
     }
 
+    /// @brief Runs a statement that returns no rows, then resets it without clearing its
+    /// bindings: for a statement whose every parameter is bound before each run (a multi-row
+    /// INSERT's hundreds of parameters are not cleared for nothing). Text bound without a copy
+    /// stays bound, unused, until it is bound again.
+    /// @return `SQLITE_DONE` on success, else SQLite's error code.
+    [[nodiscard]] int run_rebound() noexcept {
+        int rc = sqlite3_step(stmt_.get());
+        while (rc == SQLITE_ROW) rc = sqlite3_step(stmt_.get());
+        (void)sqlite3_reset(stmt_.get());
+        return rc;
+    }
+
     /// @brief Resets the statement and clears its bindings.
     void reset() noexcept {
         (void)sqlite3_reset(stmt_.get());
