@@ -50,7 +50,10 @@ TEST_CASE("sqlite_inbox: a full disk answers store_full, keeps what was committe
                       << store->stats().last_error_message);
     REQUIRE(full > 0);
     CHECK(other == 0);
-    CHECK(committed.size() > 50);
+    // At least the first round: the disk filled up with rows, not at once. (How many fit depends
+    // on where the writer's transactions fall against the WAL's pages: 35 to 60 of 2,000 bytes in
+    // 512 KiB with 8 KiB pages, seen over 16 runs; "more than 50" failed one run in two.)
+    CHECK(committed.size() >= 20);
     CHECK(store->stats().last_error == status::store_full);
     // The store keeps serving: the failed messages left the view, the committed ones are there.
     CHECK(seqs(*store, n("bob")) == committed);
