@@ -1884,7 +1884,7 @@ private:
     // route() to a user with no session: stored for a known user, else user-not-found.
     route_result route_offline(session_id from, const name& to, std::string_view text, std::uint32_t d,
                                const send_context* ctx) {
-        if (inbox_ && inbox_->is_known(to)) {
+        if (inbox_) { // (the store answers user_not_found for a user it does not know: one look-up)
             std::uint64_t ticket = 0;
             const append_result a = store_append(to, user_name(from.index()), text, ctx, ticket);
             if (a.code == status::ok) {
