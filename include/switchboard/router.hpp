@@ -1172,7 +1172,8 @@ public:
     /// @param text the message text (text.hpp contract).
     /// @param key the message's identity across nodes; empty: the user's other sessions are not
     ///        on other nodes, as the sending node saw it.
-    /// @return `ok` with counts (`seq` when stored, `pending` while the store commits);
+    /// @return `ok` (`seq` when stored, `pending` while the store commits; for a session
+    ///         without acks, no counts: the delivery is counted in `counters()`);
     ///         `unknown_session` (closed meanwhile, or a remote session); `not_registered`;
     ///         `invalid_name`; `invalid_text`; `depth_exceeded`; the store's refusal
     ///         (`inbox_full`, `store_busy`, `cluster_unavailable`, ...: the message is lost, as
@@ -1968,7 +1969,8 @@ private:
             }
             r.seq = a.seq;
             cold_[target].last_seq = a.seq;
-            if (a.seq != acked.seq) { // not the number foreseen: encode those lines again
+            if (a.seq != 0 && a.seq != acked.seq) { // not the number foreseen: encode those lines again
+                // (0: a shared store numbers a keyed message at commit; top_up() encodes it then)
                 acked.seq = a.seq;
                 acked_bytes.for_each([&](std::uint8_t f, payload& b) { b = formats_[f]->encode_checked(acked); });
             }
@@ -2112,22 +2114,26 @@ private:
     // store commits later. A store that failed at once makes the append fail with its status.
     append_result store_append(const name& to, std::string_view sender, std::string_view text, const send_context* ctx,
                                std::uint64_t& ticket) {
-        append_result a;
-        ticket = call_store([&](inbox_store::durable_handler done) {
-            a = inbox_->append(to, sender, text, now_, std::move(done), ctx ? ctx->key : 0);
+        return store_call(ticket, [&](inbox_store::durable_handler done) {
+            return inbox_->append(to, sender, text, now_, std::move(done), ctx ? ctx->key : 0);
         });
-        if (a.code != status::ok) ticket = 0;
-        else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};
-        return a;
     }
 
     // store_append() of a message named `key` (inbox_store::append_once()).
     append_result store_append_once(const name& to, const message_key& key, std::string_view sender,
                                     std::string_view text, std::uint64_t& ticket) {
-        append_result a;
-        ticket = call_store([&](inbox_store::durable_handler done) {
-            a = inbox_->append_once(to, key, sender, text, now_, std::move(done));
+        return store_call(ticket, [&](inbox_store::durable_handler done) {
+            return inbox_->append_once(to, key, sender, text, now_, std::move(done));
         });
+    }
+
+    // One append through call_store(): `append(done)` returns the store's append_result.
+    // `ticket` is set when the store commits later; a store that failed at once makes the append
+    // fail with its status.
+    template <class Append>
+    append_result store_call(std::uint64_t& ticket, Append&& append) {
+        append_result a;
+        ticket = call_store([&](inbox_store::durable_handler done) { a = append(std::move(done)); });
         if (a.code != status::ok) ticket = 0;
         else if (ticket == 0 && sync_result_ != status::ok) a = {sync_result_, 0};
         return a;
