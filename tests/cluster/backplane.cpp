@@ -8,11 +8,14 @@
 #include <switchboard/in_memory_transport.hpp>
 #include <switchboard/protocol/line.hpp>
 #include <switchboard/redis/backplane.hpp>
+#include <switchboard/redis/redis_inbox.hpp>
 #include <switchboard/router.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -166,6 +169,133 @@ TEST_CASE("backplane: while Redis is down, routes to other nodes and claims answ
         return c.a.r.route(alice.id, "bob", "back").ok();
     }));
     REQUIRE(run_until(c.io, [&] { return node::got(bob, "msg alice back"); }));
+}
+
+// A node with the cluster inbox (redis::inbox on a connection of its own, wired to the
+// backplane as tcp_chat wires it) under session_policy::multi: the store is declared first (the
+// router refers to it), then the backplane, then the router.
+struct inbox_node {
+    inbox_node(sb::net::io_context& io, const sb::test::redis_server& redis, const std::string& id)
+        : conn(io, redis_test::options_for(redis)), store(conn, sb::redis::inbox_options{}),
+          plane(io, options(redis, id, store)), r(router_options(plane, store)) {
+        conn.start();
+        store.on_acknowledge([this](const sb::name& user, std::uint64_t through) { plane.acknowledged(user, through); });
+        plane.start(r);
+    }
+    static sb::redis::backplane_options options(const sb::test::redis_server& redis, const std::string& id,
+                                                sb::redis::inbox& store) {
+        sb::redis::backplane_options o = node::options(redis, id, sb::session_policy::multi);
+        o.on_granted = [&store](const sb::name& user, std::function<void(bool)> done) {
+            store.load(user, 0, std::move(done));
+        };
+        o.on_released = [&store](const sb::name& user) { store.unload(user); };
+        o.on_acknowledged = [&store](const sb::name& user, std::uint64_t through) {
+            store.acknowledged_elsewhere(user, through);
+        };
+        return o;
+    }
+    static sb::router_options router_options(sb::redis::backplane& plane, sb::redis::inbox& store) {
+        sb::router_options o = node::router_options(plane, sb::session_policy::multi);
+        o.inbox = &store;
+        return o;
+    }
+    // A session of `user` with acks on, registered (the cluster answered).
+    node::session& acked(sb::net::io_context& io, const std::string& user) {
+        sessions.push_back(std::make_unique<node::session>());
+        node::session& s = *sessions.back();
+        s.id = r.open_session(s.t, sb::protocol::line_event_encoder::instance());
+        REQUIRE(r.enable_acks(s.id) == sb::status::ok);
+        REQUIRE(r.register_name(s.id, user) == sb::status::pending);
+        REQUIRE(run_until(io, [&] { return node::got(s, "ok register " + user); }));
+        return s;
+    }
+    ~inbox_node() {
+        plane.stop();
+        conn.stop();
+    }
+
+    sb::redis::connection conn;
+    sb::redis::inbox store;
+    sb::redis::backplane plane;
+    sb::router r;
+    std::vector<std::unique_ptr<node::session>> sessions;
+};
+
+// A session whose transport routes at once, from inside deliver() (transport.hpp allows it): an
+// in-process bot of user `self` that, handed a message from `trigger`, sends `answer` to `to`.
+struct routing_bot final : sb::transport {
+    sb::router* r = nullptr;
+    sb::session_id id;
+    std::string trigger, to, answer;
+    int answered = 0;
+    sb::delivery deliver(const sb::payload& bytes) noexcept override {
+        if (answered == 0 && bytes.view().rfind("msg " + trigger + " ", 0) == 0) {
+            ++answered;
+            (void)r->route(id, to, answer);
+        }
+        return sb::delivery::queued;
+    }
+    void close(sb::close_mode) noexcept override {}
+};
+
+// The lines of `s` that carry `text` (dm or msg).
+std::size_t count_text(node::session& s, const std::string& text) {
+    (void)node::got(s, "");
+    return static_cast<std::size_t>(std::count_if(s.lines.begin(), s.lines.end(), [&](const std::string& l) {
+        return l.size() >= text.size() && l.compare(l.size() - text.size(), text.size(), text) == 0;
+    }));
+}
+
+TEST_CASE("backplane: a message keyed for several nodes keeps its key when a delivery routes another first") {
+    // bob holds ack-on sessions on a, b and c, and on a also a bot session (acks off) that
+    // answers alice's message to bob at once, from inside its delivery. alice's message is keyed
+    // on a (a holds an ack-on session of bob and bob is on two other nodes); the bot is handed it
+    // before the proxies of b and c, and its answer is keyed meanwhile. Each node must still
+    // store alice's message under alice's key: each of bob's sessions gets it once, under one
+    // number. (Checked to fail with the backplane remembering only the last keyed payload: the
+    // sessions on b and c got "alice hi" twice, under two numbers.)
+    sb::test::redis_server redis;
+    sb::net::io_context io;
+    inbox_node a{io, redis, "a"};
+    inbox_node b{io, redis, "b"};
+    inbox_node c{io, redis, "c"};
+    REQUIRE(run_until(io, [&] { return a.plane.available() && b.plane.available() && c.plane.available(); }));
+    node::session& on_b = b.acked(io, "bob");
+    node::session& on_c = c.acked(io, "bob");
+    REQUIRE(run_until(io, [&] { return a.r.sessions_of(*sb::name::parse("bob")) == 2; }));
+    node::session& on_a = a.acked(io, "bob");
+    routing_bot bot;
+    bot.r = &a.r;
+    bot.trigger = "alice";
+    bot.to = "bob";
+    bot.answer = "echo";
+    bot.id = a.r.open_session(bot, sb::protocol::line_event_encoder::instance());
+    REQUIRE(a.r.register_name(bot.id, "bob") == sb::status::pending);
+    REQUIRE(run_until(io, [&] { return a.r.pending_claims() == 0; }));
+    REQUIRE(a.r.sessions_of(*sb::name::parse("bob")) == 4);
+    node::session& alice = a.acked(io, "alice");
+    REQUIRE(run_until(io, [&] {
+        return b.r.sessions_of(*sb::name::parse("bob")) == 4 && c.r.sessions_of(*sb::name::parse("bob")) == 4;
+    }));
+
+    REQUIRE(a.r.route(alice.id, "bob", "hi").ok());
+    REQUIRE(bot.answered == 1);
+    for (node::session* s : {&on_a, &on_b, &on_c})
+        REQUIRE(run_until(io, [&] { return count_text(*s, " alice hi") >= 1 && count_text(*s, " bob echo") >= 1; }));
+    redis_test::run_for(io, 300ms); // a second copy would come within a pub/sub hop
+    for (node::session* s : {&on_a, &on_b, &on_c}) {
+        INFO("node " << (s == &on_a ? "a" : s == &on_b ? "b" : "c"));
+        CHECK(count_text(*s, " alice hi") == 1);
+        CHECK(count_text(*s, " bob echo") == 1);
+    }
+    // one number each, the same on every node
+    std::vector<std::string> dms;
+    for (const std::string& l : on_b.lines)
+        if (l.rfind("dm ", 0) == 0) dms.push_back(l);
+    CHECK(dms.size() == 2);
+    for (node::session* s : {&on_a, &on_c})
+        for (const std::string& l : dms) CHECK(std::find(s->lines.begin(), s->lines.end(), l) != s->lines.end());
+    CHECK(a.store.counters().once_stored + b.store.counters().once_stored + c.store.counters().once_stored == 2);
 }
 
 } // namespace

@@ -271,13 +271,15 @@ public:
     /// those sessions' records then carries it, so that each node stores it once. Empty when no
     /// remote session of `user` is open here. See `directory::message_key_for()`.
     /// @param user the recipient's folded name.
-    /// @param remote_bytes the payload the user's remote sessions are handed (held until the
-    ///        next keyed message, so that its buffer names this message).
+    /// @param remote_bytes the payload the user's remote sessions are handed (held until this
+    ///        event-loop turn's batches are published, so that its buffer names this message
+    ///        however many other keyed messages the router routes before it hands this one).
     /// @return the key, or an empty one.
     [[nodiscard]] message_key message_key_for(const name& user, const payload& remote_bytes) override {
         if (user_proxies_.find(user) == user_proxies_.end()) return {};
-        last_keyed_ = remote_bytes;
-        return {incarnation_, ++serial_};
+        keyed_.push_back(keyed_payload{remote_bytes, ++serial_});
+        kick(); // flush() forgets it, whether a record is written or not
+        return {incarnation_, serial_};
     }
 
     /// @brief Publishes a room event started here on the room's channel, with this node's id.
@@ -582,23 +584,24 @@ private:
             if (batch == nullptr) return delivery::unavailable;
             std::string& data = *batch;
             put_u64(data, p.sid_);
-            // A payload still held here is the message keyed last (held, its buffer cannot be
-            // reused by another): the router hands one message's payload to each remote session
-            // of its user in a row, after message_key_for() when it stored the message here.
-            const bool keyed_here = bytes.data() == last_keyed_.data() && bytes.size() == last_keyed_.size();
-            if (!keyed_here && !p.siblings_->several_nodes) {
+            // A payload keyed this turn (held in keyed_, so its buffer cannot be reused by
+            // another message) names its message: the router hands one message's payload to each
+            // remote session of its user, after message_key_for() when it stored it here, and
+            // may route other keyed messages in between (a delivery that routes again).
+            std::uint64_t serial = keyed_.empty() ? 0 : keyed_serial(bytes);
+            if (serial == 0 && !p.siblings_->several_nodes) {
                 put_u32(data, static_cast<std::uint32_t>(bytes.size()));
             } else {
                 // The user has sessions on several other nodes, or here too: each gets the
                 // message with the same key, so that the cluster inbox stores it once
                 // (append_once()).
-                if (!keyed_here) {
-                    last_keyed_ = bytes;
-                    ++serial_;
+                if (serial == 0) {
+                    serial = ++serial_;
+                    keyed_.push_back(keyed_payload{bytes, serial});
                 }
                 put_u32(data, static_cast<std::uint32_t>(bytes.size()) | keyed_bit);
                 put_u64(data, incarnation_);
-                put_u64(data, serial_);
+                put_u64(data, serial);
             }
             data.append(bytes.view());
             ++counters_.records_out;
@@ -609,6 +612,14 @@ private:
         }
     }
 
+    // The serial this turn gave the message whose payload is `bytes`, 0 if none (newest first:
+    // the usual turn keys one message, or a few).
+    std::uint64_t keyed_serial(const payload& bytes) const noexcept {
+        for (auto k = keyed_.rbegin(); k != keyed_.rend(); ++k)
+            if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return k->serial;
+        return 0;
+    }
+
     void proxy_closed(const std::string& key, session_id id) noexcept {
         try {
             proxy_closes_.emplace_back(key, id);
@@ -617,11 +628,17 @@ private:
         }
     }
 
+    // Little-endian, one append each (a push_back per byte is a call per byte once GCC stops
+    // inlining it into send_directed()).
     static void put_u64(std::string& s, std::uint64_t v) {
-        for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(static_cast<unsigned char>(v >> (8 * i))));
+        char b[8];
+        for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(static_cast<unsigned char>(v >> (8 * i)));
+        s.append(b, sizeof b);
     }
     static void put_u32(std::string& s, std::uint32_t v) {
-        for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(static_cast<unsigned char>(v >> (8 * i))));
+        char b[4];
+        for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(static_cast<unsigned char>(v >> (8 * i)));
+        s.append(b, sizeof b);
     }
 
     // One PUBLISH per batch, in the order the events were made (pipelined on one connection, so
@@ -632,6 +649,7 @@ private:
         open_batch_.clear();
         std::vector<release_request> releases;
         releases.swap(releases_);
+        keyed_.clear(); // every record of this turn's keyed messages is written
         for (outgoing& o : out) {
             if (conn_up_ && conn_.command({"PUBLISH", o.channel, o.data}, [](const redisReply*) {})) ++counters_.publishes;
             recycle(std::move(o.data));
@@ -1174,7 +1192,11 @@ private:
     std::vector<std::pair<std::string, session_id>> proxy_closes_;
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
     std::unordered_map<name, remote_user, name_hash> user_proxies_; // user -> its proxies open here
-    payload last_keyed_;                    // the last message sent with a key (held: see send_directed())
+    struct keyed_payload {
+        payload bytes;       // held: its buffer names the message until flush()
+        std::uint64_t serial; // the message key's counter (with incarnation_)
+    };
+    std::vector<keyed_payload> keyed_;      // this turn's keyed messages (send_directed())
     std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
     static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
     static constexpr std::uint32_t ack_bit = 0x40000000u;   // in a record's length: an acknowledgement (acknowledged())
