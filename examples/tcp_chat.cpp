@@ -726,7 +726,8 @@ int main(int argc, char** argv) {
             const auto& c = cluster->counters();
             out << ", cluster: " << c.records_out << " event(s) sent to other nodes in " << c.publishes
                 << " publish(es), " << c.records_in << " received, " << c.unavailable << " refused (Redis out of reach), "
-                << c.lease_losses << " lease loss(es)";
+                << c.lease_losses << " lease loss(es), sends confirmed by other nodes " << c.confirmed << " (refused "
+                << c.confirm_failed << ", unanswered " << c.confirm_timeouts << ")";
         }
     };
     int exit_code = 0;

@@ -11,8 +11,10 @@
 #include "names.hpp"
 #include "payload.hpp"
 #include "session_id.hpp"
+#include "status.hpp"
 
 #include <cstdint>
+#include <functional>
 
 namespace switchboard {
 
@@ -28,6 +30,10 @@ enum class session_policy : std::uint8_t; // router.hpp
 ///   remote session);
 /// - `room_active()`: the first local member joined a room, or the last one left;
 /// - `room_event()`: a room fan-out started on this node (for the other nodes' members).
+///
+/// and, for direct messages to users with sessions on other nodes, at two more:
+/// - `message_key_for()`: a message stored here that those nodes store too (one key for all);
+/// - `confirm()`: a `router::send()` answered only once another node handed the message.
 ///
 /// Sessions held by other nodes appear in the router as remote sessions ("proxies",
 /// `router::open_remote_session()`, `router::register_remote()`): they count for presence,
@@ -101,6 +107,31 @@ public:
         (void)user;
         (void)remote_bytes;
         return {};
+    }
+
+    /// @brief A `router::send()` (a client's `/send`, whose answer `delivered` promises that a
+    /// session was handed the message) to `user`, all of whose sessions are on other nodes, is
+    /// about to hand `remote_bytes` to those sessions' transports (the same payload object for
+    /// each): have their nodes confirm it, so that the router answers `delivered` only once a
+    /// node handed it to a session (stored first for a session with acknowledgements on), not
+    /// when it left this node (docs/cluster.md, "Confirmed sends"). The default confirms
+    /// nothing (the router answers as soon as the transports took it).
+    /// @param user the recipient's folded name.
+    /// @param remote_bytes what the user's remote sessions' transports are handed next.
+    /// @param done when this returns true: called exactly once, later, from the host's
+    ///        serialisation (never from inside this call), with `ok` when a receiving node handed
+    ///        it, else the failure: the receiving node's (`inbox_full`, `store_busy`, ...: nobody
+    ///        was handed it), or `cluster_unavailable` when no node confirmed in time (the
+    ///        outcome is then unknown: it may have been handed). Called even if no transport
+    ///        took the message (the router then ignores it). It may call into the router.
+    /// @return true when the confirmation was arranged; false: `done` is never called.
+    /// @throws std::bad_alloc when memory runs out.
+    [[nodiscard]] virtual bool confirm(const name& user, const payload& remote_bytes,
+                                       std::function<void(status)> done) {
+        (void)user;
+        (void)remote_bytes;
+        (void)done;
+        return false;
     }
 };
 

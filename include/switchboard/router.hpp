@@ -683,7 +683,9 @@ private:
         if (target == npos || users_slots_[target].sessions == 0) return route_offline(from, to, text, d, ctx);
         if (sessions_[from.index()].typing_on()) forget_typing(from.index(), to); // a message ends it
         const user_slot& rec = users_slots_[target];
-        if (rec.direct) { // v1: one session, acks off (see user_slot)
+        // v1: one session, acks off (see user_slot); a send() to a remote one is confirmed by its
+        // node (route_to_remote())
+        if (rec.direct && !(ctx && dir_ && sessions_[rec.head].remote)) {
             const payload bytes = formats_[rec.direct_format]->encode_checked(
                 event{event_kind::direct_message, {}, users_slots_[slot->user].id.view(), text});
             if (bytes.empty()) return {status::invalid_text};
@@ -756,7 +758,9 @@ public:
         const send_context ctx{key, client_id};
         const send_context* const record = dedup_window_ != 0 ? &ctx : nullptr;
         const name sender_name = users_slots_[sender].id; // a callback may close the session
+        confirming_send_ = false;
         route_result r = route_impl(from, to, text, record);
+        const bool confirming = std::exchange(confirming_send_, false); // recorded once confirmed
         if (r.ok() && !r.queued && !r.pending && r.delivered == 0 && r.deferred == 0 && r.seq == 0) {
             // Every session of the user refused it (a slow consumer being cut): not delivered.
             // Stored if the user is known, else the user is as good as gone. (A message stored
@@ -770,7 +774,7 @@ public:
             r.seq = a.seq;
             ++counters_.queued;
             if (ticket != 0) wait_for_store(ticket, from, sender_name, to, record, r, true, true);
-        } else if (r.ok() && !r.queued && record && inbox_) {
+        } else if (r.ok() && !r.queued && record && inbox_ && !confirming) {
             // Delivered: the store records the outcome (a retry after a restart is not delivered
             // again), and the answer waits for that record when the store commits later.
             const std::uint64_t ticket = call_store([&](inbox_store::durable_handler done) {
@@ -1172,6 +1176,12 @@ public:
     /// @param text the message text (text.hpp contract).
     /// @param key the message's identity across nodes; empty: the user's other sessions are not
     ///        on other nodes, as the sending node saw it.
+    /// @param stored when the result is `ok` with `pending` (the store commits later), called
+    ///        once with the store's outcome after the user's ack-on sessions here were handed the
+    ///        message (or with the failure: then nobody was), from the store's completion; never
+    ///        from inside this call, and never for another result. The backplane confirms a
+    ///        `send()` to the sending node with it (docs/cluster.md, "Confirmed sends"). It must
+    ///        not call back into the router. May be empty.
     /// @return `ok` (`seq` when stored, `pending` while the store commits; for a session
     ///         without acks, no counts: the delivery is counted in `counters()`);
     ///         `unknown_session` (closed meanwhile, or a remote session); `not_registered`;
@@ -1180,7 +1190,7 @@ public:
     ///         a cross-node message to a session whose node fails; docs/cluster.md, "Limits").
     /// @throws std::bad_alloc when memory runs out.
     [[nodiscard]] route_result deliver_remote(session_id to, std::string_view from, std::string_view text,
-                                              const message_key& key = {}) {
+                                              const message_key& key = {}, inbox_store::durable_handler stored = {}) {
         const session_slot* slot = find_slot(to);
         if (!slot || slot->remote) return {status::unknown_session};
         if (slot->user == npos) return {status::not_registered};
@@ -1213,6 +1223,7 @@ public:
         if (a.seq != 0) cold_[u].last_seq = a.seq;
         if (ticket != 0) {
             wait_for_store(ticket, session_id{}, *sender, user, nullptr, r, false, true); // top_up() at commit
+            if (stored) remote_stored_.emplace_back(ticket, std::move(stored));
         } else {
             for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
                 if (sessions_[si].acks) top_up(si, false);
@@ -1948,7 +1959,7 @@ private:
             if (b.empty()) return {status::invalid_text};
         }
         if (dir_ && !any_acks && depth_ == 0 && pending_head_ == pending_.size() && all_remote(target))
-            return route_to_remote(target, bytes);
+            return route_to_remote(from, target, bytes, ctx);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
         message_key key;          // the user also has sessions on other nodes: stored once for all
@@ -2049,8 +2060,11 @@ private:
     // route() to a user all of whose sessions are remote (several proxies), from the host's own
     // call with nothing queued: delivered now rather than queued, as the queue would run them
     // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
-    // took it) instead of being counted dropped later.
-    route_result route_to_remote(std::uint32_t u, format_payloads& bytes) {
+    // took it) instead of being counted dropped later. For a send() (`ctx`), the directory is
+    // asked to have the receiving nodes confirm (directory::confirm()): the sender is answered
+    // `delivered` when one of them handed it, not when it left this node (docs/cluster.md,
+    // "Confirmed sends").
+    route_result route_to_remote(session_id from, std::uint32_t u, format_payloads& bytes, const send_context* ctx) {
         // A delivery's callback may change the list: it is copied first, on the stack for the
         // usual few sessions (no allocation per message).
         using target = std::pair<transport*, std::uint8_t>;
@@ -2068,6 +2082,13 @@ private:
         }
         const target* const targets = more.empty() ? inline_targets.data() : more.data();
         route_result r;
+        std::uint64_t ticket = 0; // a confirmation the directory reports later (store_completed())
+        if (ctx) {
+            ticket = ++next_ticket_;
+            if (!dir_->confirm(users_slots_[u].id, bytes[targets[0].second],
+                               [this, ticket](status s) { store_completed(ticket, s); }))
+                ticket = 0;
+        }
         std::uint32_t unavailable = 0;
         {
             const callback_scope scope(*this, 0);
@@ -2084,6 +2105,12 @@ private:
         }
         if (r.delivered == 0 && unavailable != 0) r = route_result{status::cluster_unavailable};
         else ++counters_.routed;
+        if (ticket != 0 && r.ok() && r.delivered != 0) { // answered when a node confirms
+            wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[u].id, ctx, r, true,
+                           false);
+            waiters_.back().confirm = true;
+            confirming_send_ = true;
+        }
         settle();
         return r;
     }
@@ -2180,7 +2207,22 @@ private:
         } else {
             waiters_.erase(it);
         }
-        if (s != status::ok) ++counters_.store_failures;
+        if (w.confirm && s == status::ok && inbox_ && w.key != 0) {
+            // Delivered: the outcome is recorded now (a retry, from any node, is answered from
+            // the record), and the sender answered when the record is.
+            const std::uint64_t t = call_store([&](inbox_store::durable_handler done) {
+                inbox_->record_sent(w.sender, sent_record{w.key, now_, 0, false}, std::move(done));
+            });
+            if (t != 0) {
+                store_waiter next = w;
+                next.ticket = t;
+                next.confirm = false;
+                waiters_.push_back(std::move(next));
+                return;
+            }
+            s = sync_result_;
+        }
+        if (s != status::ok && !w.confirm) ++counters_.store_failures;
         if (w.key != 0) settle_sent(w.sender, w.key, s == status::ok);
         if (w.appended && w.seq != 0) { // what its ack-on sessions may be handed now reaches this message
             const std::uint32_t u = find_user(w.to);
@@ -2199,6 +2241,15 @@ private:
             if (u != npos)
                 for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
                     if (sessions_[si].acks) top_up(si, false);
+        }
+        if (!remote_stored_.empty()) { // deliver_remote()'s `stored`: after top_up() above
+            const auto h = std::find_if(remote_stored_.begin(), remote_stored_.end(),
+                                        [&](const auto& x) { return x.first == w.ticket; });
+            if (h != remote_stored_.end()) {
+                const inbox_store::durable_handler stored = std::move(h->second);
+                remote_stored_.erase(h);
+                stored(s);
+            }
         }
         const bool silent = !w.answer || (w.client_id.empty() && s == status::ok && !w.queued); // a /msg delivered
         if (!silent && find_slot(w.from)) { // (unless the sender's session is gone)
@@ -2525,6 +2576,7 @@ private:
         bool queued;
         bool answer;
         bool appended;               // a stored message (else a de-duplication record)
+        bool confirm = false;        // a delivery another node confirms (directory::confirm())
     };
     // In call order (the store completes in that order), from waiters_head_: a finished front
     // waiter is left behind (moved from) and the front is compacted when it is the larger part,
@@ -2533,6 +2585,9 @@ private:
     std::vector<store_waiter> waiters_;
     std::size_t waiters_head_ = 0;
     std::uint64_t next_ticket_ = 0;
+    bool confirming_send_ = false; // route_to_remote() waits for a confirmation (send() records later)
+    // deliver_remote()'s `stored` handlers by store ticket (confirmed sends from other nodes).
+    std::vector<std::pair<std::uint64_t, inbox_store::durable_handler>> remote_stored_;
     std::uint64_t sync_ticket_ = 0;  // the store call in progress (call_store())
     directory* dir_;                 // router_options::directory (null: one node)
     struct claim_waiter {            // a register_name() answered pending

@@ -344,5 +344,69 @@ class MultiSessionsAcrossNodes(ClusterCase):
         r.close()
 
 
+class ConfirmedSends(ClusterCase):
+    """A /send to a user whose sessions are all on other nodes is answered `delivered` only when
+    the receiving node confirms that it handed it (stored first for an ack-on session), else with
+    that node's error, or `cluster-unavailable` when no confirmation came within the lease
+    (docs/cluster.md, "Confirmed sends")."""
+    LEASE_MS = 1000
+    NODE_ARGS = ("--offline", "--lease-ms", str(LEASE_MS))
+    REDIS_APPENDONLY = True
+
+    def acked_bob(self, node):
+        bob = self.client(node)
+        bob.send("/ack on")
+        bob.expect(r"^ok ack on$")
+        bob.register("bob")
+        return bob
+
+    def confirmed_once(self, alice_node, bob_node, cid, text):
+        """alice on `alice_node`, bob (acks on) on `bob_node`; one /send confirmed and handed."""
+        alice = self.client(alice_node, "alice")
+        bob = self.acked_bob(bob_node)
+        alice.watch_until("bob", "online")
+        alice.send(f"/send {cid} bob {text}")
+        alice.expect(rf"^sent {cid} delivered$")
+        bob.expect(rf"^dm 1 alice {text}$", skip=False)
+        return alice, bob
+
+    def test_send_to_a_frozen_node_is_not_answered_delivered(self):
+        n1, n2, n3 = self.node("n1"), self.node("n2"), self.node("n3")
+        alice, _ = self.confirmed_once(n1, n2, "c0", "before")
+        n2.proc.send_signal(19)  # SIGSTOP: the record reaches Redis, not the frozen node
+        try:
+            t0 = time.monotonic()
+            alice.send("/send c1 bob hi")
+            # Not answered while nobody handed it (before the fix: `sent c1 delivered` at once,
+            # and the message was lost with the node)
+            alice.expect(r"^sent c1 cluster-unavailable$", timeout=self.LEASE_MS / 1000 * 2 + 5)
+            self.assertGreater(time.monotonic() - t0, self.LEASE_MS / 1000 * 0.9)
+        finally:
+            n2.kill9()
+            self.nodes.remove(n2)
+        self.client(n1, "wendy").watch_until("bob", "offline")
+        alice.send("/send c1 bob hi")  # the client retries: stored now, replayed on registration
+        alice.expect(r"^sent c1 queued$")
+        again = self.acked_bob(n3)
+        again.expect(r"^dm 1 alice before$", skip=False)
+        again.expect(r"^dm 2 alice hi$", skip=False)
+        alice.expect(r"^presence bob online$")
+        alice.send("/send c2 bob marker")
+        alice.expect(r"^sent c2 delivered$")
+        again.expect(r"^dm 3 alice marker$", skip=False)  # nothing else came in between
+
+    def test_send_refused_by_the_receiving_node_is_answered_with_its_error(self):
+        n1, n2 = self.node("n1", "--inbox-max", "1"), self.node("n2", "--inbox-max", "1")
+        alice, bob = self.confirmed_once(n1, n2, "c1", "one")
+        # bob does not acknowledge: his inbox (1 message) is full. On one node the sender gets
+        # `inbox-full`; across nodes too (before the fix: `sent c2 delivered`, and n2 dropped it).
+        alice.send("/send c2 bob two")
+        alice.expect(r"^sent c2 inbox-full$")
+        bob.send("/ack 1")
+        alice.send("/send c2 bob two")  # nothing was recorded for c2: the retry is sent
+        alice.expect(r"^sent c2 delivered$")
+        bob.expect(r"^dm 2 alice two$", skip=False)
+
+
 if __name__ == "__main__":
     harness.main()

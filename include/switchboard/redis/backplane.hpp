@@ -90,6 +90,9 @@ struct backplane_counters {
     std::uint64_t publishes = 0;        ///< PUBLISH commands sent (directed batches and room events).
     std::uint64_t records_out = 0;      ///< Directed events sent to other nodes.
     std::uint64_t records_in = 0;       ///< Directed events received and handed to a local session.
+    std::uint64_t confirmed = 0;        ///< Confirmed sends answered `ok` by a receiving node (`confirm()`).
+    std::uint64_t confirm_failed = 0;   ///< Confirmed sends that every receiving node refused.
+    std::uint64_t confirm_timeouts = 0; ///< Confirmed sends with no answer within the lease.
     std::uint64_t records_dropped = 0;  ///< Received events for no open local session, for another
                                         ///< incarnation, or malformed.
     std::uint64_t unavailable = 0;      ///< Deliveries to remote sessions refused (Redis out of reach).
@@ -277,9 +280,30 @@ public:
     /// @return the key, or an empty one.
     [[nodiscard]] message_key message_key_for(const name& user, const payload& remote_bytes) override {
         if (user_proxies_.find(user) == user_proxies_.end()) return {};
-        keyed_.push_back(keyed_payload{remote_bytes, ++serial_});
+        keyed_.push_back(keyed_payload{remote_bytes, ++serial_, true, false});
         kick(); // flush() forgets it, whether a record is written or not
         return {incarnation_, serial_};
+    }
+
+    /// @brief Has the nodes of `user`'s sessions confirm the records of `remote_bytes`: each
+    /// such record carries a confirmation request (this node, its incarnation and a counter),
+    /// and the receiving node answers on this node's channel once it handed the message to the
+    /// session (after the store committed it, for a session with acks on) or could not. `done`
+    /// gets `ok` at the first record handed; the receiving nodes' failure when every record
+    /// failed; `cluster_unavailable` when no answer came within the lease (checked at each
+    /// heartbeat: within a lease and a third), or when no record was written this turn. See
+    /// `directory::confirm()`.
+    /// @param user the recipient's folded name.
+    /// @param remote_bytes the payload the user's remote sessions are handed next.
+    /// @param done see `directory::confirm()`.
+    /// @return false (no confirmation) when no remote session of `user` is open here or the
+    ///         cluster is out of reach (the deliveries then fail as `cluster_unavailable`).
+    [[nodiscard]] bool confirm(const name& user, const payload& remote_bytes, std::function<void(status)> done) override {
+        if (user_proxies_.find(user) == user_proxies_.end() || !available()) return false;
+        keyed_.push_back(keyed_payload{remote_bytes, ++serial_, false, true});
+        confirming_.emplace(serial_, confirmation{std::move(done), std::chrono::steady_clock::now() + o_.lease});
+        kick(); // flush() answers it at once if no record was written
+        return true;
     }
 
     /// @brief Publishes a room event started here on the room's channel, with this node's id.
@@ -337,6 +361,20 @@ public:
 private:
     // ---- remote sessions ------------------------------------------------------------------------
 
+    // A message keyed, or to be confirmed, this turn (message_key_for(), confirm(), send_directed()).
+    struct keyed_payload {
+        payload bytes;        // held: its buffer names the message until flush()
+        std::uint64_t serial; // the message key's counter (with incarnation_), or the confirmation's
+        bool keyed;           // its records carry the message key
+        bool confirm;         // its records ask for a confirmation (confirm())
+    };
+    struct confirmation {
+        std::function<void(status)> done;
+        std::chrono::steady_clock::time_point until; // answered cluster_unavailable then
+        std::size_t records = 0;                     // written for it (this turn)
+        std::size_t failed = 0;                      // answered with a failure
+        status failure = status::ok;                 // the first failure
+    };
     class proxy;
 
     // The remote sessions of one user open here, and whether they are on more than one node.
@@ -560,9 +598,10 @@ private:
     // This turn's batch for p's node (opened when it is not), null while the cluster is out of
     // reach (counted in `unavailable`). Inlined: on the path of every cross-node message (out of
     // line it cost about 20 instructions per message under callgrind, scripts/callgrind-cluster).
-    SWITCHBOARD_HOT_INLINE std::string* batch_for(const proxy& p) {
-        auto it = open_batch_.find(p.node_);
-        const bool open = it != open_batch_.end() && out_[it->second].inc == p.inc_;
+    SWITCHBOARD_HOT_INLINE std::string* batch_for(const proxy& p) { return batch_to(p.node_, p.inc_); }
+    SWITCHBOARD_HOT_INLINE std::string* batch_to(const std::string& node, std::uint64_t inc) {
+        auto it = open_batch_.find(node);
+        const bool open = it != open_batch_.end() && out_[it->second].inc == inc;
         // The lease's clock is read when this turn's batch for the node opens, not per
         // message (a turn lasts far less than the lease); the rest is checked every time.
         if (!(open ? connected_and_synced() : available())) {
@@ -570,10 +609,10 @@ private:
             return nullptr;
         }
         if (!open) {
-            outgoing o{o_.prefix + "to:" + p.node_, take_buffer(), p.inc_};
-            put_u64(o.data, p.inc_);
+            outgoing o{o_.prefix + "to:" + node, take_buffer(), inc};
+            put_u64(o.data, inc);
             out_.push_back(std::move(o));
-            it = open_batch_.insert_or_assign(p.node_, out_.size() - 1).first;
+            it = open_batch_.insert_or_assign(node, out_.size() - 1).first;
         }
         return &out_[it->second].data;
     }
@@ -588,20 +627,31 @@ private:
             // another message) names its message: the router hands one message's payload to each
             // remote session of its user, after message_key_for() when it stored it here, and
             // may route other keyed messages in between (a delivery that routes again).
-            std::uint64_t serial = keyed_.empty() ? 0 : keyed_serial(bytes);
-            if (serial == 0 && !p.siblings_->several_nodes) {
+            keyed_payload* k = keyed_.empty() ? nullptr : keyed_entry(bytes);
+            if (k == nullptr && !p.siblings_->several_nodes) {
                 put_u32(data, static_cast<std::uint32_t>(bytes.size()));
             } else {
                 // The user has sessions on several other nodes, or here too: each gets the
                 // message with the same key, so that the cluster inbox stores it once
-                // (append_once()).
-                if (serial == 0) {
-                    serial = ++serial_;
-                    keyed_.push_back(keyed_payload{bytes, serial});
+                // (append_once()). A send() to confirm (confirm()) asks for an answer.
+                if (k == nullptr) {
+                    keyed_.push_back(keyed_payload{bytes, ++serial_, true, false});
+                    k = &keyed_.back();
                 }
-                put_u32(data, static_cast<std::uint32_t>(bytes.size()) | keyed_bit);
-                put_u64(data, incarnation_);
-                put_u64(data, serial);
+                k->keyed = k->keyed || p.siblings_->several_nodes;
+                put_u32(data, static_cast<std::uint32_t>(bytes.size()) | (k->keyed ? keyed_bit : 0u) |
+                                  (k->confirm ? confirm_bit : 0u));
+                if (k->keyed) {
+                    put_u64(data, incarnation_);
+                    put_u64(data, k->serial);
+                }
+                if (k->confirm) { // who answers where: this node, its incarnation, the counter
+                    put_u64(data, incarnation_);
+                    put_u64(data, k->serial);
+                    data.push_back(static_cast<char>(o_.node_id.size()));
+                    data.append(o_.node_id);
+                    if (const auto c = confirming_.find(k->serial); c != confirming_.end()) ++c->second.records;
+                }
             }
             data.append(bytes.view());
             ++counters_.records_out;
@@ -612,12 +662,69 @@ private:
         }
     }
 
-    // The serial this turn gave the message whose payload is `bytes`, 0 if none (newest first:
+    // This turn's entry of the message whose payload is `bytes`, null if none (newest first:
     // the usual turn keys one message, or a few).
-    std::uint64_t keyed_serial(const payload& bytes) const noexcept {
+    keyed_payload* keyed_entry(const payload& bytes) noexcept {
         for (auto k = keyed_.rbegin(); k != keyed_.rend(); ++k)
-            if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return k->serial;
-        return 0;
+            if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return &*k;
+        return nullptr;
+    }
+
+    // Answers a confirmation request (a record with confirm_bit) on the requesting node's
+    // channel: u64 session id 0, u32 9 | confirmed_bit, u64 counter, u8 status.
+    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, status st) {
+        std::string* data = batch_to(node, inc);
+        if (data == nullptr) return; // out of reach: the requester's timeout answers
+        put_u64(*data, 0);
+        put_u32(*data, 9u | confirmed_bit);
+        put_u64(*data, serial);
+        data->push_back(static_cast<char>(st));
+        kick();
+    }
+
+    // A receiving node's answer to confirmation `serial`: the first `ok` completes it; a
+    // failure only once every record written for it failed.
+    void confirm_answered(std::uint64_t serial, status st) {
+        const auto it = confirming_.find(serial);
+        if (it == confirming_.end()) return; // answered already (ok, or timed out)
+        confirmation& c = it->second;
+        if (st != status::ok) {
+            if (c.failure == status::ok) c.failure = st;
+            if (++c.failed < c.records) return;
+            st = c.failure;
+        }
+        const std::function<void(status)> done = std::move(c.done);
+        confirming_.erase(it);
+        ++(st == status::ok ? counters_.confirmed : counters_.confirm_failed);
+        done(st);
+    }
+
+    // Confirmation `serial` with no record written (its turn is over) is answered at once.
+    void unanswerable(std::uint64_t serial) {
+        const auto it = confirming_.find(serial);
+        if (it == confirming_.end() || it->second.records != 0) return;
+        const std::function<void(status)> done = std::move(it->second.done);
+        confirming_.erase(it);
+        done(status::cluster_unavailable);
+    }
+
+    // Confirmations with no answer within the lease are answered cluster_unavailable.
+    void expire_confirmations() {
+        if (confirming_.empty()) return;
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<std::function<void(status)>> late;
+        for (auto it = confirming_.begin(); it != confirming_.end();) {
+            if (now >= it->second.until) {
+                late.push_back(std::move(it->second.done));
+                it = confirming_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (auto& done : late) {
+            ++counters_.confirm_timeouts;
+            done(status::cluster_unavailable);
+        }
     }
 
     void proxy_closed(const std::string& key, session_id id) noexcept {
@@ -649,7 +756,14 @@ private:
         open_batch_.clear();
         std::vector<release_request> releases;
         releases.swap(releases_);
-        keyed_.clear(); // every record of this turn's keyed messages is written
+        // Every record of this turn's keyed messages is written; a confirmation none of whose
+        // records was (every transport refused) is answered now.
+        if (!keyed_.empty()) {
+            std::vector<keyed_payload> turn;
+            turn.swap(keyed_); // (an answer may route again)
+            for (const keyed_payload& k : turn)
+                if (k.confirm) unanswerable(k.serial);
+        }
         for (outgoing& o : out) {
             if (conn_up_ && conn_.command({"PUBLISH", o.channel, o.data}, [](const redisReply*) {})) ++counters_.publishes;
             recycle(std::move(o.data));
@@ -748,6 +862,7 @@ private:
             if (ec || stopping_) return;
             locked([this] {
                 drop_unconfirmed();
+                expire_confirmations();
                 heartbeat(false);
             });
             arm_heartbeat();
@@ -1117,29 +1232,65 @@ private:
                 at += static_cast<std::size_t>(len);
                 continue;
             }
+            if ((word & confirmed_bit) != 0) { // the answer to a confirmation this node asked for
+                if ((word & ~std::uint64_t{confirmed_bit}) != 9 || data.size() - at < 9) break;
+                const std::uint64_t serial = ::switchboard::detail::read_le(data.data() + at, 8);
+                const unsigned code = static_cast<unsigned char>(data[at + 8]);
+                at += 9;
+                // (a code outside the enumeration, or `pending`, is no answer: trusts nothing)
+                confirm_answered(serial, code < static_cast<unsigned>(::switchboard::detail::last_status)
+                                             ? static_cast<status>(code)
+                                             : status::cluster_unavailable);
+                continue;
+            }
             message_key key;
-            const std::uint64_t len = word & ~std::uint64_t{keyed_bit};
+            const std::uint64_t len = word & ~std::uint64_t{keyed_bit | confirm_bit};
             if ((word & keyed_bit) != 0) {
                 if (data.size() - at < 16) break;
                 key.origin = ::switchboard::detail::read_le(data.data() + at, 8);
                 key.serial = ::switchboard::detail::read_le(data.data() + at + 8, 8);
                 at += 16;
             }
+            // A confirmation request: the requesting node's incarnation, counter and id.
+            std::uint64_t asker_inc = 0, asker_serial = 0;
+            std::string asker;
+            if ((word & confirm_bit) != 0) {
+                if (data.size() - at < 17) break;
+                asker_inc = ::switchboard::detail::read_le(data.data() + at, 8);
+                asker_serial = ::switchboard::detail::read_le(data.data() + at + 8, 8);
+                const std::size_t id_len = static_cast<unsigned char>(data[at + 16]);
+                at += 17;
+                if (data.size() - at < id_len) break;
+                asker.assign(data.substr(at, id_len));
+                at += id_len;
+            }
             if (len > data.size() - at) break;
             event e;
             const session_id s = session_id_from(sid);
+            status st = status::cluster_unavailable; // the session is gone: a retry finds where the user is
+            bool later = false;                      // answered when the store commits
             if (r_->is_open(s) && !r_->is_remote(s) &&
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
                 // A direct message for a session with acks on is stored here first (the cluster
                 // inbox), then handed as acked_message; anything else goes to the session as is.
-                const bool ok = e.kind == event_kind::direct_message && r_->acks_enabled(s)
-                                    ? r_->deliver_remote(s, e.user, e.text, key).ok()
-                                    : r_->notify(s, e) == status::ok;
-                if (ok) ++counters_.records_in;
+                if (e.kind == event_kind::direct_message && r_->acks_enabled(s)) {
+                    inbox_store::durable_handler stored;
+                    if (!asker.empty())
+                        stored = [this, asker, asker_inc, asker_serial](status done) {
+                            answer_confirm(asker, asker_inc, asker_serial, done);
+                        };
+                    const route_result r = r_->deliver_remote(s, e.user, e.text, key, std::move(stored));
+                    st = r.code;
+                    later = r.ok() && r.pending;
+                } else {
+                    st = r_->notify(s, e);
+                }
+                if (st == status::ok) ++counters_.records_in;
                 else ++counters_.records_dropped;
             } else {
                 ++counters_.records_dropped;
             }
+            if (!asker.empty() && !later) answer_confirm(asker, asker_inc, asker_serial, st);
             at += static_cast<std::size_t>(len);
         }
         if (at != data.size()) ++counters_.records_dropped;
@@ -1192,14 +1343,13 @@ private:
     std::vector<std::pair<std::string, session_id>> proxy_closes_;
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
     std::unordered_map<name, remote_user, name_hash> user_proxies_; // user -> its proxies open here
-    struct keyed_payload {
-        payload bytes;       // held: its buffer names the message until flush()
-        std::uint64_t serial; // the message key's counter (with incarnation_)
-    };
+    std::unordered_map<std::uint64_t, confirmation> confirming_; // counter -> a send() to confirm
     std::vector<keyed_payload> keyed_;      // this turn's keyed messages (send_directed())
     std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
     static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
     static constexpr std::uint32_t ack_bit = 0x40000000u;   // in a record's length: an acknowledgement (acknowledged())
+    static constexpr std::uint32_t confirm_bit = 0x20000000u;   // in a message record's length: a confirmation request follows
+    static constexpr std::uint32_t confirmed_bit = 0x10000000u; // in a record's length: the answer to one
     std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
     std::vector<std::string> spare_;        // batch buffers to reuse (take_buffer(), recycle())
