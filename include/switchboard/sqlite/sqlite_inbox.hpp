@@ -227,8 +227,11 @@ public:
     ///         missing, the lock file cannot be created, the file cannot be opened or is not a
     ///         database, is corrupt (`PRAGMA quick_check`, or an error reading the schema or the
     ///         rows), has a schema newer than `schema_version`, cannot be migrated from schema 1
-    ///         (the transaction is rolled back: the file is left as it was), or the database is
-    ///         locked past `busy_timeout` while a new file's schema is created or migrated.
+    ///         (the transaction is rolled back: the file is left as it was), holds rows the store
+    ///         never writes (a forged sender or text, an impossible id, a sequence number that is
+    ///         not an integer, below 1 or above `max_seq`; a migration is then rolled back too), or
+    ///         the database is locked past `busy_timeout` while a new file's schema is created or
+    ///         migrated.
     /// @throws std::bad_alloc when memory runs out; std::system_error when the thread cannot start.
     [[nodiscard]] static sqlite_inbox_open_result open(sqlite_inbox_options options) {
         sqlite_inbox_open_result r;
