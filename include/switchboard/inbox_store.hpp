@@ -145,7 +145,9 @@ public:
     ///         `inbox_full` when the user's count or the store's byte bound is reached;
     ///         `store_busy` when the store cannot take it now (its queue of uncommitted work is
     ///         full); `store_full` or `store_failed` when a durable store already knows its
-    ///         database cannot take writes. Nothing is stored unless `ok`.
+    ///         database cannot take writes; `store_failed` also when the user's sequence numbers
+    ///         are used up (a store that keeps them in fewer than 64 bits, `sqlite_inbox::max_seq`:
+    ///         a number is never wrapped or given twice). Nothing is stored unless `ok`.
     /// @throws std::bad_alloc when memory runs out.
     virtual append_result append(const name& user, std::string_view from, std::string_view text,
                                  std::int64_t now_ms, durable_handler on_durable,

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <list>
@@ -177,6 +178,13 @@ public:
         forgot_any_ = forgot_any_ || forgot_any;
     }
 
+    /// @brief Bounds the sequence numbers this store gives, for a durable store that keeps them in
+    /// fewer than 64 bits (`sqlite_inbox`: SQLite's signed 64-bit integers). An `append()` for a
+    /// user whose next number would be above `max_seq` is `status::store_failed` and stores
+    /// nothing, so a number is never wrapped. Lowers, never raises, the bound (default: none).
+    /// @param max_seq the highest sequence number the store may give, 1 or more.
+    void limit_seq(std::uint64_t max_seq) noexcept { max_seq_ = std::min(max_seq_, max_seq); }
+
     /// @brief The highest sequence number given to any user so far (0 when none); see
     /// `restore_high_water()`.
     [[nodiscard]] std::uint64_t highest_given() const noexcept { return highest_given_; }
@@ -207,11 +215,15 @@ public:
         return true;
     }
 
+    /// @brief `inbox_store::append()`: `on_durable(ok)` runs before it returns.
+    /// @return as `inbox_store::append()`; `store_failed` when the user's next number is above
+    ///         the bound of `limit_seq()` (never without it).
     append_result append(const name& user, std::string_view from, std::string_view text, std::int64_t now_ms,
                          durable_handler on_durable, std::uint64_t /*sent_key*/ = 0) override {
         const auto it = users_.find(user);
         if (it == users_.end()) return {status::user_not_found, 0};
         box& b = it->second;
+        if (b.next_seq > max_seq_) return {status::store_failed, 0}; // its numbers are used up: limit_seq()
         const std::size_t c = cost(from.size(), text.size());
         if (b.size() >= max_per_user_ || bytes_ + c > max_bytes_ || from.size() + text.size() > max_message_bytes)
             return {status::inbox_full, 0};
@@ -498,6 +510,7 @@ private:
     std::size_t bytes_ = 0;
     std::size_t count_ = 0;
     std::uint64_t highest_given_ = 0;
+    std::uint64_t max_seq_ = std::numeric_limits<std::uint64_t>::max(); // limit_seq()
     bool forgot_any_ = false;
     std::unordered_map<name, box, name_hash> users_;
     std::list<name> idle_; // known users with nothing stored, in the order their inbox became empty

@@ -5,7 +5,8 @@ The inputs are binary (a header, or opcodes); this script is their readable sour
 (re)writes the files named here (prefix "seed-"): crash inputs added to the corpus as regression
 tests are left alone. Usage: python3 tests/fuzz/make_seeds.py
 Formats: the header comments of line_codec_fuzz.cpp, router_fuzz.cpp, delivery_fuzz.cpp and
-websocket_frame_fuzz.cpp, websocket_upgrade_fuzz.cpp and cluster_format_fuzz.cpp.
+websocket_frame_fuzz.cpp, websocket_upgrade_fuzz.cpp, cluster_format_fuzz.cpp and
+websocket_session_fuzz.cpp.
 """
 import pathlib
 
@@ -596,11 +597,146 @@ CLUSTER_SEEDS = {
     "seed-empty": b"",
 }
 
+# ---- websocket_session_fuzz: [S0][S1][S2] then operations (websocket_session_fuzz.cpp) ---------
+# S0: max_line 16 * (1 + S0 % 8); (S0 >> 3) & 3: alice offers json, line, both, nothing; 0x20: bob
+# speaks line; 0x40: rate limit; 0x80: max_head_bytes = bob's request's size. S1: output bounds. S2: the request.
+WSS_JSON, WSS_LINE, WSS_BOTH, WSS_NONE = 0 << 3, 1 << 3, 2 << 3, 3 << 3
+WSS_BOB_LINE, WSS_RATE, WSS_SMALL_HEAD = 0x20, 0x40, 0x80
+# Indices into json_commands / line_commands (the same command at the same index up to 16).
+REG_ALICE, REG_BOB, REG_ALICE_CASE, JOIN, LEAVE, MSG_BOB, SAY, WHO, QUIT, ACK_ON, ACK_1, WATCH, TYPING, \
+    SEND, MSG_NOBODY, MSG_SELF, SHORTHAND = range(17)
+OP_TEXT, OP_BINARY, OP_PING, OP_CLOSE, OP_CONT, OP_PONG = 0, 3, 4, 5, 6, 7
+NOT_FIN, UNMASKED, RSV1 = 8, 16, 32
+OWN, OTHER, RAW, LONG = 0 << 6, 1 << 6, 2 << 6, 3 << 6
+
+
+def wss(s0, s1, s2, *ops):
+    return bytes([s0, s1, s2]) + b"".join(ops)
+
+
+def wss_cmd(index, opcode=OP_TEXT, flags=0, cut=0):
+    """A frame whose body is command `index` of alice's format (OTHER in flags: the other one)."""
+    return bytes([1, opcode | flags, index, cut])
+
+
+def wss_raw_frame(body, opcode=OP_TEXT, flags=0, cut=0):
+    assert len(body) <= 255
+    return bytes([1, opcode | flags | RAW, len(body)]) + body + bytes([cut])
+
+
+def wss_long(which, cut=0x53):
+    """which: 0 a text of max_line, 1 one past it, 2 a message past max_message; + 4: of '"'."""
+    return bytes([1, OP_TEXT | LONG, which, cut])
+
+
+def wss_raw(data):
+    assert len(data) <= 255
+    return bytes([0, len(data)]) + data
+
+
+def wss_bob(sel):
+    return bytes([2, sel])
+
+
+WSS_WRITE_ALICE, WSS_WRITE_BOB, WSS_END = b"\x03", b"\x04", b"\x05"
+
+
+def wss_time(steps):
+    return bytes([6, steps])
+
+
+def wss_while_paused(data):
+    assert len(data) <= 63
+    return bytes([0x0F, len(data)]) + data
+
+
+def wss_fragments(index):
+    return bytes([7, index])
+
+
+def wss_chat(*more):
+    return (wss_cmd(REG_ALICE), wss_cmd(JOIN), wss_cmd(SAY), wss_cmd(MSG_BOB), wss_cmd(WHO)) + more
+
+
+# A line-mode upgrade and, in the same read, its first frame (unmasked key 0: the text as it is).
+WSS_HEAD_AND_FRAME = (b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      b"Sec-WebSocket-Protocol: switchboard.line\r\n\r\n\x81\x8f\x00\x00\x00\x00/register alice")
+assert len(WSS_HEAD_AND_FRAME) <= 255
+
+WSS_SEEDS = {
+    "seed-json-chat": wss(WSS_JSON, 0x33, 0, *wss_chat(wss_bob(0), wss_bob(1), WSS_WRITE_ALICE, WSS_WRITE_BOB,
+                                                     wss_cmd(ACK_ON), wss_cmd(SEND), wss_cmd(MSG_SELF),
+                                                     WSS_WRITE_ALICE, wss_cmd(QUIT), wss_cmd(SAY), WSS_WRITE_BOB)),
+    "seed-line-chat": wss(WSS_LINE | WSS_BOB_LINE | 2, 0x33, 0,
+                          *wss_chat(wss_cmd(SHORTHAND), wss_bob(0), wss_bob(2), wss_cmd(18), wss_cmd(22),
+                                    WSS_WRITE_ALICE, WSS_WRITE_BOB, wss_cmd(23), wss_cmd(SAY), WSS_WRITE_ALICE)),
+    "seed-json-alice-line-bob": wss(WSS_BOTH | WSS_BOB_LINE, 0x55, 0,
+                                    *wss_chat(wss_bob(1), wss_cmd(LEAVE), wss_cmd(WATCH), wss_cmd(TYPING),
+                                              WSS_WRITE_ALICE, WSS_WRITE_BOB, WSS_END, wss_cmd(SAY))),
+    "seed-default-format": wss(WSS_NONE, 0x11, 0, *wss_chat(WSS_WRITE_ALICE)),
+    "seed-head-in-reads": wss(WSS_LINE, 0x22, 1, wss_cmd(REG_ALICE, cut=0x21), WSS_WRITE_ALICE),
+    "seed-head-and-frame-in-one-read": wss(WSS_JSON, 0x22, 9, bytes([len(WSS_HEAD_AND_FRAME)]) + WSS_HEAD_AND_FRAME,
+                                           wss_cmd(WHO), WSS_WRITE_ALICE),
+    "seed-control-frames": wss(WSS_JSON, 0x33, 0, wss_cmd(REG_ALICE),
+                               wss_raw_frame(b"are you there", OP_PING), wss_raw_frame(b"", OP_PONG),
+                               wss_raw_frame(b"x" * 126, OP_PING), WSS_WRITE_ALICE,
+                               wss_cmd(1, OP_CLOSE), wss_cmd(SAY), WSS_WRITE_ALICE),
+    "seed-close-codes": wss(WSS_LINE, 0x33, 0, wss_cmd(REG_ALICE), wss_raw_frame(b"\x03\xed", OP_CLOSE),
+                            WSS_WRITE_ALICE),
+    "seed-close-bad-utf8": wss(WSS_LINE, 0x33, 0, wss_raw_frame(b"\x03\xe8\xff", OP_CLOSE), WSS_WRITE_ALICE),
+    "seed-unmasked": wss(WSS_JSON, 0x33, 0, wss_cmd(REG_ALICE), wss_cmd(SAY, flags=UNMASKED), WSS_WRITE_ALICE),
+    "seed-rsv1": wss(WSS_LINE, 0x33, 0, wss_cmd(REG_ALICE, flags=RSV1), WSS_WRITE_ALICE),
+    "seed-binary": wss(WSS_JSON, 0x33, 0, wss_cmd(REG_ALICE, OP_BINARY), WSS_WRITE_ALICE),
+    "seed-continuation-first": wss(WSS_LINE, 0x33, 0, wss_cmd(REG_ALICE, OP_CONT), WSS_WRITE_ALICE),
+    "seed-fragments-with-ping": wss(WSS_JSON, 0x33, 0, wss_fragments(REG_ALICE), wss_fragments(JOIN),
+                                    wss_fragments(SAY), WSS_WRITE_ALICE, WSS_WRITE_BOB),
+    "seed-fragment-then-text": wss(WSS_LINE, 0x33, 0, wss_cmd(REG_ALICE, flags=NOT_FIN), wss_cmd(JOIN),
+                                   WSS_WRITE_ALICE),
+    "seed-invalid-utf8-json": wss(WSS_JSON, 0x33, 0, wss_cmd(REG_ALICE), wss_cmd(23), wss_cmd(SAY), WSS_WRITE_ALICE),
+    "seed-invalid-utf8-line": wss(WSS_LINE, 0x33, 0, wss_raw_frame(b"/register \xc3\x28"), WSS_WRITE_ALICE),
+    "seed-bad-json": wss(WSS_JSON, 0x33, 0, wss_cmd(19), wss_cmd(20), wss_cmd(21), wss_cmd(22), wss_cmd(24),
+                         wss_cmd(17), wss_cmd(18), wss_cmd(REG_ALICE, flags=OTHER), WSS_WRITE_ALICE),
+    "seed-line-in-json-out": wss(WSS_LINE, 0x33, 0, wss_cmd(REG_ALICE, flags=OTHER), wss_cmd(19), wss_cmd(20),
+                                 wss_cmd(24), WSS_WRITE_ALICE),
+    "seed-long-texts-json": wss(WSS_JSON | 1, 0x77, 0, wss_cmd(REG_ALICE), wss_cmd(JOIN), wss_long(0), wss_long(1),
+                                wss_long(4), wss_long(5), WSS_WRITE_ALICE, WSS_WRITE_BOB, wss_long(2),
+                                WSS_WRITE_ALICE),
+    "seed-long-texts-line": wss(WSS_LINE | WSS_BOB_LINE, 0x77, 0, wss_cmd(REG_ALICE), wss_cmd(JOIN), wss_long(0),
+                                wss_long(1), WSS_WRITE_ALICE, WSS_WRITE_BOB, wss_long(2), WSS_WRITE_ALICE),
+    "seed-bob-slow-consumer": wss(WSS_JSON | 7, 0x00, 0, wss_cmd(REG_ALICE), wss_cmd(JOIN),
+                                  *([wss_long(0)] * 12), WSS_WRITE_BOB, wss_cmd(SAY), WSS_WRITE_ALICE),
+    "seed-alice-slow-consumer": wss(WSS_LINE | 7, 0xf0, 0, wss_cmd(REG_ALICE), wss_cmd(JOIN),
+                                    *([wss_bob(0xf0)] * 12), wss_cmd(WHO), WSS_WRITE_ALICE),
+    "seed-pause-and-resume": wss(WSS_LINE | 3, 0x20, 0, wss_cmd(REG_ALICE),
+                                 wss_raw(b"".join(bytes([0x81, 0x80 | 11, 0, 0, 0, 0]) + b"@alice hi!" + bytes([c])
+                                                  for c in b"0123456789ab")),
+                                 wss_while_paused(bytes([0x81, 0x85, 0, 0, 0, 0]) + b"/who\n"), WSS_WRITE_ALICE,
+                                 WSS_WRITE_ALICE, WSS_WRITE_ALICE, wss_cmd(QUIT), WSS_WRITE_ALICE),
+    "seed-pause-json": wss(WSS_JSON | 3, 0x10, 0, wss_cmd(REG_ALICE), *([wss_cmd(MSG_SELF)] * 10),
+                           wss_while_paused(b"\x89\x80\x00\x00\x00\x00"), WSS_WRITE_ALICE, WSS_WRITE_ALICE),
+    "seed-rate-limit": wss(WSS_JSON | WSS_RATE, 0x33, 0, *([wss_cmd(WHO)] * 6), wss_time(20), wss_cmd(WHO),
+                           wss_cmd(QUIT), WSS_WRITE_ALICE),
+    "seed-end-mid-frame": wss(WSS_LINE, 0x33, 0, wss_cmd(REG_ALICE), wss_cmd(JOIN), wss_raw(b"\x81\x8a\x01\x02"),
+                              WSS_END, wss_cmd(SAY), WSS_WRITE_BOB),
+    "seed-refused-subprotocol": wss(WSS_JSON, 0x33, 3, wss_cmd(REG_ALICE)),
+    "seed-refused-version": wss(WSS_JSON, 0x33, 4, wss_cmd(REG_ALICE)),
+    "seed-not-found": wss(WSS_JSON, 0x33, 5),
+    "seed-healthz": wss(WSS_JSON, 0x33, 6, wss_raw(b"GET / HTTP/1.1\r\n\r\n")),
+    "seed-no-key": wss(WSS_JSON, 0x33, 7),
+    "seed-post": wss(WSS_JSON, 0x33, 8),
+    "seed-head-at-bound": wss(WSS_JSON | WSS_SMALL_HEAD, 0x33, 0, wss_cmd(REG_ALICE), WSS_WRITE_ALICE),
+    "seed-head-over-bound": wss(WSS_BOTH | WSS_SMALL_HEAD, 0x33, 0, wss_cmd(REG_ALICE)),
+    "seed-head-partial": wss(WSS_JSON, 0x33, 9, bytes([20]) + b"GET /ws HTTP/1.1\r\nHo",
+                             wss_raw(b"st: x\r\n\r\n"), WSS_END),
+}
+
 
 def main():
     for target, seeds in (("line_codec_fuzz", LINE_SEEDS), ("router_fuzz", ROUTER_SEEDS),
                           ("delivery_fuzz", DELIVERY_SEEDS), ("websocket_frame_fuzz", WS_SEEDS),
-                          ("websocket_upgrade_fuzz", UPGRADE_SEEDS), ("cluster_format_fuzz", CLUSTER_SEEDS)):
+                          ("websocket_upgrade_fuzz", UPGRADE_SEEDS), ("cluster_format_fuzz", CLUSTER_SEEDS),
+                          ("websocket_session_fuzz", WSS_SEEDS)):
         out = HERE / "corpus" / target
         out.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():

@@ -157,3 +157,61 @@ TEST_CASE("sqlite_inbox: a new file gets 8 KiB pages; a version 1 file keeps its
     auto store = open_store(old);
     CHECK(seqs(*store, n("bob")) == std::vector<std::uint64_t>{3, 4, 5, 6});
 }
+
+namespace {
+// Everything a reader of the file sees: user_version, then each schema object's SQL and each
+// table's rows (every column as SQLite's text), in a fixed order.
+std::vector<std::string> dump(const std::string& path) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    std::vector<std::string> out{"user_version " + std::to_string(query_int(path, "PRAGMA user_version"))};
+    std::vector<std::string> tables;
+    const auto each_row = [&](const std::string& sql, const auto& visit) {
+        sqlite3_stmt* s = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+        int rc = SQLITE_OK;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) visit(s);
+        CHECK(rc == SQLITE_DONE);
+        sqlite3_finalize(s);
+    };
+    const auto text = [](sqlite3_stmt* s, int i) {
+        const unsigned char* p = sqlite3_column_text(s, i);
+        return p ? std::string(reinterpret_cast<const char*>(p)) : std::string("NULL");
+    };
+    each_row("SELECT type, name, sql FROM sqlite_master ORDER BY type, name", [&](sqlite3_stmt* s) {
+        out.push_back(text(s, 0) + " " + text(s, 1) + ": " + text(s, 2));
+        if (text(s, 0) == "table") tables.push_back(text(s, 1));
+    });
+    for (const std::string& t : tables)
+        each_row("SELECT * FROM \"" + t + "\" ORDER BY 1, 2", [&](sqlite3_stmt* s) {
+            std::string row = t + ":";
+            for (int i = 0; i < sqlite3_column_count(s); ++i) row += " " + text(s, i);
+            out.push_back(row);
+        });
+    sqlite3_close(db);
+    return out;
+}
+} // namespace
+
+TEST_CASE("sqlite_inbox: a version 1 file whose rows the checks refuse is left as it was", "[sqlite]") {
+    // The checks of the rows (load()) run in the migration's transaction: before, the migration
+    // committed first, so a refused file was left at version 2 (and a switchboard 0.4 could no
+    // longer open it either).
+    temp_dir dir;
+    sqlite_inbox_options o;
+    o.path = dir.file("chat.db");
+    write_version_1(o.path);
+    edit(o.path, "UPDATE messages SET text = 'to bob' || char(10) || 'msg admin pwned' WHERE user = 'bob' AND seq = 4");
+    const std::vector<std::string> before = dump(o.path);
+    REQUIRE(before.front() == "user_version 1");
+    REQUIRE(before.size() > 10);
+    auto r = switchboard::sqlite_inbox::open(o);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error, Catch::Contains("table messages holds an invalid text (user 'bob', seq 4)"));
+    CHECK(dump(o.path) == before);
+    // Fixed as the message says, it migrates.
+    edit(o.path, "UPDATE messages SET text = 'to bob 4' WHERE user = 'bob' AND seq = 4");
+    auto store = open_store(o);
+    CHECK(query_int(o.path, "PRAGMA user_version") == 2);
+    check_bob_3_to_5(messages_of(*store, n("bob")));
+}

@@ -111,20 +111,6 @@ TEST_CASE("sqlite_inbox: without quick_check, a corrupt table is still an error 
     CHECK_THAT(r.error, Catch::Contains(path) && Catch::Contains("malformed"));
 }
 
-namespace {
-// Runs `sql` on the database at `path` with SQLite itself (an operator's edit, or damage).
-void edit(const std::string& path, const char* sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    char* message = nullptr;
-    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
-    INFO(sql << ": " << (message ? message : ""));
-    sqlite3_free(message);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-}
-} // namespace
-
 TEST_CASE("sqlite_inbox: open() refuses stored messages that would forge lines when replayed", "[sqlite]") {
     // What the store replays goes to clients as it is, so a file edited (or damaged) to hold a
     // line break, an escape sequence or a sender that is not a name is refused with the row, not

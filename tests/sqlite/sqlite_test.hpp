@@ -78,6 +78,18 @@ inline void check_bob_3_to_5(const std::vector<switchboard::stored_message>& got
     }
 }
 
+/// Runs `sql` on the database at `path` with SQLite itself (an operator's edit, or damage).
+inline void edit(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
+    INFO(sql << ": " << (message ? message : ""));
+    sqlite3_free(message);
+    sqlite3_close(db);
+    REQUIRE(rc == SQLITE_OK);
+}
+
 /// The sequence numbers of `user`'s rows in the file, read with a connection of the test's own
 /// (read-only), in sequence order.
 inline std::vector<std::uint64_t> rows_in_file(const std::string& path, const char* user) {

@@ -1,5 +1,6 @@
-// Shared by the WebSocket tests: client frames (masked by default, reserved bits and opcodes,
-// forced length forms, a header alone), written independently of the library's encoder.
+// Shared by the WebSocket tests (and tests/fuzz/websocket_session_fuzz.cpp): client frames (masked
+// by default, reserved bits and opcodes, forced length forms, a header alone), written independently
+// of the library's encoder, and upgrade requests.
 #pragma once
 
 #include <array>
@@ -56,6 +57,17 @@ struct client_frame {
         return out;
     }
 };
+
+// An upgrade request for `path` (Host localhost, the key of RFC 6455 section 1.3), offering
+// `protocols` when not empty, with `Sec-WebSocket-Version: <version>`.
+inline std::string upgrade_request(std::string_view protocols, std::string_view path = "/ws",
+                                   std::string_view version = "13") {
+    std::string r = "GET " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Version: " + std::string(version) +
+                    "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    if (!protocols.empty()) r += "Sec-WebSocket-Protocol: " + std::string(protocols) + "\r\n";
+    return r + "\r\n";
+}
 
 inline std::string close_body(unsigned code, std::string_view reason = {}) {
     std::string s;

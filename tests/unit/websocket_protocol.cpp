@@ -40,6 +40,7 @@ using websocket_test::op_binary;
 using websocket_test::op_close;
 using websocket_test::op_ping;
 using websocket_test::op_text;
+using websocket_test::upgrade_request;
 
 namespace {
 
@@ -48,14 +49,6 @@ struct server_options { // what websocket_protocol::config reads from the server
     switchboard::rate_limit rate;
     std::string greeting;
 };
-
-std::string upgrade_request(std::string_view protocols, std::string_view path = "/ws") {
-    std::string r = "GET " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-    if (!protocols.empty()) r += "Sec-WebSocket-Protocol: " + std::string(protocols) + "\r\n";
-    return r + "\r\n";
-}
 
 // What a server frame stream says, read with a client-role decoder: "text:...", "pong:...",
 // "close:<code>:<reason>".

@@ -200,6 +200,14 @@ public:
     /// `open()`; a higher version is refused.
     static constexpr int schema_version = 2;
 
+    /// @brief The highest sequence number the store gives a user's message: 2^63 - 2, so that
+    /// the user's next number (`max_seq + 1`, kept in `users.next_seq`) is still an SQLite
+    /// integer. A user whose numbers reached it gets `status::store_failed` for every further
+    /// `append()` (nothing is stored; a number is never wrapped or given twice). At a billion
+    /// messages a second, a user reaches it after 292 years; a file edited or damaged to hold a
+    /// number beyond it is refused by `open()` (docs/durability.md, "Sequence numbers").
+    static constexpr std::uint64_t max_seq = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) - 1;
+
     /// @brief The page size of a database file the store creates (`PRAGMA page_size`, bytes):
     /// 8192, where SQLite's default is 4096. Messages go to the right end of each user's key
     /// range, in the middle of the B-tree, where every page that fills is split by rebalancing
@@ -219,15 +227,17 @@ public:
     ///         missing, the lock file cannot be created, the file cannot be opened or is not a
     ///         database, is corrupt (`PRAGMA quick_check`, or an error reading the schema or the
     ///         rows), has a schema newer than `schema_version`, cannot be migrated from schema 1
-    ///         (the transaction is rolled back: the file is left as it was), or the database is
-    ///         locked past `busy_timeout` while a new file's schema is created or migrated.
+    ///         (the transaction is rolled back: the file is left as it was), holds rows the store
+    ///         never writes (a forged sender or text, an impossible id, a sequence number that is
+    ///         not an integer, below 1 or above `max_seq`; a migration is then rolled back too), or
+    ///         the database is locked past `busy_timeout` while a new file's schema is created or
+    ///         migrated.
     /// @throws std::bad_alloc when memory runs out; std::system_error when the thread cannot start.
     [[nodiscard]] static sqlite_inbox_open_result open(sqlite_inbox_options options) {
         sqlite_inbox_open_result r;
         std::unique_ptr<sqlite_inbox> store(new sqlite_inbox(std::move(options)));
         r.code = store->lock_file(r.error);
-        if (r.code == sqlite_open_error::none && (!store->open_database(r.error) || !store->load(r.error)))
-            r.code = sqlite_open_error::failed;
+        if (r.code == sqlite_open_error::none && !store->open_and_load(r.error)) r.code = sqlite_open_error::failed;
         if (r.code != sqlite_open_error::none) {
             r.error = "sqlite_inbox: " + store->options_.path + ": " + r.error;
             return r;
@@ -519,6 +529,7 @@ private:
     explicit sqlite_inbox(sqlite_inbox_options options) : options_(std::move(options)), view_(options_.inbox) {
         options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
         options_.max_queued = std::max<std::size_t>(options_.max_queued, 1);
+        view_.limit_seq(max_seq); // a number above it would not fit users.next_seq (as a number + 1)
     }
 
     // ---- host side (under the host's serialisation) -------------------------------------------
@@ -625,6 +636,19 @@ private:
         return false;
     }
 
+    // Opens the database, creates or migrates its schema, and reads it back. A new schema or a
+    // migration is committed only once load() has checked every row: a file it refuses is left
+    // exactly as it was (a migrated file refused would otherwise stay migrated, and an older
+    // switchboard could no longer open it either).
+    bool open_and_load(std::string& error) {
+        bool ok = open_database(error) && load(error);
+        sqlite3* db = db_.get();
+        if (db == nullptr || sqlite3_get_autocommit(db)) return ok; // no schema change pending
+        if (ok && detail::sqlite::exec(db, "COMMIT") != SQLITE_OK) ok = fail(error, "cannot commit the schema");
+        if (!ok && !sqlite3_get_autocommit(db)) (void)detail::sqlite::exec(db, "ROLLBACK");
+        return ok;
+    }
+
     bool open_database(std::string& error) { // (lock_file() checked the directory)
         sqlite3* raw = nullptr;
         const int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
@@ -690,14 +714,15 @@ private:
                 "CREATE INDEX IF NOT EXISTS sent_at ON sent(at_ms);"
                 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;"
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('high_water', 0), ('forgot_any', 0);"
-                "PRAGMA user_version=2;"
-                "COMMIT;";
+                "PRAGMA user_version=2;"; // committed by open_and_load(), after load()'s checks
             if (!exec_transaction(create, "cannot create the schema", error)) return false;
         } else if (version == 1) {
             // Version 1 (0.4 before issue #12's last gap) keyed messages by the user's name. Each
             // user gets an integer id (users' rowid); users that only have messages (not possible
             // through the store, kept anyway) become users with the number above their last
-            // message, as load() made them before. One transaction: all or nothing.
+            // message, as load() made them before. One transaction with load()'s checks of the
+            // rows, committed by open_and_load(): all or nothing, and a file the checks refuse
+            // stays at version 1 as it was.
             static const char* const migrate =
                 "BEGIN IMMEDIATE;"
                 "ALTER TABLE users RENAME TO users_v1;"
@@ -713,14 +738,14 @@ private:
                 " ORDER BY u.id, m.seq;"
                 "DROP TABLE messages_v1;"
                 "DROP TABLE users_v1;"
-                "PRAGMA user_version=2;"
-                "COMMIT;";
+                "PRAGMA user_version=2;";
             if (!exec_transaction(migrate, "cannot migrate the schema from version 1 to 2", error)) return false;
         }
         return true;
     }
 
-    // Runs `sql` (a BEGIN ... COMMIT script); on an error rolls back and says `what` failed.
+    // Runs `sql` (a script that begins a transaction and leaves it open for open_and_load() to
+    // commit); on an error rolls back and says `what` failed.
     bool exec_transaction(const char* sql, const char* what, std::string& error) {
         sqlite3* db = db_.get();
         if (detail::sqlite::exec(db, sql) == SQLITE_OK) return true;
@@ -745,6 +770,10 @@ private:
         return rc == SQLITE_ROW || rc == SQLITE_DONE;
     }
 
+    // The end of load()'s message for a sequence number out of range.
+    static constexpr const char* bad_number = ": the store never writes such a number; "
+                                              "correct that row or restore a backup (docs/durability.md)";
+
     // Reads the database into the view and prepares the writer's statements.
     bool load(std::string& error) {
         sqlite3* db = db_.get();
@@ -753,6 +782,13 @@ private:
         if (!query_int(db, "SELECT value FROM meta WHERE key = 'high_water'", high_water) ||
             !query_int(db, "SELECT value FROM meta WHERE key = 'forgot_any'", forgot_any))
             return fail(error, "cannot read table meta");
+        // Sequence numbers the store cannot have written (docs/durability.md, "Sequence numbers"):
+        // continued, they would wrap or repeat numbers already given. The high-water mark is
+        // compared as read (a REAL saturates to 2^63 - 1, refused too).
+        if (high_water < 0 || static_cast<std::uint64_t>(high_water) > max_seq) {
+            error = "table meta holds high_water " + std::to_string(high_water) + bad_number;
+            return false;
+        }
         struct user_rows {
             std::uint64_t highest = 0;
             std::vector<stored_message> messages;
@@ -768,7 +804,15 @@ private:
                 error = "table users holds id " + std::to_string(s.int64(0)) + " (for '" + std::string(user) + "')";
                 return false;
             }
-            users[std::string(user)].highest = next > 0 ? static_cast<std::uint64_t>(next) - 1 : 0;
+            // 1 .. max_seq + 1 (the store writes at least 1; max_seq + 1 once the user's numbers
+            // are used up, when its appends are store_failed).
+            if (!s.is_integer(2) || next < 1) {
+                error = "table users holds " +
+                        (s.is_integer(2) ? "next_seq " + std::to_string(next) : std::string("a next_seq that is not an integer")) +
+                        " (for '" + std::string(user) + "')" + bad_number;
+                return false;
+            }
+            users[std::string(user)].highest = static_cast<std::uint64_t>(next) - 1;
             (void)cache_user_id(key_of(user), s.int64(0));
             next_user_id_ = std::max(next_user_id_, s.int64(0) + 1);
         }
@@ -779,8 +823,11 @@ private:
             return fail(error, "cannot read table messages");
         while ((rc = s.step()) == SQLITE_ROW) {
             const std::int64_t seq = s.int64(1);
-            if (seq <= 0) {
-                error = "table messages holds sequence number " + std::to_string(seq);
+            if (!s.is_integer(1) || seq <= 0 || static_cast<std::uint64_t>(seq) > max_seq) {
+                error = "table messages holds " +
+                        (s.is_integer(1) ? "sequence number " + std::to_string(seq)
+                                         : std::string("a sequence number that is not an integer")) +
+                        " (user '" + std::string(s.text(0)) + "')" + bad_number;
                 return false;
             }
             // What is replayed goes to clients as it is: a sender that is not a folded name or a

@@ -100,6 +100,9 @@ public:
 
     /// @brief Column `i` (0-based) of the current row, as an integer.
     [[nodiscard]] std::int64_t int64(int i) noexcept { return sqlite3_column_int64(stmt_.get(), i); }
+    /// @brief True when column `i` (0-based) of the current row is stored as an INTEGER (not a
+    /// REAL, TEXT, BLOB or NULL, which `int64()` would convert: a REAL beyond 64 bits saturates).
+    [[nodiscard]] bool is_integer(int i) noexcept { return sqlite3_column_type(stmt_.get(), i) == SQLITE_INTEGER; }
     /// @brief Column `i` (0-based) of the current row, as text (valid until the next step).
     [[nodiscard]] std::string_view text(int i) noexcept {
         const unsigned char* p = sqlite3_column_text(stmt_.get(), i);
