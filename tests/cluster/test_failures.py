@@ -23,6 +23,18 @@ OFFLINE_BOUND = (LEASE_MS + LEASE_MS / 3) / 1000 + 1.0
 class Failures(ClusterCase):
     NODE_ARGS = ("--lease-ms", str(LEASE_MS))
 
+    def until_room_reaches(self, sender, name, member, room="hall"):
+        """`sender` (user `name`) says something in `room` until `member`, on another node, hears
+        it (a node subscribes to a room's channel some time after its first member joined)."""
+        for i in range(100):
+            sender.send(f"/say {room} sync-{i}")
+            try:
+                member.expect(rf"^room {room} {name} sync-{i}$", timeout=0.3)
+                return
+            except AssertionError:
+                continue
+        self.fail(f"room events from {name} never reached the other node")
+
     def test_kill9_of_a_node_users_offline_within_the_lease(self):
         n1, n2 = self.node("n1"), self.node("n2")
         self.client(n1, "dave")
@@ -40,6 +52,35 @@ class Failures(ClusterCase):
         self.assertGreater(seen, killed_ms - LEASE_MS / 3 - 500)
         self.client(n2, "dave")  # the name is free
         self.nodes.remove(n1)
+
+    def test_kill9_of_a_node_its_room_members_leave_on_the_others(self):
+        # As when a session closes on one node: the rooms hear `leave` for each member the killed
+        # node had, then watchers hear `offline` (before the fix: no leave, ever)
+        n1, n2 = self.node("n1"), self.node("n2")
+        bob = self.client(n2, "bob")
+        bob.send("/join hall")
+        bob.expect(r"^ok join hall$")
+        carol = self.client(n1, "carol")
+        carol.send("/join hall")
+        carol.expect(r"^ok join hall$")
+        self.until_room_reaches(carol, "carol", bob)  # n2's subscription to the room is in place
+        alice = self.client(n1, "alice")
+        alice.send("/join hall")
+        alice.expect(r"^ok join hall$")
+        bob.expect(r"^join hall alice$")
+        bob.watch_until("alice", "online")
+        n1.kill9()
+        self.nodes.remove(n1)
+        lines = []
+        while len([l for l in lines if l.startswith("leave hall ")]) < 2 or "presence alice offline" not in \
+                " ".join(lines):
+            line = bob.line(timeout=OFFLINE_BOUND + 5)
+            self.assertIsNotNone(line)
+            lines.append(line)
+        leaves = [l for l in lines if l.startswith("leave hall ")]
+        self.assertEqual(sorted(leaves), ["leave hall alice", "leave hall carol"])
+        offline = next(i for i, l in enumerate(lines) if l.startswith("presence alice offline"))
+        self.assertLess(lines.index("leave hall alice"), offline)
 
     def test_stopped_node_leaves_at_once(self):
         # SIGTERM: the leave script buries the node, so its users are offline on the other nodes
@@ -231,15 +272,7 @@ class Failures(ClusterCase):
         alice.watch_until("carol", "online")
         alice.send("/msg bob direct")
         bob.expect(r"^msg alice direct$")
-        for i in range(50):  # the room channel was subscribed again too
-            alice.send(f"/say hall r{i}")
-            try:
-                bob.expect(rf"^room hall alice r{i}$", timeout=0.3)
-                break
-            except AssertionError:
-                continue
-        else:
-            self.fail("room events did not resume")
+        self.until_room_reaches(alice, "alice", bob)  # the room channel was subscribed again too
         carol.close()
 
     def test_frozen_node_gives_up_lost_names_on_sigcont(self):

@@ -266,6 +266,8 @@ public:
     /// @param active true: the first local member joined; false: the last one left.
     void room_active(const name& room, bool active) override {
         room_changes_.emplace_back(std::string(room.view()), active);
+        if (!active) // no local member left to tell: forget who joined it elsewhere
+            for (auto& node : remote_members_) node.second.erase(std::string(room.view()));
         kick();
     }
 
@@ -1193,6 +1195,7 @@ private:
                 }
                 return;
             }
+            members_left_with(w[2]);
             std::size_t dropped = 0;
             for (auto it = proxies_.begin(); it != proxies_.end();) {
                 if (it->second->node_ == w[2] && it->second->inc_ == inc) {
@@ -1301,14 +1304,60 @@ private:
         if (data.empty()) return;
         const std::size_t id_len = static_cast<unsigned char>(data[0]);
         if (data.size() < 1 + id_len) return;
-        if (data.substr(1, id_len) == o_.node_id) return; // our own, fanned out already
+        const std::string_view origin = data.substr(1, id_len);
+        if (origin == o_.node_id) return; // our own, fanned out already
         event e;
         const auto room_id = name::parse(room_name);
         if (!room_id || !decode_cluster_event(data.substr(1 + id_len), e)) {
             ++counters_.records_dropped;
             return;
         }
+        if (e.kind == event_kind::member_joined || e.kind == event_kind::member_left) {
+            const auto user = name::parse(e.user);
+            // (counted only for a room with members here: the others are not subscribed, or
+            // just stopped being)
+            if (user && r_->room_size(*room_id) != 0 && r_->relay(*room_id, e).ok())
+                count_member(origin, *room_id, *user, e.kind == event_kind::member_joined);
+            return;
+        }
         (void)r_->relay(*room_id, e);
+    }
+
+    // The sessions of `user` in `room` on node `origin`, as this node's members were told
+    // (member_joined / member_left relayed): a node buried with members left makes up their
+    // member_left (members_left_with()).
+    void count_member(std::string_view origin, const name& room, const name& user, bool joined) {
+        auto& rooms = remote_members_[std::string(origin)];
+        auto& users = rooms[std::string(room.view())];
+        std::uint32_t& n = users[std::string(user.view())];
+        if (joined) {
+            ++n;
+            return;
+        }
+        if (n > 1) {
+            --n;
+            return;
+        }
+        users.erase(std::string(user.view()));
+        if (users.empty()) rooms.erase(std::string(room.view()));
+        if (rooms.empty()) remote_members_.erase(std::string(origin));
+    }
+
+    // Node `node` is gone without its sessions having left their rooms (crashed, frozen past its
+    // lease, stopped): this node's members of those rooms hear member_left for each, as when a
+    // session closes on one node, before its users go offline (the order of one node).
+    void members_left_with(std::string_view node) {
+        const auto it = remote_members_.find(std::string(node));
+        if (it == remote_members_.end()) return;
+        const auto rooms = std::move(it->second);
+        remote_members_.erase(it);
+        for (const auto& [room, users] : rooms) {
+            const auto room_id = name::parse(room);
+            if (!room_id) continue;
+            for (const auto& [user, sessions] : users)
+                for (std::uint32_t i = 0; i < sessions; ++i)
+                    (void)r_->relay(*room_id, event{event_kind::member_left, room_id->view(), user, {}});
+        }
     }
 
     net::io_context& io_;
@@ -1344,6 +1393,9 @@ private:
     proxy_map proxies_;                     // "<node>/<sid>" -> proxy
     std::unordered_map<name, remote_user, name_hash> user_proxies_; // user -> its proxies open here
     std::unordered_map<std::uint64_t, confirmation> confirming_; // counter -> a send() to confirm
+    // node -> room -> user -> sessions there in the room (count_member())
+    std::unordered_map<std::string, std::unordered_map<std::string, std::unordered_map<std::string, std::uint32_t>>>
+        remote_members_;
     std::vector<keyed_payload> keyed_;      // this turn's keyed messages (send_directed())
     std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
     static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
