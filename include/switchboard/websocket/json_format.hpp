@@ -129,6 +129,7 @@ template <std::size_t N>
 
 class json_command_reader;
 class json_fast_reader;
+class json_batch;
 struct json_command_access;
 
 } // namespace detail
@@ -148,6 +149,7 @@ public:
 private:
     friend class detail::json_command_reader;
     friend class detail::json_fast_reader;
+    friend class detail::json_batch;
     friend struct detail::json_command_access;
 
     // Before reading a message of `message_size` bytes.
@@ -341,6 +343,14 @@ public:
         if (r != json_read::object) return r;
         // Nothing after the object but whitespace.
         return doc.current_location().error() == simdjson::OUT_OF_BOUNDS ? json_read::object : json_read::undecided;
+    }
+
+    // The command object of a document of a stream (json_batch), whose input starts at `base`
+    // (string values without escapes are left as views into it when the reader keeps views).
+    // Nothing after the object is checked here: json_batch checks where the document ends.
+    [[nodiscard]] json_read read_object(simdjson::ondemand::object& root, const char* base) {
+        input_ = text_ = base;
+        return object(root, 1);
     }
 
 private:
@@ -588,6 +598,142 @@ struct json_command_access {
         }
         return c;
     }
+};
+
+// Several whole messages of one read parsed with one simdjson stage 1 (an `iterate_many()`
+// document stream over the messages laid out one after another, each followed by a space), then
+// read one by one, in order, as json_session reads a single message (views into the batch).
+// Stage 1 has a large fixed cost per call (SIMD blocks of 64 bytes, set-up): a small message pays
+// it whole, a batch shares it (docs/performance.md, "One stage 1 for the frames of a read").
+//
+// A message is taken from the batch only when that gives exactly what reading it alone gives:
+// stage 1 classifies each byte from the state at the start of its message (in a string or not,
+// an escape pending, the byte before a scalar), and every message starts in the state a message
+// read alone starts in as long as every message before it was proven to be one object followed
+// by whitespace only: its document starts inside it (first structural character), the walk reads
+// the whole object, and the object's closing '}' is the last non-space byte before the next
+// document (or the end), with that next document starting after the message. A message that fails
+// any of this (not JSON, not an object, more than one value, a string or object running into the
+// next message, nesting past the reader's bound, anything simdjson refuses) is not decided here:
+// it and every message after it are read alone, by the caller (json_session's per-message path),
+// so one malformed message never changes how another is read. If stage 1 refuses the batch (e.g.
+// one message is not UTF-8, or a string is left open at the end) every message is read alone.
+// tests/unit/json_batch.cpp and tests/fuzz/websocket_json_fuzz.cpp compare both ways.
+//
+// Per thread (parsing is synchronous), as json_fast_reader's parser: a buffer of max_bytes plus
+// SIMDJSON_PADDING and a parser sized for max_bytes (about 6 bytes per byte: the structural index
+// and the string buffer), allocated at the first batch. One batch at a time per thread: a batch
+// opened while another is open on the thread is refused (the caller reads alone).
+class json_batch {
+public:
+    // Bounds of one batch: the messages' bytes plus one separator each, and the messages.
+    static constexpr std::size_t max_bytes = 8192;
+    static constexpr std::size_t max_messages = 64;
+
+    json_batch() noexcept : t_(&state()) {
+        if (t_->open) t_ = nullptr; // a batch is open on this thread: refuse
+        else t_->open = true;
+        if (t_ != nullptr) {
+            t_->count = t_->size = t_->next = 0;
+            t_->failed = false;
+        }
+    }
+    ~json_batch() {
+        if (t_ != nullptr) t_->open = false; // the stream stays (it points into the thread's buffer)
+    }
+    json_batch(const json_batch&) = delete;
+    json_batch& operator=(const json_batch&) = delete;
+
+    // False when this thread's batch was in use (then add() gives null).
+    [[nodiscard]] bool usable() const noexcept { return t_ != nullptr; }
+
+    // Room for the next message, `n` bytes, which the caller writes there; null when it would
+    // take the batch past max_bytes or max_messages (or the batch is not usable). Before parse().
+    // @throws std::bad_alloc the first time a thread's buffer is allocated.
+    [[nodiscard]] char* add(std::size_t n) {
+        if (t_ == nullptr || t_->count == max_messages || n + 1 > max_bytes - t_->size) return nullptr;
+        if (!t_->buffer) {
+            t_->buffer.reset(new char[max_bytes + simdjson::SIMDJSON_PADDING]);
+            std::memset(t_->buffer.get(), ' ', max_bytes + simdjson::SIMDJSON_PADDING);
+        }
+        char* const at = t_->buffer.get() + t_->size;
+        t_->starts[t_->count] = static_cast<std::uint32_t>(t_->size);
+        t_->ends[t_->count] = static_cast<std::uint32_t>(t_->size + n);
+        ++t_->count;
+        t_->size += n + 1;
+        at[n] = ' '; // the separator
+        return at;
+    }
+
+    // Stage 1 over the messages added. False when simdjson refuses it (then every message is
+    // read alone; next() gives false).
+    [[nodiscard]] bool parse() noexcept {
+        if (t_ == nullptr || t_->count == 0) return false;
+#if defined(SIMDJSON_THREADS_ENABLED)
+        t_->parser.threaded = false; // one batch: no stage 1 thread
+#endif
+        if (t_->parser.iterate_many(t_->buffer.get(), t_->size, max_bytes).get(t_->stream) != simdjson::SUCCESS)
+            return fail();
+        t_->it = t_->stream.begin();
+        if (!(t_->it != t_->stream.end()) || t_->it.error() != simdjson::SUCCESS) return fail();
+        return true;
+    }
+
+    // The next message's command, read into `buffer` with string values without escapes left as
+    // views into the batch (valid until this batch is destroyed). False when the batch does not
+    // decide this message: the caller reads it, and every later one, alone.
+    [[nodiscard]] bool next(json_command_buffer& buffer, std::size_t max_depth, protocol::command& out) {
+        using simdjson::SUCCESS;
+        if (t_ == nullptr || t_->failed || t_->next == t_->count) return false;
+        const std::size_t k = t_->next++;
+        if (k != 0) ++t_->it;
+        if (!(t_->it != t_->stream.end())) return fail();
+        simdjson::ondemand::document_reference doc;
+        if ((*t_->it).get(doc) != SUCCESS) return fail();
+        const std::size_t start = t_->starts[k], end = t_->ends[k];
+        const std::size_t first = t_->it.current_index(); // the document's first structural byte
+        if (first < start || first >= end) return fail();
+        buffer.clear(end - start);
+        simdjson::ondemand::object root;
+        if (doc.get_object().get(root) != SUCCESS) return fail();
+        const char* const base = t_->buffer.get();
+        if (json_fast_reader(buffer, max_depth == 0 ? 1 : max_depth, true).read_object(root, base) != json_read::object)
+            return fail();
+        // Where the next document starts: past this message, and only whitespace between it and
+        // the object's closing '}', which lies in this message.
+        std::size_t after = t_->size;
+        const simdjson::simdjson_result<const char*> location = doc.current_location();
+        if (location.error() == SUCCESS) after = static_cast<std::size_t>(location.value_unsafe() - base);
+        else if (location.error() != simdjson::OUT_OF_BOUNDS) return fail();
+        if (after < end) return fail();
+        std::size_t close = after;
+        while (close > start && is_space(base[close - 1])) --close;
+        if (close == start || close > end || base[close - 1] != '}') return fail();
+        out = json_command_access::command_of(buffer);
+        return true;
+    }
+
+private:
+    struct thread_state {
+        simdjson::ondemand::parser parser;
+        simdjson::ondemand::document_stream stream;
+        simdjson::ondemand::document_stream::iterator it;
+        std::unique_ptr<char[]> buffer; // max_bytes + SIMDJSON_PADDING
+        std::array<std::uint32_t, max_messages> starts{}, ends{};
+        std::size_t count = 0, size = 0, next = 0;
+        bool open = false, failed = false;
+    };
+    static thread_state& state() {
+        static thread_local thread_state t;
+        return t;
+    }
+    static bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+    bool fail() noexcept {
+        t_->failed = true;
+        return false;
+    }
+
+    thread_state* t_;
 };
 
 // parse_json_command() with nlohmann's parser only: the reference the fast reader is compared
@@ -1082,6 +1228,30 @@ public:
             text, buffer_, max_depth_, detail::json_command_access::reader::fast, readable, true, &not_utf8);
         if (not_utf8) return unchecked_result::invalid_utf8;
         return commands_.apply(c, now) ? unchecked_result::keep_reading : unchecked_result::quit;
+    }
+
+    /// @brief What `on_batched_message()` made of the next message of a batch.
+    enum class batched_result : std::uint8_t {
+        keep_reading, ///< applied (or ignored after quit), go on
+        quit,         ///< `quit` was applied, or the input had ended
+        undecided,    ///< not decided by the batch, nothing applied: read this message and every
+                      ///< later one of the batch alone (`on_unchecked_message()`)
+    };
+
+    /// @brief Applies the next message of `batch` (`detail::json_batch`: the whole text messages
+    /// of one read, parsed with one simdjson stage 1), received at `now`, when the batch decides
+    /// it: exactly as `on_unchecked_message()` would apply that message (its UTF-8 was checked by
+    /// the batch's stage 1). The command's views into the batch are used during the call only.
+    /// @param batch the batch, parsed (`detail::json_batch::parse()`); its messages are taken in order.
+    /// @param now the time it was read, from a monotonic clock (as `on_message()`).
+    /// @return `keep_reading` or `quit` as `on_message()`; `undecided` (nothing applied, the
+    ///         session unchanged) when the batch cannot decide the message.
+    /// @throws std::bad_alloc when memory runs out.
+    batched_result on_batched_message(detail::json_batch& batch, std::chrono::nanoseconds now) {
+        if (commands_.quit()) return batched_result::quit;
+        protocol::command c;
+        if (!batch.next(buffer_, max_depth_, c)) return batched_result::undecided;
+        return commands_.apply(c, now) ? batched_result::keep_reading : batched_result::quit;
     }
 
     /// @brief The input ended (the peer closed): later messages are ignored.
