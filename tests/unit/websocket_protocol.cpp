@@ -497,6 +497,7 @@ TEST_CASE("websocket_protocol: JSON frames of one read, one malformed among them
         {R"({"type":"msg","to":"bob","text":"a"})", R"(})"},                      // a stray brace
         {R"({"type":"who"} {"type":"msg","to":"bob","text":"second value"})"},   // two values in one frame
         {R"({"type":"msg","to":"bob","text":"x"}})"},
+        {R"({"type":"msg","to":"bob","text":"junk after"}1:166})"},             // fuzz: last in a batch
         {"   "},
         {""},
         {"[1,2]"},
@@ -516,11 +517,13 @@ TEST_CASE("websocket_protocol: JSON frames of one read, one malformed among them
     for (const auto& frames : bad) {
         std::vector<std::string> messages{good[0], good[1]};
         messages.insert(messages.end(), frames.begin(), frames.end());
-        messages.push_back(good[2]);
-        messages.push_back(good[0]);
         std::string shown;
         for (const auto& f : frames) shown += "[" + f + "]";
         INFO("frames " << shown);
+        // Last in the read, then with good frames after them.
+        CHECK(send_json(messages, true) == send_json(messages, false));
+        messages.push_back(good[2]);
+        messages.push_back(good[0]);
         const json_run alone = send_json(messages, false), batched = send_json(messages, true);
         CHECK(batched == alone);
         // The good frames after the bad ones still arrive (unless the bad ones ended the connection).

@@ -393,8 +393,20 @@ private:
     json_read value(simdjson::ondemand::value v, std::size_t depth, json_key key) {
         using simdjson::SUCCESS;
         using simdjson::ondemand::json_type;
-        json_type type;
-        if (v.type().get(type) != SUCCESS) return json_read::undecided;
+        // The value's token (its first byte up to the next structural one) gives its type as
+        // type() would, without the call: '"' string, '{' object, '[' array, 't' or 'f' boolean,
+        // 'n' null, anything else a number (whose parse refuses what is not one, as type() would).
+        std::string_view raw = v.raw_json_token();
+        json_type type = json_type::number;
+        switch (raw.empty() ? '\0' : raw.front()) {
+        case '"': type = json_type::string; break;
+        case '{': type = json_type::object; break;
+        case '[': type = json_type::array; break;
+        case 't':
+        case 'f': type = json_type::boolean; break;
+        case 'n': type = json_type::null; break;
+        default: break;
+        }
         json_value held = json_value::other;
         switch (type) {
         case json_type::object:
@@ -419,7 +431,6 @@ private:
         }
         case json_type::string: {
             // The token is the string with its quotes, then any whitespace before the next one.
-            std::string_view raw = v.raw_json_token();
             while (raw.back() != '"') raw.remove_suffix(1);
             const std::string_view inner(raw.data() + 1, raw.size() - 2);
             const bool keep = static_cast<std::size_t>(key) < json_string_keys;
@@ -653,8 +664,8 @@ public:
     [[nodiscard]] char* add(std::size_t n) {
         if (t_ == nullptr || t_->count == max_messages || n + 1 > max_bytes - t_->size) return nullptr;
         if (!t_->buffer) {
-            t_->buffer.reset(new char[max_bytes + simdjson::SIMDJSON_PADDING]);
-            std::memset(t_->buffer.get(), ' ', max_bytes + simdjson::SIMDJSON_PADDING);
+            t_->buffer.reset(new char[max_bytes + sentinel.size() + simdjson::SIMDJSON_PADDING]);
+            std::memset(t_->buffer.get(), ' ', max_bytes + sentinel.size() + simdjson::SIMDJSON_PADDING);
         }
         char* const at = t_->buffer.get() + t_->size;
         t_->starts[t_->count] = static_cast<std::uint32_t>(t_->size);
@@ -672,17 +683,21 @@ public:
 #if defined(SIMDJSON_THREADS_ENABLED)
         t_->parser.threaded = false; // one batch: no stage 1 thread
 #endif
-        if (t_->parser.iterate_many(t_->buffer.get(), t_->size, max_bytes).get(t_->stream) != simdjson::SUCCESS)
+        // A last document after the messages (see `sentinel`).
+        std::memcpy(t_->buffer.get() + t_->size, sentinel.data(), sentinel.size());
+        if (t_->parser.iterate_many(t_->buffer.get(), t_->size + sentinel.size(), max_bytes + sentinel.size())
+                .get(t_->stream) != simdjson::SUCCESS)
             return fail();
         t_->it = t_->stream.begin();
         if (!(t_->it != t_->stream.end()) || t_->it.error() != simdjson::SUCCESS) return fail();
         return true;
     }
 
-    // The next message's command, read into `buffer` with string values without escapes left as
-    // views into the batch (valid until this batch is destroyed). False when the batch does not
-    // decide this message: the caller reads it, and every later one, alone.
-    [[nodiscard]] bool next(json_command_buffer& buffer, std::size_t max_depth, protocol::command& out) {
+    // Reads the next message's fields into `buffer` (its command: json_command_access::command_of()),
+    // string values without escapes left as views into the batch (valid until this batch is
+    // destroyed). False when the batch does not decide this message: the caller reads it, and
+    // every later one, alone.
+    [[nodiscard]] bool next(json_command_buffer& buffer, std::size_t max_depth) {
         using simdjson::SUCCESS;
         if (t_ == nullptr || t_->failed || t_->next == t_->count) return false;
         const std::size_t k = t_->next++;
@@ -699,18 +714,17 @@ public:
         const char* const base = t_->buffer.get();
         if (json_fast_reader(buffer, max_depth == 0 ? 1 : max_depth, true).read_object(root, base) != json_read::object)
             return fail();
-        // Where the next document starts: past this message, and only whitespace between it and
-        // the object's closing '}', which lies in this message.
-        std::size_t after = t_->size;
+        // Where the next document starts (there is one: the sentinel at least): past this
+        // message, with only whitespace between it and the object's closing '}', which lies in
+        // this message. (No next document means stage 1 dropped the structural characters after
+        // this object, as it does for an unfinished last document in a stream: undecided.)
         const simdjson::simdjson_result<const char*> location = doc.current_location();
-        if (location.error() == SUCCESS) after = static_cast<std::size_t>(location.value_unsafe() - base);
-        else if (location.error() != simdjson::OUT_OF_BOUNDS) return fail();
+        if (location.error() != SUCCESS) return fail();
+        const auto after = static_cast<std::size_t>(location.value_unsafe() - base);
         if (after < end) return fail();
         std::size_t close = after;
         while (close > start && is_space(base[close - 1])) --close;
-        if (close == start || close > end || base[close - 1] != '}') return fail();
-        out = json_command_access::command_of(buffer);
-        return true;
+        return close != start && close <= end && base[close - 1] == '}' ? true : fail();
     }
 
 private:
@@ -728,6 +742,12 @@ private:
         return t;
     }
     static bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+    // After the last message's separator: a complete document, so that every message is followed
+    // by one. simdjson's stage 1 in a stream drops the structural characters of an unfinished
+    // last document (from where it judges that document to start); with the sentinel that can
+    // only happen when the messages end unfinished (then no next document is found: undecided),
+    // and a valid message is always followed by a structural character next() can read.
+    static constexpr std::string_view sentinel = "0 ";
     bool fail() noexcept {
         t_->failed = true;
         return false;
@@ -1249,9 +1269,9 @@ public:
     /// @throws std::bad_alloc when memory runs out.
     batched_result on_batched_message(detail::json_batch& batch, std::chrono::nanoseconds now) {
         if (commands_.quit()) return batched_result::quit;
-        protocol::command c;
-        if (!batch.next(buffer_, max_depth_, c)) return batched_result::undecided;
-        return commands_.apply(c, now) ? batched_result::keep_reading : batched_result::quit;
+        if (!batch.next(buffer_, max_depth_)) return batched_result::undecided;
+        return commands_.apply(detail::json_command_access::command_of(buffer_), now) ? batched_result::keep_reading
+                                                                                       : batched_result::quit;
     }
 
     /// @brief The input ended (the peer closed): later messages are ignored.
