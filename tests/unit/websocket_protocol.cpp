@@ -492,6 +492,7 @@ TEST_CASE("websocket_protocol: JSON frames of one read, one malformed among them
     const std::vector<std::vector<std::string>> bad = {
         {R"({"type":"msg","to":"bob",)", R"("text":"runs into the next frame"})"}, // an object across two frames
         {R"({"type":"msg","to":"bob","text":"open string)", R"( closed in the next"})"},
+        {R"({"type":"msg","to":"bob","text":"\u00e9)", R"( an escaped string running on, longer than its own frame"})"},
         {R"({"type":"msg","to":"bob","text":"x)"},                               // a string left open
         {R"(")"},
         {R"({"type":"msg","to":"bob","text":"a"})", R"(})"},                      // a stray brace

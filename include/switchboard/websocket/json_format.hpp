@@ -170,12 +170,15 @@ private:
     // String field `k` (a string key) is `s`, copied into this buffer. The copies of one message
     // fit in its size (each of its bytes is in at most one string, and unescaping never makes a
     // string longer), so reserving that much once keeps the earlier copies' views valid.
-    void copy_string(detail::json_key k, std::string_view s) {
+    // False, nothing copied, when `s` would not fit: never for the strings of the message being
+    // read, only for a document running past its message in a json_batch, which then refuses it.
+    bool copy_string(detail::json_key k, std::string_view s) {
         if (copies_.capacity() < message_size_) copies_.reserve(message_size_);
-        SWITCHBOARD_ASSERT(copies_.size() + s.size() <= copies_.capacity(), "the copies fit in the message's size");
+        if (s.size() > copies_.capacity() - copies_.size()) return false; // never reallocate: views stay valid
         const std::size_t at = copies_.size();
         copies_.append(s.data(), s.size());
         values_[static_cast<std::size_t>(k)] = std::string_view(copies_.data() + at, s.size());
+        return true;
     }
     // String field `k` (a string key) is `s` where it lies: the caller guarantees that `s` stays
     // valid for as long as the command's views are used (json_session: the message, during apply()).
@@ -217,7 +220,11 @@ public:
     }
     bool number_float(json::number_float_t, const json::string_t&) override { return scalar(json_value::other); }
     bool string(json::string_t& v) override {
-        if (static_cast<std::size_t>(pending_) < json_string_keys) b_->copy_string(pending_, v);
+        if (static_cast<std::size_t>(pending_) < json_string_keys) {
+            const bool copied = b_->copy_string(pending_, v);
+            SWITCHBOARD_ASSERT(copied, "the copies of a message fit in its size");
+            (void)copied;
+        }
         return scalar(json_value::string);
     }
     bool binary(json::binary_t&) override { return scalar(json_value::other); }
@@ -438,11 +445,11 @@ private:
                 simdjson::ondemand::raw_json_string consumed;
                 if (v.get_raw_json_string().get(consumed) != SUCCESS) return json_read::undecided;
                 if (keep && views_) b_->view_string(key, std::string_view(text_ + (inner.data() - input_), inner.size()));
-                else if (keep) b_->copy_string(key, inner);
+                else if (keep && !b_->copy_string(key, inner)) return json_read::undecided;
             } else {
                 std::string_view s;
                 if (v.get_string().get(s) != SUCCESS) return json_read::undecided;
-                if (keep) b_->copy_string(key, s);
+                if (keep && !b_->copy_string(key, s)) return json_read::undecided;
             }
             held = json_value::string;
             break;
@@ -487,13 +494,14 @@ private:
         // 16 bytes per step, the last block read past the end (the padding) and masked.
         static_assert(simdjson::SIMDJSON_PADDING >= 16, "a block may be read past the end");
         const __m128i backslash = _mm_set1_epi8('\\');
-        for (std::size_t i = 0; i < s.size(); i += 16) {
+        const auto found = [&s, backslash](std::size_t i) noexcept {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            unsigned found = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
-            if (s.size() - i < 16) found &= (1u << (s.size() - i)) - 1u;
-            if (found != 0) return true;
-        }
-        return false;
+            return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
+        };
+        std::size_t i = 0;
+        for (; i + 16 <= s.size(); i += 16)
+            if (found(i) != 0) return true;
+        return i < s.size() && (found(i) & ((1u << (s.size() - i)) - 1u)) != 0;
 #else
         return std::memchr(s.data(), '\\', s.size()) != nullptr;
 #endif
@@ -1000,11 +1008,17 @@ inline std::size_t json_escape_control(unsigned char c, char* out) noexcept {
     };
     for (; i + 16 <= n; i += 16)
         if (flagged(p + i)) count(i, i + 16);
-    if (i < n) { // the last bytes (a name is all of it), in a block filled with a plain byte
-        char last[16];
-        std::memset(last, 'a', sizeof last);
-        std::memcpy(last, p + i, n - i);
-        if (flagged(last)) count(i, n);
+    if (i < n) { // the last 1-15 bytes (a name is all of it)
+        if (n >= 8) {
+            // Two 8-byte words covering them, overlapping each other or bytes already counted
+            // (a flag from those only costs the byte loop over the last bytes).
+            std::uint64_t head, tail;
+            std::memcpy(&head, p + std::min(i, n - 8), 8);
+            std::memcpy(&tail, p + n - 8, 8);
+            if (!json_plain8(head) || !json_plain8(tail)) count(i, n);
+        } else {
+            count(i, n); // under 8 bytes in all
+        }
         i = n;
     }
 #endif
