@@ -453,17 +453,25 @@ std::ostream& operator<<(std::ostream& os, const json_run& r) {
     return os;
 }
 
-// al (registered) sends `messages`, one text frame each, to a router where bob is registered:
-// all frames in one read, or one read per frame.
-json_run send_json(const std::vector<std::string>& messages, bool one_read) {
-    websocket_protocol::config c(server_options{});
+// A router with two switchboard.json connections, bob and al, registered, their replies taken.
+struct json_pair {
+    websocket_protocol::config c{server_options{}};
     router r;
-    auto bob = upgraded(c, r, "switchboard.json");
-    auto al = upgraded(c, r, "switchboard.json");
-    (void)bob->input(text(R"({"type":"register","user":"bob"})"));
-    (void)al->input(text(R"({"type":"register","user":"al"})"));
-    (void)bob->take();
-    (void)al->take();
+    std::unique_ptr<connection> bob = upgraded(c, r, "switchboard.json");
+    std::unique_ptr<connection> al = upgraded(c, r, "switchboard.json");
+    json_pair() {
+        (void)bob->input(text(R"({"type":"register","user":"bob"})"));
+        (void)al->input(text(R"({"type":"register","user":"al"})"));
+        (void)bob->take();
+        (void)al->take();
+    }
+};
+
+// al sends `messages`, one text frame each, to bob: all frames in one read, or one read per frame.
+json_run send_json(const std::vector<std::string>& messages, bool one_read) {
+    json_pair pair;
+    auto& al = pair.al;
+    auto& bob = pair.bob;
     json_run run;
     if (one_read) {
         std::string all;
@@ -556,14 +564,9 @@ TEST_CASE("websocket_protocol: JSON frames of one read, random frames, each read
 }
 
 TEST_CASE("websocket_protocol: JSON frames of one read, paused in the middle, resumed", "[websocket][policy][batch]") {
-    websocket_protocol::config c(server_options{});
-    router r;
-    auto bob = upgraded(c, r, "switchboard.json");
-    auto al = upgraded(c, r, "switchboard.json");
-    (void)bob->input(text(R"({"type":"register","user":"bob"})"));
-    (void)al->input(text(R"({"type":"register","user":"al"})"));
-    (void)bob->take();
-    (void)al->take();
+    json_pair pair;
+    auto& al = pair.al;
+    auto& bob = pair.bob;
     std::string all;
     for (int i = 0; i < 6; ++i) all += text(R"({"type":"msg","to":"bob","text":"m)" + std::to_string(i) + "\"}");
     int asked = 0;
