@@ -20,6 +20,12 @@
 //      WebSocket message is, since simdjson's stage 1 checks it): "not UTF-8" must be reported
 //      exactly when protocol::is_valid_utf8() refuses A, and otherwise the command must be the
 //      reference's.
+//   6. A, B, A, then B again laid out as one batch (detail::json_batch: one simdjson stage 1 for
+//      several messages, as websocket_protocol reads the whole frames of one read) and read in
+//      order with a session's buffer: each message the batch decides must give the reference's
+//      command (and be UTF-8); once it decides one not, the rest are read alone (nothing to
+//      compare). Also A then B alone, and B then A: a message never changes how the other is
+//      read, whichever comes first.
 //
 // Built by scripts/fuzz (libFuzzer, clang) and replayed from
 // tests/fuzz/corpus/websocket_json_fuzz/ by CTest (websocket_json_fuzz_replay).
@@ -29,12 +35,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
 using switchboard::protocol::command;
 using switchboard::websocket::json_command_buffer;
 using switchboard::websocket::parse_json_command;
+using switchboard::websocket::detail::json_batch;
 using switchboard::websocket::detail::json_command_access;
 using switchboard::websocket::detail::parse_json_command_reference;
 using switchboard_fuzz::escaped;
@@ -63,6 +72,25 @@ void check_same(std::string_view message, std::size_t depth, const command& fast
     const command ref = parse_json_command_reference(message, ref_buffer, depth);
     FUZZ_CHECK_MSG(same(fast, ref), "depth " + std::to_string(depth) + " message " + escaped(message) +
                                         "\n  fast:      " + describe(fast) + "\n  reference: " + describe(ref));
+}
+
+// Step 6: `messages` read as one batch; each message the batch decides is the reference's.
+void check_batch(std::initializer_list<std::string_view> messages, std::size_t depth) {
+    json_batch batch;
+    FUZZ_CHECK(batch.usable());
+    for (const std::string_view m : messages) {
+        char* const out = batch.add(m.size());
+        if (out == nullptr) return; // past the batch's bounds: websocket_protocol reads alone
+        if (!m.empty()) std::memcpy(out, m.data(), m.size());
+    }
+    if (!batch.parse()) return;
+    json_command_buffer buffer; // a session's: reused from message to message
+    for (const std::string_view m : messages) {
+        if (!batch.next(buffer, depth)) return;
+        FUZZ_CHECK_MSG(switchboard::protocol::is_valid_utf8(m), "batch decided a message that is not UTF-8: " + escaped(m));
+        check_same(m, depth, json_command_access::command_of(buffer));
+    }
+    FUZZ_CHECK(!batch.next(buffer, depth)); // nothing past the last message
 }
 
 } // namespace
@@ -102,5 +130,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK_MSG(not_utf8 == !utf8, "UTF-8 of " + escaped(a) + ": not_utf8 " + std::to_string(not_utf8));
         if (utf8) check_same(a, depth, cu);
     }
+
+    check_batch({a, b, a, b}, depth);
+    check_batch({a, b}, depth);
+    check_batch({b, a}, depth);
     return 0;
 }

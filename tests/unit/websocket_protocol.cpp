@@ -17,6 +17,8 @@
 #include <deque>
 #include <iterator>
 #include <memory>
+#include <ostream>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -422,4 +424,160 @@ TEST_CASE("websocket_protocol: JSON strings and keys with and without escapes", 
     (void)al->input(text(R"({"type":"msg","to":"bob","texts":"x"})"));
     CHECK(al->take() == std::vector<std::string>{R"(text:{"type":"error","error":"usage","command":"msg"})",
                                                  R"(text:{"type":"error","error":"usage","command":"msg"})"});
+}
+
+// switchboard.json reads the whole frames of one read as one batch (one simdjson stage 1 for all,
+// websocket_protocol's batch path) and each frame alone otherwise. These tests send the same
+// frames both ways: all in one read, and one frame per read (never a batch), and require the same
+// replies, the same deliveries and the same end, frame for frame.
+namespace {
+
+struct json_run {
+    std::vector<std::string> al, bob; // what each received
+    bool quit = false;                // the connection was told to close
+    bool operator==(const json_run& o) const { return al == o.al && bob == o.bob && quit == o.quit; }
+};
+
+std::ostream& operator<<(std::ostream& os, const json_run& r) {
+    os << (r.quit ? "quit" : "open") << "\n al:";
+    for (const auto& s : r.al) os << "\n  " << s;
+    os << "\n bob:";
+    for (const auto& s : r.bob) os << "\n  " << s;
+    return os;
+}
+
+// A router with two switchboard.json connections, bob and al, registered, their replies taken.
+struct json_pair {
+    websocket_protocol::config c{server_options{}};
+    router r;
+    std::unique_ptr<connection> bob = upgraded(c, r, "switchboard.json");
+    std::unique_ptr<connection> al = upgraded(c, r, "switchboard.json");
+    json_pair() {
+        (void)bob->input(text(R"({"type":"register","user":"bob"})"));
+        (void)al->input(text(R"({"type":"register","user":"al"})"));
+        (void)bob->take();
+        (void)al->take();
+    }
+};
+
+// al sends `messages`, one text frame each, to bob: all frames in one read, or one read per frame.
+json_run send_json(const std::vector<std::string>& messages, bool one_read) {
+    json_pair pair;
+    auto& al = pair.al;
+    auto& bob = pair.bob;
+    json_run run;
+    if (one_read) {
+        std::string all;
+        for (const std::string& m : messages) all += text(m);
+        run.quit = al->input(all) == input_result::quit;
+    } else {
+        for (const std::string& m : messages)
+            if ((run.quit = al->input(text(m)) == input_result::quit)) break;
+    }
+    run.al = al->take();
+    run.bob = bob->take();
+    return run;
+}
+
+} // namespace
+
+TEST_CASE("websocket_protocol: JSON frames of one read, one malformed among them, each read as alone",
+          "[websocket][policy][batch]") {
+    const std::string good[] = {R"({"type":"msg","to":"bob","text":"one"})", R"({"type":"msg","to":"bob","text":"two"})",
+                                R"({"type":"msg","to":"bob","text":"three"})"};
+    std::string deep = R"({"type":"msg","to":"bob","text":"deep","x":)";
+    for (int i = 0; i < 20; ++i) deep += "[";
+    for (int i = 0; i < 20; ++i) deep += "]";
+    deep += "}";
+    // Each a frame (or frames) that a batch must not read differently from reading it alone.
+    const std::vector<std::vector<std::string>> bad = {
+        {R"({"type":"msg","to":"bob",)", R"("text":"runs into the next frame"})"}, // an object across two frames
+        {R"({"type":"msg","to":"bob","text":"open string)", R"( closed in the next"})"},
+        {R"({"type":"msg","to":"bob","text":"\u00e9)", R"( an escaped string running on, longer than its own frame"})"},
+        {R"({"type":"msg","to":"bob","text":"x)"},                               // a string left open
+        {R"(")"},
+        {R"({"type":"msg","to":"bob","text":"a"})", R"(})"},                      // a stray brace
+        {R"({"type":"who"} {"type":"msg","to":"bob","text":"second value"})"},   // two values in one frame
+        {R"({"type":"msg","to":"bob","text":"x"}})"},
+        {R"({"type":"msg","to":"bob","text":"junk after"}1:166})"},             // fuzz: last in a batch
+        {"   "},
+        {""},
+        {"[1,2]"},
+        {R"("a string")"},
+        {"123"},
+        {"{"},
+        {"}"},
+        {R"({"type":"msg","to":"bob","text":"a\"b\\c\u00e9"})"},                 // escapes
+        {" \t{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"spaced\"}\r\n "},       // whitespace around
+        {"{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"a control byte \x01\"}"},  // stage 1 refuses the batch
+        {R"({"type":"msg","to":"bob","text":"big","n":123456789012345678901234567890})"}, // nlohmann decides
+        {deep},                                                                  // deeper than 16
+        {R"({"type":"msg","to":"bob","text":"\)", R"("})"},                      // an escape at the end
+        {R"({"type":"quit"})"},                                                  // the rest is not applied
+        {"{\"type\":\"msg\",\"to\":\"bob\",\"text\":\"\xC3\"}"},                 // not UTF-8: 1007
+    };
+    for (const auto& frames : bad) {
+        std::vector<std::string> messages{good[0], good[1]};
+        messages.insert(messages.end(), frames.begin(), frames.end());
+        std::string shown;
+        for (const auto& f : frames) shown += "[" + f + "]";
+        INFO("frames " << shown);
+        // Last in the read, then with good frames after them.
+        CHECK(send_json(messages, true) == send_json(messages, false));
+        messages.push_back(good[2]);
+        messages.push_back(good[0]);
+        const json_run alone = send_json(messages, false), batched = send_json(messages, true);
+        CHECK(batched == alone);
+        // The good frames after the bad ones still arrive (unless the bad ones ended the connection).
+        if (!alone.quit) CHECK(alone.bob.size() >= 3);
+    }
+}
+
+TEST_CASE("websocket_protocol: JSON frames of one read, random frames, each read as alone", "[websocket][policy][batch]") {
+    const std::string pieces[] = {R"({"type":"msg","to":"bob","text":")", R"("})", "x", R"(\")", R"(\\)", "\\", "\"",
+                                  "{", "}", "[", "]", " ", ",", ":", "1", "-", "true", "\x01", "\xC3\xA9", "\xFF",
+                                  R"({"type":"who"})", R"({"type":"msg","to":"bob","text":"ok"})", "\n"};
+    std::mt19937 random(20261206);
+    for (int round = 0; round < 300; ++round) {
+        std::vector<std::string> messages(2 + random() % 7);
+        for (std::string& m : messages) {
+            const std::size_t n = random() % 4;
+            for (std::size_t k = 0; k < n; ++k) {
+                const std::size_t pick = random() % std::size(pieces);
+                if (pieces[pick] == "\xFF" && random() % 4 != 0) continue; // mostly valid UTF-8
+                m += pieces[pick];
+            }
+            if (random() % 2) m = R"({"type":"msg","to":"bob","text":"m)" + std::to_string(round) + "\"}";
+        }
+        std::string shown;
+        for (const auto& m : messages) shown += "[" + m + "]";
+        INFO("round " << round << " frames " << shown);
+        REQUIRE(send_json(messages, true) == send_json(messages, false));
+    }
+}
+
+TEST_CASE("websocket_protocol: JSON frames of one read, paused in the middle, resumed", "[websocket][policy][batch]") {
+    json_pair pair;
+    auto& al = pair.al;
+    auto& bob = pair.bob;
+    std::string all;
+    for (int i = 0; i < 6; ++i) all += text(R"({"type":"msg","to":"bob","text":"m)" + std::to_string(i) + "\"}");
+    int asked = 0;
+    const auto pause_third = [&asked] { return ++asked == 3; };
+    CHECK(al->protocol.on_input(all, std::chrono::nanoseconds{0}, pause_third) == input_result::paused);
+    CHECK(bob->take() == std::vector<std::string>{R"(text:{"type":"msg","from":"al","text":"m0"})",
+                                                  R"(text:{"type":"msg","from":"al","text":"m1"})",
+                                                  R"(text:{"type":"msg","from":"al","text":"m2"})"});
+    CHECK(al->protocol.buffered() > 0);
+    CHECK(al->protocol.resume(std::chrono::nanoseconds{0}, [] { return false; }) == input_result::keep_reading);
+    CHECK(bob->take() == std::vector<std::string>{R"(text:{"type":"msg","from":"al","text":"m3"})",
+                                                  R"(text:{"type":"msg","from":"al","text":"m4"})",
+                                                  R"(text:{"type":"msg","from":"al","text":"m5"})"});
+    CHECK(al->protocol.buffered() == 0);
+    // Paused at the last frame: nothing is held.
+    asked = 0;
+    const auto pause_sixth = [&asked] { return ++asked == 6; };
+    CHECK(al->protocol.on_input(all, std::chrono::nanoseconds{0}, pause_sixth) == input_result::keep_reading);
+    CHECK(bob->take().size() == 6);
+    CHECK(al->protocol.buffered() == 0);
 }

@@ -240,6 +240,17 @@ struct websocket_message {
     bool utf8_unchecked = false;
 };
 
+/// @brief Where a whole single-frame text message lies in the input (see
+/// `websocket_decoder::whole_text_frame()`); `size == 0`: none.
+struct websocket_text_frame {
+    /// @brief Bytes of the frame, header and payload (0: no such frame at the start of the input).
+    std::size_t size = 0;
+    /// @brief Bytes of its header (2 or 4: 7-bit or 16-bit length, then the masking key).
+    std::size_t header = 0;
+    /// @brief Bytes of its payload (`size - header`).
+    std::size_t payload = 0;
+};
+
 /// @brief What a `websocket_decoder::feed()` call ended with.
 enum class websocket_decode_status : std::uint8_t {
     need_more, ///< every byte was read; the decoder waits for the next frame or the rest of one
@@ -424,6 +435,47 @@ public:
             }
         }
         return {pos, websocket_decode_status::need_more, websocket_error::none};
+    }
+
+    /// @brief The frame at the start of `bytes`, when it is a whole text message in one frame
+    /// that `feed()` would deliver at once with `websocket_message::utf8_unchecked`: the decoder
+    /// is between messages (no header, payload or fragment pending; not failed or closed), its
+    /// options are `role == server` and `defer_single_frame_utf8`, and the frame is complete in
+    /// `bytes` with FIN = 1, no RSV bit, opcode text, masked, a 7-bit or minimal 16-bit length
+    /// and a payload within `max_message`. Feeding those `size` bytes would deliver exactly one
+    /// text message, its payload unmasked (`unmask_text_frame()`), and leave the decoder as it is
+    /// now; so a caller may read such frames itself and feed only the bytes after them. Any other
+    /// frame, a 64-bit length, or a partial frame: `size == 0` (feed() reads it as always).
+    /// @param bytes the next bytes of the stream, not yet fed.
+    /// @return the frame's sizes, or `size == 0`.
+    /// @note Reads `bytes` only; changes nothing. Costs a few comparisons (no payload byte read).
+    [[nodiscard]] websocket_text_frame whole_text_frame(std::string_view bytes) const noexcept {
+        if (phase_ != phase::header || header_have_ != 0 || in_message_ || !options_.defer_single_frame_utf8 ||
+            options_.role != websocket_role::server || bytes.size() < 6)
+            return {};
+        const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
+        // FIN, no RSV bit, text; MASK set.
+        if (in[0] != (0x80u | static_cast<unsigned>(websocket_opcode::text)) || (in[1] & 0x80u) == 0) return {};
+        std::size_t len = in[1] & 0x7Fu, header = 6;
+        if (len == 127) return {}; // 64-bit lengths: left to feed()
+        if (len == 126) {
+            len = (std::size_t{in[2]} << 8) | in[3];
+            header = 8;
+            if (len < 126) return {}; // not minimal: feed() fails it
+        }
+        if (len > options_.max_message || bytes.size() < header || bytes.size() - header < len) return {};
+        return {header + len, header, len};
+    }
+
+    /// @brief Writes the unmasked payload of a frame `whole_text_frame()` found.
+    /// @param frame the frame's first byte (where `bytes` began).
+    /// @param f     what `whole_text_frame()` returned for it (`size != 0`).
+    /// @param out   where to write `f.payload` bytes.
+    /// @note Thread-safe (reads `frame`, writes `out` only).
+    static void unmask_text_frame(const char* frame, const websocket_text_frame& f, char* out) noexcept {
+        unsigned char key[4];
+        std::memcpy(key, frame + f.header - 4, 4);
+        detail::websocket_unmask_copy(out, frame + f.header, f.payload, key, 0);
     }
 
 private:

@@ -129,6 +129,7 @@ template <std::size_t N>
 
 class json_command_reader;
 class json_fast_reader;
+class json_batch;
 struct json_command_access;
 
 } // namespace detail
@@ -148,6 +149,7 @@ public:
 private:
     friend class detail::json_command_reader;
     friend class detail::json_fast_reader;
+    friend class detail::json_batch;
     friend struct detail::json_command_access;
 
     // Before reading a message of `message_size` bytes.
@@ -168,12 +170,15 @@ private:
     // String field `k` (a string key) is `s`, copied into this buffer. The copies of one message
     // fit in its size (each of its bytes is in at most one string, and unescaping never makes a
     // string longer), so reserving that much once keeps the earlier copies' views valid.
-    void copy_string(detail::json_key k, std::string_view s) {
+    // False, nothing copied, when `s` would not fit: never for the strings of the message being
+    // read, only for a document running past its message in a json_batch, which then refuses it.
+    bool copy_string(detail::json_key k, std::string_view s) {
         if (copies_.capacity() < message_size_) copies_.reserve(message_size_);
-        SWITCHBOARD_ASSERT(copies_.size() + s.size() <= copies_.capacity(), "the copies fit in the message's size");
+        if (s.size() > copies_.capacity() - copies_.size()) return false; // never reallocate: views stay valid
         const std::size_t at = copies_.size();
         copies_.append(s.data(), s.size());
         values_[static_cast<std::size_t>(k)] = std::string_view(copies_.data() + at, s.size());
+        return true;
     }
     // String field `k` (a string key) is `s` where it lies: the caller guarantees that `s` stays
     // valid for as long as the command's views are used (json_session: the message, during apply()).
@@ -215,7 +220,11 @@ public:
     }
     bool number_float(json::number_float_t, const json::string_t&) override { return scalar(json_value::other); }
     bool string(json::string_t& v) override {
-        if (static_cast<std::size_t>(pending_) < json_string_keys) b_->copy_string(pending_, v);
+        if (static_cast<std::size_t>(pending_) < json_string_keys) {
+            const bool copied = b_->copy_string(pending_, v);
+            SWITCHBOARD_ASSERT(copied, "the copies of a message fit in its size");
+            (void)copied;
+        }
         return scalar(json_value::string);
     }
     bool binary(json::binary_t&) override { return scalar(json_value::other); }
@@ -343,6 +352,14 @@ public:
         return doc.current_location().error() == simdjson::OUT_OF_BOUNDS ? json_read::object : json_read::undecided;
     }
 
+    // The command object of a document of a stream (json_batch), whose input starts at `base`
+    // (string values without escapes are left as views into it when the reader keeps views).
+    // Nothing after the object is checked here: json_batch checks where the document ends.
+    [[nodiscard]] json_read read_object(simdjson::ondemand::object& root, const char* base) {
+        input_ = text_ = base;
+        return object(root, 1);
+    }
+
 private:
     struct thread_state {
         simdjson::ondemand::parser parser;
@@ -383,8 +400,20 @@ private:
     json_read value(simdjson::ondemand::value v, std::size_t depth, json_key key) {
         using simdjson::SUCCESS;
         using simdjson::ondemand::json_type;
-        json_type type;
-        if (v.type().get(type) != SUCCESS) return json_read::undecided;
+        // The value's token (its first byte up to the next structural one) gives its type as
+        // type() would, without the call: '"' string, '{' object, '[' array, 't' or 'f' boolean,
+        // 'n' null, anything else a number (whose parse refuses what is not one, as type() would).
+        std::string_view raw = v.raw_json_token();
+        json_type type = json_type::number;
+        switch (raw.empty() ? '\0' : raw.front()) {
+        case '"': type = json_type::string; break;
+        case '{': type = json_type::object; break;
+        case '[': type = json_type::array; break;
+        case 't':
+        case 'f': type = json_type::boolean; break;
+        case 'n': type = json_type::null; break;
+        default: break;
+        }
         json_value held = json_value::other;
         switch (type) {
         case json_type::object:
@@ -409,7 +438,6 @@ private:
         }
         case json_type::string: {
             // The token is the string with its quotes, then any whitespace before the next one.
-            std::string_view raw = v.raw_json_token();
             while (raw.back() != '"') raw.remove_suffix(1);
             const std::string_view inner(raw.data() + 1, raw.size() - 2);
             const bool keep = static_cast<std::size_t>(key) < json_string_keys;
@@ -417,11 +445,11 @@ private:
                 simdjson::ondemand::raw_json_string consumed;
                 if (v.get_raw_json_string().get(consumed) != SUCCESS) return json_read::undecided;
                 if (keep && views_) b_->view_string(key, std::string_view(text_ + (inner.data() - input_), inner.size()));
-                else if (keep) b_->copy_string(key, inner);
+                else if (keep && !b_->copy_string(key, inner)) return json_read::undecided;
             } else {
                 std::string_view s;
                 if (v.get_string().get(s) != SUCCESS) return json_read::undecided;
-                if (keep) b_->copy_string(key, s);
+                if (keep && !b_->copy_string(key, s)) return json_read::undecided;
             }
             held = json_value::string;
             break;
@@ -466,13 +494,14 @@ private:
         // 16 bytes per step, the last block read past the end (the padding) and masked.
         static_assert(simdjson::SIMDJSON_PADDING >= 16, "a block may be read past the end");
         const __m128i backslash = _mm_set1_epi8('\\');
-        for (std::size_t i = 0; i < s.size(); i += 16) {
+        const auto found = [&s, backslash](std::size_t i) noexcept {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            unsigned found = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
-            if (s.size() - i < 16) found &= (1u << (s.size() - i)) - 1u;
-            if (found != 0) return true;
-        }
-        return false;
+            return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
+        };
+        std::size_t i = 0;
+        for (; i + 16 <= s.size(); i += 16)
+            if (found(i) != 0) return true;
+        return i < s.size() && (found(i) & ((1u << (s.size() - i)) - 1u)) != 0;
 #else
         return std::memchr(s.data(), '\\', s.size()) != nullptr;
 #endif
@@ -588,6 +617,151 @@ struct json_command_access {
         }
         return c;
     }
+};
+
+// Several whole messages of one read parsed with one simdjson stage 1 (an `iterate_many()`
+// document stream over the messages laid out one after another, each followed by a space), then
+// read one by one, in order, as json_session reads a single message (views into the batch).
+// Stage 1 has a large fixed cost per call (SIMD blocks of 64 bytes, set-up): a small message pays
+// it whole, a batch shares it (docs/performance.md, "One stage 1 for the frames of a read").
+//
+// A message is taken from the batch only when that gives exactly what reading it alone gives:
+// stage 1 classifies each byte from the state at the start of its message (in a string or not,
+// an escape pending, the byte before a scalar), and every message starts in the state a message
+// read alone starts in as long as every message before it was proven to be one object followed
+// by whitespace only: its document starts inside it (first structural character), the walk reads
+// the whole object, and the object's closing '}' is the last non-space byte before the next
+// document (or the end), with that next document starting after the message. A message that fails
+// any of this (not JSON, not an object, more than one value, a string or object running into the
+// next message, nesting past the reader's bound, anything simdjson refuses) is not decided here:
+// it and every message after it are read alone, by the caller (json_session's per-message path),
+// so one malformed message never changes how another is read. If stage 1 refuses the batch (e.g.
+// one message is not UTF-8, or a string is left open at the end) every message is read alone.
+// tests/unit/json_batch.cpp and tests/fuzz/websocket_json_fuzz.cpp compare both ways.
+//
+// Per thread (parsing is synchronous), as json_fast_reader's parser: a buffer of max_bytes plus
+// SIMDJSON_PADDING and a parser sized for max_bytes (about 6 bytes per byte: the structural index
+// and the string buffer), allocated at the first batch. One batch at a time per thread: a batch
+// opened while another is open on the thread is refused (the caller reads alone).
+class json_batch {
+public:
+    // Bounds of one batch: the messages' bytes plus one separator each, and the messages.
+    static constexpr std::size_t max_bytes = 8192;
+    static constexpr std::size_t max_messages = 64;
+
+    json_batch() noexcept : t_(&state()) {
+        if (t_->open) t_ = nullptr; // a batch is open on this thread: refuse
+        else t_->open = true;
+        if (t_ != nullptr) {
+            t_->count = t_->size = t_->next = 0;
+            t_->failed = false;
+        }
+    }
+    ~json_batch() {
+        if (t_ != nullptr) t_->open = false; // the stream stays (it points into the thread's buffer)
+    }
+    json_batch(const json_batch&) = delete;
+    json_batch& operator=(const json_batch&) = delete;
+
+    // False when this thread's batch was in use (then add() gives null).
+    [[nodiscard]] bool usable() const noexcept { return t_ != nullptr; }
+
+    // Room for the next message, `n` bytes, which the caller writes there; null when it would
+    // take the batch past max_bytes or max_messages (or the batch is not usable). Before parse().
+    // @throws std::bad_alloc the first time a thread's buffer is allocated.
+    [[nodiscard]] char* add(std::size_t n) {
+        if (t_ == nullptr || t_->count == max_messages || n + 1 > max_bytes - t_->size) return nullptr;
+        if (!t_->buffer) {
+            t_->buffer.reset(new char[max_bytes + sentinel.size() + simdjson::SIMDJSON_PADDING]);
+            std::memset(t_->buffer.get(), ' ', max_bytes + sentinel.size() + simdjson::SIMDJSON_PADDING);
+        }
+        char* const at = t_->buffer.get() + t_->size;
+        t_->starts[t_->count] = static_cast<std::uint32_t>(t_->size);
+        t_->ends[t_->count] = static_cast<std::uint32_t>(t_->size + n);
+        ++t_->count;
+        t_->size += n + 1;
+        at[n] = ' '; // the separator
+        return at;
+    }
+
+    // Stage 1 over the messages added. False when simdjson refuses it (then every message is
+    // read alone; next() gives false).
+    [[nodiscard]] bool parse() noexcept {
+        if (t_ == nullptr || t_->count == 0) return false;
+#if defined(SIMDJSON_THREADS_ENABLED)
+        t_->parser.threaded = false; // one batch: no stage 1 thread
+#endif
+        // A last document after the messages (see `sentinel`).
+        std::memcpy(t_->buffer.get() + t_->size, sentinel.data(), sentinel.size());
+        if (t_->parser.iterate_many(t_->buffer.get(), t_->size + sentinel.size(), max_bytes + sentinel.size())
+                .get(t_->stream) != simdjson::SUCCESS)
+            return fail();
+        t_->it = t_->stream.begin();
+        if (!(t_->it != t_->stream.end()) || t_->it.error() != simdjson::SUCCESS) return fail();
+        return true;
+    }
+
+    // Reads the next message's fields into `buffer` (its command: json_command_access::command_of()),
+    // string values without escapes left as views into the batch (valid until this batch is
+    // destroyed). False when the batch does not decide this message: the caller reads it, and
+    // every later one, alone.
+    [[nodiscard]] bool next(json_command_buffer& buffer, std::size_t max_depth) {
+        using simdjson::SUCCESS;
+        if (t_ == nullptr || t_->failed || t_->next == t_->count) return false;
+        const std::size_t k = t_->next++;
+        if (k != 0) ++t_->it;
+        if (!(t_->it != t_->stream.end())) return fail();
+        simdjson::ondemand::document_reference doc;
+        if ((*t_->it).get(doc) != SUCCESS) return fail();
+        const std::size_t start = t_->starts[k], end = t_->ends[k];
+        const std::size_t first = t_->it.current_index(); // the document's first structural byte
+        if (first < start || first >= end) return fail();
+        buffer.clear(end - start);
+        simdjson::ondemand::object root;
+        if (doc.get_object().get(root) != SUCCESS) return fail();
+        const char* const base = t_->buffer.get();
+        if (json_fast_reader(buffer, max_depth == 0 ? 1 : max_depth, true).read_object(root, base) != json_read::object)
+            return fail();
+        // Where the next document starts (there is one: the sentinel at least): past this
+        // message, with only whitespace between it and the object's closing '}', which lies in
+        // this message. (No next document means stage 1 dropped the structural characters after
+        // this object, as it does for an unfinished last document in a stream: undecided.)
+        const simdjson::simdjson_result<const char*> location = doc.current_location();
+        if (location.error() != SUCCESS) return fail();
+        const auto after = static_cast<std::size_t>(location.value_unsafe() - base);
+        if (after < end) return fail();
+        std::size_t close = after;
+        while (close > start && is_space(base[close - 1])) --close;
+        return close != start && close <= end && base[close - 1] == '}' ? true : fail();
+    }
+
+private:
+    struct thread_state {
+        simdjson::ondemand::parser parser;
+        simdjson::ondemand::document_stream stream;
+        simdjson::ondemand::document_stream::iterator it;
+        std::unique_ptr<char[]> buffer; // max_bytes + SIMDJSON_PADDING
+        std::array<std::uint32_t, max_messages> starts{}, ends{};
+        std::size_t count = 0, size = 0, next = 0;
+        bool open = false, failed = false;
+    };
+    static thread_state& state() {
+        static thread_local thread_state t;
+        return t;
+    }
+    static bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+    // After the last message's separator: a complete document, so that every message is followed
+    // by one. simdjson's stage 1 in a stream drops the structural characters of an unfinished
+    // last document (from where it judges that document to start); with the sentinel that can
+    // only happen when the messages end unfinished (then no next document is found: undecided),
+    // and a valid message is always followed by a structural character next() can read.
+    static constexpr std::string_view sentinel = "0 ";
+    bool fail() noexcept {
+        t_->failed = true;
+        return false;
+    }
+
+    thread_state* t_;
 };
 
 // parse_json_command() with nlohmann's parser only: the reference the fast reader is compared
@@ -834,11 +1008,17 @@ inline std::size_t json_escape_control(unsigned char c, char* out) noexcept {
     };
     for (; i + 16 <= n; i += 16)
         if (flagged(p + i)) count(i, i + 16);
-    if (i < n) { // the last bytes (a name is all of it), in a block filled with a plain byte
-        char last[16];
-        std::memset(last, 'a', sizeof last);
-        std::memcpy(last, p + i, n - i);
-        if (flagged(last)) count(i, n);
+    if (i < n) { // the last 1-15 bytes (a name is all of it)
+        if (n >= 8) {
+            // Two 8-byte words covering them, overlapping each other or bytes already counted
+            // (a flag from those only costs the byte loop over the last bytes).
+            std::uint64_t head, tail;
+            std::memcpy(&head, p + std::min(i, n - 8), 8);
+            std::memcpy(&tail, p + n - 8, 8);
+            if (!json_plain8(head) || !json_plain8(tail)) count(i, n);
+        } else {
+            count(i, n); // under 8 bytes in all
+        }
         i = n;
     }
 #endif
@@ -1082,6 +1262,30 @@ public:
             text, buffer_, max_depth_, detail::json_command_access::reader::fast, readable, true, &not_utf8);
         if (not_utf8) return unchecked_result::invalid_utf8;
         return commands_.apply(c, now) ? unchecked_result::keep_reading : unchecked_result::quit;
+    }
+
+    /// @brief What `on_batched_message()` made of the next message of a batch.
+    enum class batched_result : std::uint8_t {
+        keep_reading, ///< applied (or ignored after quit), go on
+        quit,         ///< `quit` was applied, or the input had ended
+        undecided,    ///< not decided by the batch, nothing applied: read this message and every
+                      ///< later one of the batch alone (`on_unchecked_message()`)
+    };
+
+    /// @brief Applies the next message of `batch` (`detail::json_batch`: the whole text messages
+    /// of one read, parsed with one simdjson stage 1), received at `now`, when the batch decides
+    /// it: exactly as `on_unchecked_message()` would apply that message (its UTF-8 was checked by
+    /// the batch's stage 1). The command's views into the batch are used during the call only.
+    /// @param batch the batch, parsed (`detail::json_batch::parse()`); its messages are taken in order.
+    /// @param now the time it was read, from a monotonic clock (as `on_message()`).
+    /// @return `keep_reading` or `quit` as `on_message()`; `undecided` (nothing applied, the
+    ///         session unchanged) when the batch cannot decide the message.
+    /// @throws std::bad_alloc when memory runs out.
+    batched_result on_batched_message(detail::json_batch& batch, std::chrono::nanoseconds now) {
+        if (commands_.quit()) return batched_result::quit;
+        if (!batch.next(buffer_, max_depth_)) return batched_result::undecided;
+        return commands_.apply(detail::json_command_access::command_of(buffer_), now) ? batched_result::keep_reading
+                                                                                       : batched_result::quit;
     }
 
     /// @brief The input ended (the peer closed): later messages are ignored.

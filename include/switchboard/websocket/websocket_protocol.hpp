@@ -350,67 +350,148 @@ private:
         return protocol::input_result::quit;
     }
 
+    // How the batch path (feed_batch()) ended: the bytes of the frames it applied, and whether
+    // the input stops there.
+    enum class batch_stop : std::uint8_t { none, quit, paused };
+    struct batch_outcome {
+        std::size_t consumed = 0;          // bytes of the frames applied
+        std::size_t covered = 0;           // bytes of the frames the batch held (>= consumed)
+        batch_stop stop = batch_stop::none;
+    };
+
+    // switchboard.json: when the read starts with at least two whole single-frame text messages
+    // (as the frame decoder would deliver them at once, `websocket_decoder::whole_text_frame()`),
+    // they are unmasked into one batch and parsed with one simdjson stage 1
+    // (`detail::json_batch`), then applied one by one with the same flow control as feed(). A
+    // message the batch does not decide, and every one after it, is left to feed()'s decoder path,
+    // as is everything after the batch; so is the whole batch when stage 1 refuses it (e.g. a
+    // message that is not UTF-8 then closes with 1007 at its place, the messages before it
+    // applied). Returns the bytes of the frames applied.
+    template <class Pause>
+    batch_outcome feed_batch(std::string_view bytes, std::chrono::nanoseconds now, Pause& pause) {
+        protocol::websocket_text_frame frames[detail::json_batch::max_messages];
+        std::size_t n = 0, at = 0, size = 0;
+        while (n < detail::json_batch::max_messages) {
+            const protocol::websocket_text_frame f = decoder_->whole_text_frame(bytes.substr(at));
+            if (f.size == 0 || f.payload + 1 > detail::json_batch::max_bytes - size) break;
+            frames[n++] = f;
+            at += f.size;
+            size += f.payload + 1;
+        }
+        if (n < 2) return {}; // a single message: read alone (a batch would cost more)
+        batch_outcome done;
+        done.covered = at;
+        detail::json_batch batch;
+        if (!batch.usable()) return done;
+        at = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            char* const out = batch.add(frames[k].payload);
+            if (out == nullptr) return done;
+            protocol::websocket_decoder::unmask_text_frame(bytes.data() + at, frames[k], out);
+            at += frames[k].size;
+        }
+        if (!batch.parse()) return done;
+        json_session& session = std::get<json_session>(session_);
+        for (std::size_t k = 0; k < n; ++k) {
+            const json_session::batched_result r = session.on_batched_message(batch, now);
+            if (r == json_session::batched_result::undecided) break;
+            done.consumed += frames[k].size;
+            if (r == json_session::batched_result::quit) {
+                done.stop = batch_stop::quit;
+                break;
+            }
+            if (commands().waiting() || pause()) {
+                done.stop = batch_stop::paused;
+                break;
+            }
+        }
+        return done;
+    }
+
     template <class Pause>
     protocol::input_result feed(std::string_view bytes, std::chrono::nanoseconds now, Pause& pause) {
-        bool quit = false, paused = false, refused = false;
-        std::optional<protocol::websocket_close_code> close_code;
-        std::string_view close_reason;
-        const protocol::websocket_decode_result r = decoder_->feed(bytes, [&](const protocol::websocket_message& m) {
-            switch (m.opcode) {
-            case protocol::websocket_opcode::text:
-                if (m.utf8_unchecked) { // a single-frame JSON message: its parse checks the UTF-8
-                    const json_session::unchecked_result u = std::get<json_session>(session_).on_unchecked_message(
-                        m.data, now, m.data.size() + decoder_->options().padding);
-                    if (u == json_session::unchecked_result::invalid_utf8) { // RFC 6455 section 8.1
-                        close_code = protocol::websocket_close_code::invalid_data;
-                        close_reason = protocol::to_string(protocol::websocket_error::invalid_utf8);
-                        refused = true;
-                        return false;
-                    }
-                    if (u == json_session::unchecked_result::quit) {
+        // switchboard.json: the batch path first; the decoder path from the first frame it does
+        // not take, back to the batch path after each message the decoder delivers, except over
+        // the frames of a batch that was not decided whole (each of those is read alone once).
+        std::size_t alone_until = 0; // bytes of `bytes` left to the decoder path
+        for (;;) {
+            if (json_ && alone_until == 0) {
+                const batch_outcome b = feed_batch(bytes, now, pause);
+                if (b.stop == batch_stop::quit) return close_with(protocol::websocket_close_code::normal, {});
+                if (b.stop == batch_stop::paused) {
+                    if (b.consumed == bytes.size()) return protocol::input_result::keep_reading;
+                    held_.assign(bytes.data() + b.consumed, bytes.size() - b.consumed);
+                    return protocol::input_result::paused;
+                }
+                bytes.remove_prefix(b.consumed);
+                alone_until = b.covered - b.consumed;
+            }
+            bool quit = false, paused = false, refused = false, again = false;
+            std::optional<protocol::websocket_close_code> close_code;
+            std::string_view close_reason;
+            const protocol::websocket_decode_result r = decoder_->feed(bytes, [&](const protocol::websocket_message& m) {
+                switch (m.opcode) {
+                case protocol::websocket_opcode::text:
+                    if (m.utf8_unchecked) { // a single-frame JSON message: its parse checks the UTF-8
+                        const json_session::unchecked_result u = std::get<json_session>(session_).on_unchecked_message(
+                            m.data, now, m.data.size() + decoder_->options().padding);
+                        if (u == json_session::unchecked_result::invalid_utf8) { // RFC 6455 section 8.1
+                            close_code = protocol::websocket_close_code::invalid_data;
+                            close_reason = protocol::to_string(protocol::websocket_error::invalid_utf8);
+                            refused = true;
+                            return false;
+                        }
+                        if (u == json_session::unchecked_result::quit) {
+                            quit = true;
+                            return false;
+                        }
+                    } else if (!apply(m.data, now)) {
                         quit = true;
                         return false;
                     }
-                } else if (!apply(m.data, now)) {
-                    quit = true;
+                    break;
+                case protocol::websocket_opcode::binary:
+                    close_code = protocol::websocket_close_code::unsupported_data;
+                    close_reason = "binary messages are not supported";
+                    refused = true;
+                    return false;
+                case protocol::websocket_opcode::ping: commands().send(protocol::encode_websocket_pong(m.data)); break;
+                case protocol::websocket_opcode::close:
+                    // Echo the client's code (RFC 6455 section 5.5.1); 1005 means none was given.
+                    close_code = m.code == protocol::websocket_close_code::no_status ? protocol::websocket_close_code::normal
+                                                                                     : m.code;
+                    return false;
+                default: break; // pong: nothing to do
+                }
+                if (commands().waiting() || pause()) {
+                    paused = true;
                     return false;
                 }
-                break;
-            case protocol::websocket_opcode::binary:
-                close_code = protocol::websocket_close_code::unsupported_data;
-                close_reason = "binary messages are not supported";
-                refused = true;
-                return false;
-            case protocol::websocket_opcode::ping: commands().send(protocol::encode_websocket_pong(m.data)); break;
-            case protocol::websocket_opcode::close:
-                // Echo the client's code (RFC 6455 section 5.5.1); 1005 means none was given.
-                close_code = m.code == protocol::websocket_close_code::no_status ? protocol::websocket_close_code::normal
-                                                                                 : m.code;
-                return false;
-            default: break; // pong: nothing to do
+                if (json_ && m.opcode == protocol::websocket_opcode::text) {
+                    again = true; // back to the loop: the batch path, or the next frame read alone
+                    return false;
+                }
+                return true;
+            });
+            if (r.failed()) {
+                if (r.close_code() == protocol::websocket_close_code::message_too_big) ++counters_->message_too_big;
+                else ++counters_->protocol_errors;
+                return close_with(r.close_code(), r.reason());
             }
-            if (commands().waiting() || pause()) {
-                paused = true;
-                return false;
+            if (close_code) {
+                if (refused) ++counters_->protocol_errors; // 1003 or 1007 of ours, not an echoed code
+                return close_with(*close_code, close_reason);
             }
-            return true;
-        });
-        if (r.failed()) {
-            if (r.close_code() == protocol::websocket_close_code::message_too_big) ++counters_->message_too_big;
-            else ++counters_->protocol_errors;
-            return close_with(r.close_code(), r.reason());
+            if (quit) return close_with(protocol::websocket_close_code::normal, {});
+            if (r.status == protocol::websocket_decode_status::closed) return close_with(protocol::websocket_close_code::normal, {});
+            if (paused && (r.consumed < bytes.size() || !held_lines_.empty())) {
+                held_.assign(bytes.data() + r.consumed, bytes.size() - r.consumed);
+                return protocol::input_result::paused;
+            }
+            if (!again || r.consumed == bytes.size()) return protocol::input_result::keep_reading;
+            bytes.remove_prefix(r.consumed);
+            alone_until = alone_until > r.consumed ? alone_until - r.consumed : 0;
         }
-        if (close_code) {
-            if (refused) ++counters_->protocol_errors; // 1003 or 1007 of ours, not an echoed code
-            return close_with(*close_code, close_reason);
-        }
-        if (quit) return close_with(protocol::websocket_close_code::normal, {});
-        if (r.status == protocol::websocket_decode_status::closed) return close_with(protocol::websocket_close_code::normal, {});
-        if (paused && (r.consumed < bytes.size() || !held_lines_.empty())) {
-            held_.assign(bytes.data() + r.consumed, bytes.size() - r.consumed);
-            return protocol::input_result::paused;
-        }
-        return protocol::input_result::keep_reading;
     }
 
     // One text message: a JSON command, or lines of the line protocol (LF-separated, a CR before
