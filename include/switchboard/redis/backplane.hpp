@@ -671,24 +671,36 @@ private:
     }
 
     // Answers a confirmation request (a record with confirm_bit) on the requesting node's
-    // channel: u64 session id 0, u32 9 | confirmed_bit, u64 counter, u8 status.
-    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, status st) {
+    // channel: u64 session id 0, u32 9 | confirmed_bit, u64 counter, u8 code (a status, or
+    // abstained).
+    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, unsigned char code) {
         std::string* data = batch_to(node, inc);
         if (data == nullptr) return; // out of reach: the requester's timeout answers
         put_u64(*data, 0);
         put_u32(*data, 9u | confirmed_bit);
         put_u64(*data, serial);
-        data->push_back(static_cast<char>(st));
+        data->push_back(static_cast<char>(code));
         kick();
     }
+    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, status st) {
+        answer_confirm(node, inc, serial, static_cast<unsigned char>(st));
+    }
 
-    // A receiving node's answer to confirmation `serial`: the first `ok` completes it; a
-    // failure only once every record written for it failed.
-    void confirm_answered(std::uint64_t serial, status st) {
+    // A receiving node's answer to confirmation `serial` (a status, or abstained): the first
+    // `ok` completes it; a failure only once every record written for it that did not abstain
+    // failed (cluster_unavailable when all of them abstained: nobody stored it).
+    void confirm_answered(std::uint64_t serial, unsigned code) {
         const auto it = confirming_.find(serial);
         if (it == confirming_.end()) return; // answered already (ok, or timed out)
         confirmation& c = it->second;
-        if (st != status::ok) {
+        // (a code outside the enumeration, or `pending`, is no answer: trusts nothing)
+        status st = code < static_cast<unsigned>(::switchboard::detail::last_status) ? static_cast<status>(code)
+                                                                                     : status::cluster_unavailable;
+        if (code == abstained) { // another record to that node answers for the message
+            if (c.records != 0) --c.records;
+            if (c.failed < c.records) return;
+            st = c.failed != 0 ? c.failure : status::cluster_unavailable;
+        } else if (st != status::ok) {
             if (c.failure == status::ok) c.failure = st;
             if (++c.failed < c.records) return;
             st = c.failure;
@@ -1237,10 +1249,7 @@ private:
                 const std::uint64_t serial = ::switchboard::detail::read_le(data.data() + at, 8);
                 const unsigned code = static_cast<unsigned char>(data[at + 8]);
                 at += 9;
-                // (a code outside the enumeration, or `pending`, is no answer: trusts nothing)
-                confirm_answered(serial, code < static_cast<unsigned>(::switchboard::detail::last_status)
-                                             ? static_cast<status>(code)
-                                             : status::cluster_unavailable);
+                confirm_answered(serial, code);
                 continue;
             }
             message_key key;
@@ -1269,6 +1278,7 @@ private:
             const session_id s = session_id_from(sid);
             status st = status::cluster_unavailable; // the session is gone: a retry finds where the user is
             bool later = false;                      // answered when the store commits
+            bool abstain = false;                    // answered by another record (abstained)
             if (r_->is_open(s) && !r_->is_remote(s) &&
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
                 // A direct message for a session with acks on is stored here first (the cluster
@@ -1282,6 +1292,9 @@ private:
                     const route_result r = r_->deliver_remote(s, e.user, e.text, key, std::move(stored));
                     st = r.code;
                     later = r.ok() && r.pending;
+                    // `ok` with nothing stored: not the user's first ack-on session here, whose
+                    // record stores the message for all of them and answers for it
+                    abstain = r.ok() && !r.pending && r.seq == 0;
                 } else {
                     st = r_->notify(s, e);
                 }
@@ -1290,7 +1303,10 @@ private:
             } else {
                 ++counters_.records_dropped;
             }
-            if (!asker.empty() && !later) answer_confirm(asker, asker_inc, asker_serial, st);
+            if (!asker.empty() && !later) {
+                if (abstain) answer_confirm(asker, asker_inc, asker_serial, abstained);
+                else answer_confirm(asker, asker_inc, asker_serial, st);
+            }
             at += static_cast<std::size_t>(len);
         }
         if (at != data.size()) ++counters_.records_dropped;
@@ -1350,6 +1366,10 @@ private:
     static constexpr std::uint32_t ack_bit = 0x40000000u;   // in a record's length: an acknowledgement (acknowledged())
     static constexpr std::uint32_t confirm_bit = 0x20000000u;   // in a message record's length: a confirmation request follows
     static constexpr std::uint32_t confirmed_bit = 0x10000000u; // in a record's length: the answer to one
+    // An answer's code for a record that handed nothing because another record to the same node
+    // (the user's first ack-on session there) stores the message for all of its sessions and
+    // answers for it (router::deliver_remote()).
+    static constexpr unsigned char abstained = 0xff;
     std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
     std::vector<std::string> spare_;        // batch buffers to reuse (take_buffer(), recycle())
