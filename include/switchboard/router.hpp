@@ -664,7 +664,7 @@ public:
 
     /// @brief As above, with a folded target name.
     [[nodiscard]] route_result route(session_id from, const name& to, std::string_view text) {
-        return route_impl(from, to, text, nullptr);
+        return route_impl(from, to, text, nullptr, nullptr);
     }
 
 private:
@@ -672,7 +672,10 @@ private:
         std::uint64_t key;           // client_key(client_id)
         std::string_view client_id;
     };
-    route_result route_impl(session_id from, const name& to, std::string_view text, const send_context* ctx) {
+    // `ctx`: a send() whose outcome is recorded (de-duplication on), else null; `confirm`: a
+    // send(), recorded or not (its client id answers a confirmation: route_to_remote()), else null.
+    route_result route_impl(session_id from, const name& to, std::string_view text, const send_context* ctx,
+                            const send_context* confirm) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (slot->user == npos) return {status::not_registered};
@@ -685,7 +688,7 @@ private:
         const user_slot& rec = users_slots_[target];
         // v1: one session, acks off (see user_slot); a send() to a remote one is confirmed by its
         // node (route_to_remote())
-        if (rec.direct && !(ctx && dir_ && sessions_[rec.head].remote)) {
+        if (rec.direct && !(confirm && dir_ && sessions_[rec.head].remote)) {
             const payload bytes = formats_[rec.direct_format]->encode_checked(
                 event{event_kind::direct_message, {}, users_slots_[slot->user].id.view(), text});
             if (bytes.empty()) return {status::invalid_text};
@@ -715,7 +718,7 @@ private:
             settle();
             return r;
         }
-        return route_to_sessions(from, target, text, d, ctx);
+        return route_to_sessions(from, target, text, d, ctx, confirm);
     }
 
 public:
@@ -757,9 +760,11 @@ public:
         }
         const send_context ctx{key, client_id};
         const send_context* const record = dedup_window_ != 0 ? &ctx : nullptr;
+        // Confirmed across nodes with or without the window (then nothing is recorded: key 0)
+        const send_context unrecorded{0, client_id};
         const name sender_name = users_slots_[sender].id; // a callback may close the session
         confirming_send_ = false;
-        route_result r = route_impl(from, to, text, record);
+        route_result r = route_impl(from, to, text, record, record ? record : &unrecorded);
         const bool confirming = std::exchange(confirming_send_, false); // recorded once confirmed
         if (r.ok() && !r.queued && !r.pending && r.delivered == 0 && r.deferred == 0 && r.seq == 0) {
             // Every session of the user refused it (a slow consumer being cut): not delivered.
@@ -1937,7 +1942,7 @@ private:
     // route() to a user with several sessions or with acks on: stored first when a session has
     // acks on (inbox_full refuses the whole message), then each session gets `msg` or `dm`.
     route_result route_to_sessions(session_id from, std::uint32_t target, std::string_view text, std::uint32_t d,
-                                   const send_context* ctx) {
+                                   const send_context* ctx, const send_context* confirm) {
         bool any_acks = false; // a session needs it stored: acks on, or an unfinished replay
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user)
             any_acks = any_acks || sessions_[si].acks || sessions_[si].replay_pending;
@@ -1959,7 +1964,7 @@ private:
             if (b.empty()) return {status::invalid_text};
         }
         if (dir_ && !any_acks && depth_ == 0 && pending_head_ == pending_.size() && all_remote(target))
-            return route_to_remote(from, target, bytes, ctx);
+            return route_to_remote(from, target, bytes, confirm);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
         message_key key;          // the user also has sessions on other nodes: stored once for all
@@ -2060,7 +2065,8 @@ private:
     // route() to a user all of whose sessions are remote (several proxies), from the host's own
     // call with nothing queued: delivered now rather than queued, as the queue would run them
     // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
-    // took it) instead of being counted dropped later. For a send() (`ctx`), the directory is
+    // took it) instead of being counted dropped later. For a send() (`ctx`; its key is 0 when
+    // the send is not recorded: router_options::dedup_window 0), the directory is
     // asked to have the receiving nodes confirm (directory::confirm()): the sender is answered
     // `delivered` when one of them handed it, not when it left this node (docs/cluster.md,
     // "Confirmed sends").

@@ -29,8 +29,9 @@ namespace sb = switchboard;
 // One node: its backplane (declared first: the router refers to it) and its router.
 struct node {
     node(sb::net::io_context& io, const sb::test::redis_server& redis, const std::string& id,
-         sb::session_policy policy = sb::session_policy::exclusive)
-        : plane(io, options(redis, id, policy)), r(router_options(plane, policy)) {
+         sb::session_policy policy = sb::session_policy::exclusive,
+         std::size_t dedup_window = sb::router_options{}.dedup_window)
+        : plane(io, options(redis, id, policy)), r(router_options(plane, policy, dedup_window)) {
         plane.start(r);
     }
 
@@ -43,10 +44,12 @@ struct node {
         o.sessions = policy;
         return o;
     }
-    static sb::router_options router_options(sb::redis::backplane& plane, sb::session_policy policy) {
+    static sb::router_options router_options(sb::redis::backplane& plane, sb::session_policy policy,
+                                             std::size_t dedup_window = sb::router_options{}.dedup_window) {
         sb::router_options o;
         o.directory = &plane;
         o.sessions = policy;
+        o.dedup_window = dedup_window;
         return o;
     }
 
@@ -296,6 +299,70 @@ TEST_CASE("backplane: a message keyed for several nodes keeps its key when a del
     for (node::session* s : {&on_a, &on_c})
         for (const std::string& l : dms) CHECK(std::find(s->lines.begin(), s->lines.end(), l) != s->lines.end());
     CHECK(a.store.counters().once_stored + b.store.counters().once_stored + c.store.counters().once_stored == 2);
+}
+
+// Two nodes, alice on `a` and bob on `b` (acks off), both registered and seen by `a`.
+struct alice_and_bob {
+    sb::test::redis_server redis;
+    sb::net::io_context io;
+    node a;
+    node b{io, redis, "b"};
+    node::session* alice = nullptr;
+    node::session* bob = nullptr;
+    explicit alice_and_bob(std::size_t dedup_window = sb::router_options{}.dedup_window)
+        : a(io, redis, "a", sb::session_policy::exclusive, dedup_window) {
+        REQUIRE(run_until(io, [&] { return a.plane.available() && b.plane.available(); }));
+        bob = &b.asking("bob");
+        REQUIRE(run_until(io, [&] { return node::got(*bob, "ok register bob"); }));
+        alice = &a.asking("alice");
+        REQUIRE(run_until(io, [&] { return node::got(*alice, "ok register alice"); }));
+        REQUIRE(run_until(io, [&] { return a.r.sessions_of(*sb::name::parse("bob")) == 1; }));
+    }
+    ~alice_and_bob() {
+        a.plane.stop();
+        b.plane.stop();
+        io.restart();
+        io.run_for(2s);
+    }
+    // The answer to alice's send `cid` (its `sent <cid> ...` line), once it came.
+    std::string answer(const std::string& cid) {
+        std::string line;
+        REQUIRE(run_until(io, [&] {
+            (void)node::got(*alice, "");
+            for (const std::string& l : alice->lines)
+                if (l.rfind("sent " + cid + " ", 0) == 0) line = l;
+            return !line.empty();
+        }));
+        return line;
+    }
+};
+
+TEST_CASE("backplane: a send() with de-duplication off is still confirmed by the receiving node") {
+    // router_options::dedup_window 0 turns off the client-id window, not the confirmation: the
+    // sender is answered when bob's node handed the message (docs/cluster.md, "Confirmed
+    // sends"). (Checked to fail without the fix: send() answered at once, not pending.)
+    alice_and_bob c(0);
+    const sb::route_result r = c.a.r.send(c.alice->id, *sb::name::parse("bob"), "one", "c1");
+    REQUIRE(r.ok());
+    CHECK(r.pending); // answered when b confirms
+    CHECK(c.answer("c1") == "sent c1 delivered");
+    REQUIRE(run_until(c.io, [&] { return node::got(*c.bob, "msg alice one"); }));
+    CHECK(c.a.plane.counters().confirmed == 1);
+}
+
+TEST_CASE("backplane: a send() whose receiving transport refused the message is not confirmed") {
+    // bob's transport refuses what it is handed (closing, or a slow consumer being cut) while b's
+    // router still holds the session: b must not confirm it as handed. (Checked to fail without
+    // the fix: "sent c2 delivered", router::notify() being ok for a refused delivery too.)
+    alice_and_bob c;
+    REQUIRE(c.a.r.send(c.alice->id, *sb::name::parse("bob"), "one", "c1").pending);
+    CHECK(c.answer("c1") == "sent c1 delivered");
+    c.bob->t.close(sb::close_mode::abort); // later deliveries: delivery::closed
+    const sb::route_result r = c.a.r.send(c.alice->id, *sb::name::parse("bob"), "two", "c2");
+    REQUIRE(r.ok());
+    CHECK(r.pending);
+    CHECK(c.answer("c2") == "sent c2 cluster-unavailable");
+    CHECK(c.a.plane.counters().confirm_failed == 1);
 }
 
 } // namespace

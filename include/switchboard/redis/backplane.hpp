@@ -1296,7 +1296,13 @@ private:
                     // record stores the message for all of them and answers for it
                     abstain = r.ok() && !r.pending && r.seq == 0;
                 } else {
+                    // router::notify() is `ok` when the transport refused it too (closing, a slow
+                    // consumer being cut; counted dropped): nobody was handed it, so a
+                    // confirmation says cluster_unavailable, and the sender's retry finds the
+                    // user offline (stored for it) or on another session.
+                    const std::uint64_t refused = r_->counters().dropped;
                     st = r_->notify(s, e);
+                    if (st == status::ok && r_->counters().dropped != refused) st = status::cluster_unavailable;
                 }
                 if (st == status::ok) ++counters_.records_in;
                 else ++counters_.records_dropped;
