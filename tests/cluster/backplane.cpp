@@ -249,6 +249,23 @@ std::size_t count_text(node::session& s, const std::string& text) {
     }));
 }
 
+// Three nodes with the cluster inbox; bob (acks on) registered on b and on c, seen by a.
+struct bob_on_b_and_c {
+    sb::test::redis_server redis;
+    sb::net::io_context io;
+    inbox_node a{io, redis, "a"};
+    inbox_node b{io, redis, "b"};
+    inbox_node c{io, redis, "c"};
+    node::session* on_b = nullptr;
+    node::session* on_c = nullptr;
+    bob_on_b_and_c() {
+        REQUIRE(run_until(io, [&] { return a.plane.available() && b.plane.available() && c.plane.available(); }));
+        on_b = &b.acked(io, "bob");
+        on_c = &c.acked(io, "bob");
+        REQUIRE(run_until(io, [&] { return a.r.sessions_of(*sb::name::parse("bob")) == 2; }));
+    }
+};
+
 TEST_CASE("backplane: a message keyed for several nodes keeps its key when a delivery routes another first") {
     // bob holds ack-on sessions on a, b and c, and on a also a bot session (acks off) that
     // answers alice's message to bob at once, from inside its delivery. alice's message is keyed
@@ -257,15 +274,10 @@ TEST_CASE("backplane: a message keyed for several nodes keeps its key when a del
     // store alice's message under alice's key: each of bob's sessions gets it once, under one
     // number. (Checked to fail with the backplane remembering only the last keyed payload: the
     // sessions on b and c got "alice hi" twice, under two numbers.)
-    sb::test::redis_server redis;
-    sb::net::io_context io;
-    inbox_node a{io, redis, "a"};
-    inbox_node b{io, redis, "b"};
-    inbox_node c{io, redis, "c"};
-    REQUIRE(run_until(io, [&] { return a.plane.available() && b.plane.available() && c.plane.available(); }));
-    node::session& on_b = b.acked(io, "bob");
-    node::session& on_c = c.acked(io, "bob");
-    REQUIRE(run_until(io, [&] { return a.r.sessions_of(*sb::name::parse("bob")) == 2; }));
+    bob_on_b_and_c nodes;
+    sb::net::io_context& io = nodes.io;
+    inbox_node &a = nodes.a, &b = nodes.b, &c = nodes.c;
+    node::session &on_b = *nodes.on_b, &on_c = *nodes.on_c;
     node::session& on_a = a.acked(io, "bob");
     routing_bot bot;
     bot.r = &a.r;
@@ -299,6 +311,40 @@ TEST_CASE("backplane: a message keyed for several nodes keeps its key when a del
     for (node::session* s : {&on_a, &on_c})
         for (const std::string& l : dms) CHECK(std::find(s->lines.begin(), s->lines.end(), l) != s->lines.end());
     CHECK(a.store.counters().once_stored + b.store.counters().once_stored + c.store.counters().once_stored == 2);
+}
+
+TEST_CASE("backplane: many messages keyed in one turn each keep their key") {
+    // Past a few keyed messages per turn the backplane finds a record's message by an index
+    // instead of a scan (a turn of many confirmed sends made every other record scan them all).
+    // 20 messages from alice to bob, held on a (acks on), b and c, routed in one turn, and
+    // 20 others to carol (b only, unkeyed) in between: each stored once, under one number on
+    // every node. (Checked to fail with the index lookup broken: bob's sessions got k19 twice.)
+    bob_on_b_and_c nodes;
+    sb::net::io_context& io = nodes.io;
+    inbox_node &a = nodes.a, &b = nodes.b, &c = nodes.c;
+    node::session& carol = b.acked(io, "carol");
+    REQUIRE(run_until(io, [&] { return a.r.sessions_of(*sb::name::parse("carol")) == 1; }));
+    node::session &on_b = *nodes.on_b, &on_c = *nodes.on_c;
+    node::session& on_a = a.acked(io, "bob");
+    node::session& alice = a.acked(io, "alice");
+    REQUIRE(run_until(io, [&] { return b.r.sessions_of(*sb::name::parse("bob")) == 3; }));
+    REQUIRE(run_until(io, [&] { return c.r.sessions_of(*sb::name::parse("bob")) == 3; }));
+
+    constexpr int n = 20;
+    for (int i = 0; i < n; ++i) {
+        REQUIRE(a.r.route(alice.id, "bob", "k" + std::to_string(i)).ok());
+        REQUIRE(a.r.route(alice.id, "carol", "p" + std::to_string(i)).ok());
+    }
+    for (node::session* s : {&on_a, &on_b, &on_c})
+        REQUIRE(run_until(io, [&] { return count_text(*s, " alice k" + std::to_string(n - 1)) == 1; }));
+    REQUIRE(run_until(io, [&] { return count_text(carol, " alice p" + std::to_string(n - 1)) == 1; }));
+    redis_test::run_for(io, 300ms); // a second copy would come within a pub/sub hop
+    for (node::session* s : {&on_a, &on_b, &on_c}) {
+        INFO("node " << (s == &on_a ? "a" : s == &on_b ? "b" : "c"));
+        for (int i = 0; i < n; ++i) CHECK(count_text(*s, " alice k" + std::to_string(i)) == 1);
+    }
+    for (int i = 0; i < n; ++i) CHECK(count_text(carol, " alice p" + std::to_string(i)) == 1);
+    CHECK(a.store.counters().once_stored + b.store.counters().once_stored + c.store.counters().once_stored == n);
 }
 
 // Two nodes, alice on `a` and bob on `b` (acks off), both registered and seen by `a`.

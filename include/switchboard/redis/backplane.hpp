@@ -280,7 +280,7 @@ public:
     /// @return the key, or an empty one.
     [[nodiscard]] message_key message_key_for(const name& user, const payload& remote_bytes) override {
         if (user_proxies_.find(user) == user_proxies_.end()) return {};
-        keyed_.push_back(keyed_payload{remote_bytes, ++serial_, true, false});
+        add_keyed(keyed_payload{remote_bytes, ++serial_, true, false});
         kick(); // flush() forgets it, whether a record is written or not
         return {incarnation_, serial_};
     }
@@ -300,7 +300,7 @@ public:
     ///         cluster is out of reach (the deliveries then fail as `cluster_unavailable`).
     [[nodiscard]] bool confirm(const name& user, const payload& remote_bytes, std::function<void(status)> done) override {
         if (user_proxies_.find(user) == user_proxies_.end() || !available()) return false;
-        keyed_.push_back(keyed_payload{remote_bytes, ++serial_, false, true});
+        add_keyed(keyed_payload{remote_bytes, ++serial_, false, true});
         confirming_.emplace(serial_, confirmation{std::move(done), std::chrono::steady_clock::now() + o_.lease});
         kick(); // flush() answers it at once if no record was written
         return true;
@@ -635,7 +635,7 @@ private:
                 // message with the same key, so that the cluster inbox stores it once
                 // (append_once()). A send() to confirm (confirm()) asks for an answer.
                 if (k == nullptr) {
-                    keyed_.push_back(keyed_payload{bytes, ++serial_, true, false});
+                    add_keyed(keyed_payload{bytes, ++serial_, true, false});
                     k = &keyed_.back();
                 }
                 k->keyed = k->keyed || p.siblings_->several_nodes;
@@ -662,12 +662,38 @@ private:
         }
     }
 
-    // This turn's entry of the message whose payload is `bytes`, null if none (newest first:
-    // the usual turn keys one message, or a few).
+    // This turn's entry of the message whose payload is `bytes`, null if none: newest first
+    // among the few a usual turn keys; by the index past keyed_linear (a turn of many confirmed
+    // sends, where every other record's miss would scan them all).
     keyed_payload* keyed_entry(const payload& bytes) noexcept {
-        for (auto k = keyed_.rbegin(); k != keyed_.rend(); ++k)
-            if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return &*k;
-        return nullptr;
+        if (keyed_index_.empty()) {
+            for (auto k = keyed_.rbegin(); k != keyed_.rend(); ++k)
+                if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return &*k;
+            return nullptr;
+        }
+        const auto it = keyed_index_.find(bytes.data());
+        if (it == keyed_index_.end() || keyed_[it->second].bytes.size() != bytes.size()) return nullptr;
+        return &keyed_[it->second];
+    }
+
+    // Appends k to this turn's keyed messages, indexed by buffer once there are more than
+    // keyed_linear (the newest entry of a buffer wins, as in the scan). Nothing is added when
+    // memory runs out (std::bad_alloc is thrown on).
+    void add_keyed(keyed_payload&& k) {
+        keyed_.push_back(std::move(k));
+        if (keyed_.size() <= keyed_linear) return;
+        try {
+            if (keyed_index_.empty()) {
+                keyed_index_.reserve(keyed_.size() * 2);
+                for (std::size_t i = 0; i < keyed_.size(); ++i) keyed_index_.insert_or_assign(keyed_[i].bytes.data(), i);
+            } else {
+                keyed_index_.insert_or_assign(keyed_.back().bytes.data(), keyed_.size() - 1);
+            }
+        } catch (...) {
+            keyed_.pop_back();
+            keyed_index_.clear(); // the scan finds every entry: the next add_keyed() indexes again
+            throw;
+        }
     }
 
     // Answers a confirmation request (a record with confirm_bit) on the requesting node's
@@ -773,6 +799,10 @@ private:
         if (!keyed_.empty()) {
             std::vector<keyed_payload> turn;
             turn.swap(keyed_); // (an answer may route again)
+            if (!keyed_index_.empty()) {
+                if (keyed_index_.bucket_count() > 4096) keyed_index_ = {}; // a burst does not pin memory
+                else keyed_index_.clear();
+            }
             for (const keyed_payload& k : turn)
                 if (k.confirm) unanswerable(k.serial);
         }
@@ -1367,6 +1397,8 @@ private:
     std::unordered_map<name, remote_user, name_hash> user_proxies_; // user -> its proxies open here
     std::unordered_map<std::uint64_t, confirmation> confirming_; // counter -> a send() to confirm
     std::vector<keyed_payload> keyed_;      // this turn's keyed messages (send_directed())
+    std::unordered_map<const char*, std::size_t> keyed_index_; // buffer -> index in keyed_, past keyed_linear
+    static constexpr std::size_t keyed_linear = 8;              // entries looked up by a scan
     std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
     static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
     static constexpr std::uint32_t ack_bit = 0x40000000u;   // in a record's length: an acknowledgement (acknowledged())
