@@ -28,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -792,11 +793,14 @@ public:
     }
 
     /// @brief Store calls whose completion the router still waits for: messages and
-    /// de-duplication records a durable store has not yet reported on (`route_result::pending`).
+    /// de-duplication records a durable store has not yet reported on (`route_result::pending`),
+    /// and sends across nodes that no receiving node has confirmed yet (`directory::confirm()`).
     /// Each completion (which the store runs under the host's serialisation) answers its sender
     /// with a `send_outcome` event. 0 with `memory_inbox`.
     /// @return the number of such calls.
-    [[nodiscard]] std::size_t store_waits() const noexcept { return waiters_.size() - waiters_head_; }
+    [[nodiscard]] std::size_t store_waits() const noexcept {
+        return waiters_.size() - waiters_head_ + confirm_waiters_.size();
+    }
 
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
@@ -1228,7 +1232,7 @@ public:
         if (a.seq != 0) cold_[u].last_seq = a.seq;
         if (ticket != 0) {
             wait_for_store(ticket, session_id{}, *sender, user, nullptr, r, false, true); // top_up() at commit
-            if (stored) remote_stored_.emplace_back(ticket, std::move(stored));
+            if (stored) remote_stored_.emplace(ticket, std::move(stored));
         } else {
             for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
                 if (sessions_[si].acks) top_up(si, false);
@@ -2114,7 +2118,11 @@ private:
         if (ticket != 0 && r.ok() && r.delivered != 0) { // answered when a node confirms
             wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[u].id, ctx, r, true,
                            false);
+            // (answered in any order, by any node or the timeout: kept apart from the store's
+            // calls, which complete in call order)
             waiters_.back().confirm = true;
+            confirm_waiters_.emplace(ticket, std::move(waiters_.back()));
+            waiters_.pop_back();
             confirming_send_ = true;
         }
         settle();
@@ -2199,19 +2207,27 @@ private:
             sync_result_ = s;
             return;
         }
-        // In call order: the front, unless a store breaks the contract.
-        auto it = waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_);
-        while (it != waiters_.end() && it->ticket != ticket) ++it;
-        if (it == waiters_.end()) return;
-        const store_waiter w = std::move(*it);
-        if (it == waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_)) { // the usual case
-            if (++waiters_head_ == waiters_.size()) { // none left: start again at the front
-                waiters_.clear();
-                waiters_head_ = 0;
-                if (waiters_.capacity() > 4096) waiters_.shrink_to_fit(); // a burst does not pin memory
-            }
+        store_waiter w{};
+        const auto confirmed = confirm_waiters_.empty() ? confirm_waiters_.end() : confirm_waiters_.find(ticket);
+        if (confirmed != confirm_waiters_.end()) { // a confirmation (route_to_remote()), in any order
+            w = std::move(confirmed->second);
+            confirm_waiters_.erase(confirmed);
+            if (confirm_waiters_.empty() && confirm_waiters_.bucket_count() > 4096) confirm_waiters_ = {};
         } else {
-            waiters_.erase(it);
+            // In call order: the front, unless a store breaks the contract.
+            auto it = waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_);
+            while (it != waiters_.end() && it->ticket != ticket) ++it;
+            if (it == waiters_.end()) return;
+            w = std::move(*it);
+            if (it == waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_)) { // the usual case
+                if (++waiters_head_ == waiters_.size()) { // none left: start again at the front
+                    waiters_.clear();
+                    waiters_head_ = 0;
+                    if (waiters_.capacity() > 4096) waiters_.shrink_to_fit(); // a burst does not pin memory
+                }
+            } else {
+                waiters_.erase(it);
+            }
         }
         if (w.confirm && s == status::ok && inbox_ && w.key != 0) {
             // Delivered: the outcome is recorded now (a retry, from any node, is answered from
@@ -2249,11 +2265,11 @@ private:
                     if (sessions_[si].acks) top_up(si, false);
         }
         if (!remote_stored_.empty()) { // deliver_remote()'s `stored`: after top_up() above
-            const auto h = std::find_if(remote_stored_.begin(), remote_stored_.end(),
-                                        [&](const auto& x) { return x.first == w.ticket; });
+            const auto h = remote_stored_.find(w.ticket);
             if (h != remote_stored_.end()) {
                 const inbox_store::durable_handler stored = std::move(h->second);
                 remote_stored_.erase(h);
+                if (remote_stored_.empty() && remote_stored_.bucket_count() > 4096) remote_stored_ = {}; // a burst
                 stored(s);
             }
         }
@@ -2593,7 +2609,9 @@ private:
     std::uint64_t next_ticket_ = 0;
     bool confirming_send_ = false; // route_to_remote() waits for a confirmation (send() records later)
     // deliver_remote()'s `stored` handlers by store ticket (confirmed sends from other nodes).
-    std::vector<std::pair<std::uint64_t, inbox_store::durable_handler>> remote_stored_;
+    std::unordered_map<std::uint64_t, inbox_store::durable_handler> remote_stored_;
+    // route_to_remote()'s waiters by ticket: the receiving nodes answer in any order.
+    std::unordered_map<std::uint64_t, store_waiter> confirm_waiters_;
     std::uint64_t sync_ticket_ = 0;  // the store call in progress (call_store())
     directory* dir_;                 // router_options::directory (null: one node)
     struct claim_waiter {            // a register_name() answered pending

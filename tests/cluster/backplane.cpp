@@ -411,4 +411,50 @@ TEST_CASE("backplane: a send() whose receiving transport refused the message is 
     CHECK(c.a.plane.counters().confirm_failed == 1);
 }
 
+TEST_CASE("backplane: confirmations from two nodes, in any order, each answer their send once") {
+    // alice's sends alternate between bob (on b) and carol (on c), all in one turn: b's and c's
+    // answers come back interleaved, not in the order the router made the waiters. Each send is
+    // answered once, `delivered`, and nothing is left waiting. (The router kept these waiters in
+    // its store queue, found by a scan from the oldest and erased from the middle: 15,034 M Ir
+    // for 76,800 sends from 100 senders to two nodes under callgrind, 819 M Ir with them kept by
+    // ticket; docs/performance.md. This test passes with either: it checks the answers.)
+    sb::test::redis_server redis;
+    sb::net::io_context io;
+    node a{io, redis, "a"};
+    node b{io, redis, "b"};
+    node c{io, redis, "c"};
+    REQUIRE(run_until(io, [&] { return a.plane.available() && b.plane.available() && c.plane.available(); }));
+    node::session& bob = b.asking("bob");
+    node::session& carol = c.asking("carol");
+    node::session& alice = a.asking("alice");
+    REQUIRE(run_until(io, [&] {
+        return node::got(alice, "ok register alice") && a.r.sessions_of(*sb::name::parse("bob")) == 1 &&
+               a.r.sessions_of(*sb::name::parse("carol")) == 1;
+    }));
+    constexpr int n = 40;
+    for (int i = 0; i < n; ++i) {
+        const sb::route_result r =
+            a.r.send(alice.id, *sb::name::parse(i % 2 ? "carol" : "bob"), "m" + std::to_string(i), "c" + std::to_string(i));
+        REQUIRE(r.ok());
+        REQUIRE(r.pending);
+    }
+    CHECK(a.r.store_waits() == static_cast<std::size_t>(n));
+    REQUIRE(run_until(io, [&] { return a.r.store_waits() == 0; }));
+    (void)node::got(alice, "");
+    for (int i = 0; i < n; ++i) {
+        const std::string prefix = "sent c" + std::to_string(i) + " ";
+        CHECK(std::count_if(alice.lines.begin(), alice.lines.end(),
+                            [&](const std::string& l) { return l.rfind(prefix, 0) == 0; }) == 1);
+        CHECK(node::got(alice, prefix + "delivered"));
+    }
+    CHECK(count_text(bob, " alice m38") == 1);
+    CHECK(count_text(carol, " alice m39") == 1);
+    CHECK(a.plane.counters().confirmed == static_cast<std::uint64_t>(n));
+    a.plane.stop();
+    b.plane.stop();
+    c.plane.stop();
+    io.restart();
+    io.run_for(2s);
+}
+
 } // namespace
