@@ -28,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -664,7 +665,7 @@ public:
 
     /// @brief As above, with a folded target name.
     [[nodiscard]] route_result route(session_id from, const name& to, std::string_view text) {
-        return route_impl(from, to, text, nullptr);
+        return route_impl(from, to, text, nullptr, nullptr);
     }
 
 private:
@@ -672,7 +673,10 @@ private:
         std::uint64_t key;           // client_key(client_id)
         std::string_view client_id;
     };
-    route_result route_impl(session_id from, const name& to, std::string_view text, const send_context* ctx) {
+    // `ctx`: a send() whose outcome is recorded (de-duplication on), else null; `confirm`: a
+    // send(), recorded or not (its client id answers a confirmation: route_to_remote()), else null.
+    route_result route_impl(session_id from, const name& to, std::string_view text, const send_context* ctx,
+                            const send_context* confirm) {
         const session_slot* slot = find_slot(from);
         if (!slot) return {status::unknown_session};
         if (slot->user == npos) return {status::not_registered};
@@ -685,7 +689,7 @@ private:
         const user_slot& rec = users_slots_[target];
         // v1: one session, acks off (see user_slot); a send() to a remote one is confirmed by its
         // node (route_to_remote())
-        if (rec.direct && !(ctx && dir_ && sessions_[rec.head].remote)) {
+        if (rec.direct && !(confirm && dir_ && sessions_[rec.head].remote)) {
             const payload bytes = formats_[rec.direct_format]->encode_checked(
                 event{event_kind::direct_message, {}, users_slots_[slot->user].id.view(), text});
             if (bytes.empty()) return {status::invalid_text};
@@ -715,7 +719,7 @@ private:
             settle();
             return r;
         }
-        return route_to_sessions(from, target, text, d, ctx);
+        return route_to_sessions(from, target, text, d, ctx, confirm);
     }
 
 public:
@@ -757,9 +761,11 @@ public:
         }
         const send_context ctx{key, client_id};
         const send_context* const record = dedup_window_ != 0 ? &ctx : nullptr;
+        // Confirmed across nodes with or without the window (then nothing is recorded: key 0)
+        const send_context unrecorded{0, client_id};
         const name sender_name = users_slots_[sender].id; // a callback may close the session
         confirming_send_ = false;
-        route_result r = route_impl(from, to, text, record);
+        route_result r = route_impl(from, to, text, record, record ? record : &unrecorded);
         const bool confirming = std::exchange(confirming_send_, false); // recorded once confirmed
         if (r.ok() && !r.queued && !r.pending && r.delivered == 0 && r.deferred == 0 && r.seq == 0) {
             // Every session of the user refused it (a slow consumer being cut): not delivered.
@@ -787,11 +793,14 @@ public:
     }
 
     /// @brief Store calls whose completion the router still waits for: messages and
-    /// de-duplication records a durable store has not yet reported on (`route_result::pending`).
+    /// de-duplication records a durable store has not yet reported on (`route_result::pending`),
+    /// and sends across nodes that no receiving node has confirmed yet (`directory::confirm()`).
     /// Each completion (which the store runs under the host's serialisation) answers its sender
     /// with a `send_outcome` event. 0 with `memory_inbox`.
     /// @return the number of such calls.
-    [[nodiscard]] std::size_t store_waits() const noexcept { return waiters_.size() - waiters_head_; }
+    [[nodiscard]] std::size_t store_waits() const noexcept {
+        return waiters_.size() - waiters_head_ + confirm_waiters_.size();
+    }
 
     /// @brief Sets the handler called when `route()` finds no session for its target (to log,
     /// bounce or store the message). Replaces any previous handler; an empty function removes it.
@@ -1223,7 +1232,7 @@ public:
         if (a.seq != 0) cold_[u].last_seq = a.seq;
         if (ticket != 0) {
             wait_for_store(ticket, session_id{}, *sender, user, nullptr, r, false, true); // top_up() at commit
-            if (stored) remote_stored_.emplace_back(ticket, std::move(stored));
+            if (stored) remote_stored_.emplace(ticket, std::move(stored));
         } else {
             for (std::uint32_t si = users_slots_[u].head; si != npos; si = sessions_[si].next_of_user)
                 if (sessions_[si].acks) top_up(si, false);
@@ -1937,7 +1946,7 @@ private:
     // route() to a user with several sessions or with acks on: stored first when a session has
     // acks on (inbox_full refuses the whole message), then each session gets `msg` or `dm`.
     route_result route_to_sessions(session_id from, std::uint32_t target, std::string_view text, std::uint32_t d,
-                                   const send_context* ctx) {
+                                   const send_context* ctx, const send_context* confirm) {
         bool any_acks = false; // a session needs it stored: acks on, or an unfinished replay
         for (std::uint32_t si = users_slots_[target].head; si != npos; si = sessions_[si].next_of_user)
             any_acks = any_acks || sessions_[si].acks || sessions_[si].replay_pending;
@@ -1959,7 +1968,7 @@ private:
             if (b.empty()) return {status::invalid_text};
         }
         if (dir_ && !any_acks && depth_ == 0 && pending_head_ == pending_.size() && all_remote(target))
-            return route_to_remote(from, target, bytes, ctx);
+            return route_to_remote(from, target, bytes, confirm);
         route_result r;
         std::uint64_t ticket = 0; // the store reports durability later
         message_key key;          // the user also has sessions on other nodes: stored once for all
@@ -2060,7 +2069,8 @@ private:
     // route() to a user all of whose sessions are remote (several proxies), from the host's own
     // call with nothing queued: delivered now rather than queued, as the queue would run them
     // next anyway, so that nodes out of reach are reported (cluster_unavailable when no session
-    // took it) instead of being counted dropped later. For a send() (`ctx`), the directory is
+    // took it) instead of being counted dropped later. For a send() (`ctx`; its key is 0 when
+    // the send is not recorded: router_options::dedup_window 0), the directory is
     // asked to have the receiving nodes confirm (directory::confirm()): the sender is answered
     // `delivered` when one of them handed it, not when it left this node (docs/cluster.md,
     // "Confirmed sends").
@@ -2108,7 +2118,11 @@ private:
         if (ticket != 0 && r.ok() && r.delivered != 0) { // answered when a node confirms
             wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[u].id, ctx, r, true,
                            false);
+            // (answered in any order, by any node or the timeout: kept apart from the store's
+            // calls, which complete in call order)
             waiters_.back().confirm = true;
+            confirm_waiters_.emplace(ticket, std::move(waiters_.back()));
+            waiters_.pop_back();
             confirming_send_ = true;
         }
         settle();
@@ -2193,19 +2207,27 @@ private:
             sync_result_ = s;
             return;
         }
-        // In call order: the front, unless a store breaks the contract.
-        auto it = waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_);
-        while (it != waiters_.end() && it->ticket != ticket) ++it;
-        if (it == waiters_.end()) return;
-        const store_waiter w = std::move(*it);
-        if (it == waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_)) { // the usual case
-            if (++waiters_head_ == waiters_.size()) { // none left: start again at the front
-                waiters_.clear();
-                waiters_head_ = 0;
-                if (waiters_.capacity() > 4096) waiters_.shrink_to_fit(); // a burst does not pin memory
-            }
+        store_waiter w{};
+        const auto confirmed = confirm_waiters_.empty() ? confirm_waiters_.end() : confirm_waiters_.find(ticket);
+        if (confirmed != confirm_waiters_.end()) { // a confirmation (route_to_remote()), in any order
+            w = std::move(confirmed->second);
+            confirm_waiters_.erase(confirmed);
+            if (confirm_waiters_.empty() && confirm_waiters_.bucket_count() > 4096) confirm_waiters_ = {};
         } else {
-            waiters_.erase(it);
+            // In call order: the front, unless a store breaks the contract.
+            auto it = waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_);
+            while (it != waiters_.end() && it->ticket != ticket) ++it;
+            if (it == waiters_.end()) return;
+            w = std::move(*it);
+            if (it == waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_)) { // the usual case
+                if (++waiters_head_ == waiters_.size()) { // none left: start again at the front
+                    waiters_.clear();
+                    waiters_head_ = 0;
+                    if (waiters_.capacity() > 4096) waiters_.shrink_to_fit(); // a burst does not pin memory
+                }
+            } else {
+                waiters_.erase(it);
+            }
         }
         if (w.confirm && s == status::ok && inbox_ && w.key != 0) {
             // Delivered: the outcome is recorded now (a retry, from any node, is answered from
@@ -2243,11 +2265,11 @@ private:
                     if (sessions_[si].acks) top_up(si, false);
         }
         if (!remote_stored_.empty()) { // deliver_remote()'s `stored`: after top_up() above
-            const auto h = std::find_if(remote_stored_.begin(), remote_stored_.end(),
-                                        [&](const auto& x) { return x.first == w.ticket; });
+            const auto h = remote_stored_.find(w.ticket);
             if (h != remote_stored_.end()) {
                 const inbox_store::durable_handler stored = std::move(h->second);
                 remote_stored_.erase(h);
+                if (remote_stored_.empty() && remote_stored_.bucket_count() > 4096) remote_stored_ = {}; // a burst
                 stored(s);
             }
         }
@@ -2587,7 +2609,9 @@ private:
     std::uint64_t next_ticket_ = 0;
     bool confirming_send_ = false; // route_to_remote() waits for a confirmation (send() records later)
     // deliver_remote()'s `stored` handlers by store ticket (confirmed sends from other nodes).
-    std::vector<std::pair<std::uint64_t, inbox_store::durable_handler>> remote_stored_;
+    std::unordered_map<std::uint64_t, inbox_store::durable_handler> remote_stored_;
+    // route_to_remote()'s waiters by ticket: the receiving nodes answer in any order.
+    std::unordered_map<std::uint64_t, store_waiter> confirm_waiters_;
     std::uint64_t sync_ticket_ = 0;  // the store call in progress (call_store())
     directory* dir_;                 // router_options::directory (null: one node)
     struct claim_waiter {            // a register_name() answered pending

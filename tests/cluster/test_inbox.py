@@ -407,6 +407,27 @@ class ConfirmedSends(ClusterCase):
         alice.expect(r"^sent c2 delivered$")
         bob.expect(r"^dm 2 alice two$", skip=False)
 
+    def test_send_to_two_ack_on_sessions_on_one_node_waits_for_the_store(self):
+        # bob holds two ack-on sessions on n2 (--sessions multi): n1 writes one record per
+        # session, each asking for a confirmation. Only the record of bob's first ack-on session
+        # stores the message; the other one was answered `ok` at once (nothing handed), so the
+        # sender got `delivered` for a message that n2's store then refused (found by h16c).
+        args = ("--sessions", "multi", "--inbox-max", "1")
+        n1, n2 = self.node("n1", *args), self.node("n2", *args)
+        alice, bob = self.confirmed_once(n1, n2, "c1", "one")
+        bob2 = self.acked_bob(n2)
+        bob2.expect(r"^dm 1 alice one$", skip=False)  # the replay at its registration
+        self.client(n2, "mark")
+        alice.watch_until("mark", "online")  # n1 holds both of bob's sessions now
+        # bob's inbox (1 message, unacknowledged) is full: nobody can be handed c2
+        alice.send("/send c2 bob two")
+        alice.expect(r"^sent c2 inbox-full$")
+        bob.send("/ack 1")
+        alice.send("/send c2 bob two")
+        alice.expect(r"^sent c2 delivered$")
+        bob.expect(r"^dm 2 alice two$")
+        bob2.expect(r"^dm 2 alice two$")
+
 
 if __name__ == "__main__":
     harness.main()

@@ -282,7 +282,7 @@ public:
     /// @return the key, or an empty one.
     [[nodiscard]] message_key message_key_for(const name& user, const payload& remote_bytes) override {
         if (user_proxies_.find(user) == user_proxies_.end()) return {};
-        keyed_.push_back(keyed_payload{remote_bytes, ++serial_, true, false});
+        add_keyed(keyed_payload{remote_bytes, ++serial_, true, false});
         kick(); // flush() forgets it, whether a record is written or not
         return {incarnation_, serial_};
     }
@@ -302,7 +302,7 @@ public:
     ///         cluster is out of reach (the deliveries then fail as `cluster_unavailable`).
     [[nodiscard]] bool confirm(const name& user, const payload& remote_bytes, std::function<void(status)> done) override {
         if (user_proxies_.find(user) == user_proxies_.end() || !available()) return false;
-        keyed_.push_back(keyed_payload{remote_bytes, ++serial_, false, true});
+        add_keyed(keyed_payload{remote_bytes, ++serial_, false, true});
         confirming_.emplace(serial_, confirmation{std::move(done), std::chrono::steady_clock::now() + o_.lease});
         kick(); // flush() answers it at once if no record was written
         return true;
@@ -637,7 +637,7 @@ private:
                 // message with the same key, so that the cluster inbox stores it once
                 // (append_once()). A send() to confirm (confirm()) asks for an answer.
                 if (k == nullptr) {
-                    keyed_.push_back(keyed_payload{bytes, ++serial_, true, false});
+                    add_keyed(keyed_payload{bytes, ++serial_, true, false});
                     k = &keyed_.back();
                 }
                 k->keyed = k->keyed || p.siblings_->several_nodes;
@@ -664,33 +664,71 @@ private:
         }
     }
 
-    // This turn's entry of the message whose payload is `bytes`, null if none (newest first:
-    // the usual turn keys one message, or a few).
+    // This turn's entry of the message whose payload is `bytes`, null if none: newest first
+    // among the few a usual turn keys; by the index past keyed_linear (a turn of many confirmed
+    // sends, where every other record's miss would scan them all).
     keyed_payload* keyed_entry(const payload& bytes) noexcept {
-        for (auto k = keyed_.rbegin(); k != keyed_.rend(); ++k)
-            if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return &*k;
-        return nullptr;
+        if (keyed_index_.empty()) {
+            for (auto k = keyed_.rbegin(); k != keyed_.rend(); ++k)
+                if (k->bytes.data() == bytes.data() && k->bytes.size() == bytes.size()) return &*k;
+            return nullptr;
+        }
+        const auto it = keyed_index_.find(bytes.data());
+        if (it == keyed_index_.end() || keyed_[it->second].bytes.size() != bytes.size()) return nullptr;
+        return &keyed_[it->second];
+    }
+
+    // Appends k to this turn's keyed messages, indexed by buffer once there are more than
+    // keyed_linear (the newest entry of a buffer wins, as in the scan). Nothing is added when
+    // memory runs out (std::bad_alloc is thrown on).
+    void add_keyed(keyed_payload&& k) {
+        keyed_.push_back(std::move(k));
+        if (keyed_.size() <= keyed_linear) return;
+        try {
+            if (keyed_index_.empty()) {
+                keyed_index_.reserve(keyed_.size() * 2);
+                for (std::size_t i = 0; i < keyed_.size(); ++i) keyed_index_.insert_or_assign(keyed_[i].bytes.data(), i);
+            } else {
+                keyed_index_.insert_or_assign(keyed_.back().bytes.data(), keyed_.size() - 1);
+            }
+        } catch (...) {
+            keyed_.pop_back();
+            keyed_index_.clear(); // the scan finds every entry: the next add_keyed() indexes again
+            throw;
+        }
     }
 
     // Answers a confirmation request (a record with confirm_bit) on the requesting node's
-    // channel: u64 session id 0, u32 9 | confirmed_bit, u64 counter, u8 status.
-    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, status st) {
+    // channel: u64 session id 0, u32 9 | confirmed_bit, u64 counter, u8 code (a status, or
+    // abstained).
+    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, unsigned char code) {
         std::string* data = batch_to(node, inc);
         if (data == nullptr) return; // out of reach: the requester's timeout answers
         put_u64(*data, 0);
         put_u32(*data, 9u | confirmed_bit);
         put_u64(*data, serial);
-        data->push_back(static_cast<char>(st));
+        data->push_back(static_cast<char>(code));
         kick();
     }
+    void answer_confirm(const std::string& node, std::uint64_t inc, std::uint64_t serial, status st) {
+        answer_confirm(node, inc, serial, static_cast<unsigned char>(st));
+    }
 
-    // A receiving node's answer to confirmation `serial`: the first `ok` completes it; a
-    // failure only once every record written for it failed.
-    void confirm_answered(std::uint64_t serial, status st) {
+    // A receiving node's answer to confirmation `serial` (a status, or abstained): the first
+    // `ok` completes it; a failure only once every record written for it that did not abstain
+    // failed (cluster_unavailable when all of them abstained: nobody stored it).
+    void confirm_answered(std::uint64_t serial, unsigned code) {
         const auto it = confirming_.find(serial);
         if (it == confirming_.end()) return; // answered already (ok, or timed out)
         confirmation& c = it->second;
-        if (st != status::ok) {
+        // (a code outside the enumeration, or `pending`, is no answer: trusts nothing)
+        status st = code < static_cast<unsigned>(::switchboard::detail::last_status) ? static_cast<status>(code)
+                                                                                     : status::cluster_unavailable;
+        if (code == abstained) { // another record to that node answers for the message
+            if (c.records != 0) --c.records;
+            if (c.failed < c.records) return;
+            st = c.failed != 0 ? c.failure : status::cluster_unavailable;
+        } else if (st != status::ok) {
             if (c.failure == status::ok) c.failure = st;
             if (++c.failed < c.records) return;
             st = c.failure;
@@ -763,6 +801,10 @@ private:
         if (!keyed_.empty()) {
             std::vector<keyed_payload> turn;
             turn.swap(keyed_); // (an answer may route again)
+            if (!keyed_index_.empty()) {
+                if (keyed_index_.bucket_count() > 4096) keyed_index_ = {}; // a burst does not pin memory
+                else keyed_index_.clear();
+            }
             for (const keyed_payload& k : turn)
                 if (k.confirm) unanswerable(k.serial);
         }
@@ -1240,10 +1282,7 @@ private:
                 const std::uint64_t serial = ::switchboard::detail::read_le(data.data() + at, 8);
                 const unsigned code = static_cast<unsigned char>(data[at + 8]);
                 at += 9;
-                // (a code outside the enumeration, or `pending`, is no answer: trusts nothing)
-                confirm_answered(serial, code < static_cast<unsigned>(::switchboard::detail::last_status)
-                                             ? static_cast<status>(code)
-                                             : status::cluster_unavailable);
+                confirm_answered(serial, code);
                 continue;
             }
             message_key key;
@@ -1272,6 +1311,7 @@ private:
             const session_id s = session_id_from(sid);
             status st = status::cluster_unavailable; // the session is gone: a retry finds where the user is
             bool later = false;                      // answered when the store commits
+            bool abstain = false;                    // answered by another record (abstained)
             if (r_->is_open(s) && !r_->is_remote(s) &&
                 decode_cluster_event(data.substr(at, static_cast<std::size_t>(len)), e)) {
                 // A direct message for a session with acks on is stored here first (the cluster
@@ -1285,15 +1325,27 @@ private:
                     const route_result r = r_->deliver_remote(s, e.user, e.text, key, std::move(stored));
                     st = r.code;
                     later = r.ok() && r.pending;
+                    // `ok` with nothing stored: not the user's first ack-on session here, whose
+                    // record stores the message for all of them and answers for it
+                    abstain = r.ok() && !r.pending && r.seq == 0;
                 } else {
+                    // router::notify() is `ok` when the transport refused it too (closing, a slow
+                    // consumer being cut; counted dropped): nobody was handed it, so a
+                    // confirmation says cluster_unavailable, and the sender's retry finds the
+                    // user offline (stored for it) or on another session.
+                    const std::uint64_t refused = r_->counters().dropped;
                     st = r_->notify(s, e);
+                    if (st == status::ok && r_->counters().dropped != refused) st = status::cluster_unavailable;
                 }
                 if (st == status::ok) ++counters_.records_in;
                 else ++counters_.records_dropped;
             } else {
                 ++counters_.records_dropped;
             }
-            if (!asker.empty() && !later) answer_confirm(asker, asker_inc, asker_serial, st);
+            if (!asker.empty() && !later) {
+                if (abstain) answer_confirm(asker, asker_inc, asker_serial, abstained);
+                else answer_confirm(asker, asker_inc, asker_serial, st);
+            }
             at += static_cast<std::size_t>(len);
         }
         if (at != data.size()) ++counters_.records_dropped;
@@ -1397,11 +1449,17 @@ private:
     std::unordered_map<std::string, std::unordered_map<std::string, std::unordered_map<std::string, std::uint32_t>>>
         remote_members_;
     std::vector<keyed_payload> keyed_;      // this turn's keyed messages (send_directed())
+    std::unordered_map<const char*, std::size_t> keyed_index_; // buffer -> index in keyed_, past keyed_linear
+    static constexpr std::size_t keyed_linear = 8;              // entries looked up by a scan
     std::uint64_t serial_ = 0;              // the last key's serial (this process; with incarnation_)
     static constexpr std::uint32_t keyed_bit = 0x80000000u; // in a record's length: a message_key follows
     static constexpr std::uint32_t ack_bit = 0x40000000u;   // in a record's length: an acknowledgement (acknowledged())
     static constexpr std::uint32_t confirm_bit = 0x20000000u;   // in a message record's length: a confirmation request follows
     static constexpr std::uint32_t confirmed_bit = 0x10000000u; // in a record's length: the answer to one
+    // An answer's code for a record that handed nothing because another record to the same node
+    // (the user's first ack-on session there) stores the message for all of its sessions and
+    // answers for it (router::deliver_remote()).
+    static constexpr unsigned char abstained = 0xff;
     std::vector<release_request> releases_; // this turn's releases, sent after out_
     std::vector<outgoing> out_;             // this turn's publishes, in order
     std::vector<std::string> spare_;        // batch buffers to reuse (take_buffer(), recycle())
