@@ -48,6 +48,13 @@ struct backplane_options {
     /// third of it; a node that cannot renew it in time stops routing across nodes, and the other
     /// nodes drop its sessions within a lease and one heartbeat of its last renewal.
     std::chrono::milliseconds lease{3000};
+    /// @brief How long a confirmed send (`confirm()`, docs/cluster.md "Confirmed sends") waits for
+    /// the receiving nodes' answer before it is answered `cluster_unavailable` (default 10 s; at
+    /// least the lease). Checked at each heartbeat (every lease / 3). A send whose records all
+    /// went to one node is answered at once when that node is buried (`down`: crashed, frozen
+    /// past its lease, stopped), so this bounds the wait only for a node that lives but does not
+    /// answer (overloaded, its store slow, the answer lost).
+    std::chrono::milliseconds confirm_timeout{10000};
     /// @brief The backstop TTL of every directory key (default 24 h): refreshed while the node
     /// lives; reclaims what a cluster that vanished entirely left behind.
     std::chrono::milliseconds directory_ttl{std::chrono::hours(24)};
@@ -91,8 +98,8 @@ struct backplane_counters {
     std::uint64_t records_out = 0;      ///< Directed events sent to other nodes.
     std::uint64_t records_in = 0;       ///< Directed events received and handed to a local session.
     std::uint64_t confirmed = 0;        ///< Confirmed sends answered `ok` by a receiving node (`confirm()`).
-    std::uint64_t confirm_failed = 0;   ///< Confirmed sends that every receiving node refused.
-    std::uint64_t confirm_timeouts = 0; ///< Confirmed sends with no answer within the lease.
+    std::uint64_t confirm_failed = 0;   ///< Confirmed sends that every receiving node refused, or whose node was buried.
+    std::uint64_t confirm_timeouts = 0; ///< Confirmed sends with no answer within `backplane_options::confirm_timeout`.
     std::uint64_t records_dropped = 0;  ///< Received events for no open local session, for another
                                         ///< incarnation, or malformed.
     std::uint64_t unavailable = 0;      ///< Deliveries to remote sessions refused (Redis out of reach).
@@ -292,9 +299,9 @@ public:
     /// and the receiving node answers on this node's channel once it handed the message to the
     /// session (after the store committed it, for a session with acks on) or could not. `done`
     /// gets `ok` at the first record handed; the receiving nodes' failure when every record
-    /// failed; `cluster_unavailable` when no answer came within the lease (checked at each
-    /// heartbeat: within a lease and a third), or when no record was written this turn. See
-    /// `directory::confirm()`.
+    /// failed; `cluster_unavailable` when the one node its records went to was buried (`down`),
+    /// when no answer came within `backplane_options::confirm_timeout` (checked at each
+    /// heartbeat), or when no record was written this turn. See `directory::confirm()`.
     /// @param user the recipient's folded name.
     /// @param remote_bytes the payload the user's remote sessions are handed next.
     /// @param done see `directory::confirm()`.
@@ -303,7 +310,10 @@ public:
     [[nodiscard]] bool confirm(const name& user, const payload& remote_bytes, std::function<void(status)> done) override {
         if (user_proxies_.find(user) == user_proxies_.end() || !available()) return false;
         add_keyed(keyed_payload{remote_bytes, ++serial_, false, true});
-        confirming_.emplace(serial_, confirmation{std::move(done), std::chrono::steady_clock::now() + o_.lease});
+        confirmation c;
+        c.done = std::move(done);
+        c.until = std::chrono::steady_clock::now() + std::max(o_.confirm_timeout, o_.lease);
+        confirming_.emplace(serial_, std::move(c));
         kick(); // flush() answers it at once if no record was written
         return true;
     }
@@ -376,6 +386,8 @@ private:
         std::size_t records = 0;                     // written for it (this turn)
         std::size_t failed = 0;                      // answered with a failure
         status failure = status::ok;                 // the first failure
+        std::string node;                            // the node of its first record
+        bool several_nodes = false;                  // its records went to more than one node
     };
     class proxy;
 
@@ -652,7 +664,11 @@ private:
                     put_u64(data, k->serial);
                     data.push_back(static_cast<char>(o_.node_id.size()));
                     data.append(o_.node_id);
-                    if (const auto c = confirming_.find(k->serial); c != confirming_.end()) ++c->second.records;
+                    if (const auto c = confirming_.find(k->serial); c != confirming_.end()) {
+                        confirmation& cf = c->second;
+                        if (cf.records++ == 0) cf.node = p.node_;
+                        else if (cf.node != p.node_) cf.several_nodes = true;
+                    }
                 }
             }
             data.append(bytes.view());
@@ -748,7 +764,25 @@ private:
         done(status::cluster_unavailable);
     }
 
-    // Confirmations with no answer within the lease are answered cluster_unavailable.
+    // Node `node` was buried: the confirmations whose records all went to it will get no answer.
+    void node_gone(std::string_view node) {
+        if (confirming_.empty()) return;
+        std::vector<std::function<void(status)>> gone;
+        for (auto it = confirming_.begin(); it != confirming_.end();) {
+            if (!it->second.several_nodes && it->second.records != 0 && it->second.node == node) {
+                gone.push_back(std::move(it->second.done));
+                it = confirming_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (auto& done : gone) {
+            ++counters_.confirm_failed;
+            done(status::cluster_unavailable);
+        }
+    }
+
+    // Confirmations with no answer within confirm_timeout are answered cluster_unavailable.
     void expire_confirmations() {
         if (confirming_.empty()) return;
         const auto now = std::chrono::steady_clock::now();
@@ -1238,6 +1272,7 @@ private:
                 return;
             }
             members_left_with(w[2]);
+            node_gone(w[2]);
             std::size_t dropped = 0;
             for (auto it = proxies_.begin(); it != proxies_.end();) {
                 if (it->second->node_ == w[2] && it->second->inc_ == inc) {
