@@ -2116,13 +2116,12 @@ private:
         if (r.delivered == 0 && unavailable != 0) r = route_result{status::cluster_unavailable};
         else ++counters_.routed;
         if (ticket != 0 && r.ok() && r.delivered != 0) { // answered when a node confirms
-            wait_for_store(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[u].id, ctx, r, true,
-                           false);
             // (answered in any order, by any node or the timeout: kept apart from the store's
             // calls, which complete in call order)
-            waiters_.back().confirm = true;
-            confirm_waiters_.emplace(ticket, std::move(waiters_.back()));
-            waiters_.pop_back();
+            store_waiter w =
+                waiter_for(ticket, from, users_slots_[sessions_[from.index()].user].id, users_slots_[u].id, ctx, r, true, false);
+            w.confirm = true;
+            confirm_waiters_.emplace(ticket, std::move(w));
             confirming_send_ = true;
         }
         settle();
@@ -2186,10 +2185,7 @@ private:
     // de-duplication record.
     void wait_for_store(std::uint64_t ticket, session_id from, const name& sender, const name& to,
                         const send_context* ctx, route_result& r, bool answer, bool appended) {
-        r.pending = true;
-        store_waiter w{ticket, from, sender, to,
-                       ctx && answer ? std::string(ctx->client_id) : std::string(), ctx && answer ? ctx->key : 0,
-                       r.seq, r.queued, answer, appended};
+        store_waiter w = waiter_for(ticket, from, sender, to, ctx, r, answer, appended);
         if (waiters_head_ >= 1024 && waiters_head_ * 2 >= waiters_.size()) { // the finished front goes
             waiters_.erase(waiters_.begin(), waiters_.begin() + static_cast<std::ptrdiff_t>(waiters_head_));
             waiters_head_ = 0;
@@ -2600,6 +2596,14 @@ private:
         bool appended;               // a stored message (else a de-duplication record)
         bool confirm = false;        // a delivery another node confirms (directory::confirm())
     };
+    // The waiter of call `ticket` (wait_for_store()'s parameters); marks r pending.
+    store_waiter waiter_for(std::uint64_t ticket, session_id from, const name& sender, const name& to,
+                            const send_context* ctx, route_result& r, bool answer, bool appended) const {
+        r.pending = true;
+        return store_waiter{ticket, from, sender, to,
+                            ctx && answer ? std::string(ctx->client_id) : std::string(), ctx && answer ? ctx->key : 0,
+                            r.seq, r.queued, answer, appended};
+    }
     // In call order (the store completes in that order), from waiters_head_: a finished front
     // waiter is left behind (moved from) and the front is compacted when it is the larger part,
     // so that the steady state allocates nothing (a deque allocated and freed a block every

@@ -764,41 +764,38 @@ private:
         done(status::cluster_unavailable);
     }
 
-    // Node `node` was buried: the confirmations whose records all went to it will get no answer.
-    void node_gone(std::string_view node) {
+    // Answers cluster_unavailable every confirmation that `unanswered(c)` says will get no
+    // answer, counting each in `counter` (the handlers run after the map is done with: they may
+    // route again).
+    template <class Predicate>
+    void give_up_confirmations(Predicate unanswered, std::uint64_t& counter) {
         if (confirming_.empty()) return;
-        std::vector<std::function<void(status)>> gone;
+        std::vector<std::function<void(status)>> given_up;
         for (auto it = confirming_.begin(); it != confirming_.end();) {
-            if (!it->second.several_nodes && it->second.records != 0 && it->second.node == node) {
-                gone.push_back(std::move(it->second.done));
+            if (unanswered(it->second)) {
+                given_up.push_back(std::move(it->second.done));
                 it = confirming_.erase(it);
             } else {
                 ++it;
             }
         }
-        for (auto& done : gone) {
-            ++counters_.confirm_failed;
+        for (auto& done : given_up) {
+            ++counter;
             done(status::cluster_unavailable);
         }
     }
 
+    // Node `node` was buried: the confirmations whose records all went to it will get no answer.
+    void node_gone(std::string_view node) {
+        give_up_confirmations(
+            [&](const confirmation& c) { return !c.several_nodes && c.records != 0 && c.node == node; },
+            counters_.confirm_failed);
+    }
+
     // Confirmations with no answer within confirm_timeout are answered cluster_unavailable.
     void expire_confirmations() {
-        if (confirming_.empty()) return;
         const auto now = std::chrono::steady_clock::now();
-        std::vector<std::function<void(status)>> late;
-        for (auto it = confirming_.begin(); it != confirming_.end();) {
-            if (now >= it->second.until) {
-                late.push_back(std::move(it->second.done));
-                it = confirming_.erase(it);
-            } else {
-                ++it;
-            }
-        }
-        for (auto& done : late) {
-            ++counters_.confirm_timeouts;
-            done(status::cluster_unavailable);
-        }
+        give_up_confirmations([&](const confirmation& c) { return now >= c.until; }, counters_.confirm_timeouts);
     }
 
     void proxy_closed(const std::string& key, session_id id) noexcept {

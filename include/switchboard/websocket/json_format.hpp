@@ -623,7 +623,7 @@ struct json_command_access {
 // document stream over the messages laid out one after another, each followed by a space), then
 // read one by one, in order, as json_session reads a single message (views into the batch).
 // Stage 1 has a large fixed cost per call (SIMD blocks of 64 bytes, set-up): a small message pays
-// it whole, a batch shares it (docs/performance.md, "One stage 1 for the frames of a read").
+// it whole, a batch shares it (docs/performance.md, "One stage 1 for the JSON frames of a read").
 //
 // A message is taken from the batch only when that gives exactly what reading it alone gives:
 // stage 1 classifies each byte from the state at the start of its message (in a string or not,
@@ -637,7 +637,8 @@ struct json_command_access {
 // it and every message after it are read alone, by the caller (json_session's per-message path),
 // so one malformed message never changes how another is read. If stage 1 refuses the batch (e.g.
 // one message is not UTF-8, or a string is left open at the end) every message is read alone.
-// tests/unit/json_batch.cpp and tests/fuzz/websocket_json_fuzz.cpp compare both ways.
+// The `[batch]` tests of tests/unit/websocket_protocol.cpp and tests/fuzz/websocket_json_fuzz.cpp
+// compare both ways.
 //
 // Per thread (parsing is synchronous), as json_fast_reader's parser: a buffer of max_bytes plus
 // SIMDJSON_PADDING and a parser sized for max_bytes (about 6 bytes per byte: the structural index
